@@ -1,0 +1,135 @@
+//! Times of day as they appear in log lines (`HH:MM:SS.mmm`, UTC) and the
+//! conversions between epoch milliseconds, days and file names.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use std::fmt;
+
+/// Milliseconds in one day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// A time of day with millisecond resolution, as written in a log line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeOfDay(u32);
+
+impl TimeOfDay {
+    /// Builds a time of day from milliseconds since midnight, if below 24 h.
+    pub fn from_millis(ms: u32) -> Option<Self> {
+        (i64::from(ms) < DAY_MS).then_some(Self(ms))
+    }
+
+    /// Milliseconds since midnight.
+    pub fn millis(self) -> u32 {
+        self.0
+    }
+
+    /// Parses exactly `HH:MM:SS.mmm`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let b = s.as_bytes();
+        if b.len() != 12 || b[2] != b':' || b[5] != b':' || b[8] != b'.' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b[r].iter().try_fold(0u32, |acc, &c| {
+                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+            })
+        };
+        let (h, m, sec, ms) = (num(0..2)?, num(3..5)?, num(6..8)?, num(9..12)?);
+        if h > 23 || m > 59 || sec > 59 {
+            return None;
+        }
+        Some(Self(((h * 60 + m) * 60 + sec) * 1000 + ms))
+    }
+
+    /// Writes `HH:MM:SS.mmm` into `out`.
+    pub fn write_to(self, out: &mut String) {
+        let ms = self.0;
+        let digits = [
+            ms / 36_000_000,
+            ms / 3_600_000 % 10,
+            10,
+            ms / 600_000 % 6,
+            ms / 60_000 % 10,
+            10,
+            ms / 10_000 % 6,
+            ms / 1000 % 10,
+            11,
+            ms / 100 % 10,
+            ms / 10 % 10,
+            ms % 10,
+        ];
+        for d in digits {
+            out.push(match d {
+                10 => ':',
+                11 => '.',
+                // Every other entry is a single decimal digit by construction.
+                d => char::from(b'0' + d as u8),
+            });
+        }
+    }
+}
+
+impl fmt::Display for TimeOfDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(12);
+        self.write_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
+/// Splits epoch milliseconds into the UTC day and the time of day.
+pub fn split_millis(epoch_ms: i64) -> (NaiveDate, TimeOfDay) {
+    let day = epoch_ms.div_euclid(DAY_MS);
+    let tod = epoch_ms.rem_euclid(DAY_MS) as u32;
+    (date_of_day_number(day), TimeOfDay(tod))
+}
+
+/// Joins a UTC day and a time of day into epoch milliseconds.
+pub fn join_millis(date: NaiveDate, tod: TimeOfDay) -> i64 {
+    day_number(date) * DAY_MS + i64::from(tod.0)
+}
+
+/// Days since 1970-01-01 for `date`.
+pub fn day_number(date: NaiveDate) -> i64 {
+    (date - NaiveDate::default()).num_days()
+}
+
+fn date_of_day_number(day: i64) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(day)
+}
+
+/// Formats epoch milliseconds as RFC 3339 with milliseconds (`2012-11-30T00:04:53.611Z`).
+pub fn rfc3339_millis(epoch_ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(epoch_ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| format!("@{epoch_ms}ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_format() {
+        for s in ["00:00:00.000", "00:04:53.611", "23:59:59.999", "12:34:56.078"] {
+            let t = TimeOfDay::parse(s).unwrap();
+            assert_eq!(t.to_string(), s);
+        }
+        for bad in ["24:00:00.000", "00:60:00.000", "0:00:00.000", "00:00:00.00", "00:00:00,000", "aa:00:00.000"] {
+            assert_eq!(TimeOfDay::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn split_and_join() {
+        // 2012-11-30T00:04:53.611Z
+        let ms = 1_354_233_893_611;
+        let (date, tod) = split_millis(ms);
+        assert_eq!(date, NaiveDate::from_ymd_opt(2012, 11, 30).unwrap());
+        assert_eq!(tod.to_string(), "00:04:53.611");
+        assert_eq!(join_millis(date, tod), ms);
+        assert_eq!(rfc3339_millis(ms), "2012-11-30T00:04:53.611Z");
+        let (date, tod) = split_millis(-1);
+        assert_eq!(date, NaiveDate::from_ymd_opt(1969, 12, 31).unwrap());
+        assert_eq!(tod.to_string(), "23:59:59.999");
+    }
+}
