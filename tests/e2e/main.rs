@@ -1,1 +1,7 @@
+//! End-to-end tests: the real `blackbox` binary on real files, pseudo-terminals
+//! and processes that are killed for real.
 
+mod harness;
+
+mod capture;
+mod verify;

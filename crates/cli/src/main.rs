@@ -1,1 +1,38 @@
-fn main() {}
+//! The `blackbox` binary: parses arguments, turns them into validated
+//! settings, dispatches with one `match` and prints errors. Behaviour lives
+//! in the library crates.
+
+mod args;
+mod cmd;
+mod error;
+mod settings;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = args::Args::parse();
+    init_tracing(args.global.verbose, args.global.quiet);
+    let result = match args.command {
+        args::Command::Capture(c) => cmd::capture::run(&args.global, c),
+        args::Command::Verify(c) => cmd::verify::run(&args.global, c),
+        args::Command::Ports(c) => cmd::ports::run(c),
+        args::Command::Demo(c) => cmd::demo::run(&args.global, c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => e.report(),
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

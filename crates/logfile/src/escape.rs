@@ -55,10 +55,7 @@ pub fn unescape(text: &str) -> Vec<u8> {
                 continue;
             }
             if bytes.get(i + 1) == Some(&b'x') {
-                if let (Some(h), Some(l)) = (
-                    bytes.get(i + 2).and_then(|&c| hex_value(c)),
-                    bytes.get(i + 3).and_then(|&c| hex_value(c)),
-                ) {
+                if let (Some(h), Some(l)) = (bytes.get(i + 2).and_then(|&c| hex_value(c)), bytes.get(i + 3).and_then(|&c| hex_value(c))) {
                     out.push(h << 4 | l);
                     i += 4;
                     continue;

@@ -118,7 +118,16 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir_all(root.join("2012")).unwrap();
         std::fs::create_dir_all(root.join("2013")).unwrap();
-        for p in ["20121129.txt", "20121130.txt.gz", "2012/20121130.txt", "2012/20121201.txt.gz", "2013/20130101.txt", "README.md", ".lock", "2013/20120101.txt"] {
+        for p in [
+            "20121129.txt",
+            "20121130.txt.gz",
+            "2012/20121130.txt",
+            "2012/20121201.txt.gz",
+            "2013/20130101.txt",
+            "README.md",
+            ".lock",
+            "2013/20120101.txt",
+        ] {
             std::fs::write(root.join(p), "").unwrap();
         }
         let scan = scan(root).unwrap();

@@ -9,17 +9,9 @@ use std::fmt;
 pub enum Line<'a> {
     /// `L HH:MM:SS.mmm SOURCE TEXT`: one line a device sent. `text` is still
     /// escaped; [`crate::unescape`] gives the device's bytes.
-    Reading {
-        time: TimeOfDay,
-        source: &'a str,
-        text: &'a str,
-    },
+    Reading { time: TimeOfDay, source: &'a str, text: &'a str },
     /// `# HH:MM:SS.mmm EVENT ARGS`: something capture did or saw.
-    Meta {
-        time: TimeOfDay,
-        event: &'a str,
-        args: MetaArgs<'a>,
-    },
+    Meta { time: TimeOfDay, event: &'a str, args: MetaArgs<'a> },
 }
 
 impl Line<'_> {
@@ -209,10 +201,7 @@ mod tests {
             parse_line("L 02:21:24.042 usb-A  -> ack "),
             Ok(Line::Reading { time: t("02:21:24.042"), source: "usb-A", text: " -> ack " })
         );
-        assert_eq!(
-            parse_line("L 02:21:24.042 usb-A"),
-            Ok(Line::Reading { time: t("02:21:24.042"), source: "usb-A", text: "" })
-        );
+        assert_eq!(parse_line("L 02:21:24.042 usb-A"), Ok(Line::Reading { time: t("02:21:24.042"), source: "usb-A", text: "" }));
     }
 
     #[test]

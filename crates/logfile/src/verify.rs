@@ -97,7 +97,10 @@ pub fn verify(root: &Path) -> io::Result<Report> {
         let message = if all {
             "no file has a `previous` header: an archive written before blackbox (JeeMon, HouseMon); the chain cannot be checked, the lines were".to_string()
         } else {
-            format!("{} files have no `previous` header (written before blackbox or by another tool); the chain cannot be checked across them", chainless.len())
+            format!(
+                "{} files have no `previous` header (written before blackbox or by another tool); the chain cannot be checked across them",
+                chainless.len()
+            )
         };
         report.problems.push(Problem { path: chainless[0].clone(), line: None, severity: Severity::Note, message });
     }
@@ -109,7 +112,12 @@ fn check_file(day: &DayFile, last: bool, report: &mut Report) -> io::Result<(u64
     let mut reader = match DayReader::open(day) {
         Ok(r) => r,
         Err(e) => {
-            report.problems.push(Problem { path: day.path.clone(), line: None, severity: Severity::Error, message: format!("cannot read: {e}") });
+            report.problems.push(Problem {
+                path: day.path.clone(),
+                line: None,
+                severity: Severity::Error,
+                message: format!("cannot read: {e}"),
+            });
             return Ok((0, None));
         }
     };
@@ -176,7 +184,10 @@ fn check_file(day: &DayFile, last: bool, report: &mut Report) -> io::Result<(u64
     let partial = reader.partial_len();
     if partial > 0 {
         let (severity, message) = if last && !day.compressed {
-            (Severity::Warning, format!("unfinished last line ({partial} bytes): capture may be writing it, or was cut off and repairs it when it starts"))
+            (
+                Severity::Warning,
+                format!("unfinished last line ({partial} bytes): capture may be writing it, or was cut off and repairs it when it starts"),
+            )
         } else {
             (Severity::Error, format!("torn last line ({partial} bytes) in a closed day"))
         };
@@ -193,14 +204,27 @@ fn check_header(days: &[DayFile], sizes: &[u64], i: usize, name: &str, recorded:
         Some(j) if j + 1 == i => {
             if sizes[j] != recorded {
                 let change = if sizes[j] < recorded { "truncated" } else { "changed (it grew)" };
-                push(Severity::Error, format!("{} is {} bytes but was {recorded} when this day began: it was {change} after it was closed", days[j].name(), sizes[j]));
+                push(
+                    Severity::Error,
+                    format!(
+                        "{} is {} bytes but was {recorded} when this day began: it was {change} after it was closed",
+                        days[j].name(),
+                        sizes[j]
+                    ),
+                );
             }
         }
         Some(j) => push(
             Severity::Error,
-            format!("the header names {name}, but {} lies between them: a file was added to the history", days[j + 1..i].iter().map(DayFile::name).collect::<Vec<_>>().join(", ")),
+            format!(
+                "the header names {name}, but {} lies between them: a file was added to the history",
+                days[j + 1..i].iter().map(DayFile::name).collect::<Vec<_>>().join(", ")
+            ),
         ),
-        None if i == 0 => push(Severity::Note, format!("the chain starts here; the previous file {name} is not in this directory (removed by retention?)")),
+        None if i == 0 => push(
+            Severity::Note,
+            format!("the chain starts here; the previous file {name} is not in this directory (removed by retention?)"),
+        ),
         None => push(Severity::Error, format!("the previous file {name} ({recorded} bytes) is missing")),
     }
 }

@@ -257,7 +257,11 @@ impl LogWriter {
                     last_timestamp(day).map_err(io_err(&day.path))?
                 };
                 w.last_ts = Some(last);
-                w.recovery = Recovery { latest: Some(day.path.clone()), torn_bytes: torn.as_ref().map(|(_, f): &(u64, Vec<u8>)| f.len()), last_ts: Some(last) };
+                w.recovery = Recovery {
+                    latest: Some(day.path.clone()),
+                    torn_bytes: torn.as_ref().map(|(_, f): &(u64, Vec<u8>)| f.len()),
+                    last_ts: Some(last),
+                };
             }
         }
         if let (Some((offset, fragment)), Some(latest)) = (torn, scan.days.last()) {
@@ -366,7 +370,12 @@ impl LogWriter {
             self.retry_held()?;
         }
         if let Some(f) = &self.failure {
-            return Err(WriteError::Unwritten { path: f.path.clone(), held: self.held.len(), dropped: self.dropped, error: f.error.clone() });
+            return Err(WriteError::Unwritten {
+                path: f.path.clone(),
+                held: self.held.len(),
+                dropped: self.dropped,
+                error: f.error.clone(),
+            });
         }
         self.sync()?;
         Ok(self.stats())
@@ -414,9 +423,7 @@ impl LogWriter {
     fn write_now(&mut self, ts: i64, text: &str) -> Result<(), Fail> {
         let (date, _) = split_millis(ts);
         self.ensure_day(date, ts)?;
-        let Some(day) = self.day.as_mut() else {
-            unreachable!("ensure_day leaves a day open when it succeeds")
-        };
+        let Some(day) = self.day.as_mut() else { unreachable!("ensure_day leaves a day open when it succeeds") };
         write_once(day, text.as_bytes())?;
         self.stats.lines += text.bytes().filter(|&b| b == b'\n').count() as u64;
         self.stats.bytes += text.len() as u64;
@@ -453,7 +460,7 @@ impl LogWriter {
             self.sync_dir(&self.root.clone())?;
         }
         let file = self.storage.open_append(&path).map_err(|e| Fail::Retry(path.clone(), e))?;
-        let size = file.len().map_err(|e| Fail::Retry(path.clone(), e))?;
+        let size = file.size().map_err(|e| Fail::Retry(path.clone(), e))?;
         let mut day = OpenDay { date, path, file, size, needs_truncate: false };
         if size == 0 {
             if let Some(prev) = self.known.iter().rev().find(|k| k.date < date).cloned() {
@@ -501,7 +508,10 @@ impl LogWriter {
     fn hold(&mut self, ts: i64, text: String) {
         if self.held_bytes + text.len() > self.opts.hold_limit {
             if self.dropped == 0 {
-                tracing::error!(limit = self.opts.hold_limit, "hold buffer full; new lines are dropped and counted until the log can be written");
+                tracing::error!(
+                    limit = self.opts.hold_limit,
+                    "hold buffer full; new lines are dropped and counted until the log can be written"
+                );
             }
             self.dropped += 1;
             return;
@@ -517,7 +527,8 @@ impl LogWriter {
         let since = failure.since;
         let event = if failure.disk_full { "disk-full" } else { "write-failed" };
         let (_, tod) = split_millis(since);
-        let args = MetaBuilder::new().kv("since", tod).kv("held", self.held.len()).kv("dropped", self.dropped).text(failure.error.as_bytes());
+        let args =
+            MetaBuilder::new().kv("since", tod).kv("held", self.held.len()).kv("dropped", self.dropped).text(failure.error.as_bytes());
         let mut note = String::new();
         format_meta(&mut note, tod, event, &args);
         match self.write_now(since, &note) {
@@ -616,12 +627,7 @@ fn last_timestamp(day: &DayFile) -> io::Result<i64> {
     file.seek(SeekFrom::Start(start))?;
     let mut tail = Vec::new();
     file.read_to_end(&mut tail)?;
-    let tod = String::from_utf8_lossy(&tail)
-        .lines()
-        .rev()
-        .filter_map(|l| parse_line(l).ok().map(|l| l.time()))
-        .next()
-        .unwrap_or_default();
+    let tod = String::from_utf8_lossy(&tail).lines().rev().filter_map(|l| parse_line(l).ok().map(|l| l.time())).next().unwrap_or_default();
     Ok(join_millis(day.date, tod))
 }
 

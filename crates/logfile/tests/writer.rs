@@ -2,7 +2,7 @@
 
 use logfile::storage::{RealStorage, Storage, StorageFile};
 use logfile::verify::verify;
-use logfile::{LogWriter, ManualClock, Clock, SyncPolicy, WriteError, WriterOptions};
+use logfile::{Clock, LogWriter, ManualClock, SyncPolicy, WriteError, WriterOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -65,8 +65,8 @@ impl StorageFile for FaultyFile {
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.0.truncate(len)
     }
-    fn len(&self) -> io::Result<u64> {
-        self.0.len()
+    fn size(&self) -> io::Result<u64> {
+        self.0.size()
     }
 }
 
@@ -178,7 +178,10 @@ fn restart_with_a_clock_behind_the_log_keeps_appending_to_the_latest_day() {
     w.close().unwrap();
     assert_eq!(fx2.files(), ["20261121.txt", "20261122.txt"]);
     let today = fx2.read("20261122");
-    assert!(today.ends_with("L 00:00:00.500 s b\n# 00:00:00.500 clock-step delta_ms=-1795305600500 reason=behind-log\nL 00:00:00.500 s c\n"), "{today}");
+    assert!(
+        today.ends_with("L 00:00:00.500 s b\n# 00:00:00.500 clock-step delta_ms=-1795305600500 reason=behind-log\nL 00:00:00.500 s c\n"),
+        "{today}"
+    );
     fx2.assert_verifies();
 }
 

@@ -1,0 +1,4 @@
+pub mod capture;
+pub mod demo;
+pub mod ports;
+pub mod verify;

@@ -1,0 +1,58 @@
+//! Exit statuses: 0 success, 1 the command ran but found problems (or failed
+//! while running), 2 usage or setup errors. Output to a closed pipe ends
+//! quietly with status 0.
+
+use std::process::ExitCode;
+
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    /// Prints the whole error chain to stderr and returns the exit status.
+    pub fn report(self) -> ExitCode {
+        if is_broken_pipe(&self.error) {
+            return ExitCode::SUCCESS;
+        }
+        let mut msg = format!("error: {}", self.error);
+        for cause in self.error.chain().skip(1) {
+            msg.push_str(&format!("\n  caused by: {cause}"));
+        }
+        eprintln!("{msg}");
+        ExitCode::from(self.code)
+    }
+}
+
+/// Runtime failures (status 1).
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> Self {
+        Self { code: 1, error }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(error: std::io::Error) -> Self {
+        Self { code: 1, error: error.into() }
+    }
+}
+
+/// Marks an error as a usage or setup error (status 2).
+pub trait SetupExt<T> {
+    fn setup(self) -> Result<T, CliError>;
+}
+
+impl<T, E: Into<anyhow::Error>> SetupExt<T> for Result<T, E> {
+    fn setup(self) -> Result<T, CliError> {
+        self.map_err(|e| CliError { code: 2, error: e.into() })
+    }
+}
+
+pub fn setup_error(msg: impl std::fmt::Display) -> CliError {
+    CliError { code: 2, error: anyhow::anyhow!("{msg}") }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}

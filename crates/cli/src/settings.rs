@@ -1,0 +1,133 @@
+//! Turns arguments and `blackbox.toml` into validated settings before any
+//! work starts. Precedence: command line, then configuration, then defaults.
+
+use crate::args::{CaptureArgs, Global};
+use crate::error::{setup_error, CliError, SetupExt};
+use capture::{Backoff, CaptureOptions, Framing, Poll, SourceKind, SourceSpec};
+use config::Config;
+use logfile::{SyncPolicy, WriterOptions};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_BAUD: u32 = 57600;
+
+/// The configuration file, if any: `--config` must exist; `./blackbox.toml` is optional.
+pub fn load_config(global: &Global) -> Result<Config, CliError> {
+    match &global.config {
+        Some(path) => Config::load(path).setup(),
+        None => {
+            let path = Path::new("blackbox.toml");
+            if path.exists() {
+                Config::load(path).setup()
+            } else {
+                Ok(Config::default())
+            }
+        }
+    }
+}
+
+pub fn logs_dir(global: &Global, config: &Config) -> PathBuf {
+    global.logs.clone().or_else(|| config.logs.clone()).unwrap_or_else(|| PathBuf::from("logs"))
+}
+
+/// Everything `capture` needs, checked.
+pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> Result<CaptureOptions, CliError> {
+    let c = &config.capture;
+    let sync: SyncPolicy = match args.sync.as_deref().or(c.sync.as_deref()) {
+        Some(s) => s.parse().map_err(setup_error)?,
+        None => SyncPolicy::default(),
+    };
+    let max_line = args.max_line.or(c.max_line).unwrap_or(logfile::DEFAULT_MAX_LINE);
+    if max_line == 0 {
+        return Err(setup_error("max_line must be at least 1"));
+    }
+    let mut writer = WriterOptions { sync, ..WriterOptions::default() };
+    if let Some(limit) = c.hold_limit {
+        writer.hold_limit = limit;
+    }
+    let mut backoff = Backoff::default();
+    if let Some(d) = c.reconnect_min {
+        backoff.min = d.0.max(std::time::Duration::from_millis(1));
+    }
+    if let Some(d) = c.reconnect_max {
+        backoff.max = d.0.max(backoff.min);
+    }
+
+    let mut sources = Vec::new();
+    let single = if let Some(port) = &args.port {
+        let framing = parse_framing(args.framing.as_deref())?;
+        Some(SourceKind::Serial { path: port.clone(), baud: args.baud.unwrap_or(DEFAULT_BAUD), framing })
+    } else if let Some(addr) = &args.tcp {
+        Some(SourceKind::Tcp { addr: addr.clone() })
+    } else if args.stdin {
+        Some(SourceKind::Stdin)
+    } else {
+        None
+    };
+    if let Some(kind) = single {
+        let name = args.source.clone().unwrap_or_else(|| default_name(&kind));
+        let mut spec = SourceSpec::new(name, kind);
+        spec.max_line = max_line;
+        sources.push(spec);
+    } else {
+        if args.source.is_some() {
+            return Err(setup_error("--source names the source given by --port, --tcp or --stdin; none was given"));
+        }
+        for (i, s) in config.sources.iter().enumerate() {
+            let where_ = format!("[[source]] number {}", i + 1);
+            let kinds = usize::from(s.port.is_some()) + usize::from(s.tcp.is_some()) + usize::from(s.stdin);
+            if kinds != 1 {
+                return Err(setup_error(format!("{where_}: give exactly one of port, tcp or stdin = true")));
+            }
+            let kind = if let Some(port) = &s.port {
+                SourceKind::Serial {
+                    path: port.clone(),
+                    baud: s.baud.unwrap_or(DEFAULT_BAUD),
+                    framing: parse_framing(s.framing.as_deref())?,
+                }
+            } else if let Some(addr) = &s.tcp {
+                SourceKind::Tcp { addr: addr.clone() }
+            } else {
+                SourceKind::Stdin
+            };
+            let mut spec = SourceSpec::new(s.name.clone().unwrap_or_else(|| default_name(&kind)), kind);
+            spec.init = s.init.clone();
+            spec.init_delay = s.init_delay.map(|d| d.0).unwrap_or_default();
+            spec.polls = s.polls.iter().map(|p| Poll { command: p.command.clone(), every: p.every.0 }).collect();
+            if spec.polls.iter().any(|p| p.every.is_zero()) {
+                return Err(setup_error(format!("{where_}: a poll interval must be longer than zero")));
+            }
+            if let Some(eol) = &s.command_eol {
+                spec.command_eol = eol.clone();
+            }
+            spec.max_line = s.max_line.unwrap_or(max_line);
+            sources.push(spec);
+        }
+    }
+    if sources.is_empty() {
+        return Err(setup_error(
+            "no source to capture: give --port PATH, --tcp HOST:PORT or --stdin, or add [[source]] tables to blackbox.toml",
+        ));
+    }
+    for (i, s) in sources.iter().enumerate() {
+        capture::validate_name(&s.name).map_err(setup_error)?;
+        if sources[..i].iter().any(|o| o.name == s.name) {
+            return Err(setup_error(format!("two sources are named {:?}; give each a distinct name", s.name)));
+        }
+    }
+    if sources.iter().filter(|s| s.kind == SourceKind::Stdin).count() > 1 {
+        return Err(setup_error("only one source can read standard input"));
+    }
+    Ok(CaptureOptions { logs: logs_dir(global, config), writer, sources, backoff })
+}
+
+fn parse_framing(s: Option<&str>) -> Result<Framing, CliError> {
+    s.map_or(Ok(Framing::default()), |s| s.parse().map_err(setup_error))
+}
+
+fn default_name(kind: &SourceKind) -> String {
+    match kind {
+        SourceKind::Serial { path, .. } => capture::default_port_name(path),
+        SourceKind::Tcp { addr } => capture::default_tcp_name(addr),
+        SourceKind::Stdin => "stdin".into(),
+    }
+}

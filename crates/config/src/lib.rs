@@ -1,0 +1,166 @@
+//! `blackbox.toml`, the configuration file. Every key is documented in
+//! docs/configuration.md. Unknown keys are errors, so a typo never silently
+//! turns a setting off.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole file.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Log directory (overridden by `--logs`).
+    pub logs: Option<PathBuf>,
+    /// Cache directory (overridden by `--cache`).
+    pub cache: Option<PathBuf>,
+    #[serde(default)]
+    pub capture: CaptureConfig,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+/// `[capture]`
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// `always`, `never` or `interval=MS`.
+    pub sync: Option<String>,
+    /// Longest line in bytes before it is cut (default 4096).
+    pub max_line: Option<usize>,
+    /// Bytes held in memory while the disk is full (default 4 MiB).
+    pub hold_limit: Option<usize>,
+    /// First wait before reopening a lost source (default 100ms).
+    pub reconnect_min: Option<DurationText>,
+    /// Longest wait between attempts (default 30s).
+    pub reconnect_max: Option<DurationText>,
+}
+
+/// `[[source]]`
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: Option<String>,
+    pub port: Option<PathBuf>,
+    pub baud: Option<u32>,
+    pub framing: Option<String>,
+    pub tcp: Option<String>,
+    #[serde(default)]
+    pub stdin: bool,
+    #[serde(default)]
+    pub init: Vec<String>,
+    pub init_delay: Option<DurationText>,
+    #[serde(default, rename = "poll")]
+    pub polls: Vec<PollConfig>,
+    pub command_eol: Option<String>,
+    pub max_line: Option<usize>,
+}
+
+/// `[[source.poll]]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    pub command: String,
+    pub every: DurationText,
+}
+
+/// A duration written as `500ms`, `2s`, `5m`, `1h` or `1d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationText(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(DurationText).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `500ms`, `2s`, `1.5s`, `5m`, `1h`, `1d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected a number and a unit, such as 500ms, 2s, 5m, 1h"))?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return Err(format!("invalid duration {s:?}: the unit must be ms, s, m, h or d")),
+    };
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+/// A configuration error, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Parses configuration text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses() {
+        let text = r#"
+            logs = "/var/lib/blackbox/logs"
+            [capture]
+            sync = "interval=500"
+            reconnect_max = "10s"
+            [[source]]
+            port = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A40117UK-if00-port0"
+            baud = 57600
+            init = ["8b", "5g", "1i"]
+            init_delay = "2s"
+            [[source]]
+            name = "ups"
+            tcp = "ser2net.local:3001"
+            command_eol = "\r"
+            [[source.poll]]
+            command = "Show Faults"
+            every = "5m"
+        "#;
+        let c = Config::parse(text, Path::new("blackbox.toml")).unwrap();
+        assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.sources[0].init, ["8b", "5g", "1i"]);
+        assert_eq!(c.sources[0].init_delay, Some(DurationText(Duration::from_secs(2))));
+        assert_eq!(c.sources[1].polls[0].every.0, Duration::from_secs(300));
+        assert_eq!(c.capture.reconnect_max.unwrap().0, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_line() {
+        let err = Config::parse("[[source]]\nprot = \"/dev/ttyUSB0\"\n", Path::new("site.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("site.toml: "), "{err}");
+        assert!(err.contains("line 2") && err.contains("prot"), "{err}");
+        let err = Config::parse("[[source]]\ninit_delay = \"2 parsecs\"\n", Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("unit must be"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}

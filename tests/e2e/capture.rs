@@ -1,0 +1,440 @@
+//! `blackbox capture` end to end (scenarios 1 to 18 of SCENARIOS.md).
+
+use crate::harness::*;
+use rustix::process::Signal;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+fn count_readings(lines: &[String]) -> usize {
+    lines.iter().filter(|l| l.starts_with("L ")).count()
+}
+
+#[test]
+fn stdin_capture_of_the_real_day_keeps_every_text_one_for_one() {
+    let dir = Dir::new();
+    let texts = real_day_texts();
+    assert_eq!(texts.len(), 30_429);
+    let mut input = texts.join("\n");
+    input.push('\n');
+    let out = dir.run_with_stdin(&["capture", "--stdin", "--source", "usb-A40117UK"], input.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(dir.readings(), texts);
+    assert!(dir.log_lines().iter().all(|l| !l.starts_with("L ") || l.split(' ').nth(2) == Some("usb-A40117UK")));
+    assert!(dir.verify().status.success());
+}
+
+#[test]
+fn pty_lines_with_crlf_arrive_in_order_with_their_exact_text() {
+    let dir = Dir::new();
+    let mut pty = Pty::new();
+    let cap = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-TEST"]);
+    let sent: Vec<String> = (0..200).map(|i| format!("OK {} {} 115 179 0", i % 31, i)).collect();
+    for s in &sent {
+        pty.send(format!("{s}\r\n").as_bytes());
+    }
+    dir.wait_for("200 readings", |l| count_readings(l) == 200);
+    let out = cap.terminate();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(dir.readings(), sent);
+    let lines = dir.log_lines();
+    assert!(lines[1].contains(" connect source=usb-TEST path="), "{}", lines[1]);
+    assert!(lines.last().unwrap().contains(" stop reason=SIGTERM readings=200"), "{:?}", lines.last());
+}
+
+#[test]
+fn terminators_split_across_reads_never_make_empty_readings() {
+    let dir = Dir::new();
+    let mut pty = Pty::new();
+    let cap = dir.spawn(&["capture", "--port", &pty.path]);
+    // Each chunk is delivered separately: wait for the previous line to land first.
+    pty.send(b"one\r");
+    dir.wait_for("one", |l| count_readings(l) == 1);
+    pty.send(b"\ntwo\n\r");
+    dir.wait_for("two", |l| count_readings(l) == 2);
+    pty.send(b"three\rfour\r\n\r\n\n\nfive\n");
+    dir.wait_for("five", |l| count_readings(l) == 5);
+    cap.terminate();
+    assert_eq!(dir.readings(), ["one", "two", "three", "four", "five"]);
+}
+
+#[test]
+fn garbage_nul_and_invalid_utf8_are_kept_escaped_and_neighbours_unharmed() {
+    let dir = Dir::new();
+    let mut pty = Pty::new();
+    let cap = dir.spawn(&["capture", "--port", &pty.path]);
+    pty.send(b"before\r\n\x00\x01\xff\xfe garbage \\ \x1b[0m\r\nafter\r\n");
+    dir.wait_for("3 readings", |l| count_readings(l) == 3);
+    cap.terminate();
+    assert_eq!(dir.readings(), ["before", "\\x00\\x01\\xFF\\xFE garbage \\\\ \\x1B[0m", "after"]);
+    assert_eq!(logfile::unescape(&dir.readings()[1]), b"\x00\x01\xff\xfe garbage \\ \x1b[0m");
+}
+
+#[test]
+fn the_real_day_replayed_through_a_pty_at_full_speed_is_captured_one_for_one() {
+    let dir = Dir::new();
+    let texts = real_day_texts();
+    let pty = Pty::new();
+    let cap = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-A40117UK", "--baud", "57600"]);
+    let mut master = pty.master.try_clone_native().expect("clone master");
+    let input: Vec<u8> = texts.iter().flat_map(|t| format!("{t}\r\n").into_bytes()).collect();
+    let writer = std::thread::spawn(move || master.write_all(&input));
+    dir.wait_for("every reading", |l| count_readings(l) >= texts.len());
+    writer.join().unwrap().unwrap();
+    let out = cap.terminate();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(dir.readings(), texts);
+    drop(pty);
+}
+
+#[test]
+fn sigkill_then_restart_loses_and_duplicates_nothing() {
+    let dir = Dir::new();
+    let mut pty = Pty::new();
+    let mut sent = Vec::new();
+    // Lines sent in the burst during which each kill lands. Only these may be
+    // missing: bytes capture had read from the device but not yet written
+    // when SIGKILL arrived die with the process, as in any program.
+    let mut in_flight = std::collections::HashSet::new();
+    let mut next = 0;
+    for round in 0..3 {
+        let cap = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-K", "--sync", "never"]);
+        for _ in 0..300 {
+            let s = format!("packet {next}");
+            pty.send(format!("{s}\r\n").as_bytes());
+            sent.push(s);
+            next += 1;
+        }
+        let confirmed = sent.clone();
+        dir.wait_for("all lines of this round", |l| count_readings(l) >= confirmed.len() - in_flight.len());
+        let before_kill = dir.readings();
+        for _ in 0..50 {
+            let s = format!("packet {next}");
+            pty.send(format!("{s}\r\n").as_bytes());
+            in_flight.insert(s.clone());
+            sent.push(s);
+            next += 1;
+        }
+        cap.kill();
+        let after_kill = dir.readings();
+        assert_eq!(&after_kill[..before_kill.len()], &before_kill[..], "round {round}: written lines changed");
+        let lines = dir.log_lines();
+        assert!(lines.iter().all(|l| l.starts_with("L ") || l.starts_with("# ")), "round {round}: a torn line after SIGKILL");
+    }
+    // A last capture reads what was still buffered in the pseudo-terminal, then stops cleanly.
+    let cap = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-K"]);
+    pty.send(b"final\r\n");
+    dir.wait_for("the final line", |l| l.iter().any(|l| l.ends_with(" final")));
+    cap.terminate();
+    sent.push("final".into());
+    let got = dir.readings();
+    // In order and never duplicated: the log is a subsequence of what was sent.
+    let mut it = sent.iter();
+    for g in &got {
+        assert!(it.any(|s| s == g), "{g:?} is duplicated or out of order");
+    }
+    let missing: Vec<&String> = sent.iter().filter(|s| !got.contains(s)).collect();
+    assert!(missing.iter().all(|m| in_flight.contains(*m)), "lost lines that were not in flight at a kill: {missing:?}");
+    eprintln!("{} of {} lines were in flight at the 3 kills and lost with the process", missing.len(), in_flight.len());
+    let v = dir.verify();
+    assert!(v.status.success(), "{}", stdout(&v));
+}
+
+#[test]
+fn a_device_that_disappears_is_reopened_through_a_repointed_symlink() {
+    let dir = Dir::new();
+    let link = dir.path().join("ttyRF12");
+    // Scenario 10: the device is absent when capture starts.
+    let cap = dir.spawn(&["capture", "--port", link.to_str().unwrap(), "--source", "usb-RF"]);
+    dir.wait_for("unavailable note", |l| l.iter().any(|l| l.contains(" unavailable source=usb-RF ")));
+    let mut first = Pty::new();
+    std::os::unix::fs::symlink(&first.path, &link).unwrap();
+    dir.wait_for("connect", |l| l.iter().any(|l| l.contains(" connect source=usb-RF")));
+    first.send(b"from the first adapter\r\nhalf a li");
+    dir.wait_for("first line", |l| count_readings(l) == 1);
+    // Unplugged mid-line: the pseudo-terminal goes away.
+    drop(first);
+    dir.wait_for("disconnect", |l| l.iter().any(|l| l.contains(" disconnect source=usb-RF")));
+    // Replugged under another name; the by-id style symlink now points there.
+    let mut second = Pty::new();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&second.path, &link).unwrap();
+    dir.wait_for("reconnect", |l| l.iter().filter(|l| l.contains(" connect source=usb-RF")).count() == 2);
+    second.send(b"from the second adapter\r\n");
+    dir.wait_for("second line", |l| l.iter().any(|l| l.ends_with("from the second adapter")));
+    let out = cap.terminate();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(dir.readings(), ["from the first adapter", "half a li", "from the second adapter"]);
+    let lines = dir.log_lines();
+    let cut = lines.iter().position(|l| l.contains(" cut source=usb-RF reason=disconnect bytes=9")).expect("partial line flagged");
+    assert!(lines[cut + 1].ends_with(" usb-RF half a li"));
+}
+
+#[test]
+fn no_cpu_is_used_while_idle_or_while_waiting_for_a_device() {
+    let dir = Dir::new();
+    let pty = Pty::new();
+    let idle = dir.spawn(&["capture", "--port", &pty.path, "--logs", "idle"]);
+    let absent = dir.spawn(&["capture", "--port", "/dev/does-not-exist", "--logs", "absent"]);
+    let start = Instant::now();
+    while !(dir.path().join("idle/.lock").exists() && dir.path().join("absent/.lock").exists()) {
+        assert!(start.elapsed() < DEADLINE);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (a, b) = (idle.cpu_ticks(), absent.cpu_ticks());
+    // The measurement window: a busy loop would use all of it (100 ticks per second).
+    std::thread::sleep(Duration::from_secs(2));
+    let (a2, b2) = (idle.cpu_ticks(), absent.cpu_ticks());
+    assert!(a2 - a <= 5, "idle capture used {} ticks in 2 s", a2 - a);
+    assert!(b2 - b <= 5, "capture waiting for a device used {} ticks in 2 s", b2 - b);
+    drop(pty);
+}
+
+#[test]
+fn a_second_capture_on_the_same_log_directory_is_refused() {
+    let dir = Dir::new();
+    let pty = Pty::new();
+    let first = dir.spawn(&["capture", "--port", &pty.path]);
+    dir.wait_for("start", |l| l.iter().any(|l| l.contains(" connect ")));
+    let out = dir.run_with_stdin(&["capture", "--stdin"], b"interloper\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("is already being written by another capture (pid "), "{err}");
+    first.terminate();
+    assert!(!dir.readings().contains(&"interloper".to_string()));
+}
+
+#[test]
+fn a_port_held_by_another_capture_is_reported_and_nothing_interleaves() {
+    let dir = Dir::new();
+    let mut pty = Pty::new();
+    let first = dir.spawn(&["capture", "--port", &pty.path, "--logs", "a"]);
+    pty.send(b"marker\r\n");
+    let logs_a = dir.path().join("a");
+    let start = Instant::now();
+    while !logfile::scan(&logs_a).unwrap().days.iter().any(|d| std::fs::read_to_string(&d.path).unwrap().contains("marker")) {
+        assert!(start.elapsed() < DEADLINE, "first capture never connected");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = dir.spawn(&["capture", "--port", &pty.path, "--logs", "b"]);
+    let logs_b = dir.path().join("b");
+    let start = Instant::now();
+    let text = loop {
+        let text: String = logfile::scan(&logs_b).unwrap().days.iter().map(|d| std::fs::read_to_string(&d.path).unwrap()).collect();
+        if text.contains(" unavailable ") {
+            break text;
+        }
+        assert!(start.elapsed() < DEADLINE, "second capture did not report the busy port");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(text.contains("in use by another process"), "{text}");
+    pty.send(b"only for the first\r\n");
+    let start = Instant::now();
+    while !std::fs::read_to_string(logfile::scan(&logs_a).unwrap().days[0].path.clone()).unwrap().contains("only for the first") {
+        assert!(start.elapsed() < DEADLINE);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    second.terminate();
+    first.terminate();
+    let b_text: String = logfile::scan(&logs_b).unwrap().days.iter().map(|d| std::fs::read_to_string(&d.path).unwrap()).collect();
+    assert!(!b_text.contains("L "), "the second capture read from a port it does not own:\n{b_text}");
+}
+
+#[test]
+fn sigterm_and_sigint_write_everything_received_including_a_partial_line() {
+    for (sig, name) in [(Signal::TERM, "SIGTERM"), (Signal::INT, "SIGINT")] {
+        let dir = Dir::new();
+        let mut pty = Pty::new();
+        let cap = dir.spawn(&["capture", "--port", &pty.path, "--sync", "never"]);
+        dir.wait_for("connect", |l| l.iter().any(|l| l.contains(" connect ")));
+        pty.send(b"complete\r\nno terminator yet");
+        dir.wait_for("complete", |l| count_readings(l) == 1);
+        // The partial line is in capture's memory only; stop must not lose it.
+        // Give the bytes time to cross the pty before signalling: poll the pty's queue instead of sleeping.
+        let start = Instant::now();
+        while serialport::SerialPort::bytes_to_write(&pty.master).unwrap_or(0) > 0 || pty_queue(&pty) > 0 {
+            assert!(start.elapsed() < DEADLINE);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        cap.signal(sig);
+        let out = cap.wait();
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let lines = dir.log_lines();
+        assert_eq!(dir.readings(), ["complete", "no terminator yet"], "{name}");
+        assert!(lines.iter().any(|l| l.contains(" cut source=pts-") && l.contains("reason=stop bytes=17")), "{name}: {lines:?}");
+        assert!(lines.last().unwrap().contains(&format!(" stop reason={name} readings=2")), "{lines:?}");
+    }
+}
+
+/// Bytes waiting in the pseudo-terminal for capture to read.
+fn pty_queue(pty: &Pty) -> u32 {
+    pty.slave.as_ref().map(|s| serialport::SerialPort::bytes_to_read(s).unwrap_or(0)).unwrap_or(0)
+}
+
+#[test]
+fn init_and_scheduled_commands_are_sent_and_their_answers_captured() {
+    let dir = Dir::new();
+    let mut pty = Pty::new();
+    std::fs::write(
+        dir.path().join("blackbox.toml"),
+        format!(
+            "[[source]]\nname = \"ups\"\nport = \"{}\"\nbaud = 9600\ninit = [\"8b\", \"5g\"]\ncommand_eol = \"\\r\"\n[[source.poll]]\ncommand = \"Show Faults\"\nevery = \"300ms\"\n",
+            pty.path
+        ),
+    )
+    .unwrap();
+    let cap = dir.spawn(&["capture"]);
+    let got = pty.read_until("Show Faults\r");
+    assert!(got.starts_with("8b\r5g\r"), "{got:?}");
+    pty.send(b"No faults\r\n");
+    // The poll repeats on its schedule.
+    let again = pty.read_until("Show Faults\r");
+    assert!(again.contains("Show Faults\r"));
+    pty.send(b"Fault 17: battery\r\n");
+    dir.wait_for("answers", |l| count_readings(l) == 2);
+    cap.terminate();
+    assert_eq!(dir.readings(), ["No faults", "Fault 17: battery"]);
+    assert!(dir.log_lines().iter().all(|l| !l.starts_with("L ") || l.contains(" ups ")));
+}
+
+#[test]
+fn an_overlong_line_is_cut_into_marked_pieces_without_losing_a_byte() {
+    let dir = Dir::new();
+    let long: String = (0..10_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let input = format!("short\n{long}\nafter\n");
+    let out = dir.run_with_stdin(&["capture", "--stdin", "--max-line", "4096"], input.as_bytes());
+    assert!(out.status.success());
+    let readings = dir.readings();
+    assert_eq!(readings.len(), 5);
+    assert_eq!(readings[1].len(), 4096);
+    assert_eq!(readings[2].len(), 4096);
+    assert_eq!(readings[1..4].concat(), long);
+    let cuts = dir.log_lines().iter().filter(|l| l.contains(" cut source=stdin reason=overlong bytes=4096")).count();
+    assert_eq!(cuts, 2);
+}
+
+#[test]
+fn a_tcp_source_reconnects_after_the_server_drops_it() {
+    let dir = Dir::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let cap = dir.spawn(&["capture", "--tcp", &addr, "--source", "ser2net"]);
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.write_all(b"first\r\n").unwrap();
+    dir.wait_for("first", |l| count_readings(l) == 1);
+    drop(conn);
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.write_all(b"second\r\n").unwrap();
+    dir.wait_for("second", |l| count_readings(l) == 2);
+    cap.terminate();
+    let lines = dir.log_lines();
+    assert_eq!(dir.readings(), ["first", "second"]);
+    assert!(lines.iter().any(|l| l.contains(" disconnect source=ser2net reason=eof")), "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.contains(&format!(" connect source=ser2net addr={addr}"))).count(), 2);
+}
+
+#[test]
+fn a_torn_tail_left_by_a_power_cut_is_repaired_on_start() {
+    let dir = Dir::new();
+    let out = dir.run_with_stdin(&["capture", "--stdin"], b"one\ntwo\n");
+    assert!(out.status.success());
+    let day = logfile::scan(&dir.logs()).unwrap().days[0].path.clone();
+    // Power cut mid-write: half a line and a block of zeros at the end.
+    std::fs::OpenOptions::new().append(true).open(&day).unwrap().write_all(b"L 12:00:00.000 stdin thr\0\0\0").unwrap();
+    let bad = dir.verify();
+    assert_eq!(bad.status.code(), Some(1), "verify must flag the torn line");
+    let out = dir.run_with_stdin(&["capture", "--stdin"], b"three\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(dir.readings(), ["one", "two", "three"], "the fragment fused with the next reading or was read as one");
+    let lines = dir.log_lines();
+    assert!(lines.iter().any(|l| l.contains(" torn file=") && l.ends_with("text=L 12:00:00.000 stdin thr\\x00\\x00\\x00")), "{lines:?}");
+    assert!(dir.verify().status.success());
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_hint() {
+    let dir = Dir::new();
+    let out = dir.run(&["capture"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no source to capture: give --port PATH, --tcp HOST:PORT or --stdin"), "{}", stderr(&out));
+    let out = dir.run(&["capture", "--stdin", "--sync", "sometimes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("invalid sync policy"), "{}", stderr(&out));
+    let out = dir.run(&["capture", "--stdin", "--source", "has space"]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::write(dir.path().join("blackbox.toml"), "[[source]]\nprot = 1\n").unwrap();
+    let out = dir.run(&["capture"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("blackbox.toml") && stderr(&out).contains("prot"), "{}", stderr(&out));
+    let out = dir.run(&["capture", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Scenario 16 on a real full file system: a small tmpfs, filled up, then freed.
+#[test]
+fn disk_full_on_a_real_file_system_holds_lines_and_resumes() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: mounting a small tmpfs needs root; the injected-failure test in crates/logfile/tests/writer.rs covers disk full without it (CI runs as root)");
+        return;
+    }
+    let dir = Dir::new();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"]).arg(&mnt).status().expect("mount");
+    assert!(status.success(), "mounting a tmpfs failed although running as root");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    // Leave about 16 KiB free.
+    let ballast = mnt.join("ballast");
+    std::fs::write(&ballast, vec![0u8; 240 * 1024]).ok();
+    let logs = mnt.join("logs");
+    let mut child = dir
+        .cmd(&["capture", "--stdin", "--logs", logs.to_str().unwrap(), "--sync", "always"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let sent: Vec<String> = (0..1000).map(|i| format!("reading number {i:05} with some padding text")).collect();
+    for s in &sent {
+        writeln!(stdin, "{s}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("capture never reported the full disk");
+        if line.contains("cannot write the log") {
+            break;
+        }
+    }
+    std::fs::remove_file(&ballast).unwrap();
+    drop(stdin);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < DEADLINE, "capture did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success());
+    let scan = logfile::scan(&logs).unwrap();
+    let text: String = scan.days.iter().map(|d| std::fs::read_to_string(&d.path).unwrap()).collect();
+    let readings: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("L ")).map(|l| l.splitn(3, ' ').nth(2).unwrap()).collect();
+    assert_eq!(readings, sent, "lines lost or duplicated across the full disk");
+    assert!(text.lines().any(|l| l.contains(" disk-full since=")), "no disk-full note:\n{text}");
+    let report = logfile::verify::verify(&logs).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}

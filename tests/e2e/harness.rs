@@ -1,0 +1,211 @@
+//! Helpers: a temporary working directory, the binary, pseudo-terminals, and
+//! waiting for a condition on the log with a deadline (never a bare sleep).
+
+use rustix::process::{kill_process, Pid, Signal};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_blackbox");
+/// Generous: CI machines are shared and slow.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Dir {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Self {
+        Self { tmp: tempfile::tempdir().expect("temporary directory") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.path().join("logs")
+    }
+
+    /// A command for the binary, run in this directory.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.path()).args(args).env_remove("RUST_LOG").env("NO_COLOR", "1");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().expect("run blackbox")
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn blackbox");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().expect("wait");
+        writer.join().expect("writer thread").expect("write stdin");
+        out
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Proc {
+        let child = self.cmd(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn blackbox");
+        Proc { child }
+    }
+
+    /// Every line of every daily file, in date order.
+    pub fn log_lines(&self) -> Vec<String> {
+        let scan = logfile::scan(&self.logs()).expect("scan logs");
+        let mut out = Vec::new();
+        for day in scan.days {
+            let text = std::fs::read_to_string(&day.path).expect("read day");
+            out.extend(text.lines().map(str::to_string));
+        }
+        out
+    }
+
+    /// The TEXT of every reading, in order.
+    pub fn readings(&self) -> Vec<String> {
+        self.log_lines().iter().filter_map(|l| l.strip_prefix("L ")).map(|l| l.splitn(3, ' ').nth(2).unwrap_or("").to_string()).collect()
+    }
+
+    /// Waits until `f(lines)` holds, failing the test with the log after the deadline.
+    pub fn wait_for(&self, what: &str, f: impl Fn(&[String]) -> bool) {
+        let start = Instant::now();
+        loop {
+            let lines = if self.logs().exists() { self.log_lines() } else { Vec::new() };
+            if f(&lines) {
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}; log:\n{}", lines.join("\n"));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn verify(&self) -> Output {
+        self.run(&["verify"])
+    }
+}
+
+/// A running blackbox process.
+pub struct Proc {
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn signal(&self, sig: Signal) {
+        kill_process(Pid::from_child(&self.child), sig).expect("signal");
+    }
+
+    /// Waits for exit (bounded) and returns status and output.
+    pub fn wait(mut self) -> Output {
+        let start = Instant::now();
+        while self.child.try_wait().expect("try_wait").is_none() {
+            if start.elapsed() > DEADLINE {
+                let _ = self.child.kill();
+                panic!("blackbox did not exit within {DEADLINE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let status = self.child.wait().expect("wait");
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            o.read_to_end(&mut stdout).expect("stdout");
+        }
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_end(&mut stderr).expect("stderr");
+        }
+        Output { status, stdout, stderr }
+    }
+
+    pub fn terminate(self) -> Output {
+        self.signal(Signal::TERM);
+        self.wait()
+    }
+
+    pub fn kill(mut self) {
+        self.signal(Signal::KILL);
+        let _ = self.child.wait();
+    }
+
+    /// CPU time (user + system) used so far, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
+        let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = after_comm.split(' ').collect();
+        // Fields 14 and 15 of /proc/PID/stat, counted from after the command name.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A pseudo-terminal: the test plays the device on `master`; capture opens `path`.
+pub struct Pty {
+    pub master: serialport::TTYPort,
+    pub slave: Option<serialport::TTYPort>,
+    pub path: String,
+}
+
+impl Pty {
+    pub fn new() -> Self {
+        use serialport::SerialPort;
+        let (master, slave) = serialport::TTYPort::pair().expect("pseudo-terminal pair");
+        let path = slave.name().expect("pty name");
+        Self { master, slave: Some(slave), path }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).expect("write to pty");
+        self.master.flush().expect("flush pty");
+    }
+
+    /// Reads what capture sent to the device until `until` is found.
+    pub fn read_until(&mut self, until: &str) -> String {
+        use serialport::SerialPort;
+        self.master.set_timeout(Duration::from_millis(50)).expect("timeout");
+        let start = Instant::now();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&got).contains(until) {
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {until:?} from capture; got {:?}", String::from_utf8_lossy(&got));
+            match self.master.read(&mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => panic!("read from pty: {e}"),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+}
+
+/// Path of the real JeeLabs day, relative to the project root.
+pub fn real_day() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/20121130.txt.gz");
+    assert!(path.exists(), "this test needs the real JeeLabs day at {} (../shared/data beside the project)", path.display());
+    path
+}
+
+/// The texts of the real day's readings, in order.
+pub fn real_day_texts() -> Vec<String> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(real_day()).expect("open real day")).read_to_string(&mut text).expect("read real day");
+    text.lines().map(|l| l.splitn(4, ' ').nth(3).expect("reading text").to_string()).collect()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
