@@ -130,6 +130,11 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// Number of open file descriptors.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).expect("fd dir").count()
+    }
+
     /// CPU time (user + system) used so far, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
