@@ -1,0 +1,284 @@
+//! `just bench`: capture throughput and memory of the real `blackbox` binary,
+//! each figure beside a baseline (`cat` of the same input to a file)
+//! measured in the same run. Every run is checked to have captured every
+//! line, so a figure never comes from a broken run.
+//!
+//! Usage: bench [LINES]   (default 1000000; the binary is target/release/blackbox
+//! or $BLACKBOX_BIN)
+
+use rustix::process::{kill_process, Pid, Signal};
+use serialport::SerialPort;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+const FLOOR_STDIN: f64 = 200_000.0;
+const RSS_LIMIT_MB: f64 = 16.0;
+const END: &str = "END-OF-BENCHMARK";
+
+fn main() -> ExitCode {
+    let lines: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let bin = std::env::var_os("BLACKBOX_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/blackbox"));
+    if !bin.exists() {
+        eprintln!("bench: {} not found; build it first with `cargo build --release -p cli` (just bench does)", bin.display());
+        return ExitCode::from(2);
+    }
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let work = tmp.path();
+    let mut sim = sim::Rf12Demo::new(42);
+    let texts: Vec<String> = (0..lines).map(|_| sim.next_line()).collect();
+    let input = join(&texts, "\n");
+    let few = lines.min(20_000);
+    let few_input = join(&texts[..few], "\n");
+    let pty_lines = lines.min(200_000);
+    let pty_input = join(&texts[..pty_lines], "\r\n");
+    let mb = input.len() as f64 / 1e6;
+
+    println!("blackbox capture benchmark: simulated RF12demo lines ({:.1} bytes per line), {} cores", input.len() as f64 / lines as f64, cores());
+    println!("each figure is the median of 3 runs; the baseline is `cat` of the same input to a file, measured in the same run\n");
+    println!("{:<34} {:>9} {:>12} {:>14} {:>9}", "measurement", "lines", "lines/s", "cat lines/s", "ratio");
+    let mut ok = true;
+
+    let stdin_rate = row("stdin, sync interval=1000", lines, || run_stdin(&bin, work, &input, lines, "interval=1000"), || cat_stdin(work, &input));
+    ok &= stdin_rate >= FLOOR_STDIN;
+    row("stdin, sync always", few, || run_stdin(&bin, work, &few_input, few, "always"), || cat_stdin(work, &few_input));
+    row("pty, sync interval=1000", pty_lines, || run_pty(&bin, work, &pty_input, "interval=1000"), || cat_pty(work, &pty_input));
+    let few_pty = join(&texts[..few], "\r\n");
+    row("pty, sync always", few, || run_pty(&bin, work, &few_pty, "always"), || cat_pty(work, &few_pty));
+
+    let rss = three_source_rss(&bin, work, &texts[..pty_lines]);
+    println!("\npeak resident memory (VmHWM) of a capture with 3 pty sources, {pty_lines} lines each: {rss:.1} MB (limit {RSS_LIMIT_MB} MB)");
+    ok &= rss <= RSS_LIMIT_MB;
+    println!(
+        "floor: {FLOOR_STDIN} lines/s from stdin with interval=1000: {} ({stdin_rate:.0} lines/s, {mb:.1} MB input)",
+        if stdin_rate >= FLOOR_STDIN { "met" } else { "MISSED" }
+    );
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        println!("a target was missed");
+        ExitCode::from(1)
+    }
+}
+
+fn join(texts: &[String], eol: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(texts.len() * 32);
+    for t in texts {
+        out.extend_from_slice(t.as_bytes());
+        out.extend_from_slice(eol.as_bytes());
+    }
+    out
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Runs `measure` and `baseline` three times each, alternating, and prints the medians.
+fn row(name: &str, lines: usize, mut measure: impl FnMut() -> Duration, mut baseline: impl FnMut() -> Duration) -> f64 {
+    let mut m = Vec::new();
+    let mut b = Vec::new();
+    for _ in 0..3 {
+        m.push(measure());
+        b.push(baseline());
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[1]
+    };
+    let (m, b) = (median(&mut m), median(&mut b));
+    let rate = lines as f64 / m.as_secs_f64();
+    let base = lines as f64 / b.as_secs_f64();
+    println!("{name:<34} {lines:>9} {rate:>12.0} {base:>14.0} {:>8.2}x", rate / base);
+    rate
+}
+
+fn fresh(work: &Path, name: &str) -> PathBuf {
+    let p = work.join(name);
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+fn input_file(work: &Path, input: &[u8]) -> PathBuf {
+    let path = work.join("input.txt");
+    std::fs::write(&path, input).expect("write input");
+    path
+}
+
+fn run_stdin(bin: &Path, work: &Path, input: &[u8], lines: usize, sync: &str) -> Duration {
+    let file = input_file(work, input);
+    let logs = fresh(work, "logs");
+    let start = Instant::now();
+    let status = Command::new(bin)
+        .args(["capture", "--stdin", "--source", "bench", "--sync", sync, "--logs"])
+        .arg(&logs)
+        .stdin(File::open(&file).expect("input"))
+        .status()
+        .expect("run blackbox");
+    let elapsed = start.elapsed();
+    assert!(status.success(), "capture failed");
+    let readings = count_readings(&logs);
+    assert_eq!(readings, lines, "capture lost lines: the figure would be meaningless");
+    elapsed
+}
+
+fn cat_stdin(work: &Path, input: &[u8]) -> Duration {
+    let file = input_file(work, input);
+    let out = File::create(work.join("cat.out")).expect("cat output");
+    let start = Instant::now();
+    let status = Command::new("cat").stdin(File::open(&file).expect("input")).stdout(out).status().expect("run cat");
+    let elapsed = start.elapsed();
+    assert!(status.success());
+    elapsed
+}
+
+fn count_readings(logs: &Path) -> usize {
+    let mut n = 0;
+    for year in std::fs::read_dir(logs).expect("logs") {
+        let year = year.expect("entry").path();
+        if year.is_dir() {
+            for day in std::fs::read_dir(year).expect("year") {
+                let text = std::fs::read(day.expect("day").path()).expect("read day");
+                n += text.split(|&b| b == b'\n').filter(|l| l.starts_with(b"L ")).count();
+            }
+        }
+    }
+    n
+}
+
+/// Writes `input` then an end marker into a fresh pseudo-terminal and returns
+/// the time until `done` sees the marker.
+fn through_pty(input: &[u8], start_reader: impl FnOnce(&str) -> (Child, PathBuf)) -> Duration {
+    let (mut master, slave) = serialport::TTYPort::pair().expect("pty");
+    let path = slave.name().expect("pty name");
+    let (child, watch) = start_reader(&path);
+    // Wait for the reader to have the terminal open: a first line must come through.
+    master.write_all(b"ready\r\n").expect("write");
+    wait_for_tail(&watch, "ready");
+    let mut data = input.to_vec();
+    data.extend_from_slice(format!("{END}\r\n").as_bytes());
+    let start = Instant::now();
+    let mut writer = master.try_clone_native().expect("clone");
+    let t = std::thread::spawn(move || writer.write_all(&data));
+    wait_for_tail(&watch, END);
+    let elapsed = start.elapsed();
+    t.join().expect("writer").expect("write");
+    stop(child);
+    drop(slave);
+    elapsed
+}
+
+fn run_pty(bin: &Path, work: &Path, input: &[u8], sync: &str) -> Duration {
+    let logs = fresh(work, "logs");
+    through_pty(input, |path| {
+        let child = Command::new(bin)
+            .args(["capture", "--source", "bench", "--sync", sync, "--port", path, "--logs"])
+            .arg(&logs)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn blackbox");
+        (child, logs.clone())
+    })
+}
+
+fn cat_pty(work: &Path, input: &[u8]) -> Duration {
+    let out_dir = fresh(work, "cat");
+    std::fs::create_dir_all(&out_dir).expect("dir");
+    through_pty(input, |path| {
+        let out = File::create(out_dir.join("out.txt")).expect("cat output");
+        let child = Command::new("cat").arg(path).stdout(out).spawn().expect("spawn cat");
+        (child, out_dir.clone())
+    })
+}
+
+/// Waits until the newest file under `dir` ends with a line containing `marker`.
+fn wait_for_tail(dir: &Path, marker: &str) {
+    let start = Instant::now();
+    loop {
+        if let Some(file) = newest_file(dir) {
+            let mut f = File::open(&file).expect("open");
+            let len = f.metadata().expect("len").len();
+            let mut tail = String::new();
+            f.seek(SeekFrom::Start(len.saturating_sub(256))).expect("seek");
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).expect("read");
+            tail.push_str(&String::from_utf8_lossy(&bytes));
+            if tail.contains(marker) {
+                return;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "timed out waiting for {marker} in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn newest_file(dir: &Path) -> Option<PathBuf> {
+    let mut best: Option<PathBuf> = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "txt") && best.as_ref().is_none_or(|b| p > *b) {
+                best = Some(p);
+            }
+        }
+    }
+    best
+}
+
+fn stop(mut child: Child) {
+    let _ = kill_process(Pid::from_child(&child), Signal::TERM);
+    let _ = child.wait();
+}
+
+/// Peak resident memory of one capture reading three pseudo-terminals at full speed.
+fn three_source_rss(bin: &Path, work: &Path, texts: &[String]) -> f64 {
+    let logs = fresh(work, "logs");
+    let ptys: Vec<_> = (0..3).map(|_| serialport::TTYPort::pair().expect("pty")).collect();
+    let mut config = String::new();
+    for (i, (_, slave)) in ptys.iter().enumerate() {
+        config.push_str(&format!("[[source]]\nname = \"dev{i}\"\nport = \"{}\"\n", slave.name().expect("name")));
+    }
+    let config_path = work.join("three.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let child = Command::new(bin)
+        .args(["capture", "--config"])
+        .arg(&config_path)
+        .arg("--logs")
+        .arg(&logs)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn blackbox");
+    let mut writers = Vec::new();
+    for (i, (master, _)) in ptys.iter().enumerate() {
+        let mut m = master.try_clone_native().expect("clone");
+        let mut data = join(texts, "\r\n");
+        data.extend_from_slice(format!("{END}-{i}\r\n").as_bytes());
+        writers.push(std::thread::spawn(move || m.write_all(&data)));
+    }
+    for w in writers {
+        w.join().expect("writer").expect("write");
+    }
+    // All three markers must be in the log before memory is read.
+    let start = Instant::now();
+    loop {
+        let day = newest_file(&logs).expect("a day file");
+        let text = std::fs::read_to_string(&day).expect("read");
+        if (0..3).all(|i| text.contains(&format!("{END}-{i}"))) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "three-source capture did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("VmHWM");
+    stop(child);
+    drop(ptys);
+    kb / 1024.0
+}

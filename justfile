@@ -1,0 +1,34 @@
+# blackbox: everyday recipes. `just` lists them.
+
+default:
+    @just --list
+
+# Build everything (debug)
+build:
+    cargo build --workspace
+
+# Run the whole test suite (the README's test command)
+test:
+    cargo test --workspace
+
+# Formatting and clippy, as CI checks them
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code
+fmt:
+    cargo fmt --all
+
+# Capture benchmarks against baselines measured in the same run (optional line count)
+bench lines="1000000":
+    cargo build --release -p cli -p bench
+    target/release/bench {{lines}}
+
+# The demo: a simulated RF12demo receiver captured into ./logs
+demo *args:
+    cargo run --release --bin blackbox -- demo {{args}}
+
+# What CI runs
+ci:
+    bash .ci/run
