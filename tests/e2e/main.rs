@@ -4,4 +4,5 @@
 mod harness;
 
 mod capture;
+mod demo;
 mod verify;

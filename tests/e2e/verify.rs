@@ -62,6 +62,17 @@ fn an_old_archive_without_headers_is_reported_as_such_not_as_corruption() {
     assert!(report.contains("2 files, 30430 lines, 30430 readings: ok"), "{report}");
 }
 
+/// Scenario 4: a power cut right after a new day's file was created leaves it empty.
+#[test]
+fn an_empty_day_is_tolerated() {
+    let dir = Dir::new();
+    let paths = three_days(&dir);
+    std::fs::write(dir.logs().join("2026/20261123.txt"), "").unwrap();
+    let out = dir.verify();
+    assert!(out.status.success(), "{}", stdout(&out));
+    let _ = paths;
+}
+
 #[test]
 fn a_missing_log_directory_is_a_setup_error() {
     let dir = Dir::new();

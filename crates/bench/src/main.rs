@@ -38,12 +38,17 @@ fn main() -> ExitCode {
     let pty_input = join(&texts[..pty_lines], "\r\n");
     let mb = input.len() as f64 / 1e6;
 
-    println!("blackbox capture benchmark: simulated RF12demo lines ({:.1} bytes per line), {} cores", input.len() as f64 / lines as f64, cores());
+    println!(
+        "blackbox capture benchmark: simulated RF12demo lines ({:.1} bytes per line), {} cores",
+        input.len() as f64 / lines as f64,
+        cores()
+    );
     println!("each figure is the median of 3 runs; the baseline is `cat` of the same input to a file, measured in the same run\n");
     println!("{:<34} {:>9} {:>12} {:>14} {:>9}", "measurement", "lines", "lines/s", "cat lines/s", "ratio");
     let mut ok = true;
 
-    let stdin_rate = row("stdin, sync interval=1000", lines, || run_stdin(&bin, work, &input, lines, "interval=1000"), || cat_stdin(work, &input));
+    let stdin_rate =
+        row("stdin, sync interval=1000", lines, || run_stdin(&bin, work, &input, lines, "interval=1000"), || cat_stdin(work, &input));
     ok &= stdin_rate >= FLOOR_STDIN;
     row("stdin, sync always", few, || run_stdin(&bin, work, &few_input, few, "always"), || cat_stdin(work, &few_input));
     row("pty, sync interval=1000", pty_lines, || run_pty(&bin, work, &pty_input, "interval=1000"), || cat_pty(work, &pty_input));
@@ -51,7 +56,9 @@ fn main() -> ExitCode {
     row("pty, sync always", few, || run_pty(&bin, work, &few_pty, "always"), || cat_pty(work, &few_pty));
 
     let rss = three_source_rss(&bin, work, &texts[..pty_lines]);
-    println!("\npeak resident memory (VmHWM) of a capture with 3 pty sources, {pty_lines} lines each: {rss:.1} MB (limit {RSS_LIMIT_MB} MB)");
+    println!(
+        "\npeak resident memory (VmHWM) of a capture with 3 pty sources, {pty_lines} lines each: {rss:.1} MB (limit {RSS_LIMIT_MB} MB)"
+    );
     ok &= rss <= RSS_LIMIT_MB;
     println!(
         "floor: {FLOOR_STDIN} lines/s from stdin with interval=1000: {} ({stdin_rate:.0} lines/s, {mb:.1} MB input)",
@@ -277,7 +284,11 @@ fn three_source_rss(bin: &Path, work: &Path, texts: &[String]) -> f64 {
         std::thread::sleep(Duration::from_millis(20));
     }
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("VmHWM");
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
     stop(child);
     drop(ptys);
     kb / 1024.0
