@@ -75,12 +75,18 @@ impl Stop {
     }
 
     /// Triggers this stop on SIGTERM, SIGINT and SIGHUP, from a helper thread.
+    /// A second signal while stopping (a disk that hangs) exits at once with
+    /// status 130, as shells expect after an interrupt.
     pub fn on_signals(&self) -> std::io::Result<()> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
         let stop = self.clone();
         std::thread::Builder::new().name("signals".into()).spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            for sig in signals.forever() {
+                if stop.is_set() {
+                    eprintln!("blackbox: {} again while stopping; exiting without waiting", signal_name(sig));
+                    std::process::exit(130);
+                }
                 tracing::info!(signal = sig, "stopping");
                 stop.set(sig);
             }

@@ -71,12 +71,12 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     let _ = simulator.join();
     drop(port);
     let summary = result.map_err(anyhow::Error::new).with_context(|| format!("capture into {} failed", logs.display()))?;
+    // Name the program as it was invoked, so the hints can be pasted as they are.
+    let me = std::env::args().next().filter(|a| a.contains('/')).unwrap_or_else(|| "blackbox".into());
+    let logs = logs.display();
     eprintln!(
-        "\nblackbox demo: stopped; {} readings captured this run into {}.\nTry next:\n  blackbox verify --logs {}\n  cat {}/*/*.txt | tail\n  blackbox demo            # continues the same logs",
+        "\nblackbox demo: stopped; {} readings captured this run into {logs}.\nTry next:\n  {me} verify --logs {logs}\n  tail {logs}/*/*.txt\n  {me} demo            # continues the same logs",
         summary.readings,
-        logs.display(),
-        logs.display(),
-        logs.display()
     );
     Ok(ExitCode::SUCCESS)
 }
