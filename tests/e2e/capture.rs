@@ -452,3 +452,41 @@ fn disk_full_on_a_real_file_system_holds_lines_and_resumes() {
     let report = logfile::verify::verify(&logs).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+
+#[test]
+fn several_sources_in_one_process_are_each_tagged_with_their_name() {
+    let dir = Dir::new();
+    let mut rf = Pty::new();
+    let mut ups = Pty::new();
+    std::fs::write(
+        dir.path().join("blackbox.toml"),
+        format!(
+            "[[source]]\nname = \"usb-RF\"\nport = \"{}\"\n\n[[source]]\nname = \"ups\"\nport = \"{}\"\nbaud = 9600\nframing = \"8N1\"\n",
+            rf.path, ups.path
+        ),
+    )
+    .unwrap();
+    let cap = dir.spawn(&["capture", "-v"]);
+    dir.wait_for("both connected", |l| l.iter().filter(|l| l.contains(" connect source=")).count() == 2);
+    for i in 0..50 {
+        rf.send(format!("OK 2 {i}\r\n").as_bytes());
+        ups.send(format!("status {i}\r").as_bytes());
+    }
+    dir.wait_for("100 readings", |l| count_readings(l) == 100);
+    let out = cap.terminate();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = dir.log_lines();
+    let of = |source: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("L "))
+            .filter(|l| l.split(' ').nth(1) == Some(source))
+            .map(|l| l.splitn(3, ' ').nth(2).unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(of("usb-RF"), (0..50).map(|i| format!("OK 2 {i}")).collect::<Vec<_>>());
+    assert_eq!(of("ups"), (0..50).map(|i| format!("status {i}")).collect::<Vec<_>>());
+    assert!(lines[0].contains(" start ") && lines[0].contains("sources=usb-RF,ups"), "{}", lines[0]);
+    let v = dir.verify();
+    assert!(v.status.success(), "timestamps across sources must never decrease: {}", stdout(&v));
+}
