@@ -2,7 +2,8 @@
 //! docs/configuration.md. Unknown keys are errors, so a typo never silently
 //! turns a setting off.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +19,89 @@ pub struct Config {
     pub capture: CaptureConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub rf12: Rf12Config,
+    #[serde(default, rename = "driver")]
+    pub drivers: Vec<DriverConfig>,
+    #[serde(default, rename = "event")]
+    pub events: Vec<EventConfig>,
+}
+
+/// `[rf12]`: RF12demo decoding.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rf12Config {
+    /// Node id = header & mask (default 31, `0x1F`; RF69 firmware may differ).
+    pub node_mask: Option<u8>,
+    /// Node id to driver: `2 = "roomNode"`, a table, or a list of tables with time ranges.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeSpec>,
+}
+
+/// One entry of `[rf12.nodes]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum NodeSpec {
+    Driver(String),
+    One(NodeEntry),
+    Many(Vec<NodeEntry>),
+}
+
+/// A node assignment, optionally limited to a source and a time range
+/// (a node reflashed with other firmware).
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    pub driver: String,
+    /// Device name instead of `DRIVER-N`.
+    pub name: Option<String>,
+    /// Only packets from this source.
+    pub source: Option<String>,
+    /// From this time on (inclusive), RFC 3339 or `YYYY-MM-DD[ HH:MM[:SS]]` UTC.
+    pub from: Option<String>,
+    /// Until this time (exclusive).
+    pub to: Option<String>,
+}
+
+/// `[[driver]]`: a bit layout for RF12 packets.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DriverConfig {
+    pub name: String,
+    pub fields: Vec<FieldConfig>,
+}
+
+/// One field of a bit layout, read from a little-endian bit stream after the header byte.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldConfig {
+    pub name: String,
+    pub bits: u8,
+    #[serde(default)]
+    pub signed: bool,
+    /// Multiply the raw value (0.1 for tenths).
+    pub scale: Option<f64>,
+    pub unit: Option<String>,
+    /// Padding: read but not reported.
+    #[serde(default)]
+    pub skip: bool,
+}
+
+/// `[[event]]`: a pattern that marks a line as an event.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventConfig {
+    /// A substring to look for (give this or `regex`).
+    #[serde(rename = "match")]
+    pub substring: Option<String>,
+    pub regex: Option<String>,
+    pub code: String,
+    /// `info`, `warning`, `error` or `critical` (default `info`).
+    pub level: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    /// Only lines from this source.
+    pub source: Option<String>,
 }
 
 /// `[capture]`
@@ -54,6 +138,18 @@ pub struct SourceConfig {
     pub polls: Vec<PollConfig>,
     pub command_eol: Option<String>,
     pub max_line: Option<usize>,
+    /// `auto` (default), `rf12demo`, `json`, `kv`, `csv`, `regex` or `none`.
+    pub decoder: Option<String>,
+    /// JSON fields that name the device, joined with `-` (e.g. `["model", "id"]`).
+    #[serde(default)]
+    pub device: Vec<String>,
+    /// For `decoder = "regex"`: named captures become fields (`device` names the device).
+    pub regex: Option<String>,
+    /// For `decoder = "csv"`: column names; without them the first line that is not numeric is the header.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// For `decoder = "csv"`: the separator (default `,`).
+    pub separator: Option<String>,
 }
 
 /// `[[source.poll]]`
@@ -153,6 +249,37 @@ mod tests {
         assert!(err.contains("line 2") && err.contains("prot"), "{err}");
         let err = Config::parse("[[source]]\ninit_delay = \"2 parsecs\"\n", Path::new("x.toml")).unwrap_err().to_string();
         assert!(err.contains("unit must be"), "{err}");
+    }
+
+    #[test]
+    fn decoding_keys_parse() {
+        let text = r#"
+            [rf12]
+            node_mask = 31
+            [rf12.nodes]
+            2 = "roomNode"
+            9 = { driver = "homePower", name = "meter" }
+            5 = [ { driver = "roomNode", to = "2012-06-01" }, { driver = "lightNode", from = "2012-06-01", source = "usb-A" } ]
+            [[driver]]
+            name = "tinyTemp"
+            fields = [ { name = "temp", bits = 10, signed = true, scale = 0.1, unit = "°C" }, { name = "pad", bits = 6, skip = true } ]
+            [[event]]
+            match = "Fault 17"
+            code = "F17"
+            level = "error"
+            description = "battery fault"
+            [[source]]
+            stdin = true
+            decoder = "json"
+            device = ["model", "id"]
+        "#;
+        let c = Config::parse(text, Path::new("b.toml")).unwrap();
+        assert_eq!(c.rf12.nodes["2"], NodeSpec::Driver("roomNode".into()));
+        assert!(matches!(&c.rf12.nodes["9"], NodeSpec::One(e) if e.name.as_deref() == Some("meter")));
+        assert!(matches!(&c.rf12.nodes["5"], NodeSpec::Many(v) if v.len() == 2));
+        assert_eq!(c.drivers[0].fields[0].scale, Some(0.1));
+        assert_eq!(c.events[0].substring.as_deref(), Some("Fault 17"));
+        assert_eq!(c.sources[0].device, ["model", "id"]);
     }
 
     #[test]

@@ -102,9 +102,58 @@ pub fn rfc3339_millis(epoch_ms: i64) -> String {
         .unwrap_or_else(|| format!("@{epoch_ms}ms"))
 }
 
+/// Parses a point in time: RFC 3339 (`2012-11-30T00:04:53.611Z`),
+/// `YYYY-MM-DD[ HH:MM[:SS[.mmm]]]` or `YYYY-MM-DDTHH:MM...` (UTC), or, when
+/// `now_ms` is given, a time relative to it (`-2h`, `-7d`, `-30m`, `-90s`).
+pub fn parse_time(s: &str, now_ms: Option<i64>) -> Result<i64, String> {
+    let s = s.trim();
+    if let Some(rel) = s.strip_prefix('-') {
+        let now = now_ms.ok_or_else(|| format!("relative time {s:?} is not allowed here; give a date such as 2012-11-30"))?;
+        let split = rel.find(|c: char| !c.is_ascii_digit()).unwrap_or(rel.len());
+        let n: i64 = rel[..split].parse().map_err(|_| format!("invalid relative time {s:?}: expected such as -2h or -7d"))?;
+        let unit = match &rel[split..] {
+            "s" => 1000,
+            "m" | "min" => 60_000,
+            "h" => 3_600_000,
+            "d" => DAY_MS,
+            "w" => 7 * DAY_MS,
+            _ => return Err(format!("invalid relative time {s:?}: the unit must be s, m, h, d or w")),
+        };
+        return Ok(now - n * unit);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    let normalized = s.replacen('T', " ", 1);
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&normalized, fmt) {
+            return Ok(t.and_utc().timestamp_millis());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(join_millis(d, TimeOfDay::default()));
+    }
+    Err(format!("invalid time {s:?}: use RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] (UTC) or a relative time such as -2h"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_parse() {
+        let t = 1_354_233_893_611;
+        assert_eq!(parse_time("2012-11-30T00:04:53.611Z", None), Ok(t));
+        assert_eq!(parse_time("2012-11-30T01:04:53.611+01:00", None), Ok(t));
+        assert_eq!(parse_time("2012-11-30 00:04:53.611", None), Ok(t));
+        assert_eq!(parse_time("2012-11-30 00:04", None), Ok(t - 53_611));
+        assert_eq!(parse_time("2012-11-30", None), Ok(t - 293_611));
+        assert_eq!(parse_time("-2h", Some(t)), Ok(t - 7_200_000));
+        assert_eq!(parse_time("-7d", Some(t)), Ok(t - 7 * DAY_MS));
+        assert!(parse_time("-2h", None).unwrap_err().contains("not allowed"));
+        assert!(parse_time("yesterday", Some(t)).is_err());
+        assert!(parse_time("-2x", Some(t)).is_err());
+    }
 
     #[test]
     fn parse_and_format() {

@@ -1,0 +1,238 @@
+//! Schema-on-read decoders: turn a raw log line into device fields.
+//!
+//! Architecture invariant: decoding is a pure function of the line, its
+//! source and time, the configuration and the per-source state carried from
+//! earlier lines ([`SourceState`]). No I/O, no clock. So replaying the same
+//! logs with the same configuration gives the same results, bit for bit.
+
+mod bits;
+mod generic;
+mod rf12;
+mod value;
+
+pub use bits::{BitField, Driver};
+pub use rf12::{parse as parse_rf12, NodeMap, NodeRule, ReceiverState, Rf12Line};
+pub use value::{EventMatch, Field, Level, Outcome, Value};
+
+use config::{Config, NodeSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Which decoder a source uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// RF12demo packets, JSON objects or key=value lines, whichever fits.
+    Auto,
+    Rf12demo,
+    Json,
+    KeyValue,
+    Csv,
+    Regex,
+    /// Keep lines raw.
+    None,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "auto" => Kind::Auto,
+            "rf12demo" => Kind::Rf12demo,
+            "json" => Kind::Json,
+            "kv" => Kind::KeyValue,
+            "csv" => Kind::Csv,
+            "regex" => Kind::Regex,
+            "none" => Kind::None,
+            _ => return None,
+        })
+    }
+}
+
+/// Per-source settings.
+#[derive(Clone, Debug)]
+struct SourceRules {
+    kind: Kind,
+    device_fields: Vec<String>,
+    regex: Option<regex::Regex>,
+    columns: Option<Vec<String>>,
+    separator: char,
+}
+
+impl Default for SourceRules {
+    fn default() -> Self {
+        Self { kind: Kind::Auto, device_fields: Vec::new(), regex: None, columns: None, separator: ',' }
+    }
+}
+
+/// What decoding carries from one line of a source to the next (the RF12
+/// banner's band and group, a learned CSV header). The indexer stores it with
+/// its cursor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceState {
+    pub receiver: ReceiverState,
+    pub csv_header: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug)]
+struct EventRule {
+    substring: Option<String>,
+    regex: Option<regex::Regex>,
+    source: Option<String>,
+    found: EventMatch,
+}
+
+/// A configuration error, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeConfigError(pub String);
+
+/// All decoders of a site, compiled from the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Decoders {
+    nodes: NodeMap,
+    sources: HashMap<String, SourceRules>,
+    events: Vec<EventRule>,
+}
+
+impl Decoders {
+    /// Compiles the decoding part of `config`. `source_names[i]` is the
+    /// resolved name of `config.sources[i]` (names may be derived from ports).
+    pub fn new(config: &Config, source_names: &[String]) -> Result<Self, DecodeConfigError> {
+        let err = |m: String| DecodeConfigError(m);
+        let mut custom = HashMap::new();
+        for d in &config.drivers {
+            if Driver::builtin(&d.name).is_some() {
+                return Err(err(format!("[[driver]] {:?} has the name of a built-in driver; choose another name", d.name)));
+            }
+            custom.insert(d.name.clone(), Driver::from_config(d).map_err(err)?);
+        }
+        let driver = |name: &str, node: &str| -> Result<Driver, DecodeConfigError> {
+            custom.get(name).cloned().or_else(|| Driver::builtin(name)).ok_or_else(|| {
+                err(format!(
+                    "[rf12.nodes] {node}: unknown driver {name:?}; built-ins are roomNode, radioBlip, homePower, slowLogger, lightNode, or declare it with [[driver]]"
+                ))
+            })
+        };
+        let mut nodes = NodeMap { mask: config.rf12.node_mask.unwrap_or(0x1f), nodes: HashMap::new() };
+        for (key, spec) in &config.rf12.nodes {
+            let id: u8 = key.parse().map_err(|_| err(format!("[rf12.nodes]: {key:?} is not a node id (0 to 255)")))?;
+            let entries = match spec {
+                NodeSpec::Driver(d) => vec![config::NodeEntry { driver: d.clone(), ..Default::default() }],
+                NodeSpec::One(e) => vec![e.clone()],
+                NodeSpec::Many(v) => v.clone(),
+            };
+            let mut rules = Vec::new();
+            for e in entries {
+                let time = |t: &Option<String>| -> Result<Option<i64>, DecodeConfigError> {
+                    t.as_deref()
+                        .map(|t| logfile::time::parse_time(t, None).map_err(|m| err(format!("[rf12.nodes] {key}: {m}"))))
+                        .transpose()
+                };
+                rules.push(NodeRule {
+                    driver: driver(&e.driver, key)?,
+                    driver_name: e.driver.clone(),
+                    name: e.name.as_deref().map(generic::sanitize_device),
+                    source: e.source.clone(),
+                    from: time(&e.from)?,
+                    to: time(&e.to)?,
+                });
+            }
+            nodes.nodes.insert(id, rules);
+        }
+        let mut sources = HashMap::new();
+        for (s, name) in config.sources.iter().zip(source_names) {
+            let kind = match s.decoder.as_deref() {
+                None => Kind::Auto,
+                Some(k) => Kind::parse(k).ok_or_else(|| {
+                    err(format!("source {name:?}: unknown decoder {k:?}; use auto, rf12demo, json, kv, csv, regex or none"))
+                })?,
+            };
+            let regex = match (&s.regex, kind) {
+                (Some(r), _) => Some(regex::Regex::new(r).map_err(|e| err(format!("source {name:?}: invalid regex: {e}")))?),
+                (None, Kind::Regex) => return Err(err(format!("source {name:?}: decoder = \"regex\" needs regex = \"...\""))),
+                (None, _) => None,
+            };
+            let separator = match s.separator.as_deref() {
+                None => ',',
+                Some(sep) => {
+                    let mut chars = sep.chars();
+                    match (chars.next(), chars.next()) {
+                        (Some(c), None) => c,
+                        _ => return Err(err(format!("source {name:?}: separator must be one character"))),
+                    }
+                }
+            };
+            let columns = (!s.columns.is_empty()).then(|| s.columns.clone());
+            sources.insert(name.clone(), SourceRules { kind, device_fields: s.device.clone(), regex, columns, separator });
+        }
+        let mut events = Vec::new();
+        for (i, e) in config.events.iter().enumerate() {
+            let what = format!("[[event]] {} ({:?})", i + 1, e.code);
+            let regex = e.regex.as_deref().map(regex::Regex::new).transpose().map_err(|x| err(format!("{what}: invalid regex: {x}")))?;
+            if regex.is_none() && e.substring.as_deref().is_none_or(str::is_empty) {
+                return Err(err(format!("{what}: give match = \"substring\" or regex = \"...\"")));
+            }
+            let level = match e.level.as_deref() {
+                None => Level::Info,
+                Some(l) => Level::parse(l).ok_or_else(|| err(format!("{what}: level must be info, warning, error or critical")))?,
+            };
+            events.push(EventRule {
+                substring: e.substring.clone(),
+                regex,
+                source: e.source.clone(),
+                found: EventMatch { code: e.code.clone(), level, description: e.description.clone() },
+            });
+        }
+        Ok(Self { nodes, sources, events })
+    }
+
+    /// Decodes one reading's text (unescaped, lossily as UTF-8).
+    pub fn decode(&self, source: &str, time_ms: i64, text: &str, state: &mut SourceState) -> Outcome {
+        let default = SourceRules::default();
+        let rules = self.sources.get(source).unwrap_or(&default);
+        match rules.kind {
+            Kind::None => Outcome::Undecoded,
+            Kind::Rf12demo => match rf12::parse(text) {
+                Some(line) => self.nodes.decode(&line, source, time_ms, &mut state.receiver),
+                None => Outcome::Undecoded,
+            },
+            Kind::Json => generic::json(text, &rules.device_fields, source),
+            Kind::KeyValue => generic::key_values(text, source),
+            Kind::Csv => match &rules.columns {
+                Some(cols) => generic::csv(text, rules.separator, &mut Some(cols.clone()), source),
+                None => generic::csv(text, rules.separator, &mut state.csv_header, source),
+            },
+            Kind::Regex => match &rules.regex {
+                Some(re) => generic::regex(text, re, source),
+                None => Outcome::Undecoded,
+            },
+            Kind::Auto => {
+                if let Some(line) = rf12::parse(text) {
+                    return self.nodes.decode(&line, source, time_ms, &mut state.receiver);
+                }
+                if text.trim_start().starts_with('{') {
+                    if let o @ (Outcome::Decoded { .. } | Outcome::Recognised { .. }) = generic::json(text, &rules.device_fields, source) {
+                        return o;
+                    }
+                }
+                if text.contains('=') {
+                    return generic::key_values(text, source);
+                }
+                Outcome::Undecoded
+            }
+        }
+    }
+
+    /// The event patterns a line matches.
+    pub fn events(&self, source: &str, text: &str) -> Vec<EventMatch> {
+        self.events
+            .iter()
+            .filter(|e| e.source.as_deref().is_none_or(|s| s == source))
+            .filter(|e| match (&e.regex, &e.substring) {
+                (Some(re), _) => re.is_match(text),
+                (None, Some(sub)) => text.contains(sub.as_str()),
+                (None, None) => false,
+            })
+            .map(|e| e.found.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,132 @@
+//! Decoded values and what a decoder reports for one line.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A decoded value. Types are inferred from the data (schema on read).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Value {
+    /// The name of the type, as shown by `schema`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Bool(_) => "bool",
+            Value::Text(_) => "text",
+        }
+    }
+
+    /// The value as a number, if it is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            Value::Text(_) => None,
+        }
+    }
+
+    /// Infers a value from text: integer, float, bool, else text.
+    pub fn infer(s: &str) -> Value {
+        let t = s.trim();
+        if let Ok(i) = t.parse::<i64>() {
+            return Value::Int(i);
+        }
+        if t.bytes().any(|b| b.is_ascii_digit()) && !t.contains(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E') {
+            if let Ok(f) = t.parse::<f64>() {
+                if f.is_finite() {
+                    return Value::Float(f);
+                }
+            }
+        }
+        match t.to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" => Value::Bool(true),
+            "false" | "off" | "no" => Value::Bool(false),
+            _ => Value::Text(s.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One decoded field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub value: Value,
+    pub unit: Option<String>,
+}
+
+impl Field {
+    pub fn new(name: impl Into<String>, value: Value, unit: Option<&str>) -> Self {
+        Self { name: name.into(), value, unit: unit.map(str::to_string) }
+    }
+}
+
+/// An event pattern matched a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMatch {
+    pub code: String,
+    pub level: Level,
+    pub description: String,
+}
+
+/// Severity of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "info" => Some(Level::Info),
+            "warning" => Some(Level::Warning),
+            "error" => Some(Level::Error),
+            "critical" => Some(Level::Critical),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+            Level::Critical => "critical",
+        })
+    }
+}
+
+/// What decoding one line gave.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Values for one device.
+    Decoded { device: String, fields: Vec<Field> },
+    /// A line the decoder knows and that carries no values (`?` bad CRC,
+    /// `DF` status, `-> ack`, a banner, a CSV header).
+    Recognised { kind: &'static str },
+    /// No decoder understood the line (counted, never an error).
+    Undecoded,
+}
