@@ -38,6 +38,8 @@ pub struct RawLine<'a> {
     pub line_no: u64,
     /// The line without its `\n` (and without a `\r` before it).
     pub bytes: &'a [u8],
+    /// The line as it is in the file, terminator included.
+    pub raw: &'a [u8],
 }
 
 impl DayReader {
@@ -92,7 +94,7 @@ impl DayReader {
         if end > 0 && self.buf[end - 1] == b'\r' {
             end -= 1;
         }
-        Ok(Some(RawLine { offset: start, line_no: self.line_no, bytes: &self.buf[..end] }))
+        Ok(Some(RawLine { offset: start, line_no: self.line_no, bytes: &self.buf[..end], raw: &self.buf[..n] }))
     }
 
     /// Offset just after the last complete line returned.

@@ -1,0 +1,88 @@
+//! Keys of the one sled tree. The first byte says what a key holds.
+
+use self::chrono_free::ordered_i64;
+
+pub const META: u8 = b'M';
+pub const CURSOR: u8 = b'C';
+pub const SENSOR_ID: u8 = b'I';
+pub const CHUNK: u8 = b'R';
+pub const EVENT: u8 = b'E';
+pub const DAY: u8 = b'D';
+
+pub const DAY_SOURCE: u8 = b's';
+pub const DAY_FIELD: u8 = b'f';
+pub const DAY_EVENT: u8 = b'e';
+pub const DAY_META: u8 = b'm';
+
+mod chrono_free {
+    /// Signed numbers ordered as unsigned big-endian bytes.
+    pub fn ordered_i64(v: i64) -> [u8; 8] {
+        ((v as u64) ^ (1 << 63)).to_be_bytes()
+    }
+}
+
+pub fn meta(name: &str) -> Vec<u8> {
+    let mut k = vec![META];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// `YYYYMMDD`, the cursor's name for a day.
+pub fn day_name(date: chrono::NaiveDate) -> String {
+    logfile::layout::file_name(date).trim_end_matches(".txt").to_string()
+}
+
+/// Days since 1970 of a `YYYYMMDD` name (0 if malformed, which cannot come from `day_name`).
+pub fn parse_day_name(name: &str) -> i64 {
+    logfile::layout::parse_file_name(&format!("{name}.txt")).map(|(d, _)| logfile::time::day_number(d)).unwrap_or(0)
+}
+
+pub fn cursor(day: &str) -> Vec<u8> {
+    let mut k = vec![CURSOR];
+    k.extend_from_slice(day.as_bytes());
+    k
+}
+
+pub fn sensor_id(id: u32) -> Vec<u8> {
+    let mut k = vec![SENSOR_ID];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+pub fn parse_sensor_id(k: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(k.get(1..5)?.try_into().ok()?))
+}
+
+pub fn chunk(id: u32, hour: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(13);
+    k.push(CHUNK);
+    k.extend_from_slice(&id.to_be_bytes());
+    k.extend_from_slice(&ordered_i64(hour));
+    k
+}
+
+pub fn event_prefix(day: i64) -> Vec<u8> {
+    let mut k = vec![EVENT];
+    k.extend_from_slice(&ordered_i64(day));
+    k
+}
+
+pub fn event(day: i64, line: u64, n: u8) -> Vec<u8> {
+    let mut k = event_prefix(day);
+    k.extend_from_slice(&line.to_be_bytes());
+    k.push(n);
+    k
+}
+
+pub fn day_prefix(day: i64) -> Vec<u8> {
+    let mut k = vec![DAY];
+    k.extend_from_slice(&ordered_i64(day));
+    k
+}
+
+pub fn day_key(day: i64, kind: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = day_prefix(day);
+    k.push(kind);
+    k.extend_from_slice(rest);
+    k
+}

@@ -1,0 +1,597 @@
+//! The indexer: replays the daily logs through the decoders into a sled
+//! cache of readings, schema, events and statistics, and answers queries.
+//!
+//! Architecture invariants:
+//! - everything in the cache is derived from the logs: deleting the cache and
+//!   indexing again gives the same answers to every query;
+//! - a cursor (per daily file: the offset after the last complete line and a
+//!   CRC of the bytes before it) is committed in the same atomic sled batch
+//!   as the derived data it accounts for, so a crash between batches is
+//!   harmless;
+//! - the indexer never writes the logs.
+//!
+//! Storage: one sled tree with key prefixes (so one batch is atomic across
+//! all of them). Readings are grouped per sensor and hour ([`chunk`]);
+//! everything else is keyed by day, so re-indexing a day removes exactly its
+//! derived data.
+
+pub mod chunk;
+mod codec;
+mod keys;
+mod read;
+
+pub use read::{EventRecord, SchemaRow, SourceStats, Stats};
+
+use decode::{Decoders, Outcome, SourceState, Value};
+use logfile::{DayFile, DayReader, Line};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Version of everything the cache stores; a cache of another version is rebuilt.
+pub const FORMAT_VERSION: u32 = 1;
+/// Lines per atomic batch during catch-up: bounds memory whatever the size of the logs.
+const BATCH_LINES: u64 = 20_000;
+/// sled's page cache: small, or it grows into gigabytes during a bulk load.
+const SLED_CACHE_BYTES: u64 = 8 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("cache {}: {source}", path.display())]
+    Db { path: PathBuf, source: sled::Error },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("the cache {} is damaged ({what}); delete it or run `blackbox rebuild`", path.display())]
+    Damaged { path: PathBuf, what: String },
+    #[error("writing the output: {0}")]
+    Output(io::Error),
+}
+
+/// Where a day's indexing stands.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Cursor {
+    pub offset: u64,
+    pub lines: u64,
+    pub crc: u32,
+    /// File size and modification time when the cursor was written: while
+    /// they are unchanged the file need not be hashed again.
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub compressed: bool,
+    /// Decoder state per source after the last line indexed.
+    pub states: BTreeMap<String, SourceState>,
+    /// Sources whose next reading was announced as cut (`cut` line), with the reason.
+    pub pending_cut: BTreeMap<String, String>,
+    /// Sources whose next reading continues an overlong line.
+    pub continuing: BTreeSet<String>,
+}
+
+/// Per day and source.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SourceDay {
+    pub lines: u64,
+    pub decoded: u64,
+    pub values: u64,
+    pub recognised: u64,
+    pub undecoded: u64,
+    pub partial: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// Per day and sensor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FieldDay {
+    pub count: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub kind: String,
+    pub unit: Option<String>,
+}
+
+/// Per day: lines that are not readings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DayMeta {
+    pub meta_lines: u64,
+    pub bad_lines: u64,
+}
+
+/// What a catch-up did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CatchUp {
+    pub days: usize,
+    pub lines: u64,
+    pub bytes: u64,
+    /// Days re-indexed because their file changed, shrank or their cursor was stale.
+    pub reindexed: Vec<String>,
+    /// Days removed because their file is gone.
+    pub removed: Vec<String>,
+}
+
+/// Progress of a catch-up, for a progress bar.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    pub day: String,
+    pub days_done: usize,
+    pub days_total: usize,
+    pub lines: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// Why an existing cache was thrown away on open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reset {
+    /// Another format version.
+    Version { found: u32 },
+    /// Another decoder configuration.
+    Config,
+    /// The cache could not be opened; it was moved aside to this path.
+    MovedAside(PathBuf),
+}
+
+/// An open cache.
+pub struct Index {
+    path: PathBuf,
+    db: sled::Db,
+    sensors: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("path", &self.path).field("sensors", &self.names.len()).finish()
+    }
+}
+
+/// A fingerprint of the decoding configuration: when it changes, the cache is rebuilt.
+pub fn fingerprint(config: &config::Config, source_names: &[String]) -> String {
+    let sources: Vec<_> =
+        config.sources.iter().zip(source_names).map(|(s, n)| (n, &s.decoder, &s.device, &s.regex, &s.columns, &s.separator)).collect();
+    let text = format!("{FORMAT_VERSION} {:?} {:?} {:?} {:?}", config.rf12, config.drivers, config.events, sources);
+    format!("{:08x}{:08x}", crc32fast::hash(text.as_bytes()), text.len())
+}
+
+impl Index {
+    /// Opens (or creates) the cache at `path`. A cache that cannot be opened
+    /// is moved aside; one of another format version or configuration
+    /// fingerprint is emptied. Either way the next catch-up rebuilds it.
+    pub fn open(path: &Path, fingerprint: &str) -> Result<(Index, Option<Reset>), IndexError> {
+        let mut reset = None;
+        let db = match open_db(path) {
+            Ok(db) => db,
+            Err(e @ sled::Error::Io(_)) if is_lock_error(&e) => return Err(IndexError::Db { path: path.into(), source: e }),
+            Err(e) => {
+                let aside = aside_path(path);
+                tracing::warn!(cache = %path.display(), error = %e, aside = %aside.display(), "the cache cannot be opened; moving it aside and rebuilding");
+                std::fs::rename(path, &aside).map_err(|source| IndexError::Io { path: path.into(), source })?;
+                reset = Some(Reset::MovedAside(aside));
+                open_db(path).map_err(|source| IndexError::Db { path: path.into(), source })?
+            }
+        };
+        let db_err = |source| IndexError::Db { path: path.into(), source };
+        let version = db.get(keys::meta("version")).map_err(db_err)?.and_then(|v| codec::decode::<u32>(&v));
+        let stored_fp = db.get(keys::meta("fingerprint")).map_err(db_err)?.and_then(|v| codec::decode::<String>(&v));
+        let empty = db.is_empty();
+        if !empty && reset.is_none() {
+            if version != Some(FORMAT_VERSION) {
+                reset = Some(Reset::Version { found: version.unwrap_or(0) });
+            } else if stored_fp.as_deref() != Some(fingerprint) {
+                reset = Some(Reset::Config);
+            }
+            if reset.is_some() {
+                tracing::warn!(cache = %path.display(), reason = ?reset, "the cache was built differently; rebuilding it");
+                db.clear().map_err(db_err)?;
+            }
+        }
+        db.insert(keys::meta("version"), codec::encode(&FORMAT_VERSION)).map_err(db_err)?;
+        db.insert(keys::meta("fingerprint"), codec::encode(&fingerprint.to_string())).map_err(db_err)?;
+        let mut index = Index { path: path.into(), db, sensors: HashMap::new(), names: Vec::new() };
+        index.load_sensors()?;
+        Ok((index, reset))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db_err(&self) -> impl Fn(sled::Error) -> IndexError + '_ {
+        move |source| IndexError::Db { path: self.path.clone(), source }
+    }
+
+    fn load_sensors(&mut self) -> Result<(), IndexError> {
+        for item in self.db.scan_prefix([keys::SENSOR_ID]) {
+            let (k, v) = item.map_err(self.db_err())?;
+            let id = keys::parse_sensor_id(&k).ok_or_else(|| self.damaged("sensor key"))?;
+            let name = String::from_utf8(v.to_vec()).map_err(|_| self.damaged("sensor name"))?;
+            if self.names.len() <= id as usize {
+                self.names.resize(id as usize + 1, String::new());
+            }
+            self.names[id as usize] = name.clone();
+            self.sensors.insert(name, id);
+        }
+        Ok(())
+    }
+
+    fn damaged(&self, what: &str) -> IndexError {
+        IndexError::Damaged { path: self.path.clone(), what: what.into() }
+    }
+
+    /// Makes sure everything is on disk.
+    pub fn flush(&self) -> Result<(), IndexError> {
+        self.db.flush().map(|_| ()).map_err(self.db_err())
+    }
+
+    /// Brings the cache up to date with the logs: days in order, each from
+    /// its cursor, re-indexing days whose file changed under the cursor and
+    /// removing days whose file is gone.
+    pub fn catch_up(&mut self, logs: &Path, decoders: &Decoders, progress: &mut dyn FnMut(&Progress)) -> Result<CatchUp, IndexError> {
+        let scan = logfile::scan(logs).map_err(|source| IndexError::Io { path: logs.into(), source })?;
+        let mut result = CatchUp::default();
+        let present: BTreeSet<String> = scan.days.iter().map(|d| keys::day_name(d.date)).collect();
+        for item in self.db.scan_prefix([keys::CURSOR]) {
+            let (k, _) = item.map_err(self.db_err())?;
+            let name = String::from_utf8_lossy(&k[1..]).into_owned();
+            if !present.contains(&name) {
+                result.removed.push(name);
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for name in &result.removed {
+            self.remove_day(name, &mut batch)?;
+        }
+        self.db.apply_batch(batch).map_err(self.db_err())?;
+
+        let mut p = Progress { days_total: scan.days.len(), ..Progress::default() };
+        p.bytes_total = scan.days.iter().map(|d| std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0)).sum();
+        // Decoder state flows from day to day; once a day is re-indexed, every later day is too.
+        let mut carried: BTreeMap<String, SourceState> = BTreeMap::new();
+        let mut redo_rest = false;
+        for (i, day) in scan.days.iter().enumerate() {
+            let name = keys::day_name(day.date);
+            p.day = name.clone();
+            p.days_done = i;
+            progress(&p);
+            let stored: Option<Cursor> = self.db.get(keys::cursor(&name)).map_err(self.db_err())?.and_then(|v| codec::decode(&v));
+            let file_meta = std::fs::metadata(&day.path).map_err(|source| IndexError::Io { path: day.path.clone(), source })?;
+            let start = match stored {
+                Some(c) if !redo_rest && self.cursor_valid(day, &c, &file_meta)? => c,
+                Some(_) => {
+                    tracing::info!(day = %name, "re-indexing: the file changed under the cursor");
+                    result.reindexed.push(name.clone());
+                    redo_rest = true;
+                    let mut batch = sled::Batch::default();
+                    self.remove_day(&name, &mut batch)?;
+                    self.db.apply_batch(batch).map_err(self.db_err())?;
+                    Cursor { states: carried.clone(), ..Cursor::default() }
+                }
+                None => {
+                    redo_rest = true;
+                    Cursor { states: carried.clone(), ..Cursor::default() }
+                }
+            };
+            let unchanged = start.size == file_meta.len()
+                && start.mtime_ns == mtime_ns(&file_meta)
+                && start.compressed == day.compressed
+                && start.offset > 0;
+            let end = if unchanged { start } else { self.index_day(day, start, &file_meta, decoders, &mut result, &mut p, progress)? };
+            p.bytes_done += file_meta.len();
+            carried = end.states;
+            result.days += 1;
+        }
+        p.days_done = scan.days.len();
+        progress(&p);
+        Ok(result)
+    }
+
+    fn cursor_valid(&self, day: &DayFile, c: &Cursor, meta: &std::fs::Metadata) -> Result<bool, IndexError> {
+        if c.size == meta.len() && c.mtime_ns == mtime_ns(meta) && c.compressed == day.compressed {
+            return Ok(true);
+        }
+        if !day.compressed && meta.len() < c.offset {
+            return Ok(false);
+        }
+        // The file changed in some way: the bytes before the cursor must be the same.
+        let io_err = |source| IndexError::Io { path: day.path.clone(), source };
+        let mut reader = DayReader::open_at(&day.path, day.compressed, 0, 0).map_err(io_err)?;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut seen = 0u64;
+        while seen < c.offset {
+            match reader.next_line().map_err(io_err)? {
+                Some(line) => {
+                    hasher.update(line.raw);
+                    seen += line.raw.len() as u64;
+                }
+                None => return Ok(false),
+            }
+        }
+        Ok(seen == c.offset && hasher.finalize() == c.crc)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn index_day(
+        &mut self,
+        day: &DayFile,
+        mut cur: Cursor,
+        meta: &std::fs::Metadata,
+        decoders: &Decoders,
+        result: &mut CatchUp,
+        p: &mut Progress,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Cursor, IndexError> {
+        let name = keys::day_name(day.date);
+        let io_err = |source| IndexError::Io { path: day.path.clone(), source };
+        let mut reader = DayReader::open_at(&day.path, day.compressed, cur.offset, cur.lines).map_err(io_err)?;
+        let mut hasher = crc32fast::Hasher::new_with_initial(cur.crc);
+        let mut acc = Accumulator::default();
+        let day_no = logfile::time::day_number(day.date);
+        loop {
+            let Some(line) = reader.next_line().map_err(io_err)? else { break };
+            hasher.update(line.raw);
+            acc.lines += 1;
+            result.lines += 1;
+            p.lines += 1;
+            result.bytes += line.raw.len() as u64;
+            let line_no = line.line_no;
+            let text = String::from_utf8_lossy(line.bytes);
+            match logfile::parse_line(&text) {
+                Ok(Line::Reading { time, source, text }) => {
+                    let ts = logfile::time::join_millis(day.date, time);
+                    let raw = logfile::unescape(text);
+                    let text = String::from_utf8_lossy(&raw);
+                    self.reading(&mut acc, &mut cur, decoders, day_no, &name, line_no, ts, source, &text);
+                }
+                Ok(Line::Meta { event: "cut", args, .. }) => {
+                    if let (Some(src), Some(reason)) = (args.get("source"), args.get("reason")) {
+                        cur.pending_cut.insert(src.to_string(), reason.to_string());
+                    }
+                    acc.day_meta.meta_lines += 1;
+                }
+                Ok(Line::Meta { .. }) => acc.day_meta.meta_lines += 1,
+                Err(_) => acc.day_meta.bad_lines += 1,
+            }
+            if acc.lines >= BATCH_LINES {
+                cur.offset = reader.offset();
+                cur.lines = reader.line_no();
+                cur.crc = hasher.clone().finalize();
+                self.commit(&name, day, meta, &mut cur, std::mem::take(&mut acc))?;
+                progress(p);
+            }
+        }
+        cur.offset = reader.offset();
+        cur.lines = reader.line_no();
+        cur.crc = hasher.finalize();
+        self.commit(&name, day, meta, &mut cur, acc)?;
+        Ok(cur)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reading(
+        &mut self,
+        acc: &mut Accumulator,
+        cur: &mut Cursor,
+        decoders: &Decoders,
+        day_no: i64,
+        day: &str,
+        line_no: u64,
+        ts: i64,
+        source: &str,
+        text: &str,
+    ) {
+        let sd = acc.sources.entry(source.to_string()).or_insert_with(|| SourceDay { first_ms: ts, ..SourceDay::default() });
+        sd.lines += 1;
+        sd.last_ms = ts;
+        for (k, e) in decoders.events(source, text).into_iter().enumerate() {
+            *acc.event_counts.entry(e.code.clone()).or_default() += 1;
+            acc.events.push((
+                keys::event(day_no, line_no, k as u8),
+                EventRecord {
+                    time_ms: ts,
+                    source: source.into(),
+                    code: e.code,
+                    level: e.level.to_string(),
+                    description: e.description,
+                    file: format!("{day}.txt"),
+                    line: line_no,
+                    text: text.into(),
+                },
+            ));
+        }
+        // A piece of a line cut by capture is kept in the log but never decoded.
+        let partial = match cur.pending_cut.remove(source) {
+            Some(reason) => {
+                if reason == "overlong" {
+                    cur.continuing.insert(source.to_string());
+                } else {
+                    cur.continuing.remove(source);
+                }
+                true
+            }
+            None => cur.continuing.remove(source),
+        };
+        if partial {
+            sd.partial += 1;
+            return;
+        }
+        let state = cur.states.entry(source.to_string()).or_default();
+        match decoders.decode(source, ts, text, state) {
+            Outcome::Decoded { device, fields } => {
+                sd.decoded += 1;
+                sd.values += fields.len() as u64;
+                for (i, f) in fields.into_iter().enumerate() {
+                    let sensor = format!("{source}/{device}/{}", f.name);
+                    let id = self.sensor_id(&sensor, acc);
+                    let fd = acc.fields.entry(id).or_insert_with(|| FieldDay { first_ms: ts, ..FieldDay::default() });
+                    fd.count += 1;
+                    fd.last_ms = ts;
+                    fd.kind = f.value.type_name().to_string();
+                    if f.unit.is_some() {
+                        fd.unit = f.unit;
+                    }
+                    acc.chunks.entry((id, ts.div_euclid(3_600_000))).or_default().push(chunk::Entry {
+                        time_ms: ts,
+                        line: line_no,
+                        field: i.min(255) as u8,
+                        value: f.value,
+                    });
+                }
+            }
+            Outcome::Recognised { .. } => sd.recognised += 1,
+            Outcome::Undecoded => sd.undecoded += 1,
+        }
+    }
+
+    fn sensor_id(&mut self, sensor: &str, acc: &mut Accumulator) -> u32 {
+        if let Some(&id) = self.sensors.get(sensor) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(sensor.to_string());
+        self.sensors.insert(sensor.to_string(), id);
+        acc.new_sensors.push((id, sensor.to_string()));
+        id
+    }
+
+    /// Writes the accumulated data and the cursor in one atomic batch.
+    fn commit(
+        &mut self,
+        day: &str,
+        file: &DayFile,
+        meta: &std::fs::Metadata,
+        cur: &mut Cursor,
+        acc: Accumulator,
+    ) -> Result<(), IndexError> {
+        let mut batch = sled::Batch::default();
+        for (id, name) in &acc.new_sensors {
+            batch.insert(keys::sensor_id(*id), name.as_bytes());
+        }
+        for ((id, hour), mut entries) in acc.chunks {
+            let key = keys::chunk(id, hour);
+            if let Some(old) = self.db.get(&key).map_err(self.db_err())? {
+                let mut all = chunk::decode(&old).ok_or_else(|| self.damaged("reading chunk"))?;
+                all.append(&mut entries);
+                entries = all;
+            }
+            batch.insert(key, chunk::encode(&entries));
+        }
+        let day_no = keys::parse_day_name(day);
+        for (source, add) in acc.sources {
+            let key = keys::day_key(day_no, keys::DAY_SOURCE, source.as_bytes());
+            let merged = match self.get::<SourceDay>(&key)? {
+                Some(mut s) => {
+                    s.lines += add.lines;
+                    s.decoded += add.decoded;
+                    s.values += add.values;
+                    s.recognised += add.recognised;
+                    s.undecoded += add.undecoded;
+                    s.partial += add.partial;
+                    s.last_ms = add.last_ms;
+                    s
+                }
+                None => add,
+            };
+            batch.insert(key, codec::encode(&merged));
+        }
+        for (id, add) in acc.fields {
+            let key = keys::day_key(day_no, keys::DAY_FIELD, &id.to_be_bytes());
+            let merged = match self.get::<FieldDay>(&key)? {
+                Some(mut f) => {
+                    f.count += add.count;
+                    f.last_ms = add.last_ms;
+                    f.kind = add.kind;
+                    if add.unit.is_some() {
+                        f.unit = add.unit;
+                    }
+                    f
+                }
+                None => add,
+            };
+            batch.insert(key, codec::encode(&merged));
+        }
+        for (code, n) in acc.event_counts {
+            let key = keys::day_key(day_no, keys::DAY_EVENT, code.as_bytes());
+            let old = self.get::<u64>(&key)?.unwrap_or(0);
+            batch.insert(key, codec::encode(&(old + n)));
+        }
+        for (key, e) in acc.events {
+            batch.insert(key, codec::encode(&e));
+        }
+        let mkey = keys::day_key(day_no, keys::DAY_META, b"");
+        let mut dm = self.get::<DayMeta>(&mkey)?.unwrap_or_default();
+        dm.meta_lines += acc.day_meta.meta_lines;
+        dm.bad_lines += acc.day_meta.bad_lines;
+        batch.insert(mkey, codec::encode(&dm));
+        cur.size = meta.len();
+        cur.mtime_ns = mtime_ns(meta);
+        cur.compressed = file.compressed;
+        batch.insert(keys::cursor(day), codec::encode(&*cur));
+        self.db.apply_batch(batch).map_err(self.db_err())
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, IndexError> {
+        match self.db.get(key).map_err(self.db_err())? {
+            None => Ok(None),
+            Some(v) => codec::decode(&v).map(Some).ok_or_else(|| self.damaged("record")),
+        }
+    }
+
+    /// Adds to `batch` the removal of everything derived from one day.
+    fn remove_day(&self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
+        let day_no = keys::parse_day_name(day);
+        batch.remove(keys::cursor(day));
+        for prefix in [keys::day_prefix(day_no), keys::event_prefix(day_no)] {
+            for item in self.db.scan_prefix(prefix) {
+                batch.remove(item.map_err(self.db_err())?.0);
+            }
+        }
+        let (h0, h1) = (day_no * 24, day_no * 24 + 24);
+        for id in 0..self.names.len() as u32 {
+            for item in self.db.range(keys::chunk(id, h0)..keys::chunk(id, h1)) {
+                batch.remove(item.map_err(self.db_err())?.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Accumulator {
+    lines: u64,
+    chunks: BTreeMap<(u32, i64), Vec<chunk::Entry>>,
+    sources: BTreeMap<String, SourceDay>,
+    fields: BTreeMap<u32, FieldDay>,
+    event_counts: BTreeMap<String, u64>,
+    events: Vec<(Vec<u8>, EventRecord)>,
+    day_meta: DayMeta,
+    new_sensors: Vec<(u32, String)>,
+}
+
+fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+    sled::Config::new().path(path).cache_capacity(SLED_CACHE_BYTES).mode(sled::Mode::LowSpace).flush_every_ms(Some(1000)).open()
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
+}
+
+fn aside_path(path: &Path) -> PathBuf {
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".damaged-{stamp}"));
+    path.with_file_name(name)
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i128).unwrap_or(0)
+}
+
+/// Value as JSON, for `query` and `export`.
+pub fn value_json(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map(|n| n.to_string()).unwrap_or_else(|| "null".into()),
+        Value::Bool(b) => b.to_string(),
+        Value::Text(s) => serde_json::Value::String(s.clone()).to_string(),
+    }
+}

@@ -1,0 +1,236 @@
+//! Answers from the cache: one sensor's readings, every reading in log
+//! order, the schema, statistics and events. Output goes through callbacks,
+//! so a closed pipe stops the work early.
+
+use crate::{chunk, codec, keys, DayMeta, FieldDay, Index, IndexError, SourceDay};
+use decode::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io;
+
+/// An event pattern matched a line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub time_ms: i64,
+    pub source: String,
+    pub code: String,
+    pub level: String,
+    pub description: String,
+    /// The daily file and line number of the original message.
+    pub file: String,
+    pub line: u64,
+    pub text: String,
+}
+
+/// One sensor in the schema.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SchemaRow {
+    pub sensor: String,
+    pub kind: String,
+    pub unit: Option<String>,
+    pub count: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// Lines and readings of one source.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceStats {
+    pub source: String,
+    pub lines: u64,
+    pub decoded: u64,
+    pub values: u64,
+    pub recognised: u64,
+    pub undecoded: u64,
+    pub partial: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// Everything `stats` shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub days: usize,
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    pub sources: Vec<SourceStats>,
+    pub sensors: usize,
+    pub meta_lines: u64,
+    pub bad_lines: u64,
+    /// Event codes with their counts, most frequent first.
+    pub events: Vec<(String, u64)>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl Index {
+    /// Names of every sensor ever decoded.
+    pub fn sensor_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.sensors.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Calls `f` with every reading of `sensor` in `[from, to)`, in time
+    /// order. Returns false when the sensor is unknown.
+    pub fn query(
+        &self,
+        sensor: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+        f: &mut dyn FnMut(i64, &Value) -> io::Result<()>,
+    ) -> Result<bool, IndexError> {
+        let Some(&id) = self.sensors.get(sensor) else { return Ok(false) };
+        let start = keys::chunk(id, from.map_or(i64::MIN, |t| t.div_euclid(HOUR_MS)));
+        let end = match to {
+            Some(t) => keys::chunk(id, (t - 1).div_euclid(HOUR_MS) + 1),
+            None => keys::chunk(id + 1, i64::MIN),
+        };
+        for item in self.db.range(start..end) {
+            let (_, v) = item.map_err(self.db_err())?;
+            for e in chunk::decode(&v).ok_or_else(|| self.damaged("reading chunk"))? {
+                if from.is_some_and(|t| e.time_ms < t) || to.is_some_and(|t| e.time_ms >= t) {
+                    continue;
+                }
+                f(e.time_ms, &e.value).map_err(IndexError::Output)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Calls `f` with every decoded reading in `[from, to)`, in log order.
+    pub fn export(
+        &self,
+        from: Option<i64>,
+        to: Option<i64>,
+        f: &mut dyn FnMut(i64, &str, &Value) -> io::Result<()>,
+    ) -> Result<(), IndexError> {
+        for day in self.days()? {
+            let (d0, d1) = (day * 86_400_000, (day + 1) * 86_400_000);
+            if from.is_some_and(|t| d1 <= t) || to.is_some_and(|t| d0 >= t) {
+                continue;
+            }
+            let mut rows: Vec<(u64, u8, u32, chunk::Entry)> = Vec::new();
+            for item in self.db.scan_prefix(keys::day_key(day, keys::DAY_FIELD, b"")) {
+                let (k, _) = item.map_err(self.db_err())?;
+                let id = u32::from_be_bytes(k[k.len() - 4..].try_into().map_err(|_| self.damaged("field key"))?);
+                for c in self.db.range(keys::chunk(id, day * 24)..keys::chunk(id, day * 24 + 24)) {
+                    let (_, v) = c.map_err(self.db_err())?;
+                    for e in chunk::decode(&v).ok_or_else(|| self.damaged("reading chunk"))? {
+                        rows.push((e.line, e.field, id, e));
+                    }
+                }
+            }
+            rows.sort_by_key(|r| (r.0, r.1));
+            for (_, _, id, e) in rows {
+                if from.is_some_and(|t| e.time_ms < t) || to.is_some_and(|t| e.time_ms >= t) {
+                    continue;
+                }
+                f(e.time_ms, &self.names[id as usize], &e.value).map_err(IndexError::Output)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Days that have been indexed, oldest first.
+    pub fn days(&self) -> Result<Vec<i64>, IndexError> {
+        let mut days = Vec::new();
+        for item in self.db.scan_prefix([keys::CURSOR]) {
+            let (k, _) = item.map_err(self.db_err())?;
+            days.push(keys::parse_day_name(&String::from_utf8_lossy(&k[1..])));
+        }
+        days.sort_unstable();
+        Ok(days)
+    }
+
+    fn each_day_record<T: serde::de::DeserializeOwned>(&self, kind: u8, f: &mut dyn FnMut(&[u8], T)) -> Result<(), IndexError> {
+        for item in self.db.scan_prefix([keys::DAY]) {
+            let (k, v) = item.map_err(self.db_err())?;
+            if k.get(9) == Some(&kind) {
+                let rec = codec::decode(&v).ok_or_else(|| self.damaged("day record"))?;
+                f(&k[10..], rec);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every sensor with its type, unit, count, first and last seen.
+    pub fn schema(&self) -> Result<Vec<SchemaRow>, IndexError> {
+        let mut rows: BTreeMap<u32, SchemaRow> = BTreeMap::new();
+        self.each_day_record::<FieldDay>(keys::DAY_FIELD, &mut |rest, fd| {
+            let Ok(b) = <[u8; 4]>::try_from(rest) else { return };
+            let id = u32::from_be_bytes(b);
+            let row = rows.entry(id).or_insert_with(|| SchemaRow {
+                sensor: self.names.get(id as usize).cloned().unwrap_or_default(),
+                kind: fd.kind.clone(),
+                unit: None,
+                count: 0,
+                first_ms: fd.first_ms,
+                last_ms: fd.last_ms,
+            });
+            row.count += fd.count;
+            row.first_ms = row.first_ms.min(fd.first_ms);
+            if fd.last_ms >= row.last_ms {
+                row.last_ms = fd.last_ms;
+                row.kind = fd.kind;
+            }
+            if fd.unit.is_some() {
+                row.unit = fd.unit;
+            }
+        })?;
+        let mut out: Vec<SchemaRow> = rows.into_values().collect();
+        out.sort_by(|a, b| a.sensor.cmp(&b.sensor));
+        Ok(out)
+    }
+
+    /// Collection span, lines per source, undecoded lines, frequent events.
+    pub fn stats(&self) -> Result<Stats, IndexError> {
+        let mut stats = Stats { days: self.days()?.len(), sensors: self.sensors.len(), ..Stats::default() };
+        let mut sources: BTreeMap<String, SourceStats> = BTreeMap::new();
+        self.each_day_record::<SourceDay>(keys::DAY_SOURCE, &mut |rest, sd| {
+            let name = String::from_utf8_lossy(rest).into_owned();
+            let s = sources.entry(name.clone()).or_insert_with(|| SourceStats {
+                source: name,
+                first_ms: sd.first_ms,
+                ..SourceStats::default()
+            });
+            s.lines += sd.lines;
+            s.decoded += sd.decoded;
+            s.values += sd.values;
+            s.recognised += sd.recognised;
+            s.undecoded += sd.undecoded;
+            s.partial += sd.partial;
+            s.first_ms = s.first_ms.min(sd.first_ms);
+            s.last_ms = s.last_ms.max(sd.last_ms);
+        })?;
+        let mut events: BTreeMap<String, u64> = BTreeMap::new();
+        self.each_day_record::<u64>(keys::DAY_EVENT, &mut |rest, n| {
+            *events.entry(String::from_utf8_lossy(rest).into_owned()).or_default() += n
+        })?;
+        self.each_day_record::<DayMeta>(keys::DAY_META, &mut |_, m| {
+            stats.meta_lines += m.meta_lines;
+            stats.bad_lines += m.bad_lines;
+        })?;
+        stats.first_ms = sources.values().map(|s| s.first_ms).min();
+        stats.last_ms = sources.values().map(|s| s.last_ms).max();
+        stats.sources = sources.into_values().collect();
+        let mut ev: Vec<(String, u64)> = events.into_iter().collect();
+        ev.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        stats.events = ev;
+        Ok(stats)
+    }
+
+    /// Events in `[from, to)`, in log order.
+    pub fn events(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<EventRecord>, IndexError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix([keys::EVENT]) {
+            let (_, v) = item.map_err(self.db_err())?;
+            let e: EventRecord = codec::decode(&v).ok_or_else(|| self.damaged("event"))?;
+            if from.is_some_and(|t| e.time_ms < t) || to.is_some_and(|t| e.time_ms >= t) {
+                continue;
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+}
