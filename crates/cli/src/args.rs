@@ -42,6 +42,12 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Capture(CaptureArgs),
+    Index(IndexArgs),
+    Rebuild(RebuildArgs),
+    Query(QueryArgs),
+    Export(ExportArgs),
+    Schema(SchemaArgs),
+    Stats(StatsArgs),
     Verify(VerifyArgs),
     Ports(PortsArgs),
     Demo(DemoArgs),
@@ -112,3 +118,78 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 2012, value_name = "N")]
     pub seed: u64,
 }
+
+/// Catch the cache up with the logs (and keep it current with --follow).
+///
+/// Days are indexed strictly in order, each from where the last run stopped.
+/// A day whose file changed is re-indexed; a day whose file is gone is
+/// removed. The cache can be deleted at any time: `index` rebuilds it.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Examples:\n  blackbox index\n  blackbox index --logs /srv/jeemon/logs --cache /tmp/jeemon-cache")]
+pub struct IndexArgs {
+    /// Keep following new lines after catching up (until SIGTERM or Ctrl-C)
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// Build a new cache from all logs beside the current one, then swap it in.
+///
+/// The current cache keeps answering queries until the swap.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Example:\n  blackbox rebuild")]
+pub struct RebuildArgs {}
+
+/// One sensor's readings.
+#[derive(Debug, ClapArgs)]
+#[command(
+    after_help = "Examples:\n  blackbox query usb-A40117UK/roomNode-2/temp --from 2012-11-30 --to '2012-11-30 06:00'\n  blackbox query usb-A40117UK/roomNode-2/temp --from -2h --format json"
+)]
+pub struct QueryArgs {
+    /// SOURCE/DEVICE/FIELD, as listed by `blackbox schema`
+    pub sensor: String,
+    /// From this time on (RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] UTC, or -2h, -7d)
+    #[arg(long, value_name = "T")]
+    pub from: Option<String>,
+    /// Before this time
+    #[arg(long, value_name = "T")]
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    pub format: QueryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// Every decoded reading, in log order.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Example:\n  blackbox export --from 2012-11-30 --to 2012-12-01 --format csv > day.csv")]
+pub struct ExportArgs {
+    /// From this time on
+    #[arg(long, value_name = "T")]
+    pub from: Option<String>,
+    /// Before this time
+    #[arg(long, value_name = "T")]
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+/// Devices and fields discovered, with type, unit, count, first and last seen.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Example:\n  blackbox schema")]
+pub struct SchemaArgs {}
+
+/// How long data has been collected, lines per source, undecoded lines, frequent events.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Example:\n  blackbox stats")]
+pub struct StatsArgs {}

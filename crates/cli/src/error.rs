@@ -56,3 +56,10 @@ pub fn setup_error(msg: impl std::fmt::Display) -> CliError {
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
+
+/// Cache errors while running (status 1).
+impl From<index::IndexError> for CliError {
+    fn from(error: index::IndexError) -> Self {
+        Self { code: 1, error: error.into() }
+    }
+}

@@ -15,6 +15,12 @@ fn main() -> ExitCode {
     init_tracing(args.global.verbose, args.global.quiet);
     let result = match args.command {
         args::Command::Capture(c) => cmd::capture::run(&args.global, c),
+        args::Command::Index(c) => cmd::cache::index(&args.global, c),
+        args::Command::Rebuild(c) => cmd::cache::rebuild(&args.global, c),
+        args::Command::Query(c) => cmd::read::query(&args.global, c),
+        args::Command::Export(c) => cmd::read::export(&args.global, c),
+        args::Command::Schema(c) => cmd::read::schema(&args.global, c),
+        args::Command::Stats(c) => cmd::read::stats(&args.global, c),
         args::Command::Verify(c) => cmd::verify::run(&args.global, c),
         args::Command::Ports(c) => cmd::ports::run(c),
         args::Command::Demo(c) => cmd::demo::run(&args.global, c),

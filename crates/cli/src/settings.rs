@@ -25,6 +25,38 @@ pub fn load_config(global: &Global) -> Result<Config, CliError> {
     }
 }
 
+pub fn cache_dir(global: &Global, config: &Config) -> PathBuf {
+    global.cache.clone().or_else(|| config.cache.clone()).unwrap_or_else(|| PathBuf::from("cache"))
+}
+
+/// The SOURCE name of each `[[source]]`, as capture writes it.
+pub fn source_names(config: &Config) -> Vec<String> {
+    config
+        .sources
+        .iter()
+        .map(|s| {
+            s.name.clone().unwrap_or_else(|| match (&s.port, &s.tcp) {
+                (Some(p), _) => capture::default_port_name(p),
+                (None, Some(addr)) => capture::default_tcp_name(addr),
+                (None, None) => "stdin".into(),
+            })
+        })
+        .collect()
+}
+
+/// The decoders and the fingerprint of their configuration.
+pub fn decoders(config: &Config) -> Result<(decode::Decoders, String), CliError> {
+    let names = source_names(config);
+    let decoders = decode::Decoders::new(config, &names).setup()?;
+    Ok((decoders, index::fingerprint(config, &names)))
+}
+
+/// Parses `--from`/`--to`.
+pub fn time_arg(s: Option<&str>, what: &str) -> Result<Option<i64>, CliError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    s.map(|s| logfile::time::parse_time(s, Some(now)).map_err(|e| setup_error(format!("{what}: {e}")))).transpose()
+}
+
 pub fn logs_dir(global: &Global, config: &Config) -> PathBuf {
     global.logs.clone().or_else(|| config.logs.clone()).unwrap_or_else(|| PathBuf::from("logs"))
 }

@@ -45,7 +45,11 @@ pub enum IndexError {
     #[error("the cache {} is damaged ({what}); delete it or run `blackbox rebuild`", path.display())]
     Damaged { path: PathBuf, what: String },
     #[error("writing the output: {0}")]
-    Output(io::Error),
+    Output(#[source] io::Error),
+    #[error("there is no cache at {}: run `blackbox index` to build it from the logs", path.display())]
+    Missing { path: PathBuf },
+    #[error("the cache {} is in use by another blackbox process (`blackbox index --follow`?); stop it, or query from that machine once it has stopped", path.display())]
+    Busy { path: PathBuf },
 }
 
 /// Where a day's indexing stands.
@@ -116,7 +120,9 @@ pub struct Progress {
     pub days_done: usize,
     pub days_total: usize,
     pub lines: u64,
+    /// Bytes of the days finished, and of the current day so far.
     pub bytes_done: u64,
+    pub bytes_in_day: u64,
     pub bytes_total: u64,
 }
 
@@ -158,10 +164,25 @@ impl Index {
     /// is moved aside; one of another format version or configuration
     /// fingerprint is emptied. Either way the next catch-up rebuilds it.
     pub fn open(path: &Path, fingerprint: &str) -> Result<(Index, Option<Reset>), IndexError> {
+        Self::open_mode(path, fingerprint, true)
+    }
+
+    /// Opens an existing cache for reading: nothing is reset or moved. A
+    /// cache built differently is returned with the reason, so the caller can
+    /// warn that its answers are stale until `blackbox index` runs.
+    pub fn open_read(path: &Path, fingerprint: &str) -> Result<(Index, Option<Reset>), IndexError> {
+        if !path.join("conf").exists() && !path.join("db").exists() {
+            return Err(IndexError::Missing { path: path.into() });
+        }
+        Self::open_mode(path, fingerprint, false)
+    }
+
+    fn open_mode(path: &Path, fingerprint: &str, write: bool) -> Result<(Index, Option<Reset>), IndexError> {
         let mut reset = None;
         let db = match open_db(path) {
             Ok(db) => db,
-            Err(e @ sled::Error::Io(_)) if is_lock_error(&e) => return Err(IndexError::Db { path: path.into(), source: e }),
+            Err(e) if is_lock_error(&e) => return Err(IndexError::Busy { path: path.into() }),
+            Err(e) if !write => return Err(IndexError::Damaged { path: path.into(), what: e.to_string() }),
             Err(e) => {
                 let aside = aside_path(path);
                 tracing::warn!(cache = %path.display(), error = %e, aside = %aside.display(), "the cache cannot be opened; moving it aside and rebuilding");
@@ -180,13 +201,15 @@ impl Index {
             } else if stored_fp.as_deref() != Some(fingerprint) {
                 reset = Some(Reset::Config);
             }
-            if reset.is_some() {
+            if reset.is_some() && write {
                 tracing::warn!(cache = %path.display(), reason = ?reset, "the cache was built differently; rebuilding it");
                 db.clear().map_err(db_err)?;
             }
         }
-        db.insert(keys::meta("version"), codec::encode(&FORMAT_VERSION)).map_err(db_err)?;
-        db.insert(keys::meta("fingerprint"), codec::encode(&fingerprint.to_string())).map_err(db_err)?;
+        if write {
+            db.insert(keys::meta("version"), codec::encode(&FORMAT_VERSION)).map_err(db_err)?;
+            db.insert(keys::meta("fingerprint"), codec::encode(&fingerprint.to_string())).map_err(db_err)?;
+        }
         let mut index = Index { path: path.into(), db, sensors: HashMap::new(), names: Vec::new() };
         index.load_sensors()?;
         Ok((index, reset))
@@ -277,6 +300,7 @@ impl Index {
                 && start.offset > 0;
             let end = if unchanged { start } else { self.index_day(day, start, &file_meta, decoders, &mut result, &mut p, progress)? };
             p.bytes_done += file_meta.len();
+            p.bytes_in_day = 0;
             carried = end.states;
             result.days += 1;
         }
@@ -356,6 +380,7 @@ impl Index {
                 cur.lines = reader.line_no();
                 cur.crc = hasher.clone().finalize();
                 self.commit(&name, day, meta, &mut cur, std::mem::take(&mut acc))?;
+                p.bytes_in_day = cur.offset;
                 progress(p);
             }
         }
@@ -573,6 +598,20 @@ fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
 
 fn is_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
+}
+
+/// Swaps a freshly built cache in place of `path` atomically (Linux
+/// `renameat2(RENAME_EXCHANGE)`), then removes the old one.
+pub fn swap_in(built: &Path, path: &Path) -> Result<(), IndexError> {
+    let io_err = |source| IndexError::Io { path: path.into(), source };
+    if path.exists() {
+        rustix::fs::renameat_with(rustix::fs::CWD, built, rustix::fs::CWD, path, rustix::fs::RenameFlags::EXCHANGE)
+            .map_err(|e| io_err(e.into()))?;
+        std::fs::remove_dir_all(built).map_err(io_err)?;
+    } else {
+        std::fs::rename(built, path).map_err(io_err)?;
+    }
+    Ok(())
 }
 
 fn aside_path(path: &Path) -> PathBuf {

@@ -1,4 +1,6 @@
+pub mod cache;
 pub mod capture;
 pub mod demo;
 pub mod ports;
+pub mod read;
 pub mod verify;

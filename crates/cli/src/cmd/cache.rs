@@ -1,0 +1,195 @@
+//! `index [--follow]` and `rebuild`: the only commands that write the cache.
+
+use crate::args::{Global, IndexArgs, RebuildArgs};
+use crate::error::{setup_error, CliError, SetupExt};
+use crate::settings;
+use anyhow::Context;
+use index::{Index, Progress, Reset};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How often `--follow` rescans even without file events (missed events, network file systems).
+const RESCAN: Duration = Duration::from_secs(5);
+/// After a file event, further events within this time are handled together.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
+    let (idx, reset) = Index::open(cache, fingerprint).map_err(anyhow::Error::new).setup()?;
+    match reset {
+        Some(Reset::Config) => {
+            eprintln!("blackbox: the decoder configuration changed since {} was built; rebuilding it from the logs", cache.display())
+        }
+        Some(Reset::Version { found }) => {
+            eprintln!(
+                "blackbox: {} has cache format {found}, this blackbox writes {}; rebuilding it from the logs",
+                cache.display(),
+                index::FORMAT_VERSION
+            )
+        }
+        Some(Reset::MovedAside(p)) => eprintln!(
+            "blackbox: {} could not be opened (damaged?); moved it to {} and rebuilding from the logs",
+            cache.display(),
+            p.display()
+        ),
+        None => {}
+    }
+    Ok(idx)
+}
+
+/// A progress bar on a terminal; nothing otherwise.
+fn bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg} ({bytes_per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn show(bar: &ProgressBar, p: &Progress) {
+    bar.set_length(p.bytes_total);
+    bar.set_position(p.bytes_done + p.bytes_in_day);
+    bar.set_message(format!("day {} ({}/{}), {} lines", p.day, p.days_done + 1, p.days_total, p.lines));
+}
+
+pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
+    let config = settings::load_config(global)?;
+    let (decoders, fingerprint) = settings::decoders(&config)?;
+    let logs = settings::logs_dir(global, &config);
+    let cache = settings::cache_dir(global, &config);
+    if !logs.is_dir() {
+        return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
+    }
+    let mut idx = open(&cache, &fingerprint)?;
+    let bar = bar();
+    let started = Instant::now();
+    let done = idx
+        .catch_up(&logs, &decoders, &mut |p| show(&bar, p))
+        .with_context(|| format!("indexing {} into {}", logs.display(), cache.display()))?;
+    bar.finish_and_clear();
+    idx.flush()?;
+    eprintln!(
+        "blackbox: indexed {} new lines ({:.1} MB) of {} days into {} in {:.1} s{}{}",
+        done.lines,
+        done.bytes as f64 / 1e6,
+        done.days,
+        cache.display(),
+        started.elapsed().as_secs_f64(),
+        if done.reindexed.is_empty() {
+            String::new()
+        } else {
+            format!("; re-indexed {} (changed since indexed)", done.reindexed.join(", "))
+        },
+        if done.removed.is_empty() { String::new() } else { format!("; removed {} (files gone)", done.removed.join(", ")) },
+    );
+    if args.follow {
+        follow(&mut idx, &logs, &decoders)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+enum Wake {
+    Changed,
+    Stop,
+}
+
+/// Keeps the cache current: on file events (notify) and every few seconds.
+fn follow(idx: &mut Index, logs: &Path, decoders: &decode::Decoders) -> Result<(), CliError> {
+    use notify::Watcher;
+    let (tx, rx) = mpsc::channel();
+    let events = tx.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok() {
+            let _ = events.send(Wake::Changed);
+        }
+    })
+    .context("cannot watch the log directory")
+    .setup()?;
+    watcher.watch(logs, notify::RecursiveMode::Recursive).with_context(|| format!("cannot watch {}", logs.display())).setup()?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP])
+            .context("cannot install signal handlers")
+            .setup()?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = tx.send(Wake::Stop);
+        }
+    });
+    eprintln!("blackbox: following {} (Ctrl-C to stop)", logs.display());
+    loop {
+        match rx.recv_timeout(RESCAN) {
+            Ok(Wake::Stop) => break,
+            Ok(Wake::Changed) => {
+                // Let a burst of appends settle into one catch-up.
+                let until = Instant::now() + DEBOUNCE;
+                let mut stop = false;
+                while let Ok(w) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                    stop |= matches!(w, Wake::Stop);
+                }
+                if stop {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        let done = idx.catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
+        if done.lines > 0 {
+            tracing::info!(lines = done.lines, "indexed");
+        }
+    }
+    // Catch the last lines before stopping.
+    idx.catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
+    idx.flush()?;
+    eprintln!("blackbox: stopped following");
+    Ok(())
+}
+
+pub fn rebuild(global: &Global, _args: RebuildArgs) -> Result<ExitCode, CliError> {
+    let config = settings::load_config(global)?;
+    let (decoders, fingerprint) = settings::decoders(&config)?;
+    let logs = settings::logs_dir(global, &config);
+    let cache = settings::cache_dir(global, &config);
+    if !logs.is_dir() {
+        return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
+    }
+    // The current cache must not be held by a follower: its writes would go to the old cache.
+    if cache.exists() {
+        if let Err(e @ index::IndexError::Busy { .. }) = Index::open_read(&cache, &fingerprint) {
+            return Err(setup_error(format!("{e}; rebuild swaps the cache, so stop the follower first")));
+        }
+    }
+    let mut name = cache.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "cache".into());
+    name.push(".rebuild");
+    let building = cache.with_file_name(name);
+    if building.exists() {
+        std::fs::remove_dir_all(&building).with_context(|| format!("cannot remove the unfinished rebuild {}", building.display()))?;
+    }
+    let started = Instant::now();
+    let (mut idx, _) = Index::open(&building, &fingerprint).map_err(anyhow::Error::new).setup()?;
+    let bar = bar();
+    let done = idx.catch_up(&logs, &decoders, &mut |p| show(&bar, p)).with_context(|| format!("rebuilding from {}", logs.display()))?;
+    bar.finish_and_clear();
+    idx.flush()?;
+    drop(idx);
+    index::swap_in(&building, &cache).context("swapping the new cache in")?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "blackbox: rebuilt {} from {} days, {} lines ({:.1} MB) in {:.1} s ({:.0} lines/s)",
+        cache.display(),
+        done.days,
+        done.lines,
+        done.bytes as f64 / 1e6,
+        secs,
+        done.lines as f64 / secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
