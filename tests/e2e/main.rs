@@ -5,4 +5,5 @@ mod harness;
 
 mod capture;
 mod demo;
+mod index;
 mod verify;

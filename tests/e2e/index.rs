@@ -1,0 +1,135 @@
+//! The indexer and the read commands end to end.
+
+use crate::harness::*;
+use rustix::process::Signal;
+use std::time::{Duration, Instant};
+
+const HOUSEMON: &str = "[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n6 = \"roomNode\"\n9 = \"homePower\"\n10 = \"roomNode\"\n11 = \"roomNode\"\n12 = \"roomNode\"\n13 = \"roomNode\"\n23 = \"roomNode\"\n24 = \"roomNode\"\n";
+
+fn real_site() -> Dir {
+    let dir = Dir::new();
+    std::fs::write(dir.path().join("blackbox.toml"), HOUSEMON).unwrap();
+    std::fs::create_dir_all(dir.logs()).unwrap();
+    // The archive as JeeLabs kept it: a gzipped day in the flat layout.
+    std::fs::copy(real_day(), dir.logs().join("20121130.txt.gz")).unwrap();
+    dir
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "status {:?}\nstderr: {}", out.status, stderr(out));
+    stdout(out)
+}
+
+#[test]
+fn the_documented_query_on_the_real_day() {
+    let dir = real_site();
+    ok(&dir.run(&["index"]));
+    let json = ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--format", "json"]));
+    assert!(
+        json.lines().any(|l| l == r#"{"time":"2012-11-30T00:04:53.611Z","sensor":"usb-A40117UK/roomNode-2/temp","value":17.9}"#),
+        "{}",
+        &json[..300]
+    );
+    let table = ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2012-11-30 00:04", "--to", "2012-11-30 00:10"]));
+    assert_eq!(table, "2012-11-30T00:04:53.611Z  17.9 °C\n");
+    let csv = ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--format", "csv", "--to", "2012-11-30 00:10"]));
+    assert_eq!(csv, "time,sensor,value\n2012-11-30T00:04:53.611Z,usb-A40117UK/roomNode-2/temp,17.9\n");
+    let stats = ok(&dir.run(&["stats"]));
+    assert!(stats.contains("usb-A40117UK") && stats.contains("30429") && stats.contains("27291"), "{stats}");
+    let schema = ok(&dir.run(&["schema"]));
+    assert!(schema.lines().any(|l| l.starts_with("usb-A40117UK/roomNode-2/temp") && l.contains("float") && l.contains("°C")), "{schema}");
+    let out = dir.run(&["query", "usb-A40117UK/roomNode-99/temp"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("similar: usb-A40117UK/roomNode-10/temp"), "{}", stderr(&out));
+    // The archive was read as it is, not written.
+    assert_eq!(std::fs::read(dir.logs().join("20121130.txt.gz")).unwrap(), std::fs::read(real_day()).unwrap());
+}
+
+#[test]
+fn read_commands_never_create_a_cache() {
+    let dir = real_site();
+    let out = dir.run(&["stats"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("there is no cache at cache: run `blackbox index`"), "{}", stderr(&out));
+    assert!(!dir.path().join("cache").exists());
+}
+
+#[test]
+fn rebuild_swaps_in_a_cache_equal_to_a_fresh_index() {
+    let dir = real_site();
+    ok(&dir.run(&["index"]));
+    let before = ok(&dir.run(&["export"]));
+    let out = dir.run(&["rebuild"]);
+    ok(&out);
+    assert!(stderr(&out).contains("rebuilt cache from 1 days, 30429 lines"), "{}", stderr(&out));
+    assert!(!dir.path().join("cache.rebuild").exists());
+    assert_eq!(ok(&dir.run(&["export"])), before);
+}
+
+/// Scenario 19 end to end: a real capture writes from a pseudo-terminal while
+/// `index --follow` runs and is killed at random moments.
+#[test]
+fn follow_with_random_kills_ends_equal_to_rebuild_and_to_a_fresh_index() {
+    let dir = Dir::new();
+    std::fs::write(dir.path().join("blackbox.toml"), HOUSEMON).unwrap();
+    let mut pty = Pty::new();
+    let capture = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-SIM"]);
+    dir.wait_for("capture", |l| l.iter().any(|l| l.contains(" connect ")));
+    let mut sim = sim::Rf12Demo::new(19);
+    let mut rng = sim::Rng::new(19);
+    let mut sent = 0;
+    for round in 0..6 {
+        let follower = dir.spawn(&["index", "--follow"]);
+        let kill_after = Duration::from_millis(50 + rng.below(400));
+        let start = Instant::now();
+        while start.elapsed() < kill_after {
+            for _ in 0..20 {
+                pty.send(format!("{}\r\n", sim.next_line()).as_bytes());
+                sent += 1;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if round % 2 == 0 {
+            follower.kill();
+        } else {
+            follower.signal(Signal::TERM);
+            assert!(follower.wait().status.success());
+        }
+    }
+    dir.wait_for("every line captured", |l| l.iter().filter(|l| l.starts_with("L ")).count() == sent);
+    capture.terminate();
+    // The followers indexed live: their cache already holds readings before any catch-up.
+    let live = ok(&dir.run(&["export"])).lines().count();
+    assert!(live > 0, "the followers indexed nothing");
+    ok(&dir.run(&["index"]));
+    let followed = ok(&dir.run(&["export"]));
+    assert!(followed.lines().count() >= live);
+    assert!(followed.lines().count() > sent, "{} readings from {sent} lines", followed.lines().count());
+    ok(&dir.run(&["rebuild"]));
+    assert_eq!(ok(&dir.run(&["export"])), followed, "the followed cache differs from a rebuild");
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    ok(&dir.run(&["index"]));
+    assert_eq!(ok(&dir.run(&["export"])), followed, "the followed cache differs from a fresh index");
+}
+
+/// Killing a bulk index at a random moment, then indexing again, gives the same cache.
+#[test]
+fn a_killed_catch_up_resumes_to_the_same_cache() {
+    let dir = real_site();
+    // Several days so that the kill lands between batches and between days.
+    for d in ["20121201", "20121202"] {
+        std::fs::copy(real_day(), dir.logs().join(format!("{d}.txt.gz"))).unwrap();
+    }
+    let mut rng = sim::Rng::new(7);
+    for _ in 0..3 {
+        let p = dir.spawn(&["index"]);
+        std::thread::sleep(Duration::from_millis(20 + rng.below(300)));
+        p.kill();
+    }
+    ok(&dir.run(&["index"]));
+    let resumed = ok(&dir.run(&["export"]));
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    ok(&dir.run(&["index"]));
+    assert_eq!(ok(&dir.run(&["export"])), resumed);
+    assert_eq!(resumed.lines().count(), 3 * 156_135);
+}
