@@ -25,6 +25,11 @@ bench lines="1000000":
     cargo build --release -p cli -p bench
     target/release/bench {{lines}}
 
+# Indexer benchmarks: rebuild speed, cache size, memory, catch-up and query time (optional line count)
+bench-index lines="5000000":
+    cargo build --release -p cli -p bench
+    target/release/bench index {{lines}}
+
 # The demo: a simulated RF12demo receiver captured into ./logs
 demo *args:
     cargo run --release --bin blackbox -- demo {{args}}

@@ -19,14 +19,13 @@ const RSS_LIMIT_MB: f64 = 16.0;
 const END: &str = "END-OF-BENCHMARK";
 
 fn main() -> ExitCode {
-    let lines: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
-    let bin = std::env::var_os("BLACKBOX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/blackbox"));
-    if !bin.exists() {
-        eprintln!("bench: {} not found; build it first with `cargo build --release -p cli` (just bench does)", bin.display());
-        return ExitCode::from(2);
+    let what = std::env::args().nth(1).unwrap_or_default();
+    if what == "index" {
+        let lines: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(5_000_000);
+        return index_bench(lines);
     }
+    let lines: usize = what.parse().unwrap_or(1_000_000);
+    let Some(bin) = binary() else { return ExitCode::from(2) };
     let tmp = tempfile::tempdir().expect("temporary directory");
     let work = tmp.path();
     let mut sim = sim::Rf12Demo::new(42);
@@ -292,4 +291,153 @@ fn three_source_rss(bin: &Path, work: &Path, texts: &[String]) -> f64 {
     stop(child);
     drop(ptys);
     kb / 1024.0
+}
+
+fn binary() -> Option<PathBuf> {
+    let bin = std::env::var_os("BLACKBOX_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/blackbox"));
+    if !bin.exists() {
+        eprintln!("bench: {} not found; build it first with `cargo build --release -p cli` (just bench does)", bin.display());
+        return None;
+    }
+    Some(bin)
+}
+
+const SIM_NODES: &str = "[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n9 = \"homePower\"\n";
+
+/// Writes `lines` simulated RF12demo readings spread evenly over `days` daily files.
+fn write_logs(logs: &Path, lines: usize, days: usize, mut line: impl FnMut(usize) -> String) {
+    let per_day = lines.div_ceil(days);
+    let mut n = 0;
+    for d in 0..days {
+        let date = 15_000 + d as i64; // days since 1970: 2011-01-26 on
+        let day = logfile::time::split_millis(date * 86_400_000).0;
+        let path = logfile::layout::day_path(logs, day);
+        std::fs::create_dir_all(path.parent().expect("year")).expect("mkdir");
+        let mut out = std::io::BufWriter::new(File::create(&path).expect("day file"));
+        let count = per_day.min(lines - n);
+        for i in 0..count {
+            let tod = logfile::TimeOfDay::from_millis((i as u64 * 86_400_000 / count.max(1) as u64) as u32).expect("time of day");
+            writeln!(out, "L {tod} usb-SIM {}", line(n)).expect("write");
+            n += 1;
+        }
+    }
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let m = e.metadata().expect("meta");
+            total += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
+        }
+    }
+    total
+}
+
+/// Runs the binary and returns wall time and peak resident memory (VmHWM, read until exit).
+fn timed(bin: &Path, dir: &Path, args: &[&str]) -> (Duration, f64) {
+    let start = Instant::now();
+    let mut child = Command::new(bin).current_dir(dir).args(args).stderr(Stdio::null()).stdout(Stdio::null()).spawn().expect("spawn");
+    let mut hwm_kb = 0f64;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            if let Some(kb) =
+                status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            {
+                hwm_kb = f64::max(hwm_kb, kb);
+            }
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "blackbox {args:?} failed");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    (start.elapsed(), hwm_kb / 1024.0)
+}
+
+fn index_bench(lines: usize) -> ExitCode {
+    let Some(bin) = binary() else { return ExitCode::from(2) };
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir = tmp.path();
+    std::fs::write(dir.join("blackbox.toml"), SIM_NODES).expect("config");
+    let logs = dir.join("logs");
+    let mut sim = sim::Rf12Demo::new(5);
+    let days = 10;
+    write_logs(&logs, lines, days, |_| sim.next_line());
+    let log_bytes = dir_size(&logs);
+    println!(
+        "blackbox index benchmark: {lines} simulated RF12demo lines in {days} daily files ({:.1} MB), {} cores\n",
+        log_bytes as f64 / 1e6,
+        cores()
+    );
+
+    // Baseline: grep -c OK over the same files.
+    let files: Vec<PathBuf> =
+        (0..days).map(|d| logfile::layout::day_path(&logs, logfile::time::split_millis((15_000 + d as i64) * 86_400_000).0)).collect();
+    let start = Instant::now();
+    let out = Command::new("grep").arg("-c").arg("OK").args(&files).output().expect("grep");
+    let grep = start.elapsed();
+    assert!(!out.stdout.is_empty());
+    let (rebuild, rss) = timed(&bin, dir, &["rebuild"]);
+    let rate = lines as f64 / rebuild.as_secs_f64();
+    let grep_rate = lines as f64 / grep.as_secs_f64();
+    println!("{:<44} {:>12} {:>14} {:>8}", "measurement", "value", "baseline", "ratio");
+    println!("{:<44} {:>12.0} {:>14.0} {:>7.2}x", "rebuild lines/s (baseline: grep -c OK)", rate, grep_rate, rate / grep_rate);
+    let cache_bytes = dir_size(&dir.join("cache"));
+    println!(
+        "{:<44} {:>11.1}M {:>13.1}M {:>7.2}x",
+        "cache size (baseline: log size)",
+        cache_bytes as f64 / 1e6,
+        log_bytes as f64 / 1e6,
+        cache_bytes as f64 / log_bytes as f64
+    );
+    println!("{:<44} {:>11.1}M {:>14} {:>8}", "peak resident memory of rebuild", rss, "128.0M", "limit");
+
+    // Catch-up of one appended line after everything is indexed.
+    let last = files.last().expect("a day");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(last)
+        .expect("append")
+        .write_all(b"L 23:59:59.999 usb-SIM OK 2 1 115 179 0\n")
+        .expect("append");
+    let (one, _) = timed(&bin, dir, &["index"]);
+    let (none, _) = timed(&bin, dir, &["index"]);
+    println!(
+        "{:<44} {:>10.1}ms {:>12.1}ms {:>8}",
+        "index after one appended line (baseline: nothing new)",
+        one.as_secs_f64() * 1e3,
+        none.as_secs_f64() * 1e3,
+        ""
+    );
+
+    // Query one sensor-day from a year at one reading per minute for 20 sensors.
+    let year = dir.join("year");
+    std::fs::create_dir_all(&year).expect("year dir");
+    std::fs::write(year.join("blackbox.toml"), "").expect("config");
+    write_logs(&year.join("logs"), 365 * 1440, 365, |n| {
+        (0..20).map(|f| format!("s{f}={}", (n * 7 + f) % 1000)).collect::<Vec<_>>().join(" ")
+    });
+    let (year_index, _) = timed(&bin, &year, &["index"]);
+    let from = logfile::time::rfc3339_millis((15_000 + 200) * 86_400_000);
+    let to = logfile::time::rfc3339_millis((15_000 + 201) * 86_400_000);
+    let args = ["query", "usb-SIM/usb-SIM/s7", "--from", &from, "--to", &to, "--format", "csv"];
+    let mut q: Vec<Duration> = (0..5).map(|_| timed(&bin, &year, &args).0).collect();
+    q.sort();
+    let (version, _) = timed(&bin, &year, &["--version"]);
+    println!(
+        "{:<44} {:>10.1}ms {:>12.1}ms {:>8}",
+        "query one sensor-day, year cache (baseline: --version)",
+        q[2].as_secs_f64() * 1e3,
+        version.as_secs_f64() * 1e3,
+        ""
+    );
+    println!(
+        "\n(the year cache: 525600 lines of 20 fields indexed in {:.1} s; query figures are medians of 5 runs of the whole process)",
+        year_index.as_secs_f64()
+    );
+    ExitCode::SUCCESS
 }

@@ -2,15 +2,16 @@
 
 use crate::value::{Field, Value};
 use config::DriverConfig;
+use std::sync::Arc;
 
 /// One field of a layout.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BitField {
-    pub name: String,
+    pub name: Arc<str>,
     pub bits: u8,
     pub signed: bool,
     pub scale: Option<f64>,
-    pub unit: Option<String>,
+    pub unit: Option<Arc<str>>,
     pub skip: bool,
 }
 
@@ -36,11 +37,11 @@ impl Driver {
                 return Err(format!("driver {:?}, field {:?}: bits must be 1 to 64", c.name, f.name));
             }
             fields.push(BitField {
-                name: f.name.clone(),
+                name: f.name.as_str().into(),
                 bits: f.bits,
                 signed: f.signed,
                 scale: f.scale,
-                unit: f.unit.clone(),
+                unit: f.unit.as_deref().map(Arc::from),
                 skip: f.skip,
             });
         }
@@ -54,7 +55,7 @@ impl Driver {
             bits,
             signed,
             scale,
-            unit: unit.map(str::to_string),
+            unit: unit.map(Arc::from),
             skip: false,
         };
         Some(match name {

@@ -2,6 +2,7 @@
 //! CSV with a header, and regular expressions with named captures.
 
 use crate::value::{Field, Outcome, Value};
+use std::sync::Arc;
 
 /// Units recognised after a number (`21.5C`, `40%`, `3.3V`) and at the end
 /// of JSON keys (`temperature_C`).
@@ -32,7 +33,7 @@ const UNITS: &[(&str, &str)] = &[
 ];
 
 /// A value with an optional unit suffix: `21.5C` is 21.5 °C.
-fn value_with_unit(s: &str) -> (Value, Option<String>) {
+fn value_with_unit(s: &str) -> (Value, Option<Arc<str>>) {
     let v = Value::infer(s);
     if !matches!(v, Value::Text(_)) {
         return (v, None);
@@ -42,7 +43,7 @@ fn value_with_unit(s: &str) -> (Value, Option<String>) {
         if let Some(num) = t.strip_suffix(suffix) {
             let num = num.trim_end();
             if let n @ (Value::Int(_) | Value::Float(_)) = Value::infer(num) {
-                return (n, Some((*unit).to_string()));
+                return (n, Some(Arc::from(*unit)));
             }
         }
     }
@@ -60,7 +61,7 @@ pub fn key_values(text: &str, device: &str) -> Outcome {
                 continue;
             }
             let (value, unit) = value_with_unit(v.trim_matches('"'));
-            fields.push(Field { name: k.to_string(), value, unit });
+            fields.push(Field { name: k.into(), value, unit });
         }
     }
     if fields.is_empty() {
@@ -107,8 +108,8 @@ fn flatten(prefix: &str, v: &serde_json::Value, skip: &[String], out: &mut Vec<F
         serde_json::Value::Number(n) => {
             let value = n.as_i64().map(Value::Int).or_else(|| n.as_f64().map(Value::Float)).unwrap_or(Value::Text(n.to_string()));
             let unit =
-                UNITS.iter().find(|(s, _)| prefix.len() > s.len() + 1 && prefix.ends_with(&format!("_{s}"))).map(|(_, u)| (*u).to_string());
-            out.push(Field { name: prefix.to_string(), value, unit });
+                UNITS.iter().find(|(s, _)| prefix.len() > s.len() + 1 && prefix.ends_with(&format!("_{s}"))).map(|(_, u)| Arc::from(*u));
+            out.push(Field { name: prefix.into(), value, unit });
         }
         serde_json::Value::Bool(b) => out.push(Field::new(prefix, Value::Bool(*b), None)),
         serde_json::Value::String(s) => out.push(Field::new(prefix, Value::Text(s.clone()), None)),
@@ -149,7 +150,7 @@ pub fn csv(text: &str, separator: char, header: &mut Option<Vec<String>>, device
         .filter(|(_, c)| !c.is_empty())
         .map(|(n, c)| {
             let (value, unit) = value_with_unit(c.trim_matches('"'));
-            Field { name: n.clone(), value, unit }
+            Field { name: n.as_str().into(), value, unit }
         })
         .collect();
     Outcome::Decoded { device: device.to_string(), fields }
@@ -166,7 +167,7 @@ pub fn regex(text: &str, re: &regex::Regex, device: &str) -> Outcome {
                 dev = sanitize_device(m.as_str());
             } else {
                 let (value, unit) = value_with_unit(m.as_str());
-                fields.push(Field { name: name.to_string(), value, unit });
+                fields.push(Field { name: name.into(), value, unit });
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// A decoded value. Types are inferred from the data (schema on read).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,17 +66,18 @@ impl fmt::Display for Value {
     }
 }
 
-/// One decoded field.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One decoded field. Names and units are shared (`Arc<str>`): a driver
+/// hands out the same names for every packet without allocating.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Field {
-    pub name: String,
+    pub name: Arc<str>,
     pub value: Value,
-    pub unit: Option<String>,
+    pub unit: Option<Arc<str>>,
 }
 
 impl Field {
-    pub fn new(name: impl Into<String>, value: Value, unit: Option<&str>) -> Self {
-        Self { name: name.into(), value, unit: unit.map(str::to_string) }
+    pub fn new(name: impl Into<Arc<str>>, value: Value, unit: Option<&str>) -> Self {
+        Self { name: name.into(), value, unit: unit.map(Arc::from) }
     }
 }
 

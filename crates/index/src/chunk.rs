@@ -8,7 +8,8 @@
 //! decimals, so they read back as exactly the same double.
 
 use decode::Value;
-use std::io::{Read, Write};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use std::cell::RefCell;
 
 /// One reading of one sensor.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,14 +67,8 @@ pub fn encode(entries: &[Entry]) -> Vec<u8> {
         }
     }
     if raw.len() >= COMPRESS_FROM {
-        let mut z = flate2::write::DeflateEncoder::new(vec![1u8], flate2::Compression::fast());
-        // Writing into a Vec cannot fail.
-        if z.write_all(&raw).is_ok() {
-            if let Ok(out) = z.finish() {
-                if out.len() < raw.len() + 1 {
-                    return out;
-                }
-            }
+        if let Some(out) = deflate(&raw) {
+            return out;
         }
     }
     let mut out = Vec::with_capacity(raw.len() + 1);
@@ -88,9 +83,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Entry>> {
     let raw: &[u8] = match flag {
         0 => rest,
         1 => {
-            let mut v = Vec::new();
-            flate2::read::DeflateDecoder::new(rest).read_to_end(&mut v).ok()?;
-            inflated = v;
+            inflated = inflate(rest)?;
             &inflated
         }
         _ => return None,
@@ -122,6 +115,49 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Entry>> {
         out.push(Entry { time_ms: t, line: l, field, value });
     }
     Some(out)
+}
+
+thread_local! {
+    // Building a deflate state costs more than compressing a small chunk, so
+    // each thread keeps one of each and resets it.
+    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
+    static INFLATE: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
+
+/// The flag byte 1 and the deflated `raw`, if that is shorter than storing it plain.
+fn deflate(raw: &[u8]) -> Option<Vec<u8>> {
+    DEFLATE.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset();
+        let mut out = Vec::with_capacity(raw.len() + 16);
+        out.push(1u8);
+        match z.compress_vec(raw, &mut out, FlushCompress::Finish) {
+            Ok(Status::StreamEnd) if out.len() < raw.len() + 1 => Some(out),
+            _ => None,
+        }
+    })
+}
+
+fn inflate(data: &[u8]) -> Option<Vec<u8>> {
+    INFLATE.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset(false);
+        let mut out = Vec::with_capacity(data.len() * 4 + 64);
+        loop {
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().max(256));
+            }
+            let (read, written) = (z.total_in(), z.total_out());
+            let input = data.get(read as usize..)?;
+            // `Finish` would demand room for all of the output in one call; `None` streams.
+            match z.decompress_vec(input, &mut out, FlushDecompress::None).ok()? {
+                Status::StreamEnd => return Some(out),
+                // No progress with room to spare: the data is truncated or damaged.
+                _ if z.total_in() == read && z.total_out() == written && out.len() < out.capacity() => return None,
+                _ => {}
+            }
+        }
+    })
 }
 
 /// `f == m / 10^k` exactly, for the smallest k up to 9.
@@ -222,5 +258,17 @@ mod tests {
         assert!(bytes.len() < 60 * 3, "{} bytes for 60 readings", bytes.len());
         assert_eq!(decode(&bytes).unwrap(), e);
         assert_eq!(decode(&[7, 1, 2]), None);
+    }
+
+    /// A chunk that inflates to more than four times its compressed size
+    /// (the first output buffer) must still decode.
+    #[test]
+    fn highly_compressible_chunks_decode() {
+        let e: Vec<Entry> = (0..2000).map(|i| Entry { time_ms: i * 1000, line: i as u64, field: 0, value: Value::Int(7) }).collect();
+        let bytes = encode(&e);
+        assert_eq!(bytes[0], 1, "expected a deflated chunk");
+        assert!(bytes.len() * 4 < 2000 * 4);
+        assert_eq!(decode(&bytes).unwrap(), e);
+        assert_eq!(decode(&bytes[..bytes.len() / 2]), None, "a truncated chunk is an error, not a loop");
     }
 }

@@ -143,6 +143,8 @@ pub struct Index {
     db: sled::Db,
     sensors: HashMap<String, u32>,
     names: Vec<String>,
+    /// source → device → field → sensor id, filled as sensors are met.
+    lookup: HashMap<String, HashMap<String, HashMap<String, u32>>>,
 }
 
 impl std::fmt::Debug for Index {
@@ -210,7 +212,7 @@ impl Index {
             db.insert(keys::meta("version"), codec::encode(&FORMAT_VERSION)).map_err(db_err)?;
             db.insert(keys::meta("fingerprint"), codec::encode(&fingerprint.to_string())).map_err(db_err)?;
         }
-        let mut index = Index { path: path.into(), db, sensors: HashMap::new(), names: Vec::new() };
+        let mut index = Index { path: path.into(), db, sensors: HashMap::new(), names: Vec::new(), lookup: HashMap::new() };
         index.load_sensors()?;
         Ok((index, reset))
     }
@@ -362,8 +364,12 @@ impl Index {
             match logfile::parse_line(&text) {
                 Ok(Line::Reading { time, source, text }) => {
                     let ts = logfile::time::join_millis(day.date, time);
-                    let raw = logfile::unescape(text);
-                    let text = String::from_utf8_lossy(&raw);
+                    // Most lines have nothing escaped: decode them without a copy.
+                    let text: std::borrow::Cow<'_, str> = if text.contains('\\') {
+                        String::from_utf8_lossy(&logfile::unescape(text)).into_owned().into()
+                    } else {
+                        text.into()
+                    };
                     self.reading(&mut acc, &mut cur, decoders, day_no, &name, line_no, ts, source, &text);
                 }
                 Ok(Line::Meta { event: "cut", args, .. }) => {
@@ -404,7 +410,10 @@ impl Index {
         source: &str,
         text: &str,
     ) {
-        let sd = acc.sources.entry(source.to_string()).or_insert_with(|| SourceDay { first_ms: ts, ..SourceDay::default() });
+        if !acc.sources.contains_key(source) {
+            acc.sources.insert(source.to_string(), SourceDay { first_ms: ts, ..SourceDay::default() });
+        }
+        let Some(sd) = acc.sources.get_mut(source) else { unreachable!("inserted above") };
         sd.lines += 1;
         sd.last_ms = ts;
         for (k, e) in decoders.events(source, text).into_iter().enumerate() {
@@ -439,20 +448,27 @@ impl Index {
             sd.partial += 1;
             return;
         }
-        let state = cur.states.entry(source.to_string()).or_default();
+        if !cur.states.contains_key(source) {
+            cur.states.insert(source.to_string(), SourceState::default());
+        }
+        let Some(state) = cur.states.get_mut(source) else { unreachable!("inserted above") };
         match decoders.decode(source, ts, text, state) {
             Outcome::Decoded { device, fields } => {
                 sd.decoded += 1;
                 sd.values += fields.len() as u64;
                 for (i, f) in fields.into_iter().enumerate() {
-                    let sensor = format!("{source}/{device}/{}", f.name);
-                    let id = self.sensor_id(&sensor, acc);
+                    let id = self.sensor_id(source, &device, &f.name, acc);
                     let fd = acc.fields.entry(id).or_insert_with(|| FieldDay { first_ms: ts, ..FieldDay::default() });
                     fd.count += 1;
                     fd.last_ms = ts;
-                    fd.kind = f.value.type_name().to_string();
-                    if f.unit.is_some() {
-                        fd.unit = f.unit;
+                    let kind = f.value.type_name();
+                    if fd.kind != kind {
+                        fd.kind = kind.to_string();
+                    }
+                    if let Some(u) = f.unit {
+                        if fd.unit.as_deref() != Some(&*u) {
+                            fd.unit = Some(u.to_string());
+                        }
                     }
                     acc.chunks.entry((id, ts.div_euclid(3_600_000))).or_default().push(chunk::Entry {
                         time_ms: ts,
@@ -467,14 +483,23 @@ impl Index {
         }
     }
 
-    fn sensor_id(&mut self, sensor: &str, acc: &mut Accumulator) -> u32 {
-        if let Some(&id) = self.sensors.get(sensor) {
+    /// The id of `SOURCE/DEVICE/FIELD`, found without building the name once it is known.
+    fn sensor_id(&mut self, source: &str, device: &str, field: &str, acc: &mut Accumulator) -> u32 {
+        if let Some(&id) = self.lookup.get(source).and_then(|d| d.get(device)).and_then(|f| f.get(field)) {
             return id;
         }
-        let id = self.names.len() as u32;
-        self.names.push(sensor.to_string());
-        self.sensors.insert(sensor.to_string(), id);
-        acc.new_sensors.push((id, sensor.to_string()));
+        let sensor = format!("{source}/{device}/{field}");
+        let id = match self.sensors.get(&sensor) {
+            Some(&id) => id,
+            None => {
+                let id = self.names.len() as u32;
+                self.names.push(sensor.clone());
+                self.sensors.insert(sensor.clone(), id);
+                acc.new_sensors.push((id, sensor));
+                id
+            }
+        };
+        self.lookup.entry(source.to_string()).or_default().entry(device.to_string()).or_default().insert(field.to_string(), id);
         id
     }
 
