@@ -133,3 +133,38 @@ fn a_killed_catch_up_resumes_to_the_same_cache() {
     assert_eq!(ok(&dir.run(&["export"])), resumed);
     assert_eq!(resumed.lines().count(), 3 * 156_135);
 }
+
+/// Scenario 28: the cache cannot be written (read-only file system).
+#[test]
+fn a_cache_that_cannot_be_written_reports_the_error_and_keeps_its_cursor() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: remounting a tmpfs read-only needs root (CI runs as root)");
+        return;
+    }
+    let dir = real_site();
+    let fs = dir.path().join("cachefs");
+    std::fs::create_dir(&fs).unwrap();
+    let mount = |args: &[&str]| assert!(std::process::Command::new("mount").args(args).status().unwrap().success(), "mount {args:?}");
+    mount(&["-t", "tmpfs", "-o", "size=64m", "tmpfs", fs.to_str().unwrap()]);
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(fs.clone());
+    let cache = fs.join("cache");
+    let cache = cache.to_str().unwrap();
+    ok(&dir.run(&["index", "--cache", cache]));
+    let before = ok(&dir.run(&["export", "--cache", cache]));
+    std::fs::write(dir.logs().join("20121201.txt"), "L 00:00:01.000 usb-A40117UK OK 2 1 115 179 0\n").unwrap();
+    mount(&["-o", "remount,ro", fs.to_str().unwrap()]);
+    let out = dir.run(&["index", "--cache", cache]);
+    assert!(!out.status.success(), "indexing into a read-only cache succeeded");
+    assert!(stderr(&out).contains(cache), "the error does not name the cache: {}", stderr(&out));
+    mount(&["-o", "remount,rw", fs.to_str().unwrap()]);
+    assert_eq!(ok(&dir.run(&["export", "--cache", cache])), before, "the cache changed although it could not be written");
+    ok(&dir.run(&["index", "--cache", cache]));
+    let after = ok(&dir.run(&["export", "--cache", cache]));
+    assert_eq!(after.lines().count(), before.lines().count() + 5);
+}

@@ -254,3 +254,17 @@ mod properties {
         }
     }
 }
+
+/// The example shipped in docs/ decodes the real day's lines.
+#[test]
+fn the_shipped_jeelabs_example_configuration_decodes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/jeelabs.toml");
+    let c = config::Config::load(&path).unwrap();
+    assert_eq!(c.sources[0].port.as_deref(), Some(Path::new("/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A40117UK-if00-port0")));
+    let d = Decoders::new(&c, &["usb-A40117UK".to_string()]).unwrap();
+    let mut st = SourceState::default();
+    assert_eq!(
+        render(&d.decode("usb-A40117UK", 0, "OK 34 1 115 179 0", &mut st)),
+        "roomNode-2 light=1 moved=1 humi=57% temp=17.9°C lobat=0"
+    );
+}

@@ -185,6 +185,8 @@ impl Index {
             Ok(db) => db,
             Err(e) if is_lock_error(&e) => return Err(IndexError::Busy { path: path.into() }),
             Err(e) if !write => return Err(IndexError::Damaged { path: path.into(), what: e.to_string() }),
+            // The environment, not the cache: a read-only or full file system, permissions.
+            Err(sled::Error::Io(io)) if is_environment(&io) => return Err(IndexError::Io { path: path.into(), source: io }),
             Err(e) => {
                 let aside = aside_path(path);
                 tracing::warn!(cache = %path.display(), error = %e, aside = %aside.display(), "the cache cannot be opened; moving it aside and rebuilding");
@@ -623,6 +625,11 @@ fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
 
 fn is_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
+}
+
+fn is_environment(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem | StorageFull | QuotaExceeded | NotFound | Interrupted | OutOfMemory)
 }
 
 /// Swaps a freshly built cache in place of `path` atomically (Linux
