@@ -168,3 +168,32 @@ fn a_cache_that_cannot_be_written_reports_the_error_and_keeps_its_cursor() {
     let after = ok(&dir.run(&["export", "--cache", cache]));
     assert_eq!(after.lines().count(), before.lines().count() + 5);
 }
+
+/// Queries keep answering from the current cache while a rebuild runs.
+#[test]
+fn queries_answer_from_the_old_cache_during_a_rebuild() {
+    let dir = real_site();
+    for d in ["20121201", "20121202", "20121203"] {
+        std::fs::copy(real_day(), dir.logs().join(format!("{d}.txt.gz"))).unwrap();
+    }
+    ok(&dir.run(&["index"]));
+    let expected = ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--to", "2012-11-30 01:00"]));
+    let rebuild = dir.spawn(&["rebuild"]);
+    let building = dir.path().join("cache.rebuild");
+    let start = Instant::now();
+    while !building.exists() {
+        assert!(start.elapsed() < DEADLINE, "the rebuild never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut answered = 0;
+    while building.exists() {
+        let out = dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--to", "2012-11-30 01:00"]);
+        if building.exists() {
+            assert_eq!(ok(&out), expected);
+            answered += 1;
+        }
+    }
+    assert!(rebuild.wait().status.success());
+    assert!(answered > 0, "the rebuild finished before a query could run during it");
+    assert_eq!(ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--to", "2012-11-30 01:00"])), expected);
+}

@@ -145,6 +145,8 @@ pub struct Index {
     names: Vec<String>,
     /// source → device → field → sensor id, filled as sensors are met.
     lookup: HashMap<String, HashMap<String, HashMap<String, u32>>>,
+    /// For readers: the cache directory, held open so that every file comes from it.
+    _dir: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for Index {
@@ -166,22 +168,43 @@ impl Index {
     /// is moved aside; one of another format version or configuration
     /// fingerprint is emptied. Either way the next catch-up rebuilds it.
     pub fn open(path: &Path, fingerprint: &str) -> Result<(Index, Option<Reset>), IndexError> {
-        Self::open_mode(path, fingerprint, true)
+        Self::open_mode(path, path, fingerprint, true)
     }
 
     /// Opens an existing cache for reading: nothing is reset or moved. A
     /// cache built differently is returned with the reason, so the caller can
     /// warn that its answers are stale until `blackbox index` runs.
     pub fn open_read(path: &Path, fingerprint: &str) -> Result<(Index, Option<Reset>), IndexError> {
-        if !path.join("conf").exists() && !path.join("db").exists() {
-            return Err(IndexError::Missing { path: path.into() });
+        // A rebuild may swap the cache directory at any moment, and sled opens
+        // its files one by one. Opening them all through one directory
+        // descriptor (/proc/self/fd/N) keeps them from two different caches;
+        // if the old cache is deleted while it opens, try again.
+        let mut attempt = 0;
+        loop {
+            if !path.join("conf").exists() && !path.join("db").exists() {
+                return Err(IndexError::Missing { path: path.into() });
+            }
+            let dir = std::fs::File::open(path).map_err(|source| IndexError::Io { path: path.into(), source })?;
+            let via = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)));
+            let db_path = if via.exists() { via } else { path.to_path_buf() };
+            match Self::open_mode(path, &db_path, fingerprint, false) {
+                Ok((mut idx, reset)) => {
+                    idx._dir = Some(dir);
+                    return Ok((idx, reset));
+                }
+                Err(IndexError::Damaged { .. } | IndexError::Io { .. }) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "the cache changed while opening it (a rebuild swapped it?); opening again");
+                    std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Self::open_mode(path, fingerprint, false)
     }
 
-    fn open_mode(path: &Path, fingerprint: &str, write: bool) -> Result<(Index, Option<Reset>), IndexError> {
+    fn open_mode(path: &Path, db_path: &Path, fingerprint: &str, write: bool) -> Result<(Index, Option<Reset>), IndexError> {
         let mut reset = None;
-        let db = match open_db(path) {
+        let db = match open_db(db_path) {
             Ok(db) => db,
             Err(e) if is_lock_error(&e) => return Err(IndexError::Busy { path: path.into() }),
             Err(e) if !write => return Err(IndexError::Damaged { path: path.into(), what: e.to_string() }),
@@ -214,7 +237,7 @@ impl Index {
             db.insert(keys::meta("version"), codec::encode(&FORMAT_VERSION)).map_err(db_err)?;
             db.insert(keys::meta("fingerprint"), codec::encode(&fingerprint.to_string())).map_err(db_err)?;
         }
-        let mut index = Index { path: path.into(), db, sensors: HashMap::new(), names: Vec::new(), lookup: HashMap::new() };
+        let mut index = Index { path: path.into(), db, sensors: HashMap::new(), names: Vec::new(), lookup: HashMap::new(), _dir: None };
         index.load_sensors()?;
         Ok((index, reset))
     }
