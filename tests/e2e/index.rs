@@ -197,3 +197,37 @@ fn queries_answer_from_the_old_cache_during_a_rebuild() {
     assert!(answered > 0, "the rebuild finished before a query could run during it");
     assert_eq!(ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--to", "2012-11-30 01:00"])), expected);
 }
+
+/// While `index --follow` holds the cache, the read commands are answered by it.
+#[test]
+fn queries_are_answered_by_the_follower_and_see_new_lines() {
+    let dir = real_site();
+    ok(&dir.run(&["index"]));
+    let expected = ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--to", "2012-11-30 01:00", "--format", "json"]));
+    let follower = dir.spawn(&["index", "--follow"]);
+    let socket = dir.path().join("cache/query.sock");
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(start.elapsed() < DEADLINE, "the follower never listened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--to", "2012-11-30 01:00", "--format", "json"])), expected);
+    assert!(ok(&dir.run(&["stats"])).contains("30429"));
+    let out = dir.run(&["query", "usb-A40117UK/roomNode-99/temp"]);
+    assert_eq!(out.status.code(), Some(2), "the follower's exit status is relayed");
+    assert!(stderr(&out).contains("no sensor"), "{}", stderr(&out));
+    // A new day arrives while following: the next query sees it.
+    std::fs::write(dir.logs().join("20121201.txt"), "L 00:00:01.000 usb-A40117UK OK 2 1 115 200 0\n").unwrap();
+    let start = Instant::now();
+    loop {
+        let got = ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2012-12-01"]));
+        if got == "2012-12-01T00:00:01.000Z  20 °C\n" {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "the follower did not index the new day: {got:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = follower.terminate();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!socket.exists(), "the socket outlived the follower");
+}

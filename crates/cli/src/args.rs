@@ -140,7 +140,7 @@ pub struct IndexArgs {
 pub struct RebuildArgs {}
 
 /// One sensor's readings.
-#[derive(Debug, ClapArgs)]
+#[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
 #[command(
     after_help = "Examples:\n  blackbox query usb-A40117UK/roomNode-2/temp --from 2012-11-30 --to '2012-11-30 06:00'\n  blackbox query usb-A40117UK/roomNode-2/temp --from -2h --format json"
 )]
@@ -157,7 +157,7 @@ pub struct QueryArgs {
     pub format: QueryFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum QueryFormat {
     Table,
     Csv,
@@ -165,7 +165,7 @@ pub enum QueryFormat {
 }
 
 /// Every decoded reading, in log order.
-#[derive(Debug, ClapArgs)]
+#[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
 #[command(after_help = "Example:\n  blackbox export --from 2012-11-30 --to 2012-12-01 --format csv > day.csv")]
 pub struct ExportArgs {
     /// From this time on
@@ -178,18 +178,18 @@ pub struct ExportArgs {
     pub format: ExportFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum ExportFormat {
     Jsonl,
     Csv,
 }
 
 /// Devices and fields discovered, with type, unit, count, first and last seen.
-#[derive(Debug, ClapArgs)]
+#[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
 #[command(after_help = "Example:\n  blackbox schema")]
 pub struct SchemaArgs {}
 
 /// How long data has been collected, lines per source, undecoded lines, frequent events.
-#[derive(Debug, ClapArgs)]
+#[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
 #[command(after_help = "Example:\n  blackbox stats")]
 pub struct StatsArgs {}

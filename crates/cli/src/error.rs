@@ -16,12 +16,17 @@ impl CliError {
         if is_broken_pipe(&self.error) {
             return ExitCode::SUCCESS;
         }
+        eprintln!("{}", self.message());
+        ExitCode::from(self.code)
+    }
+
+    /// `error: ...` with the whole chain of causes.
+    pub fn message(&self) -> String {
         let mut msg = format!("error: {}", self.error);
         for cause in self.error.chain().skip(1) {
             msg.push_str(&format!("\n  caused by: {cause}"));
         }
-        eprintln!("{msg}");
-        ExitCode::from(self.code)
+        msg
     }
 }
 

@@ -1,6 +1,7 @@
 //! `index [--follow]` and `rebuild`: the only commands that write the cache.
 
 use crate::args::{Global, IndexArgs, RebuildArgs};
+use crate::cmd::serve;
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
 use anyhow::Context;
@@ -9,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How often `--follow` rescans even without file events (missed events, network file systems).
@@ -91,7 +92,7 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         if done.removed.is_empty() { String::new() } else { format!("; removed {} (files gone)", done.removed.join(", ")) },
     );
     if args.follow {
-        follow(&mut idx, &logs, &decoders)?;
+        follow(idx, &cache, &logs, &decoders)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -102,8 +103,13 @@ enum Wake {
 }
 
 /// Keeps the cache current: on file events (notify) and every few seconds.
-fn follow(idx: &mut Index, logs: &Path, decoders: &decode::Decoders) -> Result<(), CliError> {
+fn follow(idx: Index, cache: &Path, logs: &Path, decoders: &decode::Decoders) -> Result<(), CliError> {
     use notify::Watcher;
+    // sled locks the cache: other processes' queries are answered from here.
+    let idx = Arc::new(Mutex::new(idx));
+    let _server =
+        serve::start(cache, idx.clone()).with_context(|| format!("cannot listen on {}", cache.join(serve::SOCKET).display())).setup()?;
+    let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
     let (tx, rx) = mpsc::channel();
     let events = tx.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -141,14 +147,14 @@ fn follow(idx: &mut Index, logs: &Path, decoders: &decode::Decoders) -> Result<(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        let done = idx.catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
+        let done = lock().catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
         if done.lines > 0 {
             tracing::info!(lines = done.lines, "indexed");
         }
     }
     // Catch the last lines before stopping.
-    idx.catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
-    idx.flush()?;
+    lock().catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
+    lock().flush()?;
     eprintln!("blackbox: stopped following");
     Ok(())
 }

@@ -3,4 +3,5 @@ pub mod capture;
 pub mod demo;
 pub mod ports;
 pub mod read;
+pub mod serve;
 pub mod verify;

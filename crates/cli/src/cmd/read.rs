@@ -1,29 +1,65 @@
 //! `query`, `export`, `schema`, `stats`: read the cache, never write it.
 
 use crate::args::{ExportArgs, ExportFormat, Global, QueryArgs, QueryFormat, SchemaArgs, StatsArgs};
+use crate::cmd::serve;
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
-use index::{value_json, Index, Reset};
+use index::{value_json, Index, IndexError, Reset};
 use logfile::time::rfc3339_millis;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-fn open(global: &Global) -> Result<Index, CliError> {
+/// A read command, runnable here or by the follower that holds the cache.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub enum Request {
+    Query(QueryArgs),
+    Export(ExportArgs),
+    Schema(SchemaArgs),
+    Stats(StatsArgs),
+}
+
+impl Request {
+    /// Runs the request against an open cache, writing its output to `out`.
+    pub fn run(&self, idx: &Index, out: &mut dyn Write) -> Result<(), CliError> {
+        match self {
+            Request::Query(a) => query_on(idx, a, out),
+            Request::Export(a) => export_on(idx, a, out),
+            Request::Schema(_) => schema_on(idx, out),
+            Request::Stats(_) => stats_on(idx, out),
+        }
+    }
+}
+
+/// Opens the cache and runs `req`; when `index --follow` holds the cache,
+/// asks it to run the request instead.
+fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
     let config = settings::load_config(global)?;
     let (_, fingerprint) = settings::decoders(&config)?;
     let cache = settings::cache_dir(global, &config);
-    let (idx, stale) = Index::open_read(&cache, &fingerprint).map_err(anyhow::Error::new).setup()?;
-    if let Some(Reset::Config | Reset::Version { .. }) = stale {
-        eprintln!(
-            "blackbox: warning: {} was built with another configuration or version; run `blackbox index` to rebuild it",
-            cache.display()
-        );
+    match Index::open_read(&cache, &fingerprint) {
+        Ok((idx, stale)) => {
+            if let Some(Reset::Config | Reset::Version { .. }) = stale {
+                eprintln!(
+                    "blackbox: warning: {} was built with another configuration or version; run `blackbox index` to rebuild it",
+                    cache.display()
+                );
+            }
+            let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            req.run(&idx, &mut out)?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(busy @ IndexError::Busy { .. }) => match serve::ask(&cache, &req) {
+            Ok(code) => Ok(code),
+            Err(e)
+                if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) =>
+            {
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(anyhow::Error::new(busy).context(format!("the follower holding the cache did not answer: {e:#}"))).setup(),
+        },
+        Err(e) => Err(anyhow::Error::new(e)).setup(),
     }
-    Ok(idx)
-}
-
-fn out() -> BufWriter<std::io::StdoutLock<'static>> {
-    BufWriter::with_capacity(64 * 1024, std::io::stdout().lock())
 }
 
 fn csv_field(s: &str) -> String {
@@ -39,15 +75,19 @@ fn json_line(t: i64, sensor: &str, v: &decode::Value) -> String {
 }
 
 pub fn query(global: &Global, args: QueryArgs) -> Result<ExitCode, CliError> {
+    settings::time_arg(args.from.as_deref(), "--from")?;
+    settings::time_arg(args.to.as_deref(), "--to")?;
+    run(global, Request::Query(args))
+}
+
+fn query_on(idx: &Index, args: &QueryArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let from = settings::time_arg(args.from.as_deref(), "--from")?;
     let to = settings::time_arg(args.to.as_deref(), "--to")?;
-    let idx = open(global)?;
     let unit = if args.format == QueryFormat::Table {
         idx.schema()?.into_iter().find(|r| r.sensor == args.sensor).and_then(|r| r.unit).map(|u| format!(" {u}")).unwrap_or_default()
     } else {
         String::new()
     };
-    let mut out = out();
     if args.format == QueryFormat::Csv {
         writeln!(out, "time,sensor,value")?;
     }
@@ -57,7 +97,6 @@ pub fn query(global: &Global, args: QueryArgs) -> Result<ExitCode, CliError> {
         QueryFormat::Csv => writeln!(out, "{},{},{}", rfc3339_millis(t), csv_field(&sensor), csv_field(&v.to_string())),
         QueryFormat::Json => writeln!(out, "{}", json_line(t, &sensor, v)),
     })?;
-    out.flush()?;
     if !found {
         let needle = args.sensor.to_lowercase();
         let last = needle.rsplit('/').next().unwrap_or(&needle).to_string();
@@ -69,14 +108,18 @@ pub fn query(global: &Global, args: QueryArgs) -> Result<ExitCode, CliError> {
         };
         return Err(setup_error(format!("no sensor {:?} in the cache; {hint}", args.sensor)));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn export(global: &Global, args: ExportArgs) -> Result<ExitCode, CliError> {
+    settings::time_arg(args.from.as_deref(), "--from")?;
+    settings::time_arg(args.to.as_deref(), "--to")?;
+    run(global, Request::Export(args))
+}
+
+fn export_on(idx: &Index, args: &ExportArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let from = settings::time_arg(args.from.as_deref(), "--from")?;
     let to = settings::time_arg(args.to.as_deref(), "--to")?;
-    let idx = open(global)?;
-    let mut out = out();
     if args.format == ExportFormat::Csv {
         writeln!(out, "time,sensor,value")?;
     }
@@ -84,15 +127,16 @@ pub fn export(global: &Global, args: ExportArgs) -> Result<ExitCode, CliError> {
         ExportFormat::Jsonl => writeln!(out, "{}", json_line(t, s, v)),
         ExportFormat::Csv => writeln!(out, "{},{},{}", rfc3339_millis(t), csv_field(s), csv_field(&v.to_string())),
     })?;
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-pub fn schema(global: &Global, _args: SchemaArgs) -> Result<ExitCode, CliError> {
-    let idx = open(global)?;
+pub fn schema(global: &Global, args: SchemaArgs) -> Result<ExitCode, CliError> {
+    run(global, Request::Schema(args))
+}
+
+fn schema_on(idx: &Index, out: &mut dyn Write) -> Result<(), CliError> {
     let rows = idx.schema()?;
     let width = rows.iter().map(|r| r.sensor.chars().count()).max().unwrap_or(6).max(6);
-    let mut out = out();
     writeln!(out, "{:<width$}  {:<7}  {:<5}  {:>9}  {:<24}  LAST", "SENSOR", "TYPE", "UNIT", "COUNT", "FIRST")?;
     for r in &rows {
         let unit = r.unit.as_deref().unwrap_or("-");
@@ -109,14 +153,15 @@ pub fn schema(global: &Global, _args: SchemaArgs) -> Result<ExitCode, CliError> 
         )?;
     }
     writeln!(out, "{} sensors", rows.len())?;
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-pub fn stats(global: &Global, _args: StatsArgs) -> Result<ExitCode, CliError> {
-    let idx = open(global)?;
+pub fn stats(global: &Global, args: StatsArgs) -> Result<ExitCode, CliError> {
+    run(global, Request::Stats(args))
+}
+
+fn stats_on(idx: &Index, out: &mut dyn Write) -> Result<(), CliError> {
     let s = idx.stats()?;
-    let mut out = out();
     match (s.first_ms, s.last_ms) {
         (Some(a), Some(b)) => {
             let hours = (b - a) as f64 / 3.6e6;
@@ -152,6 +197,5 @@ pub fn stats(global: &Global, _args: StatsArgs) -> Result<ExitCode, CliError> {
             writeln!(out, "  {code:<12} {n:>9}")?;
         }
     }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
