@@ -103,7 +103,7 @@ impl Driver {
                     .map(|i| {
                         let b = payload.get(2 * i..2 * i + 2)?;
                         let v = f64::from(u16::from_le_bytes([b[0], b[1]]));
-                        Some(Field::new(format!("v{}", i + 1), Value::Float((v * 33_000.0 / 1023.0 / 32.0).round() / 10_000.0), Some("V")))
+                        Some(Field::new(name(SLOW, i), Value::Float((v * 33_000.0 / 1023.0 / 32.0).round() / 10_000.0), Some("V")))
                     })
                     .collect();
                 out
@@ -113,15 +113,30 @@ impl Driver {
                     (0..6).map(|i| payload.get(2 * i..2 * i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]))).collect::<Option<_>>()?;
                 let mut out = Vec::with_capacity(6);
                 for m in 0..3 {
-                    out.push(Field::new(format!("c{}", m + 1), Value::Int(i64::from(v[2 * m])), Some("Wh/2")));
+                    out.push(Field::new(name(POWER, 2 * m), Value::Int(i64::from(v[2 * m])), Some("Wh/2")));
                     if let Some(w) = time_to_watts(v[2 * m + 1]) {
-                        out.push(Field::new(format!("p{}", m + 1), Value::Int(w), Some("W")));
+                        out.push(Field::new(name(POWER, 2 * m + 1), Value::Int(w), Some("W")));
                     }
                 }
                 Some(out)
             }
         }
     }
+}
+
+const SLOW: usize = 0;
+const POWER: usize = 1;
+
+thread_local! {
+    // Field names of the built-in code drivers, made once per thread rather than per packet.
+    static NAMES: [Vec<Arc<str>>; 2] = [
+        ["v1", "v2", "v3", "v4"].map(Arc::from).to_vec(),
+        ["c1", "p1", "c2", "p2", "c3", "p3"].map(Arc::from).to_vec(),
+    ];
+}
+
+fn name(set: usize, i: usize) -> Arc<str> {
+    NAMES.with(|n| n[set][i].clone())
 }
 
 /// homePower pulse time to watts: times above 60000 count in milliseconds

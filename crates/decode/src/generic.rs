@@ -67,7 +67,7 @@ pub fn key_values(text: &str, device: &str) -> Outcome {
     if fields.is_empty() {
         return Outcome::Undecoded;
     }
-    Outcome::Decoded { device: device.to_string(), fields }
+    Outcome::Decoded { device: device.into(), fields }
 }
 
 /// A JSON object. Nested objects are flattened with `.`; `id_fields` name
@@ -85,7 +85,7 @@ pub fn json(text: &str, id_fields: &[String], default_device: &str) -> Outcome {
             _ => {}
         }
     }
-    let device = if parts.is_empty() { default_device.to_string() } else { sanitize_device(&parts.join("-")) };
+    let device: Arc<str> = if parts.is_empty() { default_device.into() } else { sanitize_device(&parts.join("-")).into() };
     let mut fields = Vec::new();
     flatten("", &serde_json::Value::Object(map), id_fields, &mut fields);
     if fields.is_empty() {
@@ -153,7 +153,7 @@ pub fn csv(text: &str, separator: char, header: &mut Option<Vec<String>>, device
             Field { name: n.as_str().into(), value, unit }
         })
         .collect();
-    Outcome::Decoded { device: device.to_string(), fields }
+    Outcome::Decoded { device: device.into(), fields }
 }
 
 /// Named captures of `re` become fields; a capture named `device` names the device.
@@ -174,5 +174,5 @@ pub fn regex(text: &str, re: &regex::Regex, device: &str) -> Outcome {
     if fields.is_empty() {
         return Outcome::Recognised { kind: "regex match" };
     }
-    Outcome::Decoded { device: dev, fields }
+    Outcome::Decoded { device: dev.into(), fields }
 }

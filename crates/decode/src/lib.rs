@@ -127,7 +127,12 @@ impl Decoders {
                         .map(|t| logfile::time::parse_time(t, None).map_err(|m| err(format!("[rf12.nodes] {key}: {m}"))))
                         .transpose()
                 };
+                let device: std::sync::Arc<str> = match e.name.as_deref() {
+                    Some(n) => generic::sanitize_device(n).into(),
+                    None => format!("{}-{id}", e.driver).into(),
+                };
                 rules.push(NodeRule {
+                    device,
                     driver: driver(&e.driver, key)?,
                     driver_name: e.driver.clone(),
                     name: e.name.as_deref().map(generic::sanitize_device),

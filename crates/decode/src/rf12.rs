@@ -5,6 +5,7 @@ use crate::bits::Driver;
 use crate::value::{Field, Outcome, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a receiver line is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +83,8 @@ pub struct ReceiverState {
 /// One node-map entry, resolved.
 #[derive(Clone, Debug)]
 pub struct NodeRule {
+    /// The device name: the entry's `name`, or `DRIVER-N`.
+    pub device: Arc<str>,
     pub driver_name: String,
     pub driver: Driver,
     pub name: Option<String>,
@@ -111,14 +114,14 @@ impl NodeMap {
                 let node = header & self.mask;
                 let (device, mut fields) = match self.rule(node, source, time_ms) {
                     Some(rule) => {
-                        let device = rule.name.clone().unwrap_or_else(|| format!("{}-{node}", rule.driver_name));
+                        let device = rule.device.clone();
                         match rule.driver.decode(payload) {
                             Some(fields) => (device, fields),
                             // A packet too short for its driver: keep the bytes, do not guess.
                             None => (device, raw_fields(payload)),
                         }
                     }
-                    None => (format!("node-{node}"), raw_fields(payload)),
+                    None => (unmapped_device(node), raw_fields(payload)),
                 };
                 if let Some(rssi) = rssi {
                     fields.push(Field::new("rssi", Value::Int(i64::from(*rssi)), Some("dB")));
@@ -141,8 +144,27 @@ impl NodeMap {
     }
 }
 
+thread_local! {
+    // Names handed out for every packet, made once: `node-0` to `node-255`, `b1` to `b66`.
+    static NODE_NAMES: Vec<Arc<str>> = (0..=255).map(|n| Arc::from(format!("node-{n}"))).collect();
+    static BYTE_NAMES: Vec<Arc<str>> = (1..=66).map(|i| Arc::from(format!("b{i}"))).collect();
+}
+
+fn unmapped_device(node: u8) -> Arc<str> {
+    NODE_NAMES.with(|n| n[usize::from(node)].clone())
+}
+
 fn raw_fields(payload: &[u8]) -> Vec<Field> {
-    payload.iter().enumerate().map(|(i, &b)| Field::new(format!("b{}", i + 1), Value::Int(i64::from(b)), None)).collect()
+    BYTE_NAMES.with(|names| {
+        payload
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                let name = names.get(i).cloned().unwrap_or_else(|| Arc::from(format!("b{}", i + 1)));
+                Field { name, value: Value::Int(i64::from(b)), unit: None }
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

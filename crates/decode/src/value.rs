@@ -125,7 +125,7 @@ impl fmt::Display for Level {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     /// Values for one device.
-    Decoded { device: String, fields: Vec<Field> },
+    Decoded { device: Arc<str>, fields: Vec<Field> },
     /// A line the decoder knows and that carries no values (`?` bad CRC,
     /// `DF` status, `-> ack`, a banner, a CSV header).
     Recognised { kind: &'static str },

@@ -226,7 +226,7 @@ fn every_room_node_packet_of_the_real_day_matches_an_independent_computation() {
             ("lobat", Value::Int(i64::from((v >> 26) & 1))),
         ];
         let Outcome::Decoded { device, fields } = outcome else { panic!("{reading}: not decoded") };
-        assert_eq!(device, format!("roomNode-{node}"));
+        assert_eq!(&*device, format!("roomNode-{node}"));
         let got: Vec<(&str, Value)> = fields.iter().map(|f| (&*f.name, f.value.clone())).collect();
         assert_eq!(got, expected, "{line}");
         checked += 1;

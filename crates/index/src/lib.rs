@@ -144,7 +144,7 @@ pub struct Index {
     sensors: HashMap<String, u32>,
     names: Vec<String>,
     /// source → device → field → sensor id, filled as sensors are met.
-    lookup: HashMap<String, HashMap<String, HashMap<String, u32>>>,
+    lookup: FxMap<String, FxMap<String, FxMap<String, u32>>>,
     /// For readers: the cache directory, held open so that every file comes from it.
     _dir: Option<std::fs::File>,
 }
@@ -237,7 +237,7 @@ impl Index {
             db.insert(keys::meta("version"), codec::encode(&FORMAT_VERSION)).map_err(db_err)?;
             db.insert(keys::meta("fingerprint"), codec::encode(&fingerprint.to_string())).map_err(db_err)?;
         }
-        let mut index = Index { path: path.into(), db, sensors: HashMap::new(), names: Vec::new(), lookup: HashMap::new(), _dir: None };
+        let mut index = Index { path: path.into(), db, sensors: HashMap::new(), names: Vec::new(), lookup: FxMap::default(), _dir: None };
         index.load_sensors()?;
         Ok((index, reset))
     }
@@ -630,12 +630,54 @@ impl Index {
     }
 }
 
+/// A fast hasher for the indexer's own maps (the FxHash mixing step). Keys
+/// come from the logs, so at worst a crafted log makes indexing slower; it
+/// can never change what is stored.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.add(i as u64);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
 #[derive(Default)]
 struct Accumulator {
     lines: u64,
-    chunks: BTreeMap<(u32, i64), Vec<chunk::Entry>>,
+    chunks: FxMap<(u32, i64), Vec<chunk::Entry>>,
     sources: BTreeMap<String, SourceDay>,
-    fields: BTreeMap<u32, FieldDay>,
+    fields: FxMap<u32, FieldDay>,
     event_counts: BTreeMap<String, u64>,
     events: Vec<(Vec<u8>, EventRecord)>,
     day_meta: DayMeta,
