@@ -223,7 +223,7 @@ fn a_port_held_by_another_capture_is_reported_and_nothing_interleaves() {
     pty.send(b"marker\r\n");
     let logs_a = dir.path().join("a");
     let start = Instant::now();
-    while !logfile::scan(&logs_a).unwrap().days.iter().any(|d| std::fs::read_to_string(&d.path).unwrap().contains("marker")) {
+    while !all_text(&logs_a).contains("marker") {
         assert!(start.elapsed() < DEADLINE, "first capture never connected");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -231,7 +231,7 @@ fn a_port_held_by_another_capture_is_reported_and_nothing_interleaves() {
     let logs_b = dir.path().join("b");
     let start = Instant::now();
     let text = loop {
-        let text: String = logfile::scan(&logs_b).unwrap().days.iter().map(|d| std::fs::read_to_string(&d.path).unwrap()).collect();
+        let text = all_text(&logs_b);
         if text.contains(" unavailable ") {
             break text;
         }
@@ -241,13 +241,13 @@ fn a_port_held_by_another_capture_is_reported_and_nothing_interleaves() {
     assert!(text.contains("in use by another process"), "{text}");
     pty.send(b"only for the first\r\n");
     let start = Instant::now();
-    while !std::fs::read_to_string(logfile::scan(&logs_a).unwrap().days[0].path.clone()).unwrap().contains("only for the first") {
+    while !all_text(&logs_a).contains("only for the first") {
         assert!(start.elapsed() < DEADLINE);
         std::thread::sleep(Duration::from_millis(10));
     }
     second.terminate();
     first.terminate();
-    let b_text: String = logfile::scan(&logs_b).unwrap().days.iter().map(|d| std::fs::read_to_string(&d.path).unwrap()).collect();
+    let b_text = all_text(&logs_b);
     assert!(!b_text.contains("L "), "the second capture read from a port it does not own:\n{b_text}");
 }
 
@@ -444,8 +444,7 @@ fn disk_full_on_a_real_file_system_holds_lines_and_resumes() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert!(status.success());
-    let scan = logfile::scan(&logs).unwrap();
-    let text: String = scan.days.iter().map(|d| std::fs::read_to_string(&d.path).unwrap()).collect();
+    let text = all_text(&logs);
     let readings: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("L ")).map(|l| l.splitn(3, ' ').nth(2).unwrap()).collect();
     assert_eq!(readings, sent, "lines lost or duplicated across the full disk");
     assert!(text.lines().any(|l| l.contains(" disk-full since=")), "no disk-full note:\n{text}");

@@ -56,13 +56,7 @@ impl Dir {
 
     /// Every line of every daily file, in date order.
     pub fn log_lines(&self) -> Vec<String> {
-        let scan = logfile::scan(&self.logs()).expect("scan logs");
-        let mut out = Vec::new();
-        for day in scan.days {
-            let text = std::fs::read_to_string(&day.path).expect("read day");
-            out.extend(text.lines().map(str::to_string));
-        }
-        out
+        all_text(&self.logs()).lines().map(str::to_string).collect()
     }
 
     /// The TEXT of every reading, in order.
@@ -86,6 +80,11 @@ impl Dir {
     pub fn verify(&self) -> Output {
         self.run(&["verify"])
     }
+}
+
+/// Every daily file under `logs`, concatenated in date order (empty if none).
+pub fn all_text(logs: &Path) -> String {
+    logfile::scan(logs).expect("scan logs").days.iter().map(|d| std::fs::read_to_string(&d.path).expect("read day")).collect()
 }
 
 /// A running blackbox process.
