@@ -231,3 +231,31 @@ fn queries_are_answered_by_the_follower_and_see_new_lines() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!socket.exists(), "the socket outlived the follower");
 }
+
+/// Scenario 25 through the binary: a new configuration rebuilds beside the cache.
+#[test]
+fn a_changed_configuration_is_rebuilt_beside_the_cache_and_swapped_in() {
+    let dir = real_site();
+    ok(&dir.run(&["index"]));
+    assert!(ok(&dir.run(&["schema"])).contains("usb-A40117UK/roomNode-2/temp"));
+    std::fs::write(
+        dir.path().join("blackbox.toml"),
+        HOUSEMON.replace("2 = \"roomNode\"", "2 = { driver = \"roomNode\", name = \"kitchen\" }"),
+    )
+    .unwrap();
+    let stale = dir.run(&["schema"]);
+    assert!(stderr(&stale).contains("was built with another configuration"), "{}", stderr(&stale));
+    let out = dir.run(&["index"]);
+    ok(&out);
+    assert!(
+        stderr(&out).contains("the decoder configuration changed since cache was built; building a new one beside it"),
+        "{}",
+        stderr(&out)
+    );
+    let schema = ok(&dir.run(&["schema"]));
+    assert!(schema.contains("usb-A40117UK/kitchen/temp") && !schema.contains("roomNode-2/"), "{schema}");
+    let rebuilt = ok(&dir.run(&["export"]));
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    ok(&dir.run(&["index"]));
+    assert_eq!(ok(&dir.run(&["export"])), rebuilt);
+}

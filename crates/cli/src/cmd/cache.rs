@@ -69,6 +69,16 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
     if !logs.is_dir() {
         return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
     }
+    // A cache built with another configuration or format keeps answering
+    // queries while its replacement is built beside it.
+    if let Ok((_, Some(reason @ (Reset::Config | Reset::Version { .. })))) = Index::open_read(&cache, &fingerprint) {
+        let why = match reason {
+            Reset::Config => "the decoder configuration changed".to_string(),
+            _ => format!("the cache format changed (this blackbox writes {})", index::FORMAT_VERSION),
+        };
+        eprintln!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
+        rebuild_beside(&cache, &logs, &decoders, &fingerprint)?;
+    }
     let mut idx = open(&cache, &fingerprint)?;
     let bar = bar();
     let started = Instant::now();
@@ -173,20 +183,8 @@ pub fn rebuild(global: &Global, _args: RebuildArgs) -> Result<ExitCode, CliError
             return Err(setup_error(format!("{e}; rebuild swaps the cache, so stop the follower first")));
         }
     }
-    let mut name = cache.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "cache".into());
-    name.push(".rebuild");
-    let building = cache.with_file_name(name);
-    if building.exists() {
-        std::fs::remove_dir_all(&building).with_context(|| format!("cannot remove the unfinished rebuild {}", building.display()))?;
-    }
     let started = Instant::now();
-    let (mut idx, _) = Index::open(&building, &fingerprint).map_err(anyhow::Error::new).setup()?;
-    let bar = bar();
-    let done = idx.catch_up(&logs, &decoders, &mut |p| show(&bar, p)).with_context(|| format!("rebuilding from {}", logs.display()))?;
-    bar.finish_and_clear();
-    idx.flush()?;
-    drop(idx);
-    index::swap_in(&building, &cache).context("swapping the new cache in")?;
+    let done = rebuild_beside(&cache, &logs, &decoders, &fingerprint)?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "blackbox: rebuilt {} from {} days, {} lines ({:.1} MB) in {:.1} s ({:.0} lines/s)",
@@ -198,4 +196,22 @@ pub fn rebuild(global: &Global, _args: RebuildArgs) -> Result<ExitCode, CliError
         done.lines as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds a complete cache in `<cache>.rebuild` and swaps it in.
+fn rebuild_beside(cache: &Path, logs: &Path, decoders: &decode::Decoders, fingerprint: &str) -> Result<index::CatchUp, CliError> {
+    let mut name = cache.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "cache".into());
+    name.push(".rebuild");
+    let building = cache.with_file_name(name);
+    if building.exists() {
+        std::fs::remove_dir_all(&building).with_context(|| format!("cannot remove the unfinished rebuild {}", building.display()))?;
+    }
+    let (mut idx, _) = Index::open(&building, fingerprint).map_err(anyhow::Error::new).setup()?;
+    let bar = bar();
+    let done = idx.catch_up(logs, decoders, &mut |p| show(&bar, p)).with_context(|| format!("rebuilding from {}", logs.display()))?;
+    bar.finish_and_clear();
+    idx.flush()?;
+    drop(idx);
+    index::swap_in(&building, cache).context("swapping the new cache in")?;
+    Ok(done)
 }
