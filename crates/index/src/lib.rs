@@ -71,17 +71,37 @@ pub(crate) struct Cursor {
     pub continuing: BTreeSet<String>,
 }
 
-/// Per day and source.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct SourceDay {
+/// What one source sent: stored per day, summed for `stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceCounts {
+    /// Readings (`L` lines).
     pub lines: u64,
+    /// Readings decoded into values.
     pub decoded: u64,
+    /// Values they gave.
     pub values: u64,
+    /// Readings a decoder knows but that carry no values (`?`, `DF`, banners).
     pub recognised: u64,
     pub undecoded: u64,
+    /// Pieces of lines cut by capture (overlong, disconnect, stop).
     pub partial: u64,
     pub first_ms: i64,
     pub last_ms: i64,
+}
+
+impl SourceCounts {
+    /// Adds `other`, keeping the earliest first and the latest last time.
+    pub fn merge(&mut self, other: &SourceCounts) {
+        let empty = self.lines == 0;
+        self.lines += other.lines;
+        self.decoded += other.decoded;
+        self.values += other.values;
+        self.recognised += other.recognised;
+        self.undecoded += other.undecoded;
+        self.partial += other.partial;
+        self.first_ms = if empty { other.first_ms } else { self.first_ms.min(other.first_ms) };
+        self.last_ms = self.last_ms.max(other.last_ms);
+    }
 }
 
 /// Per day and sensor.
@@ -436,7 +456,7 @@ impl Index {
         text: &str,
     ) {
         if !acc.sources.contains_key(source) {
-            acc.sources.insert(source.to_string(), SourceDay { first_ms: ts, ..SourceDay::default() });
+            acc.sources.insert(source.to_string(), SourceCounts { first_ms: ts, ..SourceCounts::default() });
         }
         let Some(sd) = acc.sources.get_mut(source) else { unreachable!("inserted above") };
         sd.lines += 1;
@@ -553,19 +573,8 @@ impl Index {
         let day_no = keys::parse_day_name(day);
         for (source, add) in acc.sources {
             let key = keys::day_key(day_no, keys::DAY_SOURCE, source.as_bytes());
-            let merged = match self.get::<SourceDay>(&key)? {
-                Some(mut s) => {
-                    s.lines += add.lines;
-                    s.decoded += add.decoded;
-                    s.values += add.values;
-                    s.recognised += add.recognised;
-                    s.undecoded += add.undecoded;
-                    s.partial += add.partial;
-                    s.last_ms = add.last_ms;
-                    s
-                }
-                None => add,
-            };
+            let mut merged = self.get::<SourceCounts>(&key)?.unwrap_or_default();
+            merged.merge(&add);
             batch.insert(key, codec::encode(&merged));
         }
         for (id, add) in acc.fields {
@@ -676,7 +685,7 @@ type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 struct Accumulator {
     lines: u64,
     chunks: FxMap<(u32, i64), Vec<chunk::Entry>>,
-    sources: BTreeMap<String, SourceDay>,
+    sources: BTreeMap<String, SourceCounts>,
     fields: FxMap<u32, FieldDay>,
     event_counts: BTreeMap<String, u64>,
     events: Vec<(Vec<u8>, EventRecord)>,

@@ -2,7 +2,7 @@
 //! order, the schema, statistics and events. Output goes through callbacks,
 //! so a closed pipe stops the work early.
 
-use crate::{chunk, codec, keys, DayMeta, FieldDay, Index, IndexError, SourceDay};
+use crate::{chunk, codec, keys, DayMeta, FieldDay, Index, IndexError, SourceCounts};
 use decode::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,18 +33,11 @@ pub struct SchemaRow {
     pub last_ms: i64,
 }
 
-/// Lines and readings of one source.
+/// Lines and readings of one source, over every day.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SourceStats {
     pub source: String,
-    pub lines: u64,
-    pub decoded: u64,
-    pub values: u64,
-    pub recognised: u64,
-    pub undecoded: u64,
-    pub partial: u64,
-    pub first_ms: i64,
-    pub last_ms: i64,
+    pub counts: SourceCounts,
 }
 
 /// Everything `stats` shows.
@@ -187,21 +180,9 @@ impl Index {
     pub fn stats(&self) -> Result<Stats, IndexError> {
         let mut stats = Stats { days: self.days()?.len(), sensors: self.sensors.len(), ..Stats::default() };
         let mut sources: BTreeMap<String, SourceStats> = BTreeMap::new();
-        self.each_day_record::<SourceDay>(keys::DAY_SOURCE, &mut |rest, sd| {
+        self.each_day_record::<SourceCounts>(keys::DAY_SOURCE, &mut |rest, day| {
             let name = String::from_utf8_lossy(rest).into_owned();
-            let s = sources.entry(name.clone()).or_insert_with(|| SourceStats {
-                source: name,
-                first_ms: sd.first_ms,
-                ..SourceStats::default()
-            });
-            s.lines += sd.lines;
-            s.decoded += sd.decoded;
-            s.values += sd.values;
-            s.recognised += sd.recognised;
-            s.undecoded += sd.undecoded;
-            s.partial += sd.partial;
-            s.first_ms = s.first_ms.min(sd.first_ms);
-            s.last_ms = s.last_ms.max(sd.last_ms);
+            sources.entry(name.clone()).or_insert_with(|| SourceStats { source: name, counts: SourceCounts::default() }).counts.merge(&day);
         })?;
         let mut events: BTreeMap<String, u64> = BTreeMap::new();
         self.each_day_record::<u64>(keys::DAY_EVENT, &mut |rest, n| {
@@ -211,8 +192,8 @@ impl Index {
             stats.meta_lines += m.meta_lines;
             stats.bad_lines += m.bad_lines;
         })?;
-        stats.first_ms = sources.values().map(|s| s.first_ms).min();
-        stats.last_ms = sources.values().map(|s| s.last_ms).max();
+        stats.first_ms = sources.values().map(|s| s.counts.first_ms).min();
+        stats.last_ms = sources.values().map(|s| s.counts.last_ms).max();
         stats.sources = sources.into_values().collect();
         let mut ev: Vec<(String, u64)> = events.into_iter().collect();
         ev.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -8,7 +8,7 @@ use anyhow::Context;
 use index::{Index, Progress, Reset};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -41,6 +41,17 @@ fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
     Ok(idx)
 }
 
+/// Decoders, their fingerprint, the log directory (which must exist) and the cache directory.
+fn cache_settings(global: &Global) -> Result<(decode::Decoders, String, PathBuf, PathBuf), CliError> {
+    let config = settings::load_config(global)?;
+    let (decoders, fingerprint) = settings::decoders(&config)?;
+    let logs = settings::logs_dir(global, &config);
+    if !logs.is_dir() {
+        return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
+    }
+    Ok((decoders, fingerprint, logs, settings::cache_dir(global, &config)))
+}
+
 /// A progress bar on a terminal; nothing otherwise.
 fn bar() -> ProgressBar {
     if !std::io::stderr().is_terminal() {
@@ -62,13 +73,7 @@ fn show(bar: &ProgressBar, p: &Progress) {
 }
 
 pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
-    let config = settings::load_config(global)?;
-    let (decoders, fingerprint) = settings::decoders(&config)?;
-    let logs = settings::logs_dir(global, &config);
-    let cache = settings::cache_dir(global, &config);
-    if !logs.is_dir() {
-        return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
-    }
+    let (decoders, fingerprint, logs, cache) = cache_settings(global)?;
     // A cache built with another configuration or format keeps answering
     // queries while its replacement is built beside it.
     if let Ok((_, Some(reason @ (Reset::Config | Reset::Version { .. })))) = Index::open_read(&cache, &fingerprint) {
@@ -170,13 +175,7 @@ fn follow(idx: Index, cache: &Path, logs: &Path, decoders: &decode::Decoders) ->
 }
 
 pub fn rebuild(global: &Global, _args: RebuildArgs) -> Result<ExitCode, CliError> {
-    let config = settings::load_config(global)?;
-    let (decoders, fingerprint) = settings::decoders(&config)?;
-    let logs = settings::logs_dir(global, &config);
-    let cache = settings::cache_dir(global, &config);
-    if !logs.is_dir() {
-        return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
-    }
+    let (decoders, fingerprint, logs, cache) = cache_settings(global)?;
     // The current cache must not be held by a follower: its writes would go to the old cache.
     if cache.exists() {
         if let Err(e @ index::IndexError::Busy { .. }) = Index::open_read(&cache, &fingerprint) {

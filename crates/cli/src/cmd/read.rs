@@ -188,7 +188,7 @@ fn stats_on(idx: &Index, out: &mut dyn Write) -> Result<(), CliError> {
         writeln!(
             out,
             "{:<width$}  {:>9}  {:>9}  {:>9}  {:>10}  {:>9}  {:>7}",
-            x.source, x.lines, x.decoded, x.values, x.recognised, x.undecoded, x.partial
+            x.source, x.counts.lines, x.counts.decoded, x.counts.values, x.counts.recognised, x.counts.undecoded, x.counts.partial
         )?;
     }
     if !s.events.is_empty() {
