@@ -1,6 +1,6 @@
 # blackbox: everyday recipes. `just` lists them.
 
-default:
+_default:
     @just --list
 
 # Build everything (debug)
