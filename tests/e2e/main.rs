@@ -5,5 +5,6 @@ mod harness;
 
 mod capture;
 mod demo;
+mod deploy;
 mod index;
 mod verify;
