@@ -7,4 +7,5 @@ mod capture;
 mod demo;
 mod deploy;
 mod index;
+mod tail;
 mod verify;

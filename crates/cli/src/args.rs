@@ -48,6 +48,7 @@ pub enum Command {
     Export(ExportArgs),
     Schema(SchemaArgs),
     Stats(StatsArgs),
+    Tail(TailArgs),
     Verify(VerifyArgs),
     Ports(PortsArgs),
     Demo(DemoArgs),
@@ -193,3 +194,28 @@ pub struct SchemaArgs {}
 #[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
 #[command(after_help = "Example:\n  blackbox stats")]
 pub struct StatsArgs {}
+
+/// The latest lines of the logs, then new ones as they arrive (-f).
+///
+/// Reads the daily files directly, so it works while the cache is missing or
+/// rebuilding. With -f it follows by name, like `tail -F`: across midnight
+/// into the next day's file and across capture restarts. Only complete lines
+/// are printed.
+#[derive(Debug, ClapArgs)]
+#[command(
+    after_help = "Examples:\n  blackbox tail -n 50\n  blackbox tail -f --source usb-A40117UK\n  blackbox tail -f --grep 'OK (2|34) '"
+)]
+pub struct TailArgs {
+    /// How many lines to show first (0: only what arrives from now on)
+    #[arg(short = 'n', long = "lines", default_value_t = 10, value_name = "N")]
+    pub lines: usize,
+    /// Keep printing lines as they are appended (until Ctrl-C)
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only readings of this source (and metadata lines about it or about capture itself)
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Only lines matching this regular expression
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
+}

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         args::Command::Export(c) => cmd::read::export(&args.global, c),
         args::Command::Schema(c) => cmd::read::schema(&args.global, c),
         args::Command::Stats(c) => cmd::read::stats(&args.global, c),
+        args::Command::Tail(c) => cmd::tail::run(&args.global, c),
         args::Command::Verify(c) => cmd::verify::run(&args.global, c),
         args::Command::Ports(c) => cmd::ports::run(c),
         args::Command::Demo(c) => cmd::demo::run(&args.global, c),

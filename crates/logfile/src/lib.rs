@@ -20,6 +20,7 @@ pub mod lock;
 pub mod reader;
 pub mod record;
 pub mod storage;
+pub mod tail;
 pub mod time;
 pub mod verify;
 pub mod writer;

@@ -2,6 +2,7 @@
 
 use crate::args::{Global, IndexArgs, RebuildArgs};
 use crate::cmd::serve;
+use crate::cmd::watch::{Wake, Watch};
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
 use anyhow::Context;
@@ -10,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How often `--follow` rescans even without file events (missed events, network file systems).
@@ -112,56 +113,16 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-enum Wake {
-    Changed,
-    Stop,
-}
-
 /// Keeps the cache current: on file events (notify) and every few seconds.
 fn follow(idx: Index, cache: &Path, logs: &Path, decoders: &decode::Decoders) -> Result<(), CliError> {
-    use notify::Watcher;
     // sled locks the cache: other processes' queries are answered from here.
     let idx = Arc::new(Mutex::new(idx));
     let _server =
         serve::start(cache, idx.clone()).with_context(|| format!("cannot listen on {}", cache.join(serve::SOCKET).display())).setup()?;
     let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
-    let (tx, rx) = mpsc::channel();
-    let events = tx.clone();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
-            let _ = events.send(Wake::Changed);
-        }
-    })
-    .context("cannot watch the log directory")
-    .setup()?;
-    watcher.watch(logs, notify::RecursiveMode::Recursive).with_context(|| format!("cannot watch {}", logs.display())).setup()?;
-    let mut signals =
-        signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP])
-            .context("cannot install signal handlers")
-            .setup()?;
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            let _ = tx.send(Wake::Stop);
-        }
-    });
+    let watch = Watch::new(logs)?;
     eprintln!("blackbox: following {} (Ctrl-C to stop)", logs.display());
-    loop {
-        match rx.recv_timeout(RESCAN) {
-            Ok(Wake::Stop) => break,
-            Ok(Wake::Changed) => {
-                // Let a burst of appends settle into one catch-up.
-                let until = Instant::now() + DEBOUNCE;
-                let mut stop = false;
-                while let Ok(w) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                    stop |= matches!(w, Wake::Stop);
-                }
-                if stop {
-                    break;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
+    while watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
         let done = lock().catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
         if done.lines > 0 {
             tracing::info!(lines = done.lines, "indexed");

@@ -4,4 +4,6 @@ pub mod demo;
 pub mod ports;
 pub mod read;
 pub mod serve;
+pub mod tail;
 pub mod verify;
+pub mod watch;

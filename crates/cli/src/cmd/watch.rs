@@ -1,0 +1,69 @@
+//! Waiting for a log directory to change: file events (notify), a periodic
+//! rescan as a safety net for missed events, and SIGTERM/SIGINT/SIGHUP.
+
+use crate::error::{CliError, SetupExt};
+use anyhow::Context;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// What ended a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Something under the directory changed.
+    Changed,
+    /// The rescan interval passed without an event.
+    Rescan,
+    /// A stop signal arrived.
+    Stop,
+}
+
+pub struct Watch {
+    rx: mpsc::Receiver<Wake>,
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl Watch {
+    /// Watches `dir` recursively and stops on the usual signals.
+    pub fn new(dir: &Path) -> Result<Watch, CliError> {
+        use notify::Watcher;
+        let (tx, rx) = mpsc::channel();
+        let events = tx.clone();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if res.is_ok() {
+                let _ = events.send(Wake::Changed);
+            }
+        })
+        .context("cannot watch the log directory")
+        .setup()?;
+        watcher.watch(dir, notify::RecursiveMode::Recursive).with_context(|| format!("cannot watch {}", dir.display())).setup()?;
+        let mut signals =
+            signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP])
+                .context("cannot install signal handlers")
+                .setup()?;
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = tx.send(Wake::Stop);
+            }
+        });
+        Ok(Watch { rx, _watcher: watcher })
+    }
+
+    /// Waits for a change, the rescan interval or a stop; after a change,
+    /// further events within `settle` are taken together.
+    pub fn wait(&self, rescan: Duration, settle: Duration) -> Wake {
+        match self.rx.recv_timeout(rescan) {
+            Ok(Wake::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => Wake::Stop,
+            Ok(_) => {
+                let until = std::time::Instant::now() + settle;
+                while let Ok(w) = self.rx.recv_timeout(until.saturating_duration_since(std::time::Instant::now())) {
+                    if w == Wake::Stop {
+                        return Wake::Stop;
+                    }
+                }
+                Wake::Changed
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Wake::Rescan,
+        }
+    }
+}
