@@ -259,3 +259,23 @@ fn a_changed_configuration_is_rebuilt_beside_the_cache_and_swapped_in() {
     ok(&dir.run(&["index"]));
     assert_eq!(ok(&dir.run(&["export"])), rebuilt);
 }
+
+/// SIGTERM at once, during the first catch-up, still stops the follower cleanly.
+#[test]
+fn a_follower_stopped_during_its_first_catch_up_exits_cleanly() {
+    let dir = real_site();
+    for d in ["20121201", "20121202"] {
+        std::fs::copy(real_day(), dir.logs().join(format!("{d}.txt.gz"))).unwrap();
+    }
+    let follower = dir.spawn(&["index", "--follow"]);
+    // Wait until it is indexing (the cache exists), then stop it.
+    let start = Instant::now();
+    while !dir.path().join("cache").exists() {
+        assert!(start.elapsed() < DEADLINE);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    follower.signal(Signal::TERM);
+    let out = follower.wait();
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert!(stderr(&out).contains("stopped following"), "{}", stderr(&out));
+}

@@ -85,6 +85,10 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         eprintln!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
         rebuild_beside(&cache, &logs, &decoders, &fingerprint)?;
     }
+    // When following, take over the stop signals before the first catch-up:
+    // a SIGTERM during it then ends the follower cleanly once it is done,
+    // instead of killing it.
+    let watch = if args.follow { Some(Watch::new(&logs)?) } else { None };
     let mut idx = open(&cache, &fingerprint)?;
     let bar = bar();
     let started = Instant::now();
@@ -107,20 +111,19 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         },
         if done.removed.is_empty() { String::new() } else { format!("; removed {} (files gone)", done.removed.join(", ")) },
     );
-    if args.follow {
-        follow(idx, &cache, &logs, &decoders)?;
+    if let Some(watch) = watch {
+        follow(idx, &cache, &logs, &decoders, &watch)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Keeps the cache current: on file events (notify) and every few seconds.
-fn follow(idx: Index, cache: &Path, logs: &Path, decoders: &decode::Decoders) -> Result<(), CliError> {
+fn follow(idx: Index, cache: &Path, logs: &Path, decoders: &decode::Decoders, watch: &Watch) -> Result<(), CliError> {
     // sled locks the cache: other processes' queries are answered from here.
     let idx = Arc::new(Mutex::new(idx));
     let _server =
         serve::start(cache, idx.clone()).with_context(|| format!("cannot listen on {}", cache.join(serve::SOCKET).display())).setup()?;
     let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
-    let watch = Watch::new(logs)?;
     eprintln!("blackbox: following {} (Ctrl-C to stop)", logs.display());
     while watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
         let done = lock().catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
