@@ -278,4 +278,12 @@ fn a_follower_stopped_during_its_first_catch_up_exits_cleanly() {
     let out = follower.wait();
     assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
     assert!(stderr(&out).contains("stopped following"), "{}", stderr(&out));
+    // It stopped within the catch-up (three days take seconds here), not after it.
+    assert!(stderr(&out).contains("stopped before the end on a signal"), "{}", stderr(&out));
+    // What it indexed is consistent: a later run completes it to the same cache as a fresh one.
+    ok(&dir.run(&["index"]));
+    let resumed = ok(&dir.run(&["export"]));
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    ok(&dir.run(&["index"]));
+    assert_eq!(ok(&dir.run(&["export"])), resumed);
 }

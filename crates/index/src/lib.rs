@@ -131,6 +131,8 @@ pub struct CatchUp {
     pub reindexed: Vec<String>,
     /// Days removed because their file is gone.
     pub removed: Vec<String>,
+    /// The progress callback asked to stop before the end.
+    pub stopped: bool,
 }
 
 /// Progress of a catch-up, for a progress bar.
@@ -295,8 +297,15 @@ impl Index {
 
     /// Brings the cache up to date with the logs: days in order, each from
     /// its cursor, re-indexing days whose file changed under the cursor and
-    /// removing days whose file is gone.
-    pub fn catch_up(&mut self, logs: &Path, decoders: &Decoders, progress: &mut dyn FnMut(&Progress)) -> Result<CatchUp, IndexError> {
+    /// removing days whose file is gone. `progress` is called at each day and
+    /// batch; when it returns false the catch-up stops there (everything
+    /// committed so far stays consistent) with `stopped` set.
+    pub fn catch_up(
+        &mut self,
+        logs: &Path,
+        decoders: &Decoders,
+        progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<CatchUp, IndexError> {
         let scan = logfile::scan(logs).map_err(|source| IndexError::Io { path: logs.into(), source })?;
         let mut result = CatchUp::default();
         let present: BTreeSet<String> = scan.days.iter().map(|d| keys::day_name(d.date)).collect();
@@ -322,7 +331,10 @@ impl Index {
             let name = keys::day_name(day.date);
             p.day = name.clone();
             p.days_done = i;
-            progress(&p);
+            if !progress(&p) {
+                result.stopped = true;
+                return Ok(result);
+            }
             let stored: Option<Cursor> = self.db.get(keys::cursor(&name)).map_err(self.db_err())?.and_then(|v| codec::decode(&v));
             let file_meta = std::fs::metadata(&day.path).map_err(|source| IndexError::Io { path: day.path.clone(), source })?;
             let start = match stored {
@@ -345,7 +357,17 @@ impl Index {
                 && start.mtime_ns == mtime_ns(&file_meta)
                 && start.compressed == day.compressed
                 && start.offset > 0;
-            let end = if unchanged { start } else { self.index_day(day, start, &file_meta, decoders, &mut result, &mut p, progress)? };
+            let end = if unchanged {
+                start
+            } else {
+                match self.index_day(day, start, &file_meta, decoders, &mut result, &mut p, progress)? {
+                    Some(end) => end,
+                    None => {
+                        result.stopped = true;
+                        return Ok(result);
+                    }
+                }
+            };
             p.bytes_done += file_meta.len();
             p.bytes_in_day = 0;
             carried = end.states;
@@ -389,8 +411,8 @@ impl Index {
         decoders: &Decoders,
         result: &mut CatchUp,
         p: &mut Progress,
-        progress: &mut dyn FnMut(&Progress),
-    ) -> Result<Cursor, IndexError> {
+        progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<Option<Cursor>, IndexError> {
         let name = keys::day_name(day.date);
         let io_err = |source| IndexError::Io { path: day.path.clone(), source };
         let mut reader = DayReader::open_at(&day.path, day.compressed, cur.offset, cur.lines).map_err(io_err)?;
@@ -432,14 +454,16 @@ impl Index {
                 cur.crc = hasher.clone().finalize();
                 self.commit(&name, day, meta, &mut cur, std::mem::take(&mut acc))?;
                 p.bytes_in_day = cur.offset;
-                progress(p);
+                if !progress(p) {
+                    return Ok(None);
+                }
             }
         }
         cur.offset = reader.offset();
         cur.lines = reader.line_no();
         cur.crc = hasher.finalize();
         self.commit(&name, day, meta, &mut cur, acc)?;
-        Ok(cur)
+        Ok(Some(cur))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -41,14 +41,14 @@ impl Site {
     /// Opens, catches up, and returns the export as JSON lines.
     fn index(&self) -> Vec<String> {
         let (mut idx, _) = self.open();
-        idx.catch_up(&self.logs(), &self.decoders(), &mut |_| {}).unwrap();
+        idx.catch_up(&self.logs(), &self.decoders(), &mut |_| true).unwrap();
         export(&idx)
     }
     /// The export of a cache built from scratch elsewhere.
     fn fresh_export(&self) -> Vec<String> {
         let other = tempfile::tempdir().unwrap();
         let (mut idx, _) = Index::open(&other.path().join("c"), &index::fingerprint(&self.config, &[])).unwrap();
-        idx.catch_up(&self.logs(), &self.decoders(), &mut |_| {}).unwrap();
+        idx.catch_up(&self.logs(), &self.decoders(), &mut |_| true).unwrap();
         export(&idx)
     }
 }
@@ -87,7 +87,7 @@ fn the_real_day_answers_the_documented_query() {
     site.write("20121130", &real_day_text());
     let (mut idx, reset) = site.open();
     assert_eq!(reset, None);
-    let done = idx.catch_up(&site.logs(), &site.decoders(), &mut |_| {}).unwrap();
+    let done = idx.catch_up(&site.logs(), &site.decoders(), &mut |_| true).unwrap();
     assert_eq!(done.lines, 30_429);
     let mut temps = Vec::new();
     assert!(idx
@@ -185,7 +185,7 @@ fn a_damaged_cache_is_moved_aside_and_rebuilt() {
     }
     let (mut idx, reset) = site.open();
     assert!(matches!(reset, Some(Reset::MovedAside(ref p)) if p.exists()), "{reset:?}");
-    idx.catch_up(&site.logs(), &site.decoders(), &mut |_| {}).unwrap();
+    idx.catch_up(&site.logs(), &site.decoders(), &mut |_| true).unwrap();
     assert_eq!(export(&idx), before);
 }
 
@@ -211,7 +211,7 @@ fn a_changed_configuration_rebuilds_the_cache() {
     site.config = config::Config::parse("[rf12.nodes]\n2 = { driver = \"roomNode\", name = \"kitchen\" }\n", Path::new("t.toml")).unwrap();
     let (mut idx, reset) = site.open();
     assert_eq!(reset, Some(Reset::Config));
-    idx.catch_up(&site.logs(), &site.decoders(), &mut |_| {}).unwrap();
+    idx.catch_up(&site.logs(), &site.decoders(), &mut |_| true).unwrap();
     let e = export(&idx);
     assert!(e.iter().all(|l| l.contains("/kitchen/")), "{e:?}");
     assert_eq!(e, site.fresh_export());
@@ -250,7 +250,7 @@ fn overlong_and_cut_pieces_are_kept_but_not_decoded() {
         "# 00:00:01.000 cut source=s reason=overlong bytes=8\nL 00:00:01.000 s OK 2 1 1\n# 00:00:01.000 cut source=s reason=overlong bytes=8\nL 00:00:01.000 s 15 179 0\nL 00:00:01.000 s  0\n# 00:00:02.000 cut source=s reason=disconnect bytes=8\nL 00:00:02.000 s OK 2 1 1\nL 00:00:03.000 s OK 2 1 115 179 0\n",
     );
     let (mut idx, _) = site.open();
-    idx.catch_up(&site.logs(), &site.decoders(), &mut |_| {}).unwrap();
+    idx.catch_up(&site.logs(), &site.decoders(), &mut |_| true).unwrap();
     let s = &idx.stats().unwrap().sources[0].counts;
     assert_eq!((s.lines, s.partial, s.decoded), (5, 4, 1));
     assert_eq!(export(&idx).len(), 5);
@@ -264,7 +264,7 @@ fn events_are_stored_with_file_line_and_text() {
         "L 00:00:01.000 ups No faults\nL 00:00:02.000 ups Fault 17: battery\n# 00:00:03.000 stop\nL 00:00:04.000 ups Fault 17: battery\n",
     );
     let (mut idx, _) = site.open();
-    idx.catch_up(&site.logs(), &site.decoders(), &mut |_| {}).unwrap();
+    idx.catch_up(&site.logs(), &site.decoders(), &mut |_| true).unwrap();
     let ev = idx.events(None, None).unwrap();
     assert_eq!(ev.len(), 2);
     assert_eq!((ev[0].file.as_str(), ev[0].line, ev[0].code.as_str(), ev[0].level.as_str()), ("20121130.txt", 2, "F17", "critical"));

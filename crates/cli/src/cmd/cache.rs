@@ -93,7 +93,10 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
     let bar = bar();
     let started = Instant::now();
     let done = idx
-        .catch_up(&logs, &decoders, &mut |p| show(&bar, p))
+        .catch_up(&logs, &decoders, &mut |p| {
+            show(&bar, p);
+            !watch.as_ref().is_some_and(Watch::stopping)
+        })
         .with_context(|| format!("indexing {} into {}", logs.display(), cache.display()))?;
     bar.finish_and_clear();
     idx.flush()?;
@@ -111,6 +114,9 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         },
         if done.removed.is_empty() { String::new() } else { format!("; removed {} (files gone)", done.removed.join(", ")) },
     );
+    if done.stopped {
+        eprintln!("blackbox: stopped before the end on a signal; everything indexed so far is kept, and the next run continues from there");
+    }
     if let Some(watch) = watch {
         follow(idx, &cache, &logs, &decoders, &watch)?;
     }
@@ -125,14 +131,12 @@ fn follow(idx: Index, cache: &Path, logs: &Path, decoders: &decode::Decoders, wa
         serve::start(cache, idx.clone()).with_context(|| format!("cannot listen on {}", cache.join(serve::SOCKET).display())).setup()?;
     let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
     eprintln!("blackbox: following {} (Ctrl-C to stop)", logs.display());
-    while watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
-        let done = lock().catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
+    while !watch.stopping() && watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
+        let done = lock().catch_up(logs, decoders, &mut |_| !watch.stopping()).context("following the logs")?;
         if done.lines > 0 {
             tracing::info!(lines = done.lines, "indexed");
         }
     }
-    // Catch the last lines before stopping.
-    lock().catch_up(logs, decoders, &mut |_| {}).context("following the logs")?;
     lock().flush()?;
     eprintln!("blackbox: stopped following");
     Ok(())
@@ -171,7 +175,12 @@ fn rebuild_beside(cache: &Path, logs: &Path, decoders: &decode::Decoders, finger
     }
     let (mut idx, _) = Index::open(&building, fingerprint).map_err(anyhow::Error::new).setup()?;
     let bar = bar();
-    let done = idx.catch_up(logs, decoders, &mut |p| show(&bar, p)).with_context(|| format!("rebuilding from {}", logs.display()))?;
+    let done = idx
+        .catch_up(logs, decoders, &mut |p| {
+            show(&bar, p);
+            true
+        })
+        .with_context(|| format!("rebuilding from {}", logs.display()))?;
     bar.finish_and_clear();
     idx.flush()?;
     drop(idx);

@@ -4,7 +4,8 @@
 use crate::error::{CliError, SetupExt};
 use anyhow::Context;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// What ended a wait.
@@ -20,6 +21,7 @@ pub enum Wake {
 
 pub struct Watch {
     rx: mpsc::Receiver<Wake>,
+    stopping: Arc<AtomicBool>,
     _watcher: notify::RecommendedWatcher,
 }
 
@@ -41,12 +43,20 @@ impl Watch {
             signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP])
                 .context("cannot install signal handlers")
                 .setup()?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let flag = stopping.clone();
         std::thread::spawn(move || {
             if signals.forever().next().is_some() {
+                flag.store(true, Ordering::SeqCst);
                 let _ = tx.send(Wake::Stop);
             }
         });
-        Ok(Watch { rx, _watcher: watcher })
+        Ok(Watch { rx, stopping, _watcher: watcher })
+    }
+
+    /// True once a stop signal arrived: long work should end at its next safe point.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Waits for a change, the rescan interval or a stop; after a change,
