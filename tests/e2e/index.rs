@@ -93,7 +93,11 @@ fn follow_with_random_kills_ends_equal_to_rebuild_and_to_a_fresh_index() {
             follower.kill();
         } else {
             follower.signal(Signal::TERM);
-            assert!(follower.wait().status.success());
+            // A clean stop, or, if the signal beat the handler at process start, the signal's default action:
+            // never a crash. (Stopping during the first catch-up is tested on its own, strictly.)
+            let status = follower.wait().status;
+            use std::os::unix::process::ExitStatusExt;
+            assert!(status.success() || status.signal() == Some(15), "follower ended with {status:?}");
         }
     }
     dir.wait_for("every line captured", |l| l.iter().filter(|l| l.starts_with("L ")).count() == sent);

@@ -75,6 +75,9 @@ fn show(bar: &ProgressBar, p: &Progress) {
 
 pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
     let (decoders, fingerprint, logs, cache) = cache_settings(global)?;
+    // When following, take over the stop signals first, before any long work:
+    // a SIGTERM then stops the follower cleanly at the next batch.
+    let watch = if args.follow { Some(Watch::new(&logs)?) } else { None };
     // A cache built with another configuration or format keeps answering
     // queries while its replacement is built beside it.
     if let Ok((_, Some(reason @ (Reset::Config | Reset::Version { .. })))) = Index::open_read(&cache, &fingerprint) {
@@ -85,10 +88,6 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         eprintln!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
         rebuild_beside(&cache, &logs, &decoders, &fingerprint)?;
     }
-    // When following, take over the stop signals before the first catch-up:
-    // a SIGTERM during it then ends the follower cleanly once it is done,
-    // instead of killing it.
-    let watch = if args.follow { Some(Watch::new(&logs)?) } else { None };
     let mut idx = open(&cache, &fingerprint)?;
     let bar = bar();
     let started = Instant::now();
