@@ -55,6 +55,16 @@ fn tail_shows_the_last_lines_across_days_with_filters() {
     assert_eq!(stdout(&dir.run(&["tail", "--grep", "t[wh]", "-n", "5"])), "L 23:00:01.000 b two\nL 00:00:01.000 a three\n");
     let bad = dir.run(&["tail", "--grep", "("]);
     assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        stdout(&dir.run(&["tail", "--since", "2026-11-20 23:00:01"])),
+        "L 23:00:01.000 b two\n# 00:00:00.001 previous 20261120.txt 42\nL 00:00:01.000 a three\n"
+    );
+    assert_eq!(
+        stdout(&dir.run(&["tail", "--since", "2026-11-21", "--source", "a"])),
+        "# 00:00:00.001 previous 20261120.txt 42\nL 00:00:01.000 a three\n"
+    );
+    assert_eq!(dir.run(&["tail", "--since", "whenever"]).status.code(), Some(2));
+    assert_eq!(dir.run(&["tail", "--since", "-1h", "-n", "3"]).status.code(), Some(2), "--since and -n conflict");
 }
 
 #[test]

@@ -218,4 +218,7 @@ pub struct TailArgs {
     /// Only lines matching this regular expression
     #[arg(long, value_name = "REGEX")]
     pub grep: Option<String>,
+    /// Start from this time instead of the last N lines (RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] UTC, or -2h)
+    #[arg(long, value_name = "T", conflicts_with = "lines")]
+    pub since: Option<String>,
 }

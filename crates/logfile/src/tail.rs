@@ -48,6 +48,45 @@ pub fn last_lines(root: &Path, n: usize, keep: &dyn Fn(&str) -> bool) -> io::Res
     Ok((found.into(), follower))
 }
 
+/// Every line accepted by `keep` from epoch millisecond `since` on (a line
+/// without a readable time counts as later than anything before it), and
+/// the position after the last line (for following).
+pub fn lines_since(root: &Path, since_ms: i64, keep: &dyn Fn(&str) -> bool) -> io::Result<(Vec<TailLine>, Follower)> {
+    let scan = layout::scan(root)?;
+    let (since_day, _) = crate::time::split_millis(since_ms);
+    let mut out = Vec::new();
+    let mut follower = Follower { root: root.to_path_buf(), day: None, offset: 0 };
+    for day in scan.days.iter().filter(|d| d.date >= since_day) {
+        let mut reader = DayReader::open(day)?;
+        let mut started = day.date > since_day;
+        while let Some(line) = reader.next_line()? {
+            let text = String::from_utf8_lossy(line.bytes).into_owned();
+            if !started {
+                // Times never decrease within a file, so once one line is late enough, all later ones are.
+                match crate::record::parse_line(&text) {
+                    Ok(l) if crate::time::join_millis(day.date, l.time()) < since_ms => continue,
+                    _ => started = true,
+                }
+            }
+            if keep(&text) {
+                out.push(TailLine { day: day.date, text });
+            }
+        }
+        follower.day = Some(day.clone());
+        follower.offset = reader.offset();
+    }
+    if follower.day.is_none() {
+        // Nothing since then: follow from the end of the latest day.
+        if let Some(last) = scan.days.last() {
+            let mut reader = DayReader::open(last)?;
+            while reader.next_line()?.is_some() {}
+            follower.day = Some(last.clone());
+            follower.offset = reader.offset();
+        }
+    }
+    Ok((out, follower))
+}
+
 /// Follows a log directory from a position.
 #[derive(Clone, Debug)]
 pub struct Follower {
@@ -107,6 +146,27 @@ mod tests {
 
     fn texts(v: &[TailLine]) -> Vec<&str> {
         v.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    #[test]
+    fn lines_since_a_time_cross_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "20261120", "L 22:00:00.000 a one\nL 23:00:00.000 a two\n");
+        write(root, "20261121", "L 00:00:01.000 a three\n");
+        let t = |s: &str| crate::time::parse_time(s, None).unwrap();
+        let (got, mut f) = lines_since(root, t("2026-11-20 22:30"), &|_| true).unwrap();
+        assert_eq!(texts(&got), ["L 23:00:00.000 a two", "L 00:00:01.000 a three"]);
+        let (none, _) = lines_since(root, t("2026-11-22"), &|_| true).unwrap();
+        assert!(none.is_empty());
+        write(root, "20261121", "L 00:00:02.000 a four\n");
+        let mut more = Vec::new();
+        f.poll(&mut |l| {
+            more.push(l.text);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(more, ["L 00:00:02.000 a four"]);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::args::{Global, TailArgs};
 use crate::cmd::watch::{Wake, Watch};
 use crate::error::{setup_error, CliError};
 use crate::settings;
-use logfile::tail::{last_lines, TailLine};
+use logfile::tail::{last_lines, lines_since, TailLine};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,8 +38,11 @@ pub fn run(global: &Global, args: TailArgs) -> Result<ExitCode, CliError> {
     };
     // Watch before reading, so that nothing appended in between is missed.
     let watch = if args.follow { Some(Watch::new(&logs)?) } else { None };
-    let (first, mut follower) =
-        last_lines(&logs, args.lines, &keep).map_err(|e| anyhow::Error::new(e).context(format!("reading {}", logs.display())))?;
+    let start = match settings::time_arg(args.since.as_deref(), "--since")? {
+        Some(t) => lines_since(&logs, t, &keep),
+        None => last_lines(&logs, args.lines, &keep),
+    };
+    let (first, mut follower) = start.map_err(|e| anyhow::Error::new(e).context(format!("reading {}", logs.display())))?;
     let headers = std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
     let mut shown_day = None;
