@@ -57,6 +57,15 @@ pub fn time_arg(s: Option<&str>, what: &str) -> Result<Option<i64>, CliError> {
     s.map(|s| logfile::time::parse_time(s, Some(now)).map_err(|e| setup_error(format!("{what}: {e}")))).transpose()
 }
 
+/// The log directory, which must exist (commands that read logs).
+pub fn existing_logs_dir(global: &Global, config: &Config) -> Result<PathBuf, CliError> {
+    let logs = logs_dir(global, config);
+    if !logs.is_dir() {
+        return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
+    }
+    Ok(logs)
+}
+
 pub fn logs_dir(global: &Global, config: &Config) -> PathBuf {
     global.logs.clone().or_else(|| config.logs.clone()).unwrap_or_else(|| PathBuf::from("logs"))
 }

@@ -24,16 +24,6 @@ impl Value {
         }
     }
 
-    /// The value as a number, if it is one.
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Value::Int(i) => Some(*i as f64),
-            Value::Float(f) => Some(*f),
-            Value::Bool(b) => Some(f64::from(u8::from(*b))),
-            Value::Text(_) => None,
-        }
-    }
-
     /// Infers a value from text: integer, float, bool, else text.
     pub fn infer(s: &str) -> Value {
         let t = s.trim();

@@ -147,6 +147,20 @@ impl Index {
         Ok(())
     }
 
+    /// The unit of `sensor`, as its most recent day recorded it.
+    pub fn unit(&self, sensor: &str) -> Result<Option<String>, IndexError> {
+        let Some(&id) = self.sensors.get(sensor) else { return Ok(None) };
+        for day in self.days()?.into_iter().rev() {
+            let key = keys::day_key(day, keys::DAY_FIELD, &id.to_be_bytes());
+            if let Some(fd) = self.get::<FieldDay>(&key)? {
+                if fd.unit.is_some() {
+                    return Ok(fd.unit);
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Every sensor with its type, unit, count, first and last seen.
     pub fn schema(&self) -> Result<Vec<SchemaRow>, IndexError> {
         let mut rows: BTreeMap<u32, SchemaRow> = BTreeMap::new();

@@ -13,7 +13,6 @@ pub const LOCK_FILE: &str = ".lock";
 #[derive(Debug)]
 pub struct DirLock {
     _file: File,
-    path: PathBuf,
 }
 
 /// Why the lock could not be taken.
@@ -42,11 +41,7 @@ impl DirLock {
         file.set_len(0).map_err(io_err)?;
         file.rewind().map_err(io_err)?;
         writeln!(file, "{}", std::process::id()).map_err(io_err)?;
-        Ok(Self { _file: file, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { _file: file })
     }
 }
 

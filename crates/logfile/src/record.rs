@@ -141,13 +141,6 @@ impl MetaBuilder {
         Self::default()
     }
 
-    /// A positional word (spaces and controls escaped).
-    pub fn word(mut self, w: impl fmt::Display) -> Self {
-        self.sep();
-        self.push_word(&w.to_string());
-        self
-    }
-
     /// A `key=value` pair (spaces and controls in the value escaped).
     pub fn kv(mut self, key: &str, value: impl fmt::Display) -> Self {
         self.sep();

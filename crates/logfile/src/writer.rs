@@ -292,11 +292,6 @@ impl LogWriter {
         WriterStats { held: self.held.len(), dropped: self.dropped, ..self.stats }
     }
 
-    /// The last timestamp given to a line (epoch ms).
-    pub fn last_timestamp(&self) -> Option<i64> {
-        self.last_ts
-    }
-
     /// Writes a reading: `L HH:MM:SS.mmm SOURCE TEXT`.
     pub fn reading(&mut self, at: Stamp, source: &str, text: &[u8]) -> Result<(), WriteError> {
         let ts = self.stamp(at)?;

@@ -46,10 +46,7 @@ fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
 fn cache_settings(global: &Global) -> Result<(decode::Decoders, String, PathBuf, PathBuf), CliError> {
     let config = settings::load_config(global)?;
     let (decoders, fingerprint) = settings::decoders(&config)?;
-    let logs = settings::logs_dir(global, &config);
-    if !logs.is_dir() {
-        return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
-    }
+    let logs = settings::existing_logs_dir(global, &config)?;
     Ok((decoders, fingerprint, logs, settings::cache_dir(global, &config)))
 }
 

@@ -83,10 +83,9 @@ pub fn query(global: &Global, args: QueryArgs) -> Result<ExitCode, CliError> {
 fn query_on(idx: &Index, args: &QueryArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let from = settings::time_arg(args.from.as_deref(), "--from")?;
     let to = settings::time_arg(args.to.as_deref(), "--to")?;
-    let unit = if args.format == QueryFormat::Table {
-        idx.schema()?.into_iter().find(|r| r.sensor == args.sensor).and_then(|r| r.unit).map(|u| format!(" {u}")).unwrap_or_default()
-    } else {
-        String::new()
+    let unit = match args.format {
+        QueryFormat::Table => idx.unit(&args.sensor)?.map(|u| format!(" {u}")).unwrap_or_default(),
+        _ => String::new(),
     };
     if args.format == QueryFormat::Csv {
         writeln!(out, "time,sensor,value")?;

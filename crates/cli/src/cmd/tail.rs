@@ -14,10 +14,7 @@ const RESCAN: Duration = Duration::from_secs(1);
 
 pub fn run(global: &Global, args: TailArgs) -> Result<ExitCode, CliError> {
     let config = settings::load_config(global)?;
-    let logs = settings::logs_dir(global, &config);
-    if !logs.is_dir() {
-        return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
-    }
+    let logs = settings::existing_logs_dir(global, &config)?;
     let grep = args.grep.as_deref().map(regex::Regex::new).transpose().map_err(|e| setup_error(format!("--grep: {e}")))?;
     let source = args.source.clone();
     let keep = move |line: &str| -> bool {

@@ -1,5 +1,5 @@
 use crate::args::{Global, VerifyArgs};
-use crate::error::{setup_error, CliError};
+use crate::error::CliError;
 use crate::settings;
 use anyhow::Context;
 use logfile::verify::{verify, Severity};
@@ -8,10 +8,7 @@ use std::process::ExitCode;
 
 pub fn run(global: &Global, _args: VerifyArgs) -> Result<ExitCode, CliError> {
     let config = settings::load_config(global)?;
-    let logs = settings::logs_dir(global, &config);
-    if !logs.is_dir() {
-        return Err(setup_error(format!("{} is not a directory (give the log directory with --logs DIR)", logs.display())));
-    }
+    let logs = settings::existing_logs_dir(global, &config)?;
     let report = verify(&logs).with_context(|| format!("cannot read {}", logs.display()))?;
     let mut out = std::io::stdout().lock();
     for p in &report.problems {
