@@ -32,7 +32,20 @@ impl Dir {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.current_dir(self.path()).args(args).env_remove("RUST_LOG").env("NO_COLOR", "1");
+        // Every process of a test shares one injectable clock (real time until `set_clock`).
+        c.env(logfile::clock::CLOCK_FILE_ENV, self.path().join("clock"));
         c
+    }
+
+    /// Moves the clock of every blackbox process of this test (now and later
+    /// ones) to `rfc3339`, from where it runs on at real speed. Running
+    /// processes take it up within `OffsetClock::REREAD_MS`.
+    pub fn set_clock(&self, rfc3339: &str) {
+        let target = chrono::DateTime::parse_from_rfc3339(rfc3339).expect("time").timestamp_millis();
+        let offset = target - chrono::Utc::now().timestamp_millis();
+        let tmp = self.path().join("clock.new");
+        std::fs::write(&tmp, offset.to_string()).expect("write clock");
+        std::fs::rename(tmp, self.path().join("clock")).expect("rename clock");
     }
 
     pub fn run(&self, args: &[&str]) -> Output {

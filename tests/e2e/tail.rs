@@ -68,15 +68,16 @@ fn tail_shows_the_last_lines_across_days_with_filters() {
 }
 
 #[test]
-fn tail_follows_a_real_capture_across_restarts_and_into_the_next_day() {
+fn tail_follows_a_real_capture_across_restarts_and_an_injected_midnight() {
     let dir = Dir::new();
+    dir.set_clock("2026-11-20T23:59:50Z");
     let mut pty = Pty::new();
     let capture = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-T"]);
     pty.send(b"before tail\r\n");
     dir.wait_for("first line", |l| l.iter().any(|l| l.ends_with("before tail")));
     let mut tail = dir.spawn(&["tail", "-n", "0", "-f", "--source", "usb-T"]);
     let mut lines = Lines::of(&mut tail);
-    let mut sent = Vec::new();
+    let mut sent = vec!["before tail".to_string()];
     // Give tail a moment to start watching: it prints nothing for -n 0, so send until the first line shows.
     let start = Instant::now();
     while lines.readings().is_empty() {
@@ -97,32 +98,43 @@ fn tail_follows_a_real_capture_across_restarts_and_into_the_next_day() {
     capture.terminate();
     let capture = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-T"]);
     pty.send(b"after restart\r\n");
+    sent.push("after restart".into());
     lines.until("after restart", |l| l.iter().any(|l| l.ends_with("after restart")));
+    // Midnight passes while capture runs: lines go on into the next day's
+    // file as soon as capture's clock has taken up the new time.
+    dir.set_clock("2026-11-21T00:00:00.500Z");
+    let next_day = dir.logs().join("2026/20261121.txt");
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < DEADLINE, "capture never wrote into the next day");
+        let s = format!("midnight {}", sent.len());
+        pty.send(format!("{s}\r\n").as_bytes());
+        sent.push(s.clone());
+        lines.until(&s, |l| l.iter().any(|l| l.ends_with(&s)));
+        if std::fs::read_to_string(&next_day).is_ok_and(|t| t.contains(&s)) {
+            break;
+        }
+    }
+    // One more restart, now on the new day.
     capture.terminate();
-    // The next day's file, as capture writes it at midnight.
-    let today = logfile::scan(&dir.logs()).unwrap().days.last().unwrap().clone();
-    let next = today.date.succ_opt().unwrap();
-    let path = logfile::layout::day_path(&dir.logs(), next);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let size = std::fs::metadata(&today.path).unwrap().len();
-    std::fs::write(
-        &path,
-        format!(
-            "# 00:00:00.002 previous {} {size}\nL 00:00:00.002 usb-T after midnight\nL 00:00:00.003 usb-OTHER not shown\n",
-            today.name()
-        ),
-    )
-    .unwrap();
-    lines.until("after midnight", |l| l.iter().any(|l| l.ends_with("after midnight")));
+    let capture = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-T"]);
+    pty.send(b"last\r\n");
+    sent.push("last".into());
+    lines.until("last", |l| l.iter().any(|l| l.ends_with(" last")));
+    capture.terminate();
     tail.signal(rustix::process::Signal::TERM);
     let status = tail.wait().status;
     assert!(status.success());
-    // Every line exactly once and in order; the other source filtered out.
-    let mut expected: Vec<String> = sent.clone();
-    expected.extend(["after restart".to_string(), "after midnight".to_string()]);
+    // Every line exactly once and in order.
     let got = lines.readings();
-    let first = expected.iter().position(|e| Some(e) == got.first()).expect("tail's first reading was sent");
-    assert_eq!(got, expected[first..], "tail lost, repeated or reordered lines");
+    let first = sent.iter().position(|e| Some(e) == got.first()).expect("tail's first reading was sent");
+    assert_eq!(got, sent[first..], "tail lost, repeated or reordered lines");
     assert!(lines.1.iter().any(|l| l.contains(" stop reason=SIGTERM")) && lines.1.iter().any(|l| l.contains(" start version=")));
-    assert!(!lines.1.iter().any(|l| l.contains("not shown")));
+    // Both days are on disk, chained, and the logs verify.
+    let days: Vec<String> = logfile::scan(&dir.logs()).unwrap().days.iter().map(|d| d.name()).collect();
+    assert_eq!(days, ["20261120.txt", "20261121.txt"]);
+    assert!(std::fs::read_to_string(&next_day).unwrap().starts_with("# 00:00:00."), "the new day starts with its header");
+    let verify = dir.verify();
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    assert_eq!(dir.readings(), sent, "the logs hold every line once, in order");
 }

@@ -53,7 +53,7 @@ pub fn decoders(config: &Config) -> Result<(decode::Decoders, String), CliError>
 
 /// Parses `--from`/`--to`.
 pub fn time_arg(s: Option<&str>, what: &str) -> Result<Option<i64>, CliError> {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = logfile::OffsetClock::from_env().now().wall_ms;
     s.map(|s| logfile::time::parse_time(s, Some(now)).map_err(|e| setup_error(format!("{what}: {e}")))).transpose()
 }
 

@@ -76,3 +76,81 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// The environment variable naming a clock-offset file (see [`OffsetClock`]).
+pub const CLOCK_FILE_ENV: &str = "BLACKBOX_CLOCK_FILE";
+
+/// The real clock shifted by an offset read from a file, so that tests and
+/// soak runs of the real binary can put it just before midnight or step it
+/// backwards. The file holds one signed integer: milliseconds added to the
+/// system's wall time. It is re-read when [`OffsetClock::REREAD_MS`] of
+/// monotonic time have passed since the last read; a file that is missing
+/// or unreadable keeps the last offset. Monotonic time is never shifted.
+#[derive(Debug)]
+pub struct OffsetClock {
+    system: SystemClock,
+    path: std::path::PathBuf,
+    /// The offset in force and the monotonic time it was read at.
+    state: Mutex<(i64, Option<i64>)>,
+}
+
+impl OffsetClock {
+    pub const REREAD_MS: i64 = 20;
+
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self { system: SystemClock::new(), path: path.into(), state: Mutex::new((0, None)) }
+    }
+
+    /// The clock the binary uses: shifted when `BLACKBOX_CLOCK_FILE` is set, else the system clock.
+    pub fn from_env() -> Arc<dyn Clock> {
+        match std::env::var_os(CLOCK_FILE_ENV) {
+            Some(path) if !path.is_empty() => Arc::new(OffsetClock::new(path)),
+            _ => Arc::new(SystemClock::new()),
+        }
+    }
+
+    fn read(&self) -> Option<i64> {
+        std::fs::read_to_string(&self.path).ok()?.trim().parse().ok()
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Stamp {
+        let real = self.system.now();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.1.is_none_or(|at| real.mono_ms - at >= Self::REREAD_MS) {
+            if let Some(offset) = self.read() {
+                state.0 = offset;
+            }
+            state.1 = Some(real.mono_ms);
+        }
+        Stamp { wall_ms: real.wall_ms + state.0, mono_ms: real.mono_ms }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_clock_follows_its_file_and_keeps_the_last_good_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("offset");
+        std::fs::write(&file, "-86400000\n").unwrap();
+        let clock = OffsetClock::new(&file);
+        let sys = SystemClock::new();
+        let before = sys.now().wall_ms;
+        let shifted = clock.now().wall_ms;
+        let after = sys.now().wall_ms;
+        assert!(shifted >= before - 86_400_000 && shifted <= after - 86_400_000, "{shifted} not a day before {before}..{after}");
+        // A garbled file keeps the offset in force.
+        std::fs::write(&file, "soon").unwrap();
+        clock.state.lock().unwrap().1 = None;
+        assert!(clock.now().wall_ms <= sys.now().wall_ms - 86_400_000);
+        // A new offset is taken up at the next re-read.
+        std::fs::write(&file, "0").unwrap();
+        clock.state.lock().unwrap().1 = None;
+        let t = clock.now().wall_ms;
+        assert!((t - sys.now().wall_ms).abs() < 1000);
+    }
+}

@@ -25,7 +25,7 @@ pub mod time;
 pub mod verify;
 pub mod writer;
 
-pub use clock::{Clock, ManualClock, Stamp, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, Stamp, SystemClock};
 pub use escape::{escape, escape_into, unescape};
 pub use framer::{Frame, Framer, DEFAULT_MAX_LINE};
 pub use layout::{scan, DayFile, Scan};

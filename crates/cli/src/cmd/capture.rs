@@ -3,9 +3,8 @@ use crate::error::{CliError, SetupExt};
 use crate::settings;
 use anyhow::Context;
 use capture::{CaptureError, Stop};
-use logfile::{SystemClock, WriteError};
+use logfile::{OffsetClock, WriteError};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 pub fn run(global: &Global, args: CaptureArgs) -> Result<ExitCode, CliError> {
     let config = settings::load_config(global)?;
@@ -13,7 +12,7 @@ pub fn run(global: &Global, args: CaptureArgs) -> Result<ExitCode, CliError> {
     let stop = Stop::new().context("cannot create the stop pipe").setup()?;
     stop.on_signals().context("cannot install signal handlers").setup()?;
     let logs = opts.logs.clone();
-    match capture::run(opts, Arc::new(SystemClock::new()), stop, None) {
+    match capture::run(opts, OffsetClock::from_env(), stop, None) {
         Ok(summary) => {
             tracing::info!(readings = summary.readings, lines = summary.writer.lines, "capture stopped");
             Ok(ExitCode::SUCCESS)
