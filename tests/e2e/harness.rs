@@ -205,6 +205,19 @@ impl Pty {
     }
 }
 
+/// The node map HouseMon used for the real day.
+pub const HOUSEMON: &str = "[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n6 = \"roomNode\"\n9 = \"homePower\"\n10 = \"roomNode\"\n11 = \"roomNode\"\n12 = \"roomNode\"\n13 = \"roomNode\"\n23 = \"roomNode\"\n24 = \"roomNode\"\n";
+
+/// A site holding the real day (gzipped, flat layout) and the HouseMon node map.
+pub fn real_site() -> Dir {
+    let dir = Dir::new();
+    std::fs::write(dir.path().join("blackbox.toml"), HOUSEMON).unwrap();
+    std::fs::create_dir_all(dir.logs()).unwrap();
+    // The archive as JeeLabs kept it: a gzipped day in the flat layout.
+    std::fs::copy(real_day(), dir.logs().join("20121130.txt.gz")).unwrap();
+    dir
+}
+
 /// Path of the real JeeLabs day, relative to the project root.
 pub fn real_day() -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/20121130.txt.gz");

@@ -4,17 +4,6 @@ use crate::harness::*;
 use rustix::process::Signal;
 use std::time::{Duration, Instant};
 
-const HOUSEMON: &str = "[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n6 = \"roomNode\"\n9 = \"homePower\"\n10 = \"roomNode\"\n11 = \"roomNode\"\n12 = \"roomNode\"\n13 = \"roomNode\"\n23 = \"roomNode\"\n24 = \"roomNode\"\n";
-
-fn real_site() -> Dir {
-    let dir = Dir::new();
-    std::fs::write(dir.path().join("blackbox.toml"), HOUSEMON).unwrap();
-    std::fs::create_dir_all(dir.logs()).unwrap();
-    // The archive as JeeLabs kept it: a gzipped day in the flat layout.
-    std::fs::copy(real_day(), dir.logs().join("20121130.txt.gz")).unwrap();
-    dir
-}
-
 fn ok(out: &std::process::Output) -> String {
     assert!(out.status.success(), "status {:?}\nstderr: {}", out.status, stderr(out));
     stdout(out)

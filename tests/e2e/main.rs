@@ -7,5 +7,6 @@ mod capture;
 mod demo;
 mod deploy;
 mod index;
+mod snapshots;
 mod tail;
 mod verify;

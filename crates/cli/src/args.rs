@@ -23,20 +23,31 @@ pub struct Args {
 #[derive(Debug, ClapArgs, Clone, Default)]
 pub struct Global {
     /// Configuration file [default: ./blackbox.toml when present]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log directory [default: ./logs, or `logs` in the configuration]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "DIR")]
     pub logs: Option<PathBuf>,
     /// Cache directory [default: ./cache, or `cache` in the configuration]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "DIR")]
     pub cache: Option<PathBuf>,
     /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG overrides
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors on stderr
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
+    /// Colours in tail and demo output: auto (a terminal without NO_COLOR), always or never
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,10 +211,11 @@ pub struct StatsArgs {}
 /// Reads the daily files directly, so it works while the cache is missing or
 /// rebuilding. With -f it follows by name, like `tail -F`: across midnight
 /// into the next day's file and across capture restarts. Only complete lines
-/// are printed.
+/// are printed. With --decoded each reading is decoded on the fly with the
+/// indexer's decoders and configuration.
 #[derive(Debug, ClapArgs)]
 #[command(
-    after_help = "Examples:\n  blackbox tail -n 50\n  blackbox tail -f --source usb-A40117UK\n  blackbox tail -f --grep 'OK (2|34) '"
+    after_help = "Examples:\n  blackbox tail -n 50\n  blackbox tail -f --decoded\n  blackbox tail -f --source usb-A40117UK\n  blackbox tail -f --grep 'OK (2|34) '\n  blackbox tail --since '2012-11-30 06:00' --decoded | less -R"
 )]
 pub struct TailArgs {
     /// How many lines to show first (0: only what arrives from now on)
@@ -212,6 +224,9 @@ pub struct TailArgs {
     /// Keep printing lines as they are appended (until Ctrl-C)
     #[arg(short, long)]
     pub follow: bool,
+    /// Show time, source, device and fields with units instead of the raw lines
+    #[arg(short, long)]
+    pub decoded: bool,
     /// Only readings of this source (and metadata lines about it or about capture itself)
     #[arg(long, value_name = "NAME")]
     pub source: Option<String>,

@@ -6,6 +6,7 @@ mod args;
 mod cmd;
 mod error;
 mod settings;
+mod view;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -241,3 +241,59 @@ impl Decoders {
             .collect()
     }
 }
+
+/// Capture's cut lines: `# cut source=S reason=R` comes just before a
+/// reading that is a piece of a longer line (reason `overlong`: more pieces
+/// of the same line follow, the last one unannounced). Pieces are kept in the
+/// log but never decoded. Whoever replays a log (indexer, viewer) carries
+/// one of these across lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cuts {
+    /// Sources whose next reading was announced as cut, with the reason.
+    pending: std::collections::BTreeMap<String, String>,
+    /// Sources whose next reading continues an overlong line.
+    continuing: std::collections::BTreeSet<String>,
+}
+
+impl Cuts {
+    /// A `cut` metadata line.
+    pub fn announce(&mut self, source: &str, reason: &str) {
+        self.pending.insert(source.to_string(), reason.to_string());
+    }
+
+    /// Whether the next reading of `source` is a piece of a cut line.
+    pub fn is_piece(&mut self, source: &str) -> bool {
+        match self.pending.remove(source) {
+            Some(reason) => {
+                if reason == "overlong" {
+                    self.continuing.insert(source.to_string());
+                } else {
+                    self.continuing.remove(source);
+                }
+                true
+            }
+            None => self.continuing.remove(source),
+        }
+    }
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::Cuts;
+
+    #[test]
+    fn an_overlong_line_is_pieces_up_to_and_including_the_unannounced_last() {
+        let mut c = Cuts::default();
+        assert!(!c.is_piece("a"));
+        c.announce("a", "overlong");
+        assert!(c.is_piece("a"), "first piece");
+        assert!(!c.is_piece("b"), "other sources are unaffected");
+        c.announce("a", "overlong");
+        assert!(c.is_piece("a"), "middle piece");
+        assert!(c.is_piece("a"), "last piece, not announced");
+        assert!(!c.is_piece("a"), "the next line is whole again");
+        c.announce("a", "stop");
+        assert!(c.is_piece("a"), "a line cut by a stop is one piece");
+        assert!(!c.is_piece("a"));
+    }
+}

@@ -22,7 +22,7 @@ mod read;
 
 pub use read::{EventRecord, SchemaRow, SourceStats, Stats};
 
-use decode::{Decoders, Outcome, SourceState, Value};
+use decode::{Cuts, Decoders, Outcome, SourceState, Value};
 use logfile::{DayFile, DayReader, Line};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -65,10 +65,8 @@ pub(crate) struct Cursor {
     pub compressed: bool,
     /// Decoder state per source after the last line indexed.
     pub states: BTreeMap<String, SourceState>,
-    /// Sources whose next reading was announced as cut (`cut` line), with the reason.
-    pub pending_cut: BTreeMap<String, String>,
-    /// Sources whose next reading continues an overlong line.
-    pub continuing: BTreeSet<String>,
+    /// Cut lines in progress (serialised exactly as the two maps it replaced).
+    pub cuts: Cuts,
 }
 
 /// What one source sent: stored per day, summed for `stats`.
@@ -441,7 +439,7 @@ impl Index {
                 }
                 Ok(Line::Meta { event: "cut", args, .. }) => {
                     if let (Some(src), Some(reason)) = (args.get("source"), args.get("reason")) {
-                        cur.pending_cut.insert(src.to_string(), reason.to_string());
+                        cur.cuts.announce(src, reason);
                     }
                     acc.day_meta.meta_lines += 1;
                 }
@@ -502,17 +500,7 @@ impl Index {
             ));
         }
         // A piece of a line cut by capture is kept in the log but never decoded.
-        let partial = match cur.pending_cut.remove(source) {
-            Some(reason) => {
-                if reason == "overlong" {
-                    cur.continuing.insert(source.to_string());
-                } else {
-                    cur.continuing.remove(source);
-                }
-                true
-            }
-            None => cur.continuing.remove(source),
-        };
+        let partial = cur.cuts.is_piece(source);
         if partial {
             sd.partial += 1;
             return;

@@ -4,18 +4,42 @@ use crate::args::{Global, TailArgs};
 use crate::cmd::watch::{Wake, Watch};
 use crate::error::{setup_error, CliError};
 use crate::settings;
-use logfile::tail::{last_lines, lines_since, TailLine};
+use crate::view::{self, DecodedView, RawView};
+use logfile::tail::{last_lines, lines_since, Follower, TailLine};
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Rescan interval while following: a safety net for missed file events.
 const RESCAN: Duration = Duration::from_secs(1);
 
+/// How lines are shown.
+pub enum View {
+    Raw(RawView),
+    Decoded(DecodedView),
+}
+
+impl View {
+    pub fn show(&mut self, line: &TailLine, out: &mut dyn Write) -> std::io::Result<()> {
+        match self {
+            View::Raw(v) => v.show(line.day, &line.text, out),
+            View::Decoded(v) => v.show(line.day, &line.text, out),
+        }
+    }
+}
+
 pub fn run(global: &Global, args: TailArgs) -> Result<ExitCode, CliError> {
     let config = settings::load_config(global)?;
     let logs = settings::existing_logs_dir(global, &config)?;
     let grep = args.grep.as_deref().map(regex::Regex::new).transpose().map_err(|e| setup_error(format!("--grep: {e}")))?;
+    let color = view::use_color(global.color);
+    let mut view = if args.decoded {
+        View::Decoded(DecodedView::new(settings::decoders(&config)?.0, color))
+    } else {
+        // On a terminal, say which day the lines belong to (they carry only the time).
+        View::Raw(RawView::new(color, std::io::stdout().is_terminal()))
+    };
     let source = args.source.clone();
     let keep = move |line: &str| -> bool {
         if let Some(re) = &grep {
@@ -40,34 +64,49 @@ pub fn run(global: &Global, args: TailArgs) -> Result<ExitCode, CliError> {
         None => last_lines(&logs, args.lines, &keep),
     };
     let (first, mut follower) = start.map_err(|e| anyhow::Error::new(e).context(format!("reading {}", logs.display())))?;
-    let headers = std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
-    let mut shown_day = None;
-    let mut print = |line: TailLine, out: &mut dyn Write| -> std::io::Result<()> {
-        // On a terminal, say which day the lines belong to (they carry only the time).
-        if headers && shown_day != Some(line.day) {
-            writeln!(out, "==> {} <==", line.day)?;
-            shown_day = Some(line.day);
-        }
-        writeln!(out, "{}", line.text)
-    };
-    for line in first {
-        print(line, &mut out)?;
+    if let View::Decoded(v) = &mut view {
+        v.fit(first.iter().map(|l| (l.day, l.text.as_str())));
+    }
+    for line in &first {
+        view.show(line, &mut out)?;
     }
     out.flush()?;
-    let Some(watch) = watch else { return Ok(ExitCode::SUCCESS) };
+    if let Some(watch) = watch {
+        follow(&logs, &mut follower, &watch, &keep, &mut view, &mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows the lines `keep` accepts as they are appended after `follower`'s
+/// position, until `watch` stops.
+pub fn follow(
+    logs: &Path,
+    follower: &mut Follower,
+    watch: &Watch,
+    keep: &dyn Fn(&str) -> bool,
+    view: &mut View,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     loop {
-        follower
-            .poll(&mut |line| {
-                if keep(&line.text) {
-                    print(line, &mut out)?;
-                }
-                Ok(())
-            })
-            .map_err(|e| anyhow::Error::new(e).context(format!("following {}", logs.display())))?;
-        out.flush()?;
+        poll(logs, follower, keep, view, out)?;
         if watch.wait(RESCAN, Duration::ZERO) == Wake::Stop {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
     }
+}
+
+/// Shows whatever complete lines were appended since the last poll.
+pub fn poll(
+    logs: &Path,
+    follower: &mut Follower,
+    keep: &dyn Fn(&str) -> bool,
+    view: &mut View,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    follower
+        .poll(&mut |line| if keep(&line.text) { view.show(&line, out) } else { Ok(()) })
+        .map_err(|e| anyhow::Error::new(e).context(format!("following {}", logs.display())))?;
+    out.flush()?;
+    Ok(())
 }
