@@ -2,32 +2,136 @@
 
 use crate::harness::*;
 use rustix::process::Signal;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The demo as a person runs it: in a terminal (a pseudo-terminal that is
+/// its controlling terminal, via `setsid --ctty`), stopped by typing Ctrl-C.
+#[test]
+fn the_demo_in_a_terminal_captures_indexes_shows_decoded_and_stops_on_ctrl_c() {
+    use serialport::SerialPort;
+    let dir = Dir::new();
+    let (mut master, slave) = serialport::TTYPort::pair().expect("pseudo-terminal pair");
+    let tty = slave.name().expect("pty name");
+    let open = || std::fs::OpenOptions::new().read(true).write(true).open(&tty).expect("open the terminal");
+    // A terminal as a shell leaves it: Ctrl-C raises SIGINT (serialport makes pairs raw).
+    {
+        use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions, OutputModes};
+        let t = open();
+        let mut attrs = tcgetattr(&t).expect("tcgetattr");
+        attrs.local_modes |= LocalModes::ISIG | LocalModes::ICANON | LocalModes::ECHO;
+        attrs.output_modes |= OutputModes::OPOST | OutputModes::ONLCR;
+        tcsetattr(&t, OptionalActions::Now, &attrs).expect("tcsetattr");
+    }
+    let child = Command::new("setsid")
+        .args(["--ctty", BIN, "demo", "--rate", "100"])
+        .current_dir(dir.path())
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .env("TERM", "xterm")
+        .env(logfile::clock::CLOCK_FILE_ENV, dir.path().join("clock"))
+        .stdin(Stdio::from(open()))
+        .stdout(Stdio::from(open()))
+        .stderr(Stdio::from(open()))
+        .spawn()
+        .expect("spawn setsid blackbox demo");
+    // Killed if the test fails (`setsid` execs blackbox: same process).
+    let mut demo = Proc { child };
+    // Only the demo holds the terminal now: reading the master ends when it exits.
+    drop(slave);
+    // Everything the demo shows on its terminal.
+    let screen = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let screen = screen.clone();
+        let mut master = master.try_clone_native().expect("clone master");
+        master.set_timeout(Duration::from_millis(50)).expect("timeout");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match master.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => screen.lock().unwrap().extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => break,
+                }
+            }
+        })
+    };
+    let shown = || String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+    // Wait until the live view shows decoded readings of all node kinds, in colour.
+    let start = Instant::now();
+    while !["roomNode-2", "radioBlip-3", "homePower-9", "outside", "°C"].iter().all(|w| shown().contains(w)) {
+        assert!(start.elapsed() < DEADLINE, "the demo showed no decoded readings:\n{}", shown());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(shown().contains("\x1b[1;32mroomNode-2\x1b[0m"), "a terminal gets colours");
+    // Ctrl-C, typed.
+    master.write_all(&[3]).expect("type Ctrl-C");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = demo.child.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(started.elapsed() < DEADLINE, "the demo did not stop on Ctrl-C:\n{}", shown());
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    reader.join().expect("reader");
+    let screen = shown();
+    assert!(status.success(), "{status:?}\n{screen}");
+    assert!(screen.contains("wrote ./blackbox.toml"), "{screen}");
+    assert!(screen.contains("# stop reason=SIGINT"), "the view shows capture's last line:\n{screen}");
+    assert!(screen.contains("Try next:") && screen.contains("query usb-DEMO/roomNode-2/temp"), "{screen}");
+    // The logs: intact, ending with the stop.
+    let lines = dir.log_lines();
+    assert!(lines.last().unwrap().contains(" stop reason=SIGINT"));
+    assert!(dir.verify().status.success());
+    // The cache: current without running `index`, equal to one built afresh from the logs.
+    let query = dir.run(&["query", "usb-DEMO/roomNode-2/temp", "--format", "csv"]);
+    assert!(query.status.success(), "{}", stderr(&query));
+    assert!(stdout(&query).lines().count() > 1, "{}", stdout(&query));
+    assert_cache_equals_a_fresh_index(&dir);
+    // Run again, without a terminal: the same logs continue and the view goes to a pipe, without colours.
+    let demo = dir.spawn(&["demo", "--rate", "200"]);
+    let before = lines.iter().filter(|l| l.starts_with("L ")).count();
+    dir.wait_for("20 more readings", |l| l.iter().filter(|l| l.starts_with("L ")).count() >= before + 20);
+    demo.signal(Signal::INT);
+    let out = demo.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains('\x1b') && stdout(&out).contains("usb-DEMO  roomNode-"), "{}", stdout(&out));
+    assert!(!stderr(&out).contains("wrote ./blackbox.toml"), "the configuration is written once");
+    assert_eq!(dir.log_lines().iter().filter(|l| l.contains(" start version=")).count(), 2);
+    assert_cache_equals_a_fresh_index(&dir);
+    assert!(dir.verify().status.success());
+}
+
+fn assert_cache_equals_a_fresh_index(dir: &Dir) {
+    let export = dir.run(&["export"]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let fresh = Dir::new();
+    std::fs::copy(dir.path().join("blackbox.toml"), fresh.path().join("blackbox.toml")).unwrap();
+    let logs = dir.logs();
+    let logs = logs.to_str().unwrap();
+    assert!(fresh.run(&["--logs", logs, "index"]).status.success());
+    let rebuilt = fresh.run(&["--logs", logs, "export"]);
+    assert!(!stdout(&export).is_empty());
+    assert_eq!(stdout(&export), stdout(&rebuilt), "the demo's cache differs from one built from its logs");
+}
 
 #[test]
-fn the_demo_captures_through_a_pty_stops_on_ctrl_c_and_continues_the_same_logs() {
+fn the_demo_piped_into_head_ends_quietly() {
     let dir = Dir::new();
-    let mut total = 0;
-    for run in 1..=2 {
-        let demo = dir.spawn(&["demo", "--rate", "200"]);
-        let want = total + 20;
-        dir.wait_for("20 more readings", |l| l.iter().filter(|l| l.starts_with("L ")).count() >= want);
-        demo.signal(Signal::INT);
-        let out = demo.wait();
-        assert!(out.status.success(), "run {run}: {}", stderr(&out));
-        let shown = stdout(&out);
-        assert!(shown.contains(" usb-DEMO [RF12demo.12] _ i31* g5 @ 868 MHz"), "run {run}: {shown}");
-        assert!(shown.contains(" usb-DEMO OK "), "run {run}");
-        let lines = dir.log_lines();
-        // Everything shown was written, in the same order.
-        let shown_lines: Vec<&str> = shown.lines().collect();
-        assert_eq!(&lines[lines.len() - shown_lines.len()..], &shown_lines[..], "run {run}: the live view differs from the log");
-        assert!(lines.last().unwrap().contains(" stop reason=SIGINT"), "run {run}");
-        assert!(stderr(&out).contains("Try next:"), "run {run}: {}", stderr(&out));
-        total = lines.iter().filter(|l| l.starts_with("L ")).count();
-    }
-    assert_eq!(dir.log_lines().iter().filter(|l| l.contains(" start version=")).count(), 2);
-    let v = dir.verify();
-    assert!(v.status.success(), "{}", stdout(&v));
+    let mut child = dir.cmd(&["demo", "--rate", "500"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 200];
+    out.read_exact(&mut first).expect("the demo prints");
+    drop(out);
+    let proc = Proc { child };
+    let done = proc.wait();
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert!(dir.verify().status.success());
+    assert!(dir.log_lines().last().unwrap().contains(" stop reason="), "{:?}", dir.log_lines().last());
 }
 
 #[test]
@@ -36,17 +140,4 @@ fn ports_lists_without_failing() {
     let out = dir.run(&["ports"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).is_empty());
-}
-
-#[test]
-fn help_shows_every_command_with_an_example() {
-    let dir = Dir::new();
-    let out = dir.run(&["--help"]);
-    assert!(out.status.success());
-    for cmd in ["capture", "verify", "ports", "demo"] {
-        assert!(stdout(&out).contains(cmd), "{cmd} missing from --help");
-        let sub = dir.run(&[cmd, "--help"]);
-        assert!(sub.status.success());
-        assert!(stdout(&sub).contains("Example"), "{cmd} --help has no example");
-    }
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
     about = "A flight recorder for sites full of devices",
     long_about = "blackbox captures every text line that serial devices emit, stamps it with UTC time \
 and appends it to plain daily log files that never lose a reading.",
-    after_help = "Examples:\n  blackbox demo\n  blackbox capture --port /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A40117UK-if00-port0 --baud 57600\n  blackbox verify --logs /var/lib/blackbox/logs"
+    after_help = "Examples:\n  blackbox demo\n  blackbox capture --port /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A40117UK-if00-port0 --baud 57600\n  blackbox index --follow\n  blackbox tail -f --decoded\n  blackbox query usb-A40117UK/roomNode-2/temp --from -2h\n  blackbox verify --logs /var/lib/blackbox/logs\n\nMore: docs/GUIDE.md and docs/FAQ.md"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -113,13 +113,16 @@ pub struct VerifyArgs {}
 #[command(after_help = "Example:\n  blackbox ports")]
 pub struct PortsArgs {}
 
-/// Run a simulated RF12demo receiver on a pseudo-terminal and capture it.
+/// The whole pipeline on a simulated receiver: capture, index and a decoded live view.
 ///
-/// The simulated receiver sends roomNode, radioBlip and homePower packets
-/// (and the odd bad packet) to a pseudo-terminal; capture reads it through
-/// the real serial code path into the log directory and each line is shown
-/// as it is written. Ctrl-C stops it cleanly; running it again continues the
-/// same logs.
+/// A simulated RF12demo receiver sends roomNode, radioBlip and homePower
+/// packets (and the odd bad packet) to a pseudo-terminal. Capture reads it
+/// through the real serial code path into the log directory, the indexer
+/// follows the logs into the cache (other terminals can query it meanwhile),
+/// and the logs are shown decoded as they grow, as `tail -f --decoded` does.
+/// Ctrl-C stops all three cleanly and prints what to try next. Without a
+/// configuration, it writes ./blackbox.toml with the simulated node map.
+/// Running it again continues the same logs.
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "Example:\n  blackbox demo --rate 20")]
 pub struct DemoArgs {

@@ -11,11 +11,14 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_BAUD: u32 = 57600;
 
 /// The configuration file, if any: `--config` must exist; `./blackbox.toml` is optional.
+/// The configuration file read from the working directory when `--config` is not given.
+pub const CONFIG_FILE: &str = "blackbox.toml";
+
 pub fn load_config(global: &Global) -> Result<Config, CliError> {
     match &global.config {
         Some(path) => Config::load(path).setup(),
         None => {
-            let path = Path::new("blackbox.toml");
+            let path = Path::new(CONFIG_FILE);
             if path.exists() {
                 Config::load(path).setup()
             } else {

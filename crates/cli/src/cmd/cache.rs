@@ -19,6 +19,21 @@ const RESCAN: Duration = Duration::from_secs(5);
 /// After a file event, further events within this time are handled together.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
+/// Opens the cache for writing. A cache built with another configuration or
+/// format is first rebuilt beside it and swapped in, so it keeps answering
+/// queries meanwhile.
+pub fn open_current(cache: &Path, logs: &Path, decoders: &decode::Decoders, fingerprint: &str) -> Result<Index, CliError> {
+    if let Ok((_, Some(reason @ (Reset::Config | Reset::Version { .. })))) = Index::open_read(cache, fingerprint) {
+        let why = match reason {
+            Reset::Config => "the decoder configuration changed".to_string(),
+            _ => format!("the cache format changed (this blackbox writes {})", index::FORMAT_VERSION),
+        };
+        eprintln!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
+        rebuild_beside(cache, logs, decoders, fingerprint)?;
+    }
+    open(cache, fingerprint)
+}
+
 fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
     let (idx, reset) = Index::open(cache, fingerprint).map_err(anyhow::Error::new).setup()?;
     match reset {
@@ -75,17 +90,7 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
     // When following, take over the stop signals first, before any long work:
     // a SIGTERM then stops the follower cleanly at the next batch.
     let watch = if args.follow { Some(Watch::new(&logs)?) } else { None };
-    // A cache built with another configuration or format keeps answering
-    // queries while its replacement is built beside it.
-    if let Ok((_, Some(reason @ (Reset::Config | Reset::Version { .. })))) = Index::open_read(&cache, &fingerprint) {
-        let why = match reason {
-            Reset::Config => "the decoder configuration changed".to_string(),
-            _ => format!("the cache format changed (this blackbox writes {})", index::FORMAT_VERSION),
-        };
-        eprintln!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
-        rebuild_beside(&cache, &logs, &decoders, &fingerprint)?;
-    }
-    let mut idx = open(&cache, &fingerprint)?;
+    let mut idx = open_current(&cache, &logs, &decoders, &fingerprint)?;
     let bar = bar();
     let started = Instant::now();
     let done = idx
@@ -114,19 +119,20 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         eprintln!("blackbox: stopped before the end on a signal; everything indexed so far is kept, and the next run continues from there");
     }
     if let Some(watch) = watch {
-        follow(idx, &cache, &logs, &decoders, &watch)?;
+        eprintln!("blackbox: following {} (Ctrl-C to stop)", logs.display());
+        follow(&Arc::new(Mutex::new(idx)), &cache, &logs, &decoders, &watch)?;
+        eprintln!("blackbox: stopped following");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Keeps the cache current: on file events (notify) and every few seconds.
-fn follow(idx: Index, cache: &Path, logs: &Path, decoders: &decode::Decoders, watch: &Watch) -> Result<(), CliError> {
+/// Keeps the cache current, on file events (notify) and every few seconds,
+/// until `watch` stops; meanwhile answers other processes' queries.
+pub fn follow(idx: &Arc<Mutex<Index>>, cache: &Path, logs: &Path, decoders: &decode::Decoders, watch: &Watch) -> Result<(), CliError> {
     // sled locks the cache: other processes' queries are answered from here.
-    let idx = Arc::new(Mutex::new(idx));
     let _server =
         serve::start(cache, idx.clone()).with_context(|| format!("cannot listen on {}", cache.join(serve::SOCKET).display())).setup()?;
     let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
-    eprintln!("blackbox: following {} (Ctrl-C to stop)", logs.display());
     while !watch.stopping() && watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
         let done = lock().catch_up(logs, decoders, &mut |_| !watch.stopping()).context("following the logs")?;
         if done.lines > 0 {
@@ -134,7 +140,6 @@ fn follow(idx: Index, cache: &Path, logs: &Path, decoders: &decode::Decoders, wa
         }
     }
     lock().flush()?;
-    eprintln!("blackbox: stopped following");
     Ok(())
 }
 

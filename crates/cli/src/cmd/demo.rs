@@ -1,31 +1,63 @@
-//! `blackbox demo`: a simulated RF12demo receiver on a pseudo-terminal,
-//! captured through the real serial code path.
+//! `blackbox demo`: the whole pipeline in one process. A simulated RF12demo
+//! receiver on a pseudo-terminal, captured through the real serial code path
+//! into the logs, the indexer following them into the cache, and the decoded
+//! live view reading the logs, each on its own thread exactly as the separate
+//! commands run on a site.
 
 use crate::args::{DemoArgs, Global};
+use crate::cmd::{cache, tail, watch::Watch};
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
+use crate::view::{self, DecodedView};
 use anyhow::Context;
 use capture::{Backoff, CaptureOptions, SourceKind, SourceSpec, Stop};
-use logfile::{SystemClock, WriterOptions};
+use logfile::{OffsetClock, WriterOptions};
 use serialport::SerialPort;
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// The source name of the simulated receiver.
 pub const DEMO_SOURCE: &str = "usb-DEMO";
 
+/// Written to ./blackbox.toml when the demo runs where there is no configuration,
+/// so that later commands decode the simulated nodes the same way.
+const DEMO_CONFIG: &str = r#"# Written by `blackbox demo`: the node map of its simulated RF12demo
+# receiver. Every blackbox command run in this directory reads this file;
+# see docs/configuration.md for all keys.
+
+[rf12.nodes]
+2 = "roomNode"
+3 = "radioBlip"
+4 = "roomNode"
+5 = { driver = "roomNode", name = "outside" }
+9 = "homePower"
+"#;
+
 pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     if !(args.rate > 0.0 && args.rate <= 10_000.0) {
         return Err(setup_error("--rate must be between 0 and 10000 packets per second"));
     }
+    if global.config.is_none() && !Path::new(settings::CONFIG_FILE).exists() {
+        std::fs::write(settings::CONFIG_FILE, DEMO_CONFIG).context("cannot write ./blackbox.toml for the demo").setup()?;
+        eprintln!("blackbox demo: wrote ./{} with the node map of the simulated receiver", settings::CONFIG_FILE);
+    }
     let config = settings::load_config(global)?;
+    let (decoders, fingerprint) = settings::decoders(&config)?;
     let logs = settings::logs_dir(global, &config);
+    let cache_dir = settings::cache_dir(global, &config);
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display())).setup()?;
+
     let (mut device, port) = serialport::TTYPort::pair().context("cannot create a pseudo-terminal for the simulated receiver").setup()?;
     let path = port.name().context("the pseudo-terminal has no name").setup()?;
     let stop = Stop::new().context("cannot create the stop pipe").setup()?;
     stop.on_signals().context("cannot install signal handlers").setup()?;
+    // Each follower waits on its own watch; all of them stop on Ctrl-C.
+    let index_watch = Watch::new(&logs)?;
+    let view_watch = Watch::new(&logs)?;
+    let (index_stopper, view_stopper) = (index_watch.stopper(), view_watch.stopper());
 
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let sim_stop = stop.clone();
@@ -51,32 +83,105 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         .context("cannot start the simulator")
         .setup()?;
 
-    eprintln!("blackbox demo: a simulated RF12demo receiver on {path}, captured into {} (Ctrl-C to stop)", logs.display());
-    let out_stop = stop.clone();
-    let sink = Box::new(move |lines: &str| {
-        let mut out = std::io::stdout().lock();
-        if out.write_all(lines.as_bytes()).and_then(|_| out.flush()).is_err() {
-            // The viewer went away (`| head`): stop quietly.
-            out_stop.trigger();
-        }
-    });
+    // The indexer: catch up, then follow until stopped.
+    let idx = Arc::new(Mutex::new(cache::open_current(&cache_dir, &logs, &decoders, &fingerprint)?));
+    let indexer = {
+        let (idx, cache_dir, logs, decoders) = (idx.clone(), cache_dir.clone(), logs.clone(), decoders.clone());
+        std::thread::Builder::new()
+            .name("indexer".into())
+            .spawn(move || -> Result<(), CliError> {
+                idx.lock().unwrap_or_else(PoisonError::into_inner).catch_up(&logs, &decoders, &mut |_| !index_watch.stopping())?;
+                cache::follow(&idx, &cache_dir, &logs, &decoders, &index_watch)
+            })
+            .context("cannot start the indexer")
+            .setup()?
+    };
+
+    // The live view: `tail -f --decoded` from the end of the logs.
+    let (_, follower) =
+        logfile::tail::last_lines(&logs, 0, &|_| true).map_err(|e| anyhow::Error::new(e).context(format!("reading {}", logs.display())))?;
+    let viewer = {
+        let (logs, stop) = (logs.clone(), stop.clone());
+        let mut view = tail::View::Decoded(Box::new(DecodedView::new(decoders.clone(), view::use_color(global.color))));
+        let mut follower = follower;
+        std::thread::Builder::new()
+            .name("viewer".into())
+            .spawn(move || {
+                let mut out = std::io::stdout();
+                let result = tail::follow(&logs, &mut follower, &view_watch, &|_| true, &mut view, &mut out);
+                if result.is_err() {
+                    // The viewer went away (`| head`) or the logs cannot be read: stop the demo.
+                    stop.trigger();
+                }
+                (follower, view, result)
+            })
+            .context("cannot start the viewer")
+            .setup()?
+    };
+
+    eprintln!(
+        "blackbox demo: a simulated RF12demo receiver on {path}, captured into {}, indexed into {} (Ctrl-C to stop)",
+        logs.display(),
+        cache_dir.display()
+    );
     let mut spec = SourceSpec::new(
         DEMO_SOURCE,
         SourceKind::Serial { path: path.clone().into(), baud: settings::DEFAULT_BAUD, framing: Default::default() },
     );
     spec.max_line = logfile::DEFAULT_MAX_LINE;
     let opts = CaptureOptions { logs: logs.clone(), writer: WriterOptions::default(), sources: vec![spec], backoff: Backoff::default() };
-    let result = capture::run(opts, Arc::new(SystemClock::new()), stop.clone(), Some(sink));
+    let result = capture::run(opts, OffsetClock::from_env(), stop.clone(), None);
+    // Capture has written and synced everything, its stop line included.
     stop.trigger();
+    index_stopper.stop();
+    view_stopper.stop();
     let _ = simulator.join();
     drop(port);
+    let (mut follower, mut view, shown) = viewer.join().map_err(|_| anyhow::anyhow!("the viewer panicked"))?;
+    if shown.is_ok() {
+        // What capture wrote while stopping (its `stop` line). Quietly: a
+        // viewer that went away is not an error of the demo.
+        let mut out = std::io::stdout();
+        let _ = tail::poll(&logs, &mut follower, &|_| true, &mut view, &mut out);
+    }
+    let indexed = indexer.join().map_err(|_| anyhow::anyhow!("the indexer panicked"))?;
     let summary = result.map_err(anyhow::Error::new).with_context(|| format!("capture into {} failed", logs.display()))?;
-    // Name the program as it was invoked, so the hints can be pasted as they are.
-    let me = std::env::args().next().filter(|a| a.contains('/')).unwrap_or_else(|| "blackbox".into());
-    let logs = logs.display();
-    eprintln!(
-        "\nblackbox demo: stopped; {} readings captured this run into {logs}.\nTry next:\n  {me} verify --logs {logs}\n  tail {logs}/*/*.txt\n  {me} demo            # continues the same logs",
-        summary.readings,
-    );
+    indexed?;
+    // The last lines, so that the cache holds everything captured.
+    let mut idx = idx.lock().unwrap_or_else(PoisonError::into_inner);
+    idx.catch_up(&logs, &decoders, &mut |_| true).context("indexing the last lines")?;
+    idx.flush()?;
+    drop(idx);
+    eprintln!("\n{}", hints(global, summary.readings, &logs, &cache_dir));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to try next, as commands that can be pasted as they are.
+fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path) -> String {
+    // The program as it was invoked (`target/release/blackbox` under cargo run).
+    let me = std::env::args().next().filter(|a| a.contains('/')).unwrap_or_else(|| "blackbox".into());
+    let mut flags = String::new();
+    for (flag, value) in [("--config", &global.config), ("--logs", &global.logs), ("--cache", &global.cache)] {
+        if let Some(v) = value {
+            flags.push_str(&format!(" {flag} {}", v.display()));
+        }
+    }
+    let (logs, cache) = (logs.display(), cache.display());
+    let rows = [
+        (format!("{me}{flags} query {DEMO_SOURCE}/roomNode-2/temp --from -10m"), "one sensor's readings (table, --format csv|json)"),
+        (format!("{me}{flags} schema"), "every device and field discovered"),
+        (format!("{me}{flags} stats"), "what was collected, per source"),
+        (format!("{me}{flags} tail -n 20 --decoded"), "the logs themselves, decoded"),
+        (format!("{me}{flags} verify"), "check the log files"),
+        (format!("{me}{flags} rebuild"), "build the cache again from the logs"),
+        (format!("rm -r {cache} && {me}{flags} index"), "the cache is disposable: the logs are the truth"),
+        (format!("{me}{flags} demo"), "run again: continues the same logs"),
+    ];
+    let width = rows.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let mut out =
+        format!("blackbox demo: stopped; {readings} readings captured this run into {logs}, and indexed into {cache}.\nTry next:\n");
+    for (command, why) in rows {
+        out.push_str(&format!("  {command:width$}   # {why}\n"));
+    }
+    out
 }

@@ -22,7 +22,22 @@ pub enum Wake {
 pub struct Watch {
     rx: mpsc::Receiver<Wake>,
     stopping: Arc<AtomicBool>,
+    stopper: Stopper,
     _watcher: notify::RecommendedWatcher,
+}
+
+/// Stops a [`Watch`] from another thread, as a signal would.
+#[derive(Clone, Debug)]
+pub struct Stopper {
+    tx: mpsc::Sender<Wake>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = self.tx.send(Wake::Stop);
+    }
 }
 
 impl Watch {
@@ -44,14 +59,19 @@ impl Watch {
                 .context("cannot install signal handlers")
                 .setup()?;
         let stopping = Arc::new(AtomicBool::new(false));
-        let flag = stopping.clone();
+        let stopper = Stopper { tx, stopping: stopping.clone() };
+        let on_signal = stopper.clone();
         std::thread::spawn(move || {
             if signals.forever().next().is_some() {
-                flag.store(true, Ordering::SeqCst);
-                let _ = tx.send(Wake::Stop);
+                on_signal.stop();
             }
         });
-        Ok(Watch { rx, stopping, _watcher: watcher })
+        Ok(Watch { rx, stopping, stopper, _watcher: watcher })
+    }
+
+    /// A handle that stops this watch from another thread.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
     }
 
     /// True once a stop signal arrived: long work should end at its next safe point.
