@@ -30,7 +30,12 @@ bench-index lines="5000000":
     cargo build --release -p cli -p bench
     target/release/bench index {{lines}}
 
-# The demo: a simulated RF12demo receiver captured into ./logs
+# Latency of `tail -f` against GNU tail -F, measured in the same run (optional sample count)
+bench-tail samples="300":
+    cargo build --release -p cli -p bench
+    target/release/bench tail {{samples}}
+
+# The demo: a simulated receiver captured, indexed and shown decoded
 demo *args:
     cargo run --release --bin blackbox -- demo {{args}}
 

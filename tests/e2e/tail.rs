@@ -138,3 +138,19 @@ fn tail_follows_a_real_capture_across_restarts_and_an_injected_midnight() {
     assert!(verify.status.success(), "{}", stdout(&verify));
     assert_eq!(dir.readings(), sent, "the logs hold every line once, in order");
 }
+
+/// A viewer that is stopped (Ctrl-Z, a paused pager) holds nothing capture
+/// needs: capture writes the whole burst while the viewer cannot run.
+#[test]
+fn a_stopped_viewer_never_slows_capture() {
+    let dir = Dir::new();
+    std::fs::create_dir_all(dir.logs()).unwrap();
+    let tail = dir.spawn(&["tail", "-f", "-n", "0"]);
+    tail.signal(rustix::process::Signal::STOP);
+    let input: String = (0..50_000).map(|i| format!("line {i}\n")).collect();
+    let out = dir.run_with_stdin(&["capture", "--stdin", "--source", "s"], input.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(dir.readings().len(), 50_000);
+    tail.signal(rustix::process::Signal::CONT);
+    tail.kill();
+}

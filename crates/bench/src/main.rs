@@ -3,8 +3,10 @@
 //! measured in the same run. Every run is checked to have captured every
 //! line, so a figure never comes from a broken run.
 //!
-//! Usage: bench [LINES]   (default 1000000; the binary is target/release/blackbox
-//! or $BLACKBOX_BIN)
+//! Usage: bench [LINES]          capture (default 1000000 lines)
+//!        bench index [LINES]    indexer (default 5000000 lines)
+//!        bench tail [SAMPLES]   `tail -f` latency (default 300 lines)
+//! The binary is target/release/blackbox or $BLACKBOX_BIN.
 
 use rustix::process::{kill_process, Pid, Signal};
 use serialport::SerialPort;
@@ -20,6 +22,10 @@ const END: &str = "END-OF-BENCHMARK";
 
 fn main() -> ExitCode {
     let what = std::env::args().nth(1).unwrap_or_default();
+    if what == "tail" {
+        let samples: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(300);
+        return tail_bench(samples);
+    }
     if what == "index" {
         let lines: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(5_000_000);
         return index_bench(lines);
@@ -440,4 +446,92 @@ fn index_bench(lines: usize) -> ExitCode {
         year_index.as_secs_f64()
     );
     ExitCode::SUCCESS
+}
+
+/// Median latency target of `blackbox tail -f`, from a line being appended to it being printed.
+const TAIL_MEDIAN_TARGET_MS: f64 = 50.0;
+
+/// `blackbox tail -f` latency: lines are appended one at a time by the log
+/// writer (as capture appends them), 10 ms apart; the time from the write
+/// returning to the line being read from tail's stdout is measured. The
+/// baseline is GNU `tail -F` (inotify) on the same file in the same run.
+fn tail_bench(samples: usize) -> ExitCode {
+    let Some(bin) = binary() else { return ExitCode::from(2) };
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let logs = tmp.path().join("logs");
+    let clock = logfile::SystemClock::new();
+    use logfile::Clock;
+    let mut writer = logfile::LogWriter::open(&logs, logfile::WriterOptions::default(), Box::new(logfile::RealStorage), clock.now())
+        .expect("open the log writer");
+    writer.reading(clock.now(), "bench", b"first").expect("write");
+    writer.sync().expect("sync");
+    let day = newest_file(&logs).expect("the day file");
+    println!("tail -f latency: {samples} lines appended 10 ms apart by the log writer, {} cores", cores());
+    println!("latency = from the append returning to the line read from the viewer's stdout\n");
+    println!("{:<34} {:>9} {:>10} {:>10} {:>10}", "viewer", "lines", "median ms", "p99 ms", "max ms");
+    let mut blackbox = Command::new(&bin);
+    blackbox.args(["tail", "-f", "-n", "0", "--logs"]).arg(&logs);
+    let ours = tail_latency(&mut writer, &clock, blackbox, samples, "blackbox tail -f -n 0");
+    let mut gnu = Command::new("tail");
+    gnu.args(["-F", "-n", "0"]).arg(&day);
+    let theirs = tail_latency(&mut writer, &clock, gnu, samples, "tail -F -n 0 (GNU, baseline)");
+    let mut decoded = Command::new(&bin);
+    decoded.args(["tail", "-f", "-n", "0", "--decoded", "--logs"]).arg(&logs);
+    tail_latency(&mut writer, &clock, decoded, samples, "blackbox tail -f -n 0 --decoded");
+    println!("\nratio of medians, blackbox / GNU tail: {:.2}", ours / theirs.max(1e-9));
+    let met = ours <= TAIL_MEDIAN_TARGET_MS;
+    println!("target: median at most {TAIL_MEDIAN_TARGET_MS} ms: {}", if met { "met" } else { "MISSED" });
+    if met {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Runs one viewer and returns its median latency in ms (after printing a row).
+fn tail_latency(writer: &mut logfile::LogWriter, clock: &dyn logfile::Clock, mut cmd: Command, samples: usize, name: &str) -> f64 {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).env("NO_COLOR", "1").spawn().expect("start the viewer");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel::<(String, Instant)>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send((line, Instant::now())).is_err() {
+                break;
+            }
+        }
+    });
+    // The viewer prints nothing for -n 0 until it watches: append until a line shows.
+    let mut warm = 0;
+    loop {
+        writer.reading(clock.now(), "bench", format!("warm {warm}").as_bytes()).expect("write");
+        warm += 1;
+        if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+            break;
+        }
+        assert!(warm < 300, "{name} printed nothing");
+    }
+    while rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
+    let mut latencies = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let text = format!("sample {i}");
+        writer.reading(clock.now(), "bench", text.as_bytes()).expect("write");
+        let written = Instant::now();
+        loop {
+            let (line, at) = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("{name} did not print {text:?}"));
+            if line.ends_with(&text) {
+                latencies.push(at.duration_since(written).as_secs_f64() * 1000.0);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let median = pick(0.5);
+    println!("{name:<34} {samples:>9} {median:>10.2} {:>10.2} {:>10.2}", pick(0.99), pick(1.0));
+    median
 }
