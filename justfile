@@ -39,6 +39,14 @@ bench-tail samples="300":
 demo *args:
     cargo run --release --bin blackbox -- demo {{args}}
 
+# Static binaries for aarch64 and armv7 boards (target/<triple>/board/blackbox)
+cross:
+    bash scripts/cross
+
+# The same, then run them under qemu-user on the real day and compare with the native binary
+cross-test:
+    bash scripts/cross --test
+
 # What CI runs
 ci:
     bash .ci/run

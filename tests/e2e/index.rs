@@ -280,3 +280,21 @@ fn a_follower_stopped_during_its_first_catch_up_exits_cleanly() {
     ok(&dir.run(&["index"]));
     assert_eq!(ok(&dir.run(&["export"])), resumed);
 }
+
+#[test]
+fn quiet_leaves_only_errors_on_stderr_and_diagnostics_are_plain_in_a_pipe() {
+    let dir = real_site();
+    let loud = dir.run(&["index"]);
+    assert!(loud.status.success() && stderr(&loud).contains("indexed 30429 new lines"), "{}", stderr(&loud));
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    let quiet = dir.run(&["index", "-q"]);
+    assert!(quiet.status.success());
+    assert_eq!(stderr(&quiet), "", "-q prints nothing but errors");
+    let failed = dir.run(&["-q", "query", "usb-A40117UK/roomNode-2/temp", "--from", "yesterday-ish"]);
+    assert_eq!(failed.status.code(), Some(2));
+    assert!(stderr(&failed).contains("--from"), "errors still show with -q: {}", stderr(&failed));
+    // -v diagnostics (tracing) carry no colour codes when stderr is not a terminal.
+    let verbose = dir.cmd(&["-vv", "index"]).env_remove("NO_COLOR").output().unwrap();
+    assert!(verbose.status.success());
+    assert!(!stderr(&verbose).contains('\x1b'), "{}", stderr(&verbose));
+}

@@ -2,6 +2,19 @@
 //! settings, dispatches with one `match` and prints errors. Behaviour lives
 //! in the library crates.
 
+/// Whether `-q` was given: informational messages on stderr are left out.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// An informational message for the person at the terminal (stderr), left
+/// out with `-q`. Errors go through `CliError`; diagnostics through tracing.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
 mod args;
 mod cmd;
 mod error;
@@ -13,7 +26,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = args::Args::parse();
-    init_tracing(args.global.verbose, args.global.quiet);
+    QUIET.store(args.global.quiet, std::sync::atomic::Ordering::Relaxed);
+    init_tracing(args.global.verbose, args.global.quiet, args.global.color);
     let result = match args.command {
         args::Command::Capture(c) => cmd::capture::run(&args.global, c),
         args::Command::Index(c) => cmd::cache::index(&args.global, c),
@@ -33,7 +47,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(verbose: u8, quiet: bool, color: args::ColorChoice) {
     use tracing_subscriber::EnvFilter;
     let level = match (quiet, verbose) {
         (true, _) => "error",
@@ -42,5 +56,14 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, _) => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colours only where a person reads them (the journal and log files get plain text).
+    let ansi = match color {
+        args::ColorChoice::Always => true,
+        args::ColorChoice::Never => false,
+        args::ColorChoice::Auto => {
+            use std::io::IsTerminal;
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
 }

@@ -28,7 +28,7 @@ pub fn open_current(cache: &Path, logs: &Path, decoders: &decode::Decoders, fing
             Reset::Config => "the decoder configuration changed".to_string(),
             _ => format!("the cache format changed (this blackbox writes {})", index::FORMAT_VERSION),
         };
-        eprintln!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
+        note!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
         rebuild_beside(cache, logs, decoders, fingerprint)?;
     }
     open(cache, fingerprint)
@@ -38,20 +38,18 @@ fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
     let (idx, reset) = Index::open(cache, fingerprint).map_err(anyhow::Error::new).setup()?;
     match reset {
         Some(Reset::Config) => {
-            eprintln!("blackbox: the decoder configuration changed since {} was built; rebuilding it from the logs", cache.display())
+            note!("blackbox: the decoder configuration changed since {} was built; rebuilding it from the logs", cache.display())
         }
         Some(Reset::Version { found }) => {
-            eprintln!(
+            note!(
                 "blackbox: {} has cache format {found}, this blackbox writes {}; rebuilding it from the logs",
                 cache.display(),
                 index::FORMAT_VERSION
             )
         }
-        Some(Reset::MovedAside(p)) => eprintln!(
-            "blackbox: {} could not be opened (damaged?); moved it to {} and rebuilding from the logs",
-            cache.display(),
-            p.display()
-        ),
+        Some(Reset::MovedAside(p)) => {
+            note!("blackbox: {} could not be opened (damaged?); moved it to {} and rebuilding from the logs", cache.display(), p.display())
+        }
         None => {}
     }
     Ok(idx)
@@ -101,7 +99,7 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         .with_context(|| format!("indexing {} into {}", logs.display(), cache.display()))?;
     bar.finish_and_clear();
     idx.flush()?;
-    eprintln!(
+    note!(
         "blackbox: indexed {} new lines ({:.1} MB) of {} days into {} in {:.1} s{}{}",
         done.lines,
         done.bytes as f64 / 1e6,
@@ -116,12 +114,12 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         if done.removed.is_empty() { String::new() } else { format!("; removed {} (files gone)", done.removed.join(", ")) },
     );
     if done.stopped {
-        eprintln!("blackbox: stopped before the end on a signal; everything indexed so far is kept, and the next run continues from there");
+        note!("blackbox: stopped before the end on a signal; everything indexed so far is kept, and the next run continues from there");
     }
     if let Some(watch) = watch {
-        eprintln!("blackbox: following {} (Ctrl-C to stop)", logs.display());
+        note!("blackbox: following {} (Ctrl-C to stop)", logs.display());
         follow(&Arc::new(Mutex::new(idx)), &cache, &logs, &decoders, &watch)?;
-        eprintln!("blackbox: stopped following");
+        note!("blackbox: stopped following");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -154,7 +152,7 @@ pub fn rebuild(global: &Global, _args: RebuildArgs) -> Result<ExitCode, CliError
     let started = Instant::now();
     let done = rebuild_beside(&cache, &logs, &decoders, &fingerprint)?;
     let secs = started.elapsed().as_secs_f64();
-    eprintln!(
+    note!(
         "blackbox: rebuilt {} from {} days, {} lines ({:.1} MB) in {:.1} s ({:.0} lines/s)",
         cache.display(),
         done.days,

@@ -42,7 +42,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     }
     if global.config.is_none() && !Path::new(settings::CONFIG_FILE).exists() {
         std::fs::write(settings::CONFIG_FILE, DEMO_CONFIG).context("cannot write ./blackbox.toml for the demo").setup()?;
-        eprintln!("blackbox demo: wrote ./{} with the node map of the simulated receiver", settings::CONFIG_FILE);
+        note!("blackbox demo: wrote ./{} with the node map of the simulated receiver", settings::CONFIG_FILE);
     }
     let config = settings::load_config(global)?;
     let (decoders, fingerprint) = settings::decoders(&config)?;
@@ -119,7 +119,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
             .setup()?
     };
 
-    eprintln!(
+    note!(
         "blackbox demo: a simulated RF12demo receiver on {path}, captured into {}, indexed into {} (Ctrl-C to stop)",
         logs.display(),
         cache_dir.display()
@@ -152,7 +152,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     idx.catch_up(&logs, &decoders, &mut |_| true).context("indexing the last lines")?;
     idx.flush()?;
     drop(idx);
-    eprintln!("\n{}", hints(global, summary.readings, &logs, &cache_dir));
+    note!("\n{}", hints(global, summary.readings, &logs, &cache_dir));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -39,7 +39,7 @@ fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
     match Index::open_read(&cache, &fingerprint) {
         Ok((idx, stale)) => {
             if let Some(Reset::Config | Reset::Version { .. }) = stale {
-                eprintln!(
+                note!(
                     "blackbox: warning: {} was built with another configuration or version; run `blackbox index` to rebuild it",
                     cache.display()
                 );
