@@ -489,3 +489,16 @@ fn several_sources_in_one_process_are_each_tagged_with_their_name() {
     let v = dir.verify();
     assert!(v.status.success(), "timestamps across sources must never decrease: {}", stdout(&v));
 }
+
+#[test]
+fn a_missing_port_is_reported_with_the_ports_that_exist_and_retried() {
+    let dir = Dir::new();
+    let capture = dir.spawn(&["capture", "--port", "/dev/ttyUSB-not-here", "--source", "gone"]);
+    dir.wait_for("the unavailable note", |l| l.iter().any(|l| l.contains(" unavailable source=gone ")));
+    let out = capture.terminate();
+    assert!(out.status.success());
+    let note = dir.log_lines().into_iter().find(|l| l.contains(" unavailable source=gone ")).unwrap();
+    assert!(note.contains("/dev/ttyUSB-not-here") && note.contains("(no such device; "), "{note}");
+    assert!(note.contains("ports here: ") || note.contains("no serial ports"), "{note}");
+    assert!(stderr(&out).contains("retrying with backoff"), "{}", stderr(&out));
+}

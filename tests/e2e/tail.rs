@@ -154,3 +154,24 @@ fn a_stopped_viewer_never_slows_capture() {
     tail.signal(rustix::process::Signal::CONT);
     tail.kill();
 }
+
+/// A power cut left half a line; the next capture cuts it back and notes
+/// it. `tail -f` never shows the half line as a reading, and goes on.
+#[test]
+fn tail_follows_across_a_torn_tail_repair() {
+    let dir = Dir::new();
+    dir.set_clock("2026-11-21T12:00:00Z");
+    std::fs::create_dir_all(dir.logs().join("2026")).unwrap();
+    std::fs::write(dir.logs().join("2026/20261121.txt"), "L 11:59:00.000 s whole\nL 11:59:30.000 s half a li").unwrap();
+    let mut tail = dir.spawn(&["tail", "-f", "-n", "5"]);
+    let mut lines = Lines::of(&mut tail);
+    lines.until("the whole line", |l| l.iter().any(|l| l.ends_with(" s whole")));
+    let out = dir.run_with_stdin(&["capture", "--stdin", "--source", "s"], b"after repair\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    lines.until("the line after the repair", |l| l.iter().any(|l| l.ends_with(" s after repair")));
+    tail.signal(rustix::process::Signal::TERM);
+    assert!(tail.wait().status.success());
+    assert_eq!(lines.readings(), ["whole", "after repair"], "{:?}", lines.1);
+    assert!(lines.1.iter().any(|l| l.contains(" torn file=20261121.txt ") && l.contains("half a li")), "{:?}", lines.1);
+    assert!(dir.verify().status.success());
+}

@@ -212,28 +212,59 @@ fn open_serial(path: &Path, baud: u32, framing: Framing) -> Result<serialport::T
         .stop_bits(stop_bits)
         .flow_control(FlowControl::None)
         .open_native()
-        .map_err(|e| {
-            let busy =
-                ["exclusive lock", "EWOULDBLOCK", "busy", "Resource temporarily unavailable"].iter().any(|m| e.description.contains(m));
-            let hint = match e.kind() {
-                _ if busy => " (the port is in use by another process; blackbox opens ports exclusively)".to_string(),
-                serialport::ErrorKind::NoDevice => " (no such device; `blackbox ports` lists the ports that exist)".to_string(),
-                serialport::ErrorKind::Io(std::io::ErrorKind::NotFound) => {
-                    " (no such device; `blackbox ports` lists the ports that exist)".to_string()
-                }
-                serialport::ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => {
-                    " (permission denied: add the user to the dialout group, `sudo usermod -aG dialout $USER`, then log in again)"
-                        .to_string()
-                }
-                _ => String::new(),
-            };
-            OpenError { message: format!("cannot open serial port {display}: {}{hint}", e.description) }
-        })
+        .map_err(|e| OpenError { message: format!("cannot open serial port {display}: {}{}", e.description, open_hint(&e)) })
+}
+
+/// What to do about a serial port that would not open.
+fn open_hint(e: &serialport::Error) -> String {
+    let busy = ["exclusive lock", "EWOULDBLOCK", "busy", "Resource temporarily unavailable"].iter().any(|m| e.description.contains(m));
+    match e.kind() {
+        _ if busy => " (the port is in use by another process; blackbox opens ports exclusively)".to_string(),
+        serialport::ErrorKind::NoDevice | serialport::ErrorKind::Io(std::io::ErrorKind::NotFound) => {
+            format!(" (no such device; {})", existing_ports())
+        }
+        serialport::ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => {
+            " (permission denied: add the user to the dialout group, `sudo usermod -aG dialout $USER`, then log in again)".to_string()
+        }
+        _ => String::new(),
+    }
+}
+
+/// The serial ports that do exist, for an error about one that does not:
+/// the stable /dev/serial/by-id names first, as the guide recommends them.
+fn existing_ports() -> String {
+    let mut names: Vec<String> =
+        std::fs::read_dir("/dev/serial/by-id").map(|d| d.flatten().map(|e| e.path().display().to_string()).collect()).unwrap_or_default();
+    names.sort();
+    let mut others: Vec<String> = serialport::available_ports().unwrap_or_default().into_iter().map(|p| p.port_name).collect();
+    others.sort();
+    names.extend(others);
+    const SHOWN: usize = 8;
+    match names.len() {
+        0 => "this machine has no serial ports right now: is the adapter plugged in?".to_string(),
+        n if n <= SHOWN => format!("ports here: {}", names.join(", ")),
+        n => format!("ports here: {}, and {} more (`blackbox ports` lists them all)", names[..SHOWN].join(", "), n - SHOWN),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_errors_say_what_to_do() {
+        let err = |kind, d: &str| serialport::Error::new(kind, d);
+        let denied = open_hint(&err(serialport::ErrorKind::Io(std::io::ErrorKind::PermissionDenied), "Permission denied"));
+        assert!(denied.contains("dialout group") && denied.contains("usermod -aG dialout"), "{denied}");
+        let missing = open_hint(&err(serialport::ErrorKind::Io(std::io::ErrorKind::NotFound), "No such file or directory"));
+        assert!(
+            missing.starts_with(" (no such device; ") && (missing.contains("ports here: ") || missing.contains("no serial ports")),
+            "{missing}"
+        );
+        let busy = open_hint(&err(serialport::ErrorKind::Io(std::io::ErrorKind::Other), "Unable to acquire exclusive lock"));
+        assert!(busy.contains("in use by another process"), "{busy}");
+        assert_eq!(open_hint(&err(serialport::ErrorKind::InvalidInput, "bad baud")), "");
+    }
 
     #[test]
     fn default_names_follow_jeemon() {
