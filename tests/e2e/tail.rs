@@ -175,3 +175,27 @@ fn tail_follows_across_a_torn_tail_repair() {
     assert!(lines.1.iter().any(|l| l.contains(" torn file=20261121.txt ") && l.contains("half a li")), "{:?}", lines.1);
     assert!(dir.verify().status.success());
 }
+
+/// `blackbox tail ... | head`: the reader goes away, blackbox ends quietly with 0.
+#[test]
+fn a_closed_pipe_ends_tail_and_export_quietly() {
+    use std::io::Read;
+    let dir = real_site();
+    assert!(dir.run(&["index", "-q"]).status.success());
+    for args in [&["tail", "-n", "20000", "--decoded"][..], &["tail", "-n", "20000"], &["export"], &["tail", "-f", "-n", "20000"]] {
+        let mut child = dir
+            .cmd(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 100];
+        out.read_exact(&mut first).unwrap();
+        drop(out);
+        let done = Proc { child }.wait();
+        assert!(done.status.success(), "{args:?}: {:?} {}", done.status, stderr(&done));
+        assert_eq!(stderr(&done), "", "{args:?}");
+    }
+}
