@@ -359,47 +359,82 @@ impl PowerCut {
     }
 }
 
+/// Writes `lines` readings `step_ms` apart from `start`, cuts the power
+/// keeping `torn` unsynced bytes, restarts, and checks the invariants: no
+/// torn or fused reading, every line older than the policy's sync window
+/// kept (all of them with `always`), and the logs verify.
+fn power_cut(lines: usize, step_ms: i64, start: i64, torn: u64, sync: SyncPolicy) {
+    let fx = Fixture::new(start);
+    let disk = PowerCut::default();
+    let mut w =
+        LogWriter::open(fx.root(), WriterOptions { sync, ..WriterOptions::default() }, Box::new(disk.clone()), fx.clock.now()).unwrap();
+    let mut written_at = Vec::new();
+    for i in 0..lines {
+        written_at.push(fx.clock.now().wall_ms);
+        w.reading(fx.clock.now(), "s", format!("line {i}").as_bytes()).unwrap();
+        fx.clock.advance(step_ms);
+        w.tick(fx.clock.now().mono_ms).unwrap();
+    }
+    let cut_at = fx.clock.now().wall_ms;
+    // The power goes: the process dies without closing, the disk keeps what was synced.
+    std::mem::forget(w);
+    disk.cut(torn);
+    // The leaked writer still holds its flock (as a dead process would not): move the
+    // directory and remove the lock file so that the next writer starts as after a reboot.
+    let moved = tempfile::tempdir().unwrap();
+    let target = moved.path().join("logs");
+    std::fs::rename(fx.root(), &target).unwrap();
+    std::fs::remove_file(target.join(".lock")).unwrap();
+    let mut w = LogWriter::open(&target, WriterOptions::default(), Box::new(RealStorage), fx.clock.now()).unwrap();
+    w.reading(fx.clock.now(), "s", b"after the power cut").unwrap();
+    w.close().unwrap();
+    let text: String = logfile::scan(&target).unwrap().days.iter().map(|d| std::fs::read_to_string(&d.path).unwrap()).collect();
+    let readings: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("L ")).map(|l| l.splitn(3, ' ').nth(2).unwrap()).collect();
+    let (last, before) = readings.split_last().unwrap();
+    assert_eq!(*last, "after the power cut");
+    for (i, r) in before.iter().enumerate() {
+        assert_eq!(*r, format!("line {i}"), "{sync}: a torn or fused reading survived:\n{text}");
+    }
+    let window = match sync {
+        SyncPolicy::Always => Some(0),
+        SyncPolicy::Interval(ms) => Some(ms as i64 + step_ms),
+        SyncPolicy::Never => None,
+    };
+    if let Some(window) = window {
+        let must_keep = written_at.iter().filter(|t| **t + window <= cut_at).count();
+        assert!(before.len() >= must_keep, "{sync}: lost lines older than the sync window ({} < {must_keep})", before.len());
+    }
+    let report = verify(&target).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
 #[test]
 fn a_power_cut_loses_at_most_the_sync_window_and_never_leaves_a_torn_reading() {
     for (torn, sync) in [(0, SyncPolicy::Interval(1000)), (7, SyncPolicy::Interval(1000)), (13, SyncPolicy::Always), (0, SyncPolicy::Never)]
     {
-        let fx = Fixture::new(LATE - 3_600_000);
-        let disk = PowerCut::default();
-        let mut w =
-            LogWriter::open(fx.root(), WriterOptions { sync, ..WriterOptions::default() }, Box::new(disk.clone()), fx.clock.now()).unwrap();
-        let mut synced_upto = 0;
-        for i in 0..50 {
-            w.reading(fx.clock.now(), "s", format!("line {i}").as_bytes()).unwrap();
-            fx.clock.advance(100);
-            w.tick(fx.clock.now().mono_ms).unwrap();
-            if w.stats().syncs > 0 && w.next_deadline().is_none() {
-                synced_upto = i + 1;
-            }
-        }
-        // The power goes: the process dies without closing, the disk keeps what was synced.
-        std::mem::forget(w);
-        disk.cut(torn);
-        // The leaked writer still holds its flock (as a dead process would not): move the
-        // directory and remove the lock file so that the next writer starts as after a reboot.
-        let moved = tempfile::tempdir().unwrap();
-        let target = moved.path().join("logs");
-        std::fs::rename(fx.root(), &target).unwrap();
-        std::fs::remove_file(target.join(".lock")).unwrap();
-        let mut w = LogWriter::open(&target, WriterOptions::default(), Box::new(RealStorage), fx.clock.now()).unwrap();
-        w.reading(fx.clock.now(), "s", b"after the power cut").unwrap();
-        w.close().unwrap();
-        let text: String = logfile::scan(&target).unwrap().days.iter().map(|d| std::fs::read_to_string(&d.path).unwrap()).collect();
-        let readings: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("L ")).map(|l| l.splitn(3, ' ').nth(2).unwrap()).collect();
-        let (last, before) = readings.split_last().unwrap();
-        assert_eq!(*last, "after the power cut");
-        for (i, r) in before.iter().enumerate() {
-            assert_eq!(*r, format!("line {i}"), "{sync}: a torn or fused reading survived:\n{text}");
-        }
-        assert!(before.len() >= synced_upto, "{sync}: lost synced lines ({} < {synced_upto})", before.len());
-        if sync == SyncPolicy::Always {
-            assert_eq!(before.len(), 50);
-        }
-        let report = verify(&target).unwrap();
-        assert!(report.is_ok(), "{:?}", report.problems);
+        power_cut(50, 100, LATE - 3_600_000, torn, sync);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// The same at random points: any number of lines, any pace, across
+    /// midnight or not, any torn remainder, any policy.
+    #[test]
+    fn a_power_cut_at_a_random_point_keeps_the_invariants(
+        lines in 1usize..150,
+        step_ms in 1i64..500,
+        before_midnight in 0i64..40_000,
+        torn in 0u64..100,
+        policy in 0u8..3,
+        interval in 10u32..3000,
+    ) {
+        let sync = match policy {
+            0 => SyncPolicy::Always,
+            1 => SyncPolicy::Interval(interval),
+            _ => SyncPolicy::Never,
+        };
+        power_cut(lines, step_ms, LATE + 1000 - before_midnight, torn, sync);
     }
 }
