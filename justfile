@@ -39,6 +39,10 @@ bench-tail samples="300":
 demo *args:
     cargo run --release --bin blackbox -- demo {{args}}
 
+# The soak test for a while (seconds; CI runs 6): kills, midnights, a clock step, unplugs
+soak secs="600":
+    BLACKBOX_SOAK_SECS={{secs}} cargo test --release -p cli --test e2e soak -- --nocapture
+
 # Static binaries for aarch64 and armv7 boards (target/<triple>/board/blackbox)
 cross:
     bash scripts/cross

@@ -8,5 +8,6 @@ mod demo;
 mod deploy;
 mod index;
 mod snapshots;
+mod soak;
 mod tail;
 mod verify;
