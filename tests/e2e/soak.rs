@@ -11,7 +11,6 @@
 //! `just soak 600` runs ten minutes. `BLACKBOX_SOAK_SEED` replays a run.
 
 use crate::harness::*;
-use rustix::process::Signal;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
