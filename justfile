@@ -43,6 +43,14 @@ demo *args:
 soak secs="600":
     BLACKBOX_SOAK_SECS={{secs}} cargo test --release -p cli --test e2e soak -- --nocapture
 
+# Fuzz one target for a while (seconds): framer, log_line, decoders, config, time, index_model
+fuzz target secs="300":
+    bash scripts/fuzz {{target}} {{secs}}
+
+# Every fuzz target for a short time, as CI does
+fuzz-smoke secs="10":
+    bash scripts/fuzz all {{secs}}
+
 # Static binaries for aarch64 and armv7 boards (target/<triple>/board/blackbox)
 cross:
     bash scripts/cross

@@ -109,10 +109,10 @@ fn flatten(prefix: &str, v: &serde_json::Value, skip: &[String], out: &mut Vec<F
             let value = n.as_i64().map(Value::Int).or_else(|| n.as_f64().map(Value::Float)).unwrap_or(Value::Text(n.to_string()));
             let unit =
                 UNITS.iter().find(|(s, _)| prefix.len() > s.len() + 1 && prefix.ends_with(&format!("_{s}"))).map(|(_, u)| Arc::from(*u));
-            out.push(Field { name: prefix.into(), value, unit });
+            out.push(Field { name: field_name(prefix), value, unit });
         }
-        serde_json::Value::Bool(b) => out.push(Field::new(prefix, Value::Bool(*b), None)),
-        serde_json::Value::String(s) => out.push(Field::new(prefix, Value::Text(s.clone()), None)),
+        serde_json::Value::Bool(b) => out.push(Field { name: field_name(prefix), value: Value::Bool(*b), unit: None }),
+        serde_json::Value::String(s) => out.push(Field { name: field_name(prefix), value: Value::Text(s.clone()), unit: None }),
         serde_json::Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 flatten(&format!("{prefix}.{i}"), item, skip, out);
@@ -120,6 +120,18 @@ fn flatten(prefix: &str, v: &serde_json::Value, skip: &[String], out: &mut Vec<F
         }
         serde_json::Value::Null => {}
     }
+}
+
+/// Field names are the last segment of sensor ids: never empty, no `/` or
+/// spaces (a JSON key `""` or `"a b"` from a device must not break ids).
+fn field_name(s: &str) -> Arc<str> {
+    if s.is_empty() {
+        return "_".into();
+    }
+    if s.contains(|c: char| c == '/' || c.is_whitespace()) {
+        return sanitize_device(s).into();
+    }
+    s.into()
 }
 
 /// Device names are path segments of sensor ids: no `/` or spaces.
@@ -133,7 +145,17 @@ pub fn csv(text: &str, separator: char, header: &mut Option<Vec<String>>, device
     let cells: Vec<&str> = text.split(separator).map(str::trim).collect();
     let Some(names) = header.as_ref() else {
         if cells.iter().all(|c| matches!(Value::infer(c), Value::Text(_))) {
-            *header = Some(cells.iter().map(|c| c.trim_matches('"').to_string()).collect());
+            // An empty heading names its column by position (`col2`).
+            *header = Some(
+                cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| match c.trim_matches('"') {
+                        "" => format!("col{}", i + 1),
+                        name => field_name(name).to_string(),
+                    })
+                    .collect(),
+            );
             return Outcome::Recognised { kind: "csv header" };
         }
         return Outcome::Undecoded;

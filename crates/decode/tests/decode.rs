@@ -268,3 +268,16 @@ fn the_shipped_jeelabs_example_configuration_decodes() {
         "roomNode-2 light=1 moved=1 humi=57% temp=17.9°C lobat=0"
     );
 }
+
+/// Found by the `decoders` fuzz target: an empty CSV heading or JSON key gave
+/// a field with an empty name (a sensor id ending in `/`), and keys with `/`
+/// or spaces broke sensor ids.
+#[test]
+fn field_names_are_never_empty_and_never_split_a_sensor_id() {
+    let csv = "[[source]]\nname = \"c\"\nstdin = true\ndecoder = \"csv\"\n";
+    check("", csv, &[" ", "\u{11}"], "c col1=\u{11}");
+    check("", csv, &["a,,b", "1,2,3"], "c a=1 col2=2 b=3");
+    check("", csv, &["a/b,c d", "1,2"], "c a_b=1 c_d=2");
+    let json = "[[source]]\nname = \"j\"\nstdin = true\ndecoder = \"json\"\n";
+    check("", json, &[r#"{"": 1, "a/b": 2, "x y": {"": true}}"#], "j _=1 a_b=2 x_y.=true");
+}

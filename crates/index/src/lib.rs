@@ -29,8 +29,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Version of everything the cache stores; a cache of another version is rebuilt.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of everything the cache stores, and of what the decoders derive
+/// from a line (bumped when decoding changes, so caches are rebuilt from the
+/// logs); a cache of another version is rebuilt.
+/// 2: field names are never empty and never contain `/` or spaces.
+pub const FORMAT_VERSION: u32 = 2;
 /// Lines per atomic batch during catch-up: bounds memory whatever the size of the logs.
 const BATCH_LINES: u64 = 20_000;
 /// sled's page cache: small, or it grows into gigabytes during a bulk load.
