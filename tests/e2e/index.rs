@@ -22,6 +22,12 @@ fn the_documented_query_on_the_real_day() {
     let table = ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2012-11-30 00:04", "--to", "2012-11-30 00:10"]));
     assert_eq!(table, "2012-11-30T00:04:53.611Z  17.9 °C\n");
     let csv = ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--format", "csv", "--to", "2012-11-30 00:10"]));
+    // Relative times, as the README and the demo's hints write them (a leading hyphen is a value).
+    dir.set_clock("2012-11-30T00:10:00Z");
+    assert_eq!(
+        ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "-6m", "--to", "-5m"])),
+        "2012-11-30T00:04:53.611Z  17.9 °C\n"
+    );
     assert_eq!(csv, "time,sensor,value\n2012-11-30T00:04:53.611Z,usb-A40117UK/roomNode-2/temp,17.9\n");
     let stats = ok(&dir.run(&["stats"]));
     assert!(stats.contains("usb-A40117UK") && stats.contains("30429") && stats.contains("27291"), "{stats}");

@@ -65,6 +65,12 @@ fn tail_shows_the_last_lines_across_days_with_filters() {
     );
     assert_eq!(dir.run(&["tail", "--since", "whenever"]).status.code(), Some(2));
     assert_eq!(dir.run(&["tail", "--since", "-1h", "-n", "3"]).status.code(), Some(2), "--since and -n conflict");
+    // A relative time starts with a hyphen and is still a value, not an option.
+    dir.set_clock("2026-11-21T00:29:59.500Z");
+    assert_eq!(
+        stdout(&dir.run(&["tail", "--since", "-30m", "--source", "a"])),
+        "# 00:00:00.001 previous 20261120.txt 42\nL 00:00:01.000 a three\n"
+    );
 }
 
 #[test]

@@ -163,10 +163,10 @@ pub struct QueryArgs {
     /// SOURCE/DEVICE/FIELD, as listed by `blackbox schema`
     pub sensor: String,
     /// From this time on (RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] UTC, or -2h, -7d)
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub from: Option<String>,
     /// Before this time
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub to: Option<String>,
     #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
     pub format: QueryFormat,
@@ -184,10 +184,10 @@ pub enum QueryFormat {
 #[command(after_help = "Example:\n  blackbox export --from 2012-11-30 --to 2012-12-01 --format csv > day.csv")]
 pub struct ExportArgs {
     /// From this time on
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub from: Option<String>,
     /// Before this time
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub to: Option<String>,
     #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
@@ -237,6 +237,6 @@ pub struct TailArgs {
     #[arg(long, value_name = "REGEX")]
     pub grep: Option<String>,
     /// Start from this time instead of the last N lines (RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] UTC, or -2h)
-    #[arg(long, value_name = "T", conflicts_with = "lines")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true, conflicts_with = "lines")]
     pub since: Option<String>,
 }
