@@ -20,10 +20,15 @@ lint:
 fmt:
     cargo fmt --all
 
-# Capture benchmarks against baselines measured in the same run (optional line count)
-bench lines="1000000":
+# Every benchmark, then one table: each figure beside its baseline measured in the same run
+bench:
     cargo build --release -p cli -p bench
-    target/release/bench {{lines}}
+    target/release/bench
+
+# Capture benchmarks only (optional line count)
+bench-capture lines="1000000":
+    cargo build --release -p cli -p bench
+    target/release/bench capture {{lines}}
 
 # Indexer benchmarks: rebuild speed, cache size, memory, catch-up and query time (optional line count)
 bench-index lines="5000000":

@@ -3,10 +3,12 @@
 //! measured in the same run. Every run is checked to have captured every
 //! line, so a figure never comes from a broken run.
 //!
-//! Usage: bench [LINES]          capture (default 1000000 lines)
+//! Usage: bench                  everything, then one table (`just bench`)
+//!        bench capture [LINES]  capture (default 1000000 lines)
 //!        bench index [LINES]    indexer (default 5000000 lines)
 //!        bench tail [SAMPLES]   `tail -f` latency (default 300 lines)
-//! The binary is target/release/blackbox or $BLACKBOX_BIN.
+//! The binary is target/release/blackbox or $BLACKBOX_BIN. Exit status 1
+//! when a target is missed.
 
 use rustix::process::{kill_process, Pid, Signal};
 use serialport::SerialPort;
@@ -20,18 +22,71 @@ const FLOOR_STDIN: f64 = 200_000.0;
 const RSS_LIMIT_MB: f64 = 16.0;
 const END: &str = "END-OF-BENCHMARK";
 
+/// One line of the summary table: a figure, its baseline measured in the
+/// same run, and the target it is held to.
+struct Row {
+    measure: &'static str,
+    value: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+    met: Option<bool>,
+}
+
+impl Row {
+    fn new(measure: &'static str, value: String, baseline: String, ratio: String) -> Self {
+        Row { measure, value, baseline, ratio, target: String::new(), met: None }
+    }
+
+    fn target(mut self, target: impl Into<String>, met: bool) -> Self {
+        self.target = target.into();
+        self.met = Some(met);
+        self
+    }
+}
+
 fn main() -> ExitCode {
-    let what = std::env::args().nth(1).unwrap_or_default();
-    if what == "tail" {
-        let samples: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(300);
-        return tail_bench(samples);
-    }
-    if what == "index" {
-        let lines: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(5_000_000);
-        return index_bench(lines);
-    }
-    let lines: usize = what.parse().unwrap_or(1_000_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let Some(bin) = binary() else { return ExitCode::from(2) };
+    let mut rows = Vec::new();
+    match args.first().map(String::as_str) {
+        None | Some("all") => {
+            capture_bench(&bin, 1_000_000, &mut rows);
+            println!();
+            index_bench(&bin, 5_000_000, &mut rows);
+            println!();
+            tail_bench(&bin, 300, &mut rows);
+        }
+        Some("capture") => capture_bench(&bin, arg(1, 1_000_000), &mut rows),
+        Some("index") => index_bench(&bin, arg(1, 5_000_000), &mut rows),
+        Some("tail") => tail_bench(&bin, arg(1, 300), &mut rows),
+        // `bench LINES`, as before: capture only.
+        Some(n) if n.parse::<usize>().is_ok() => capture_bench(&bin, arg(0, 1_000_000), &mut rows),
+        Some(other) => {
+            eprintln!("bench: unknown benchmark {other:?}; use capture, index, tail or nothing for all");
+            return ExitCode::from(2);
+        }
+    }
+    println!("\nsummary ({} cores; each figure beside its baseline measured in the same run)\n", cores());
+    println!("{:<56} {:>12} {:>14} {:>8}  target", "measurement", "value", "baseline", "ratio");
+    for r in &rows {
+        let status = match r.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "",
+        };
+        println!("{:<56} {:>12} {:>14} {:>8}  {:<22} {status}", r.measure, r.value, r.baseline, r.ratio, r.target);
+    }
+    if rows.iter().any(|r| r.met == Some(false)) {
+        println!("\na target was missed");
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn capture_bench(bin: &Path, lines: usize, rows: &mut Vec<Row>) {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let work = tmp.path();
     let mut sim = sim::Rf12Demo::new(42);
@@ -41,7 +96,7 @@ fn main() -> ExitCode {
     let few_input = join(&texts[..few], "\n");
     let pty_lines = lines.min(200_000);
     let pty_input = join(&texts[..pty_lines], "\r\n");
-    let mb = input.len() as f64 / 1e6;
+    let bin = bin.to_path_buf();
 
     println!(
         "blackbox capture benchmark: simulated RF12demo lines ({:.1} bytes per line), {} cores",
@@ -50,13 +105,16 @@ fn main() -> ExitCode {
     );
     println!("each figure is the median of 3 runs; the baseline is `cat` of the same input to a file, measured in the same run\n");
     println!("{:<34} {:>9} {:>12} {:>14} {:>9}", "measurement", "lines", "lines/s", "cat lines/s", "ratio");
-    let mut ok = true;
-
-    let stdin_rate =
+    let (rate, base) =
         row("stdin, sync interval=1000", lines, || run_stdin(&bin, work, &input, lines, "interval=1000"), || cat_stdin(work, &input));
-    ok &= stdin_rate >= FLOOR_STDIN;
+    rows.push(
+        Row::new("capture lines/s, stdin (baseline: cat)", format!("{rate:.0}"), format!("{base:.0}"), format!("{:.2}x", rate / base))
+            .target(format!(">= {FLOOR_STDIN:.0}"), rate >= FLOOR_STDIN),
+    );
     row("stdin, sync always", few, || run_stdin(&bin, work, &few_input, few, "always"), || cat_stdin(work, &few_input));
-    row("pty, sync interval=1000", pty_lines, || run_pty(&bin, work, &pty_input, "interval=1000"), || cat_pty(work, &pty_input));
+    let (rate, base) =
+        row("pty, sync interval=1000", pty_lines, || run_pty(&bin, work, &pty_input, "interval=1000"), || cat_pty(work, &pty_input));
+    rows.push(Row::new("capture lines/s, pty (baseline: cat)", format!("{rate:.0}"), format!("{base:.0}"), format!("{:.2}x", rate / base)));
     let few_pty = join(&texts[..few], "\r\n");
     row("pty, sync always", few, || run_pty(&bin, work, &few_pty, "always"), || cat_pty(work, &few_pty));
 
@@ -64,17 +122,10 @@ fn main() -> ExitCode {
     println!(
         "\npeak resident memory (VmHWM) of a capture with 3 pty sources, {pty_lines} lines each: {rss:.1} MB (limit {RSS_LIMIT_MB} MB)"
     );
-    ok &= rss <= RSS_LIMIT_MB;
-    println!(
-        "floor: {FLOOR_STDIN} lines/s from stdin with interval=1000: {} ({stdin_rate:.0} lines/s, {mb:.1} MB input)",
-        if stdin_rate >= FLOOR_STDIN { "met" } else { "MISSED" }
+    rows.push(
+        Row::new("capture peak RSS, 3 pty sources at full speed", format!("{rss:.1} MB"), String::new(), String::new())
+            .target(format!("<= {RSS_LIMIT_MB} MB"), rss <= RSS_LIMIT_MB),
     );
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        println!("a target was missed");
-        ExitCode::from(1)
-    }
 }
 
 fn join(texts: &[String], eol: &str) -> Vec<u8> {
@@ -91,7 +142,7 @@ fn cores() -> usize {
 }
 
 /// Runs `measure` and `baseline` three times each, alternating, and prints the medians.
-fn row(name: &str, lines: usize, mut measure: impl FnMut() -> Duration, mut baseline: impl FnMut() -> Duration) -> f64 {
+fn row(name: &str, lines: usize, mut measure: impl FnMut() -> Duration, mut baseline: impl FnMut() -> Duration) -> (f64, f64) {
     let mut m = Vec::new();
     let mut b = Vec::new();
     for _ in 0..3 {
@@ -106,7 +157,7 @@ fn row(name: &str, lines: usize, mut measure: impl FnMut() -> Duration, mut base
     let rate = lines as f64 / m.as_secs_f64();
     let base = lines as f64 / b.as_secs_f64();
     println!("{name:<34} {lines:>9} {rate:>12.0} {base:>14.0} {:>8.2}x", rate / base);
-    rate
+    (rate, base)
 }
 
 fn fresh(work: &Path, name: &str) -> PathBuf {
@@ -364,8 +415,7 @@ fn timed(bin: &Path, dir: &Path, args: &[&str]) -> (Duration, f64) {
     (start.elapsed(), hwm_kb / 1024.0)
 }
 
-fn index_bench(lines: usize) -> ExitCode {
-    let Some(bin) = binary() else { return ExitCode::from(2) };
+fn index_bench(bin: &Path, lines: usize, rows: &mut Vec<Row>) {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = tmp.path();
     std::fs::write(dir.join("blackbox.toml"), SIM_NODES).expect("config");
@@ -387,7 +437,7 @@ fn index_bench(lines: usize) -> ExitCode {
     let out = Command::new("grep").arg("-c").arg("OK").args(&files).output().expect("grep");
     let grep = start.elapsed();
     assert!(!out.stdout.is_empty());
-    let (rebuild, rss) = timed(&bin, dir, &["rebuild"]);
+    let (rebuild, rss) = timed(bin, dir, &["rebuild"]);
     let rate = lines as f64 / rebuild.as_secs_f64();
     let grep_rate = lines as f64 / grep.as_secs_f64();
     println!("{:<44} {:>12} {:>14} {:>8}", "measurement", "value", "baseline", "ratio");
@@ -401,6 +451,26 @@ fn index_bench(lines: usize) -> ExitCode {
         cache_bytes as f64 / log_bytes as f64
     );
     println!("{:<44} {:>11.1}M {:>14} {:>8}", "peak resident memory of rebuild", rss, "128.0M", "limit");
+    rows.push(
+        Row::new(
+            "rebuild lines/s (baseline: grep -c OK)",
+            format!("{rate:.0}"),
+            format!("{grep_rate:.0}"),
+            format!("{:.2}x", rate / grep_rate),
+        )
+        .target(">= 1000000", rate >= 1_000_000.0),
+    );
+    let size_ratio = cache_bytes as f64 / log_bytes as f64;
+    rows.push(
+        Row::new(
+            "cache size (baseline: log size)",
+            format!("{:.1} MB", cache_bytes as f64 / 1e6),
+            format!("{:.1} MB", log_bytes as f64 / 1e6),
+            format!("{size_ratio:.2}x"),
+        )
+        .target("<= 0.5x", size_ratio <= 0.5),
+    );
+    rows.push(Row::new("rebuild peak RSS", format!("{rss:.1} MB"), String::new(), String::new()).target("<= 128 MB", rss <= 128.0));
 
     // Catch-up of one appended line after everything is indexed.
     let last = files.last().expect("a day");
@@ -410,14 +480,24 @@ fn index_bench(lines: usize) -> ExitCode {
         .expect("append")
         .write_all(b"L 23:59:59.999 usb-SIM OK 2 1 115 179 0\n")
         .expect("append");
-    let (one, _) = timed(&bin, dir, &["index"]);
-    let (none, _) = timed(&bin, dir, &["index"]);
+    let (one, _) = timed(bin, dir, &["index"]);
+    let (none, _) = timed(bin, dir, &["index"]);
     println!(
         "{:<44} {:>10.1}ms {:>12.1}ms {:>8}",
         "index after one appended line (baseline: nothing new)",
         one.as_secs_f64() * 1e3,
         none.as_secs_f64() * 1e3,
         ""
+    );
+    let one_ms = one.as_secs_f64() * 1e3;
+    rows.push(
+        Row::new(
+            "catch-up of one new line after all (baseline: none new)",
+            format!("{one_ms:.1} ms"),
+            format!("{:.1} ms", none.as_secs_f64() * 1e3),
+            format!("{:.2}x", one.as_secs_f64() / none.as_secs_f64()),
+        )
+        .target("< 200 ms", one_ms < 200.0),
     );
 
     // Query one sensor-day from a year at one reading per minute for 20 sensors.
@@ -427,13 +507,23 @@ fn index_bench(lines: usize) -> ExitCode {
     write_logs(&year.join("logs"), 365 * 1440, 365, |n| {
         (0..20).map(|f| format!("s{f}={}", (n * 7 + f) % 1000)).collect::<Vec<_>>().join(" ")
     });
-    let (year_index, _) = timed(&bin, &year, &["index"]);
+    let (year_index, _) = timed(bin, &year, &["index"]);
     let from = logfile::time::rfc3339_millis((15_000 + 200) * 86_400_000);
     let to = logfile::time::rfc3339_millis((15_000 + 201) * 86_400_000);
     let args = ["query", "usb-SIM/usb-SIM/s7", "--from", &from, "--to", &to, "--format", "csv"];
-    let mut q: Vec<Duration> = (0..5).map(|_| timed(&bin, &year, &args).0).collect();
+    let mut q: Vec<Duration> = (0..5).map(|_| timed(bin, &year, &args).0).collect();
     q.sort();
-    let (version, _) = timed(&bin, &year, &["--version"]);
+    let (version, _) = timed(bin, &year, &["--version"]);
+    let q_ms = q[2].as_secs_f64() * 1e3;
+    rows.push(
+        Row::new(
+            "query one sensor-day, year cache (baseline: --version)",
+            format!("{q_ms:.1} ms"),
+            format!("{:.1} ms", version.as_secs_f64() * 1e3),
+            format!("{:.1}x", q[2].as_secs_f64() / version.as_secs_f64()),
+        )
+        .target("< 20 ms", q_ms < 20.0),
+    );
     println!(
         "{:<44} {:>10.1}ms {:>12.1}ms {:>8}",
         "query one sensor-day, year cache (baseline: --version)",
@@ -445,7 +535,6 @@ fn index_bench(lines: usize) -> ExitCode {
         "\n(the year cache: 525600 lines of 20 fields indexed in {:.1} s; query figures are medians of 5 runs of the whole process)",
         year_index.as_secs_f64()
     );
-    ExitCode::SUCCESS
 }
 
 /// Median latency target of `blackbox tail -f`, from a line being appended to it being printed.
@@ -455,8 +544,7 @@ const TAIL_MEDIAN_TARGET_MS: f64 = 50.0;
 /// writer (as capture appends them), 10 ms apart; the time from the write
 /// returning to the line being read from tail's stdout is measured. The
 /// baseline is GNU `tail -F` (inotify) on the same file in the same run.
-fn tail_bench(samples: usize) -> ExitCode {
-    let Some(bin) = binary() else { return ExitCode::from(2) };
+fn tail_bench(bin: &Path, samples: usize, rows: &mut Vec<Row>) {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let logs = tmp.path().join("logs");
     let clock = logfile::SystemClock::new();
@@ -469,27 +557,35 @@ fn tail_bench(samples: usize) -> ExitCode {
     println!("tail -f latency: {samples} lines appended 10 ms apart by the log writer, {} cores", cores());
     println!("latency = from the append returning to the line read from the viewer's stdout\n");
     println!("{:<34} {:>9} {:>10} {:>10} {:>10}", "viewer", "lines", "median ms", "p99 ms", "max ms");
-    let mut blackbox = Command::new(&bin);
+    let mut blackbox = Command::new(bin);
     blackbox.args(["tail", "-f", "-n", "0", "--logs"]).arg(&logs);
-    let ours = tail_latency(&mut writer, &clock, blackbox, samples, "blackbox tail -f -n 0");
+    let (ours, ours_max) = tail_latency(&mut writer, &clock, blackbox, samples, "blackbox tail -f -n 0");
     let mut gnu = Command::new("tail");
     gnu.args(["-F", "-n", "0"]).arg(&day);
-    let theirs = tail_latency(&mut writer, &clock, gnu, samples, "tail -F -n 0 (GNU, baseline)");
-    let mut decoded = Command::new(&bin);
+    let (theirs, theirs_max) = tail_latency(&mut writer, &clock, gnu, samples, "tail -F -n 0 (GNU, baseline)");
+    let mut decoded = Command::new(bin);
     decoded.args(["tail", "-f", "-n", "0", "--decoded", "--logs"]).arg(&logs);
     tail_latency(&mut writer, &clock, decoded, samples, "blackbox tail -f -n 0 --decoded");
     println!("\nratio of medians, blackbox / GNU tail: {:.2}", ours / theirs.max(1e-9));
-    let met = ours <= TAIL_MEDIAN_TARGET_MS;
-    println!("target: median at most {TAIL_MEDIAN_TARGET_MS} ms: {}", if met { "met" } else { "MISSED" });
-    if met {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    rows.push(
+        Row::new(
+            "tail -f latency, median (baseline: GNU tail -F)",
+            format!("{ours:.2} ms"),
+            format!("{theirs:.2} ms"),
+            format!("{:.2}x", ours / theirs.max(1e-9)),
+        )
+        .target(format!("<= {TAIL_MEDIAN_TARGET_MS} ms"), ours <= TAIL_MEDIAN_TARGET_MS),
+    );
+    rows.push(Row::new(
+        "tail -f latency, maximum (baseline: GNU tail -F)",
+        format!("{ours_max:.2} ms"),
+        format!("{theirs_max:.2} ms"),
+        format!("{:.2}x", ours_max / theirs_max.max(1e-9)),
+    ));
 }
 
-/// Runs one viewer and returns its median latency in ms (after printing a row).
-fn tail_latency(writer: &mut logfile::LogWriter, clock: &dyn logfile::Clock, mut cmd: Command, samples: usize, name: &str) -> f64 {
+/// Runs one viewer and returns its median and maximum latency in ms (after printing a row).
+fn tail_latency(writer: &mut logfile::LogWriter, clock: &dyn logfile::Clock, mut cmd: Command, samples: usize, name: &str) -> (f64, f64) {
     use std::io::BufRead;
     use std::sync::mpsc;
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).env("NO_COLOR", "1").spawn().expect("start the viewer");
@@ -533,5 +629,5 @@ fn tail_latency(writer: &mut logfile::LogWriter, clock: &dyn logfile::Clock, mut
     let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
     let median = pick(0.5);
     println!("{name:<34} {samples:>9} {median:>10.2} {:>10.2} {:>10.2}", pick(0.99), pick(1.0));
-    median
+    (median, pick(1.0))
 }
