@@ -56,11 +56,46 @@ pub struct Stats {
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// Orders names as people read them: runs of digits by their value, so
+/// `node-2/b9` comes before `node-2/b10` and `node-19` after `node-2`.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (na, nb) = (&a[..da], &b[..db]);
+                // Compare by value without overflow: strip leading zeros, then length, then digits.
+                let strip = |n: &[u8]| -> usize { n.iter().take_while(|&&c| c == b'0').count() };
+                let (ta, tb) = (&na[strip(na)..], &nb[strip(nb)..]);
+                let by_value = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb)).then_with(|| da.cmp(&db));
+                if by_value != Ordering::Equal {
+                    return by_value;
+                }
+                a = &a[da..];
+                b = &b[db..];
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                a = &a[1..];
+                b = &b[1..];
+            }
+        }
+    }
+}
+
 impl Index {
     /// Names of every sensor ever decoded.
     pub fn sensor_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.sensors.keys().cloned().collect();
-        v.sort();
+        v.sort_by(|a, b| natural_cmp(a, b));
         v
     }
 
@@ -186,7 +221,7 @@ impl Index {
             }
         })?;
         let mut out: Vec<SchemaRow> = rows.into_values().collect();
-        out.sort_by(|a, b| a.sensor.cmp(&b.sensor));
+        out.sort_by(|a, b| natural_cmp(&a.sensor, &b.sensor));
         Ok(out)
     }
 
@@ -227,5 +262,18 @@ impl Index {
             out.push(e);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod natural_tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn digits_compare_by_value() {
+        let mut v = vec!["n/b10", "n/b2", "n/b1", "node-19/x", "node-2/x", "a", "n/b02", "n/b", "z9", "z10"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["a", "n/b", "n/b1", "n/b2", "n/b02", "n/b10", "node-2/x", "node-19/x", "z9", "z10"]);
+        assert_eq!(natural_cmp("x99999999999999999999999", "x100000000000000000000000"), std::cmp::Ordering::Less);
     }
 }
