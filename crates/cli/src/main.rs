@@ -57,13 +57,6 @@ fn init_tracing(verbose: u8, quiet: bool, color: args::ColorChoice) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     // Colours only where a person reads them (the journal and log files get plain text).
-    let ansi = match color {
-        args::ColorChoice::Always => true,
-        args::ColorChoice::Never => false,
-        args::ColorChoice::Auto => {
-            use std::io::IsTerminal;
-            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    let ansi = view::color_for(color, std::io::IsTerminal::is_terminal(&std::io::stderr()));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
 }

@@ -9,15 +9,19 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 
-/// Whether to colour, decided once: `--color`, then `NO_COLOR`, then whether stdout is a terminal.
+/// Whether to colour stdout, decided once: `--color`, then `NO_COLOR`, then whether it is a terminal.
 pub fn use_color(choice: ColorChoice) -> bool {
+    color_for(choice, io::stdout().is_terminal())
+}
+
+/// Whether to colour a stream that `is_terminal` or not: `--color always|never`
+/// decide; `auto` colours a terminal unless `NO_COLOR` is set or `TERM=dumb`.
+pub fn color_for(choice: ColorChoice, is_terminal: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
-                && io::stdout().is_terminal()
+            is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
         }
     }
 }
@@ -185,21 +189,17 @@ impl DecodedView {
             self.buf.push('\n');
             self.day = Some(day);
         }
-        match logfile::parse_line(line) {
+        let parsed = logfile::parse_line(line);
+        let decoded = step(&self.decoders, &mut self.states, &mut self.cuts, day, &parsed);
+        match parsed {
             Ok(Line::Reading { time, source, text: escaped }) => {
-                let text = String::from_utf8_lossy(&logfile::unescape(escaped)).into_owned();
+                let Some((text, outcome)) = decoded else { unreachable!("step decodes every reading") };
                 self.source_width = self.source_width.max(source.chars().count());
                 p.put(&mut self.buf, sgr::DIM, &time.to_string());
                 self.buf.push_str("  ");
                 p.pad(&mut self.buf, sgr::SOURCE, source, self.source_width);
                 self.buf.push_str("  ");
                 let events = self.decoders.events(source, &text);
-                let outcome = if self.cuts.is_piece(source) {
-                    None
-                } else {
-                    let state = self.states.entry(source.to_string()).or_default();
-                    Some(self.decoders.decode(source, logfile::time::join_millis(day, time), &text, state))
-                };
                 match outcome {
                     Some(Outcome::Decoded { device, fields }) => {
                         self.device_width = self.device_width.max(device.chars().count());
@@ -233,12 +233,7 @@ impl DecodedView {
                     p.put(&mut self.buf, level_style(e.level), &format!("[{} {}: {}]", e.level, e.code, e.description));
                 }
             }
-            Ok(Line::Meta { time, event, args }) => {
-                if event == "cut" {
-                    if let (Some(source), Some(reason)) = (args.get("source"), args.get("reason")) {
-                        self.cuts.announce(source, reason);
-                    }
-                }
+            Ok(Line::Meta { time, event, .. }) => {
                 p.put(&mut self.buf, sgr::DIM, &time.to_string());
                 self.buf.push_str("  ");
                 // Everything after the time: the event and its arguments, as written.
@@ -249,6 +244,36 @@ impl DecodedView {
         }
         self.buf.push('\n');
         out.write_all(self.buf.as_bytes())
+    }
+}
+
+/// Carries the decoder state over one parsed line, as the indexer does:
+/// a `cut` line announces a piece; a reading gives its unescaped text and
+/// its outcome (`None` for a piece of a cut line, which is never decoded).
+fn step(
+    decoders: &Decoders,
+    states: &mut HashMap<String, SourceState>,
+    cuts: &mut Cuts,
+    day: NaiveDate,
+    parsed: &Result<Line<'_>, logfile::LineError>,
+) -> Option<(String, Option<Outcome>)> {
+    match parsed {
+        Ok(Line::Reading { time, source, text }) => {
+            let text = String::from_utf8_lossy(&logfile::unescape(text)).into_owned();
+            if cuts.is_piece(source) {
+                return Some((text, None));
+            }
+            let state = states.entry(source.to_string()).or_default();
+            let outcome = decoders.decode(source, logfile::time::join_millis(day, *time), &text, state);
+            Some((text, Some(outcome)))
+        }
+        Ok(Line::Meta { event: "cut", args, .. }) => {
+            if let (Some(source), Some(reason)) = (args.get("source"), args.get("reason")) {
+                cuts.announce(source, reason);
+            }
+            None
+        }
+        _ => None,
     }
 }
 

@@ -22,6 +22,14 @@ pub fn last_lines(root: &Path, n: usize, keep: &dyn Fn(&str) -> bool) -> io::Res
     let scan = layout::scan(root)?;
     let mut found: VecDeque<TailLine> = VecDeque::new();
     let mut follower = Follower { root: root.to_path_buf(), day: None, offset: 0 };
+    // Only the position (`tail -f -n 0`, the demo's view): no need to read the day.
+    if n == 0 {
+        if let Some(day) = scan.days.last().filter(|d| !d.compressed) {
+            follower.offset = end_of_last_line(&day.path)?;
+            follower.day = Some(day.clone());
+            return Ok((Vec::new(), follower));
+        }
+    }
     for (i, day) in scan.days.iter().enumerate().rev() {
         let mut reader = DayReader::open(day)?;
         let mut lines = Vec::new();
@@ -46,6 +54,26 @@ pub fn last_lines(root: &Path, n: usize, keep: &dyn Fn(&str) -> bool) -> io::Res
         }
     }
     Ok((found.into(), follower))
+}
+
+/// The offset just after the last `\n` of a file (0 if it has none): where
+/// a reader that never returns a partial line would stop. Reads backwards.
+fn end_of_last_line(path: &Path) -> io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let mut end = f.metadata()?.len();
+    let mut buf = vec![0u8; 8192];
+    while end > 0 {
+        let n = buf.len().min(end as usize);
+        let start = end - n as u64;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 /// Every line accepted by `keep` from epoch millisecond `since` on (a line
@@ -194,5 +222,30 @@ mod tests {
         })
         .unwrap();
         assert_eq!(got, ["L 00:00:03.000 a five", "# 00:00:00.001 previous 20261121.txt 99", "L 00:00:00.001 a six"]);
+    }
+
+    #[test]
+    fn no_lines_starts_following_after_the_last_complete_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // Longer than one backwards read, ending in a partial line.
+        let long: String = (0..2000).map(|i| format!("L 00:00:{:02}.000 a line {i}\n", i % 60)).collect();
+        write(root, "20261121", &format!("{long}L 00:01:00.000 a par"));
+        let (none, mut f) = last_lines(root, 0, &|_| true).unwrap();
+        assert!(none.is_empty());
+        write(root, "20261121", "tial\nL 00:01:01.000 a next\n");
+        let mut got = Vec::new();
+        f.poll(&mut |l| {
+            got.push(l.text);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, ["L 00:01:00.000 a partial", "L 00:01:01.000 a next"]);
+        assert_eq!(
+            end_of_last_line(&root.join("2026/20261121.txt")).unwrap(),
+            std::fs::metadata(root.join("2026/20261121.txt")).unwrap().len()
+        );
+        write(root, "20261122", "no newline at all");
+        assert_eq!(end_of_last_line(&root.join("2026/20261122.txt")).unwrap(), 0);
     }
 }

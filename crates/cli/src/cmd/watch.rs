@@ -21,7 +21,6 @@ pub enum Wake {
 
 pub struct Watch {
     rx: mpsc::Receiver<Wake>,
-    stopping: Arc<AtomicBool>,
     stopper: Stopper,
     _watcher: notify::RecommendedWatcher,
 }
@@ -58,15 +57,14 @@ impl Watch {
             signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP])
                 .context("cannot install signal handlers")
                 .setup()?;
-        let stopping = Arc::new(AtomicBool::new(false));
-        let stopper = Stopper { tx, stopping: stopping.clone() };
+        let stopper = Stopper { tx, stopping: Arc::new(AtomicBool::new(false)) };
         let on_signal = stopper.clone();
         std::thread::spawn(move || {
             if signals.forever().next().is_some() {
                 on_signal.stop();
             }
         });
-        Ok(Watch { rx, stopping, stopper, _watcher: watcher })
+        Ok(Watch { rx, stopper, _watcher: watcher })
     }
 
     /// A handle that stops this watch from another thread.
@@ -76,7 +74,7 @@ impl Watch {
 
     /// True once a stop signal arrived: long work should end at its next safe point.
     pub fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.stopper.stopping.load(Ordering::SeqCst)
     }
 
     /// Waits for a change, the rescan interval or a stop; after a change,
