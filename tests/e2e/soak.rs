@@ -71,17 +71,41 @@ impl Device {
     /// Stops sending (capture is about to go) and returns the next sequence
     /// number: every line before it was written, none after it will be until `resume`.
     fn pause(&self) -> u64 {
-        let _sending = self.master.lock().unwrap();
+        let _sending = self.sending();
         self.up.store(false, Ordering::SeqCst);
         self.seq.load(Ordering::SeqCst)
+    }
+
+    /// Waits for a write in progress to end. A write only blocks when the
+    /// terminal is full because capture stopped reading this device: that
+    /// fails the test instead of hanging it.
+    fn sending(&self) -> std::sync::MutexGuard<'_, Option<(std::fs::File, std::fs::File)>> {
+        let start = Instant::now();
+        loop {
+            match self.master.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::WouldBlock) if start.elapsed() < RECONNECT_DEADLINE => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    panic!("{}: a line has been stuck in its terminal for {RECONNECT_DEADLINE:?}: capture is not reading it", self.name)
+                }
+                Err(std::sync::TryLockError::Poisoned(_)) => panic!("{}: the sending thread panicked", self.name),
+            }
+        }
     }
 
     fn resume(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
 
+    /// Unplugs the device: its terminal goes, and so does the link, as udev
+    /// removes /dev/serial/by-id entries. (A link left pointing at the freed
+    /// /dev/pts/N would let capture open whatever terminal is given that
+    /// number next, another test's for one.)
     fn unplug(&self) {
-        *self.master.lock().unwrap() = None;
+        *self.sending() = None;
+        std::fs::remove_file(&self.link).expect("remove the link");
     }
 
     /// Sends the next line if capture is up; the sequence number only advances when it was written whole.
@@ -139,8 +163,46 @@ fn since(dir: &Dir, mark: &Mark) -> String {
 /// connections) is retried with a backoff that grows to 30 s, by design.
 const RECONNECT_DEADLINE: Duration = Duration::from_secs(90);
 
-/// Waits until a line containing `needle` is written after `mark`.
-fn wait_after(dir: &Dir, mark: &Mark, needle: &str) {
+/// What the devices and the capture process were doing, for a timeout's message.
+fn diagnose(devices: &[Arc<Device>], capture: u32) -> String {
+    let mut out = String::new();
+    for d in devices {
+        let target = std::fs::read_link(&d.link).map(|p| p.display().to_string()).unwrap_or_default();
+        let queued = match d.master.try_lock() {
+            Ok(m) => m.as_ref().map_or("unplugged".to_string(), |(_, slave)| format!("{:?}", rustix::io::ioctl_fionread(slave))),
+            Err(_) => "a write is blocked".to_string(),
+        };
+        out.push_str(&format!(
+            "{}: -> {target}, next seq {}, up {}, bytes waiting in the terminal: {queued}\n",
+            d.name,
+            d.seq.load(Ordering::SeqCst),
+            d.up.load(Ordering::SeqCst)
+        ));
+    }
+    out.push_str(&format!("capture {capture} has open:\n"));
+    if let Ok(fds) = std::fs::read_dir(format!("/proc/{capture}/fd")) {
+        for fd in fds.flatten() {
+            let target = std::fs::read_link(fd.path()).map(|p| p.display().to_string()).unwrap_or_default();
+            out.push_str(&format!("  {} -> {target}\n", fd.file_name().to_string_lossy()));
+        }
+    }
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{capture}/task")) {
+        for t in tasks.flatten() {
+            let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+            out.push_str(&format!(
+                "  thread {} {}: wchan {} syscall {}\n",
+                t.file_name().to_string_lossy(),
+                read("comm").trim(),
+                read("wchan"),
+                read("syscall").trim()
+            ));
+        }
+    }
+    out
+}
+
+/// Waits until a line containing `needle` is written after `mark`; `diagnose` says what was going on if it times out.
+fn wait_after_or(dir: &Dir, mark: &Mark, needle: &str, diagnose: &dyn Fn() -> String) {
     let start = Instant::now();
     while !since(dir, mark).contains(needle) {
         if start.elapsed() > RECONNECT_DEADLINE {
@@ -148,7 +210,8 @@ fn wait_after(dir: &Dir, mark: &Mark, needle: &str) {
             let meta: Vec<&String> = all.iter().filter(|l| l.starts_with('#')).collect();
             let tail: Vec<&String> = all.iter().rev().take(12).collect();
             panic!(
-                "timed out waiting for {needle:?}; the metadata lines:\n{}\nthe last lines, newest first:\n{}",
+                "timed out waiting for {needle:?}; {}the metadata lines:\n{}\nthe last lines, newest first:\n{}",
+                diagnose(),
                 meta.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"),
                 tail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
             );
@@ -198,7 +261,7 @@ fn soak_capture_and_index_through_kills_midnights_clock_steps_and_unplugs() {
         let before = mark(&dir);
         let p = dir.spawn(&["capture"]);
         for d in devices {
-            wait_after(&dir, &before, &format!(" connect source={} ", d.name));
+            wait_after_or(&dir, &before, &format!(" connect source={} ", d.name), &|| diagnose(devices, p.child.id()));
             d.resume();
         }
         p
@@ -250,10 +313,11 @@ fn soak_capture_and_index_through_kills_midnights_clock_steps_and_unplugs() {
                     h.breaks.push((event, s));
                 }
                 d.unplug();
-                wait_after(&dir, &before, &format!(" disconnect source={} ", d.name));
+                let why = || diagnose(&devices, capture.child.id());
+                wait_after_or(&dir, &before, &format!(" disconnect source={} ", d.name), &why);
                 let unplugged = mark(&dir);
                 d.plug();
-                wait_after(&dir, &unplugged, &format!(" connect source={} ", d.name));
+                wait_after_or(&dir, &unplugged, &format!(" connect source={} ", d.name), &why);
                 d.resume();
                 unplugs += 1;
             }
@@ -261,13 +325,13 @@ fn soak_capture_and_index_through_kills_midnights_clock_steps_and_unplugs() {
     }
     // Quiet down: every line sent is written; then stop both cleanly.
     running.store(false, Ordering::SeqCst);
+    let last: Vec<u64> = devices.iter().map(|d| d.pause()).collect();
     for s in senders {
         s.join().unwrap();
     }
-    for d in &devices {
-        let last = d.seq.load(Ordering::SeqCst);
+    for (d, &last) in devices.iter().zip(&last) {
         if last > 0 {
-            wait_after(&dir, &Mark(None), &format!(" {} seq={} ", d.name, last - 1));
+            wait_after_or(&dir, &Mark(None), &format!(" {} seq={} ", d.name, last - 1), &|| diagnose(&devices, capture.child.id()));
         }
     }
     assert!(capture.terminate().status.success());
