@@ -61,6 +61,16 @@ fn main() -> ExitCode {
         Some("capture") => capture_bench(&bin, arg(1, 1_000_000), &mut rows),
         Some("index") => index_bench(&bin, arg(1, 5_000_000), &mut rows),
         Some("tail") => tail_bench(&bin, arg(1, 300), &mut rows),
+        // The index benchmark's data set, kept for profiling: `bench index-data DIR [LINES]`.
+        Some("index-data") => {
+            let Some(dir) = args.get(1) else {
+                eprintln!("bench: usage: bench index-data DIR [LINES]");
+                return ExitCode::from(2);
+            };
+            index_data(Path::new(dir), arg(2, 5_000_000));
+            println!("{dir}: blackbox.toml and logs/ ({} lines); try `blackbox rebuild` there", arg(2, 5_000_000));
+            return ExitCode::SUCCESS;
+        }
         // `bench LINES`, as before: capture only.
         Some(n) if n.parse::<usize>().is_ok() => capture_bench(&bin, arg(0, 1_000_000), &mut rows),
         Some(other) => {
@@ -364,6 +374,18 @@ fn binary() -> Option<PathBuf> {
 const SIM_NODES: &str = "[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n9 = \"homePower\"\n";
 
 /// Writes `lines` simulated RF12demo readings spread evenly over `days` daily files.
+/// The index benchmark's data: `lines` simulated RF12demo lines over ten
+/// days in `dir/logs`, and the node map in `dir/blackbox.toml`. Returns the
+/// number of days.
+fn index_data(dir: &Path, lines: usize) -> usize {
+    std::fs::create_dir_all(dir).expect("data directory");
+    std::fs::write(dir.join("blackbox.toml"), SIM_NODES).expect("config");
+    let mut sim = sim::Rf12Demo::new(5);
+    let days = 10;
+    write_logs(&dir.join("logs"), lines, days, |_| sim.next_line());
+    days
+}
+
 fn write_logs(logs: &Path, lines: usize, days: usize, mut line: impl FnMut(usize) -> String) {
     let per_day = lines.div_ceil(days);
     let mut n = 0;
@@ -418,11 +440,8 @@ fn timed(bin: &Path, dir: &Path, args: &[&str]) -> (Duration, f64) {
 fn index_bench(bin: &Path, lines: usize, rows: &mut Vec<Row>) {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = tmp.path();
-    std::fs::write(dir.join("blackbox.toml"), SIM_NODES).expect("config");
+    let days = index_data(dir, lines);
     let logs = dir.join("logs");
-    let mut sim = sim::Rf12Demo::new(5);
-    let days = 10;
-    write_logs(&logs, lines, days, |_| sim.next_line());
     let log_bytes = dir_size(&logs);
     println!(
         "blackbox index benchmark: {lines} simulated RF12demo lines in {days} daily files ({:.1} MB), {} cores\n",

@@ -162,19 +162,30 @@ pub enum Reset {
 
 /// An open cache.
 pub struct Index {
-    path: PathBuf,
-    db: sled::Db,
-    sensors: HashMap<String, u32>,
-    names: Vec<String>,
-    /// source → device → field → sensor id, filled as sensors are met.
-    lookup: FxMap<String, FxMap<String, FxMap<String, u32>>>,
+    store: Store,
+    sensors: Sensors,
     /// For readers: the cache directory, held open so that every file comes from it.
     _dir: Option<std::fs::File>,
 }
 
+/// The sled database, and what writes to it.
+struct Store {
+    path: PathBuf,
+    db: sled::Db,
+}
+
+/// Sensor names and their ids.
+#[derive(Default)]
+struct Sensors {
+    by_name: HashMap<String, u32>,
+    names: Vec<String>,
+    /// source → device → its sensor ids, filled as sensors are met.
+    lookup: FxMap<String, FxMap<String, DeviceIds>>,
+}
+
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Index").field("path", &self.path).field("sensors", &self.names.len()).finish()
+        f.debug_struct("Index").field("path", &self.store.path).field("sensors", &self.sensors.names.len()).finish()
     }
 }
 
@@ -260,40 +271,32 @@ impl Index {
             db.insert(keys::meta("version"), codec::encode(&FORMAT_VERSION)).map_err(db_err)?;
             db.insert(keys::meta("fingerprint"), codec::encode(&fingerprint.to_string())).map_err(db_err)?;
         }
-        let mut index = Index { path: path.into(), db, sensors: HashMap::new(), names: Vec::new(), lookup: FxMap::default(), _dir: None };
+        let mut index = Index { store: Store { path: path.into(), db }, sensors: Sensors::default(), _dir: None };
         index.load_sensors()?;
         Ok((index, reset))
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn db_err(&self) -> impl Fn(sled::Error) -> IndexError + '_ {
-        move |source| IndexError::Db { path: self.path.clone(), source }
+        &self.store.path
     }
 
     fn load_sensors(&mut self) -> Result<(), IndexError> {
-        for item in self.db.scan_prefix([keys::SENSOR_ID]) {
-            let (k, v) = item.map_err(self.db_err())?;
-            let id = keys::parse_sensor_id(&k).ok_or_else(|| self.damaged("sensor key"))?;
-            let name = String::from_utf8(v.to_vec()).map_err(|_| self.damaged("sensor name"))?;
-            if self.names.len() <= id as usize {
-                self.names.resize(id as usize + 1, String::new());
+        for item in self.store.db.scan_prefix([keys::SENSOR_ID]) {
+            let (k, v) = item.map_err(self.store.db_err())?;
+            let id = keys::parse_sensor_id(&k).ok_or_else(|| self.store.damaged("sensor key"))?;
+            let name = String::from_utf8(v.to_vec()).map_err(|_| self.store.damaged("sensor name"))?;
+            if self.sensors.names.len() <= id as usize {
+                self.sensors.names.resize(id as usize + 1, String::new());
             }
-            self.names[id as usize] = name.clone();
-            self.sensors.insert(name, id);
+            self.sensors.names[id as usize] = name.clone();
+            self.sensors.by_name.insert(name, id);
         }
         Ok(())
     }
 
-    fn damaged(&self, what: &str) -> IndexError {
-        IndexError::Damaged { path: self.path.clone(), what: what.into() }
-    }
-
     /// Makes sure everything is on disk.
     pub fn flush(&self) -> Result<(), IndexError> {
-        self.db.flush().map(|_| ()).map_err(self.db_err())
+        self.store.db.flush().map(|_| ()).map_err(self.store.db_err())
     }
 
     /// Brings the cache up to date with the logs: days in order, each from
@@ -310,8 +313,8 @@ impl Index {
         let scan = logfile::scan(logs).map_err(|source| IndexError::Io { path: logs.into(), source })?;
         let mut result = CatchUp::default();
         let present: BTreeSet<String> = scan.days.iter().map(|d| keys::day_name(d.date)).collect();
-        for item in self.db.scan_prefix([keys::CURSOR]) {
-            let (k, _) = item.map_err(self.db_err())?;
+        for item in self.store.db.scan_prefix([keys::CURSOR]) {
+            let (k, _) = item.map_err(self.store.db_err())?;
             let name = String::from_utf8_lossy(&k[1..]).into_owned();
             if !present.contains(&name) {
                 result.removed.push(name);
@@ -321,7 +324,7 @@ impl Index {
         for name in &result.removed {
             self.remove_day(name, &mut batch)?;
         }
-        self.db.apply_batch(batch).map_err(self.db_err())?;
+        self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
 
         let mut p = Progress { days_total: scan.days.len(), ..Progress::default() };
         p.bytes_total = scan.days.iter().map(|d| std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0)).sum();
@@ -336,7 +339,8 @@ impl Index {
                 result.stopped = true;
                 return Ok(result);
             }
-            let stored: Option<Cursor> = self.db.get(keys::cursor(&name)).map_err(self.db_err())?.and_then(|v| codec::decode(&v));
+            let stored: Option<Cursor> =
+                self.store.db.get(keys::cursor(&name)).map_err(self.store.db_err())?.and_then(|v| codec::decode(&v));
             let file_meta = std::fs::metadata(&day.path).map_err(|source| IndexError::Io { path: day.path.clone(), source })?;
             let start = match stored {
                 Some(c) if !redo_rest && self.cursor_valid(day, &c, &file_meta)? => c,
@@ -346,7 +350,7 @@ impl Index {
                     redo_rest = true;
                     let mut batch = sled::Batch::default();
                     self.remove_day(&name, &mut batch)?;
-                    self.db.apply_batch(batch).map_err(self.db_err())?;
+                    self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
                     Cursor { states: carried.clone(), ..Cursor::default() }
                 }
                 None => {
@@ -418,55 +422,103 @@ impl Index {
         let io_err = |source| IndexError::Io { path: day.path.clone(), source };
         let mut reader = DayReader::open_at(&day.path, day.compressed, cur.offset, cur.lines).map_err(io_err)?;
         let mut hasher = crc32fast::Hasher::new_with_initial(cur.crc);
-        let mut acc = Accumulator::default();
         let day_no = logfile::time::day_number(day.date);
-        loop {
-            let Some(line) = reader.next_line().map_err(io_err)? else { break };
-            hasher.update(line.raw);
-            acc.lines += 1;
-            result.lines += 1;
-            p.lines += 1;
-            result.bytes += line.raw.len() as u64;
-            let line_no = line.line_no;
-            let text = String::from_utf8_lossy(line.bytes);
-            match logfile::parse_line(&text) {
-                Ok(Line::Reading { time, source, text }) => {
-                    let ts = logfile::time::join_millis(day.date, time);
-                    // Most lines have nothing escaped: decode them without a copy.
-                    let text: std::borrow::Cow<'_, str> = if text.contains('\\') {
-                        String::from_utf8_lossy(&logfile::unescape(text)).into_owned().into()
-                    } else {
-                        text.into()
-                    };
-                    self.reading(&mut acc, &mut cur, decoders, day_no, &name, line_no, ts, source, &text);
+        cur.size = meta.len();
+        cur.mtime_ns = mtime_ns(meta);
+        cur.compressed = day.compressed;
+        let Index { store, sensors, .. } = self;
+        let (store, name) = (&*store, &name);
+        // Committing a batch (merging and compressing chunks, writing sled)
+        // runs on a second thread while this one reads and decodes the next.
+        // Batches are committed in order, each atomically with its cursor.
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(Accumulator, Cursor)>(1);
+            let committer = scope.spawn(move || -> Result<(), IndexError> {
+                for (acc, cur) in rx {
+                    store.commit(name, &cur, acc)?;
                 }
-                Ok(Line::Meta { event: "cut", args, .. }) => {
-                    if let (Some(src), Some(reason)) = (args.get("source"), args.get("reason")) {
-                        cur.cuts.announce(src, reason);
+                Ok(())
+            });
+            let read = (|| -> Result<Option<Cursor>, IndexError> {
+                let mut acc = Accumulator::default();
+                loop {
+                    let Some(line) = reader.next_line().map_err(io_err)? else { break };
+                    hasher.update(line.raw);
+                    acc.lines += 1;
+                    result.lines += 1;
+                    p.lines += 1;
+                    result.bytes += line.raw.len() as u64;
+                    let line_no = line.line_no;
+                    let text = String::from_utf8_lossy(line.bytes);
+                    match logfile::parse_line(&text) {
+                        Ok(Line::Reading { time, source, text }) => {
+                            let ts = logfile::time::join_millis(day.date, time);
+                            // Most lines have nothing escaped: decode them without a copy.
+                            let text: std::borrow::Cow<'_, str> = if text.contains('\\') {
+                                String::from_utf8_lossy(&logfile::unescape(text)).into_owned().into()
+                            } else {
+                                text.into()
+                            };
+                            sensors.reading(&mut acc, &mut cur, decoders, day_no, name, line_no, ts, source, &text);
+                        }
+                        Ok(Line::Meta { event: "cut", args, .. }) => {
+                            if let (Some(src), Some(reason)) = (args.get("source"), args.get("reason")) {
+                                cur.cuts.announce(src, reason);
+                            }
+                            acc.day_meta.meta_lines += 1;
+                        }
+                        Ok(Line::Meta { .. }) => acc.day_meta.meta_lines += 1,
+                        Err(_) => acc.day_meta.bad_lines += 1,
                     }
-                    acc.day_meta.meta_lines += 1;
+                    if acc.lines >= BATCH_LINES {
+                        cur.offset = reader.offset();
+                        cur.lines = reader.line_no();
+                        cur.crc = hasher.clone().finalize();
+                        if tx.send((std::mem::take(&mut acc), cur.clone())).is_err() {
+                            return Ok(None); // the committer failed: its error is returned below
+                        }
+                        p.bytes_in_day = cur.offset;
+                        if !progress(p) {
+                            return Ok(None);
+                        }
+                    }
                 }
-                Ok(Line::Meta { .. }) => acc.day_meta.meta_lines += 1,
-                Err(_) => acc.day_meta.bad_lines += 1,
-            }
-            if acc.lines >= BATCH_LINES {
                 cur.offset = reader.offset();
                 cur.lines = reader.line_no();
                 cur.crc = hasher.clone().finalize();
-                self.commit(&name, day, meta, &mut cur, std::mem::take(&mut acc))?;
-                p.bytes_in_day = cur.offset;
-                if !progress(p) {
+                if tx.send((acc, cur.clone())).is_err() {
                     return Ok(None);
                 }
-            }
-        }
-        cur.offset = reader.offset();
-        cur.lines = reader.line_no();
-        cur.crc = hasher.finalize();
-        self.commit(&name, day, meta, &mut cur, acc)?;
-        Ok(Some(cur))
+                Ok(Some(cur))
+            })();
+            drop(tx);
+            // A panic on the committer is a bug: let it go on as a panic.
+            committer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            read
+        })
     }
 
+    /// Adds to `batch` the removal of everything derived from one day.
+    fn remove_day(&self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
+        let day_no = keys::parse_day_name(day);
+        batch.remove(keys::cursor(day));
+        for prefix in [keys::day_prefix(day_no), keys::event_prefix(day_no)] {
+            for item in self.store.db.scan_prefix(prefix) {
+                batch.remove(item.map_err(self.store.db_err())?.0);
+            }
+        }
+        let (h0, h1) = (day_no * 24, day_no * 24 + 24);
+        for id in 0..self.sensors.names.len() as u32 {
+            for item in self.store.db.range(keys::chunk(id, h0)..keys::chunk(id, h1)) {
+                batch.remove(item.map_err(self.store.db_err())?.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sensors {
+    /// Decodes one reading into the batch.
     #[allow(clippy::too_many_arguments)]
     fn reading(
         &mut self,
@@ -516,8 +568,22 @@ impl Index {
             Outcome::Decoded { device, fields } => {
                 sd.decoded += 1;
                 sd.values += fields.len() as u64;
+                let Sensors { by_name, names, lookup } = self;
+                let ids = device_ids(lookup, source, &device);
                 for (i, f) in fields.into_iter().enumerate() {
-                    let id = self.sensor_id(source, &device, &f.name, acc);
+                    let id = ids.id(i, &f.name, || {
+                        let sensor = format!("{source}/{device}/{}", f.name);
+                        match by_name.get(&sensor) {
+                            Some(&id) => id,
+                            None => {
+                                let id = names.len() as u32;
+                                names.push(sensor.clone());
+                                by_name.insert(sensor.clone(), id);
+                                acc.new_sensors.push((id, sensor));
+                                id
+                            }
+                        }
+                    });
                     let fd = acc.fields.entry(id).or_insert_with(|| FieldDay { first_ms: ts, ..FieldDay::default() });
                     fd.count += 1;
                     fd.last_ms = ts;
@@ -542,36 +608,19 @@ impl Index {
             Outcome::Undecoded => sd.undecoded += 1,
         }
     }
+}
 
-    /// The id of `SOURCE/DEVICE/FIELD`, found without building the name once it is known.
-    fn sensor_id(&mut self, source: &str, device: &str, field: &str, acc: &mut Accumulator) -> u32 {
-        if let Some(&id) = self.lookup.get(source).and_then(|d| d.get(device)).and_then(|f| f.get(field)) {
-            return id;
-        }
-        let sensor = format!("{source}/{device}/{field}");
-        let id = match self.sensors.get(&sensor) {
-            Some(&id) => id,
-            None => {
-                let id = self.names.len() as u32;
-                self.names.push(sensor.clone());
-                self.sensors.insert(sensor.clone(), id);
-                acc.new_sensors.push((id, sensor));
-                id
-            }
-        };
-        self.lookup.entry(source.to_string()).or_default().entry(device.to_string()).or_default().insert(field.to_string(), id);
-        id
+impl Store {
+    fn db_err(&self) -> impl Fn(sled::Error) -> IndexError + '_ {
+        move |source| IndexError::Db { path: self.path.clone(), source }
+    }
+
+    fn damaged(&self, what: &str) -> IndexError {
+        IndexError::Damaged { path: self.path.clone(), what: what.into() }
     }
 
     /// Writes the accumulated data and the cursor in one atomic batch.
-    fn commit(
-        &mut self,
-        day: &str,
-        file: &DayFile,
-        meta: &std::fs::Metadata,
-        cur: &mut Cursor,
-        acc: Accumulator,
-    ) -> Result<(), IndexError> {
+    fn commit(&self, day: &str, cur: &Cursor, acc: Accumulator) -> Result<(), IndexError> {
         let mut batch = sled::Batch::default();
         for (id, name) in &acc.new_sensors {
             batch.insert(keys::sensor_id(*id), name.as_bytes());
@@ -621,10 +670,7 @@ impl Index {
         dm.meta_lines += acc.day_meta.meta_lines;
         dm.bad_lines += acc.day_meta.bad_lines;
         batch.insert(mkey, codec::encode(&dm));
-        cur.size = meta.len();
-        cur.mtime_ns = mtime_ns(meta);
-        cur.compressed = file.compressed;
-        batch.insert(keys::cursor(day), codec::encode(&*cur));
+        batch.insert(keys::cursor(day), codec::encode(cur));
         self.db.apply_batch(batch).map_err(self.db_err())
     }
 
@@ -633,24 +679,6 @@ impl Index {
             None => Ok(None),
             Some(v) => codec::decode(&v).map(Some).ok_or_else(|| self.damaged("record")),
         }
-    }
-
-    /// Adds to `batch` the removal of everything derived from one day.
-    fn remove_day(&self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
-        let day_no = keys::parse_day_name(day);
-        batch.remove(keys::cursor(day));
-        for prefix in [keys::day_prefix(day_no), keys::event_prefix(day_no)] {
-            for item in self.db.scan_prefix(prefix) {
-                batch.remove(item.map_err(self.db_err())?.0);
-            }
-        }
-        let (h0, h1) = (day_no * 24, day_no * 24 + 24);
-        for id in 0..self.names.len() as u32 {
-            for item in self.db.range(keys::chunk(id, h0)..keys::chunk(id, h1)) {
-                batch.remove(item.map_err(self.db_err())?.0);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -662,9 +690,16 @@ struct Fx(u64);
 
 impl std::hash::Hasher for Fx {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
             let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
+            word.copy_from_slice(w);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
             self.add(u64::from_le_bytes(word));
         }
     }
@@ -695,6 +730,56 @@ impl Fx {
 }
 
 type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
+/// The sensor ids of one device, found without building `SOURCE/DEVICE/FIELD`
+/// once they are known.
+#[derive(Default)]
+struct DeviceIds {
+    /// The fields of the device's last reading, in order: a device sends the
+    /// same fields in the same order line after line, so this usually answers
+    /// with one short comparison.
+    last: Vec<(Box<str>, u32)>,
+    /// Every field met.
+    all: FxMap<Box<str>, u32>,
+}
+
+impl DeviceIds {
+    /// The id of the `i`th field of a reading, named `name`; `new` finds or
+    /// makes it the first time.
+    fn id(&mut self, i: usize, name: &str, new: impl FnOnce() -> u32) -> u32 {
+        if let Some((n, id)) = self.last.get(i) {
+            if **n == *name {
+                return *id;
+            }
+        }
+        let id = match self.all.get(name) {
+            Some(&id) => id,
+            None => {
+                let id = new();
+                self.all.insert(name.into(), id);
+                id
+            }
+        };
+        if i < self.last.len() {
+            self.last[i] = (name.into(), id);
+        } else if i == self.last.len() {
+            self.last.push((name.into(), id));
+        }
+        id
+    }
+}
+
+fn device_ids<'a>(lookup: &'a mut FxMap<String, FxMap<String, DeviceIds>>, source: &str, device: &str) -> &'a mut DeviceIds {
+    if !lookup.contains_key(source) {
+        lookup.insert(source.to_string(), FxMap::default());
+    }
+    let Some(devices) = lookup.get_mut(source) else { unreachable!("inserted above") };
+    if !devices.contains_key(device) {
+        devices.insert(device.to_string(), DeviceIds::default());
+    }
+    let Some(ids) = devices.get_mut(device) else { unreachable!("inserted above") };
+    ids
+}
 
 #[derive(Default)]
 struct Accumulator {

@@ -94,7 +94,7 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 impl Index {
     /// Names of every sensor ever decoded.
     pub fn sensor_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.sensors.keys().cloned().collect();
+        let mut v: Vec<String> = self.sensors.by_name.keys().cloned().collect();
         v.sort_by(|a, b| natural_cmp(a, b));
         v
     }
@@ -108,15 +108,15 @@ impl Index {
         to: Option<i64>,
         f: &mut dyn FnMut(i64, &Value) -> io::Result<()>,
     ) -> Result<bool, IndexError> {
-        let Some(&id) = self.sensors.get(sensor) else { return Ok(false) };
+        let Some(&id) = self.sensors.by_name.get(sensor) else { return Ok(false) };
         let start = keys::chunk(id, from.map_or(i64::MIN, |t| t.div_euclid(HOUR_MS)));
         let end = match to {
             Some(t) => keys::chunk(id, (t - 1).div_euclid(HOUR_MS) + 1),
             None => keys::chunk(id + 1, i64::MIN),
         };
-        for item in self.db.range(start..end) {
-            let (_, v) = item.map_err(self.db_err())?;
-            for e in chunk::decode(&v).ok_or_else(|| self.damaged("reading chunk"))? {
+        for item in self.store.db.range(start..end) {
+            let (_, v) = item.map_err(self.store.db_err())?;
+            for e in chunk::decode(&v).ok_or_else(|| self.store.damaged("reading chunk"))? {
                 if from.is_some_and(|t| e.time_ms < t) || to.is_some_and(|t| e.time_ms >= t) {
                     continue;
                 }
@@ -139,12 +139,12 @@ impl Index {
                 continue;
             }
             let mut rows: Vec<(u64, u8, u32, chunk::Entry)> = Vec::new();
-            for item in self.db.scan_prefix(keys::day_key(day, keys::DAY_FIELD, b"")) {
-                let (k, _) = item.map_err(self.db_err())?;
-                let id = u32::from_be_bytes(k[k.len() - 4..].try_into().map_err(|_| self.damaged("field key"))?);
-                for c in self.db.range(keys::chunk(id, day * 24)..keys::chunk(id, day * 24 + 24)) {
-                    let (_, v) = c.map_err(self.db_err())?;
-                    for e in chunk::decode(&v).ok_or_else(|| self.damaged("reading chunk"))? {
+            for item in self.store.db.scan_prefix(keys::day_key(day, keys::DAY_FIELD, b"")) {
+                let (k, _) = item.map_err(self.store.db_err())?;
+                let id = u32::from_be_bytes(k[k.len() - 4..].try_into().map_err(|_| self.store.damaged("field key"))?);
+                for c in self.store.db.range(keys::chunk(id, day * 24)..keys::chunk(id, day * 24 + 24)) {
+                    let (_, v) = c.map_err(self.store.db_err())?;
+                    for e in chunk::decode(&v).ok_or_else(|| self.store.damaged("reading chunk"))? {
                         rows.push((e.line, e.field, id, e));
                     }
                 }
@@ -154,7 +154,7 @@ impl Index {
                 if from.is_some_and(|t| e.time_ms < t) || to.is_some_and(|t| e.time_ms >= t) {
                     continue;
                 }
-                f(e.time_ms, &self.names[id as usize], &e.value).map_err(IndexError::Output)?;
+                f(e.time_ms, &self.sensors.names[id as usize], &e.value).map_err(IndexError::Output)?;
             }
         }
         Ok(())
@@ -163,8 +163,8 @@ impl Index {
     /// Days that have been indexed, oldest first.
     pub fn days(&self) -> Result<Vec<i64>, IndexError> {
         let mut days = Vec::new();
-        for item in self.db.scan_prefix([keys::CURSOR]) {
-            let (k, _) = item.map_err(self.db_err())?;
+        for item in self.store.db.scan_prefix([keys::CURSOR]) {
+            let (k, _) = item.map_err(self.store.db_err())?;
             days.push(keys::parse_day_name(&String::from_utf8_lossy(&k[1..])));
         }
         days.sort_unstable();
@@ -172,10 +172,10 @@ impl Index {
     }
 
     fn each_day_record<T: serde::de::DeserializeOwned>(&self, kind: u8, f: &mut dyn FnMut(&[u8], T)) -> Result<(), IndexError> {
-        for item in self.db.scan_prefix([keys::DAY]) {
-            let (k, v) = item.map_err(self.db_err())?;
+        for item in self.store.db.scan_prefix([keys::DAY]) {
+            let (k, v) = item.map_err(self.store.db_err())?;
             if k.get(9) == Some(&kind) {
-                let rec = codec::decode(&v).ok_or_else(|| self.damaged("day record"))?;
+                let rec = codec::decode(&v).ok_or_else(|| self.store.damaged("day record"))?;
                 f(&k[10..], rec);
             }
         }
@@ -184,10 +184,10 @@ impl Index {
 
     /// The unit of `sensor`, as its most recent day recorded it.
     pub fn unit(&self, sensor: &str) -> Result<Option<String>, IndexError> {
-        let Some(&id) = self.sensors.get(sensor) else { return Ok(None) };
+        let Some(&id) = self.sensors.by_name.get(sensor) else { return Ok(None) };
         for day in self.days()?.into_iter().rev() {
             let key = keys::day_key(day, keys::DAY_FIELD, &id.to_be_bytes());
-            if let Some(fd) = self.get::<FieldDay>(&key)? {
+            if let Some(fd) = self.store.get::<FieldDay>(&key)? {
                 if fd.unit.is_some() {
                     return Ok(fd.unit);
                 }
@@ -203,7 +203,7 @@ impl Index {
             let Ok(b) = <[u8; 4]>::try_from(rest) else { return };
             let id = u32::from_be_bytes(b);
             let row = rows.entry(id).or_insert_with(|| SchemaRow {
-                sensor: self.names.get(id as usize).cloned().unwrap_or_default(),
+                sensor: self.sensors.names.get(id as usize).cloned().unwrap_or_default(),
                 kind: fd.kind.clone(),
                 unit: None,
                 count: 0,
@@ -227,7 +227,7 @@ impl Index {
 
     /// Collection span, lines per source, undecoded lines, frequent events.
     pub fn stats(&self) -> Result<Stats, IndexError> {
-        let mut stats = Stats { days: self.days()?.len(), sensors: self.sensors.len(), ..Stats::default() };
+        let mut stats = Stats { days: self.days()?.len(), sensors: self.sensors.by_name.len(), ..Stats::default() };
         let mut sources: BTreeMap<String, SourceStats> = BTreeMap::new();
         self.each_day_record::<SourceCounts>(keys::DAY_SOURCE, &mut |rest, day| {
             let name = String::from_utf8_lossy(rest).into_owned();
@@ -253,9 +253,9 @@ impl Index {
     /// Events in `[from, to)`, in log order.
     pub fn events(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<EventRecord>, IndexError> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix([keys::EVENT]) {
-            let (_, v) = item.map_err(self.db_err())?;
-            let e: EventRecord = codec::decode(&v).ok_or_else(|| self.damaged("event"))?;
+        for item in self.store.db.scan_prefix([keys::EVENT]) {
+            let (_, v) = item.map_err(self.store.db_err())?;
+            let e: EventRecord = codec::decode(&v).ok_or_else(|| self.store.damaged("event"))?;
             if from.is_some_and(|t| e.time_ms < t) || to.is_some_and(|t| e.time_ms >= t) {
                 continue;
             }
