@@ -250,13 +250,13 @@ impl DecodedView {
 /// Carries the decoder state over one parsed line, as the indexer does:
 /// a `cut` line announces a piece; a reading gives its unescaped text and
 /// its outcome (`None` for a piece of a cut line, which is never decoded).
-fn step(
-    decoders: &Decoders,
+fn step<'d>(
+    decoders: &'d Decoders,
     states: &mut HashMap<String, SourceState>,
     cuts: &mut Cuts,
     day: NaiveDate,
     parsed: &Result<Line<'_>, logfile::LineError>,
-) -> Option<(String, Option<Outcome>)> {
+) -> Option<(String, Option<Outcome<'d>>)> {
     match parsed {
         Ok(Line::Reading { time, source, text }) => {
             let text = String::from_utf8_lossy(&logfile::unescape(text)).into_owned();

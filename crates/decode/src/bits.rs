@@ -2,6 +2,7 @@
 
 use crate::value::{Field, Value};
 use config::DriverConfig;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// One field of a layout.
@@ -77,7 +78,7 @@ impl Driver {
     }
 
     /// Decodes the payload; `None` when it is too short for the driver.
-    pub fn decode(&self, payload: &[u8]) -> Option<Vec<Field>> {
+    pub fn decode(&self, payload: &[u8]) -> Option<Vec<Field<'_>>> {
         match self {
             Driver::Layout(fields) => decode_layout(fields, payload),
             Driver::RadioBlip => {
@@ -103,7 +104,7 @@ impl Driver {
                     .map(|i| {
                         let b = payload.get(2 * i..2 * i + 2)?;
                         let v = f64::from(u16::from_le_bytes([b[0], b[1]]));
-                        Some(Field::new(name(SLOW, i), Value::Float((v * 33_000.0 / 1023.0 / 32.0).round() / 10_000.0), Some("V")))
+                        Some(Field::new(SLOW_NAMES[i], Value::Float((v * 33_000.0 / 1023.0 / 32.0).round() / 10_000.0), Some("V")))
                     })
                     .collect();
                 out
@@ -113,9 +114,9 @@ impl Driver {
                     (0..6).map(|i| payload.get(2 * i..2 * i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]))).collect::<Option<_>>()?;
                 let mut out = Vec::with_capacity(6);
                 for m in 0..3 {
-                    out.push(Field::new(name(POWER, 2 * m), Value::Int(i64::from(v[2 * m])), Some("Wh/2")));
+                    out.push(Field::new(POWER_NAMES[2 * m], Value::Int(i64::from(v[2 * m])), Some("Wh/2")));
                     if let Some(w) = time_to_watts(v[2 * m + 1]) {
-                        out.push(Field::new(name(POWER, 2 * m + 1), Value::Int(w), Some("W")));
+                        out.push(Field::new(POWER_NAMES[2 * m + 1], Value::Int(w), Some("W")));
                     }
                 }
                 Some(out)
@@ -124,20 +125,9 @@ impl Driver {
     }
 }
 
-const SLOW: usize = 0;
-const POWER: usize = 1;
-
-thread_local! {
-    // Field names of the built-in code drivers, made once per thread rather than per packet.
-    static NAMES: [Vec<Arc<str>>; 2] = [
-        ["v1", "v2", "v3", "v4"].map(Arc::from).to_vec(),
-        ["c1", "p1", "c2", "p2", "c3", "p3"].map(Arc::from).to_vec(),
-    ];
-}
-
-fn name(set: usize, i: usize) -> Arc<str> {
-    NAMES.with(|n| n[set][i].clone())
-}
+// Field names of the built-in code drivers.
+const SLOW_NAMES: [&str; 4] = ["v1", "v2", "v3", "v4"];
+const POWER_NAMES: [&str; 6] = ["c1", "p1", "c2", "p2", "c3", "p3"];
 
 /// homePower pulse time to watts: times above 60000 count in milliseconds
 /// beyond 60000; power is 18000000 / t (integer division); no pulse, no power.
@@ -149,7 +139,7 @@ fn time_to_watts(t: u16) -> Option<i64> {
     (t > 0).then(|| 18_000_000 / t)
 }
 
-fn decode_layout(fields: &[BitField], payload: &[u8]) -> Option<Vec<Field>> {
+fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8]) -> Option<Vec<Field<'a>>> {
     let total: usize = fields.iter().map(|f| usize::from(f.bits)).sum();
     if payload.len() * 8 < total {
         return None;
@@ -171,7 +161,7 @@ fn decode_layout(fields: &[BitField], payload: &[u8]) -> Option<Vec<Field>> {
             None => Value::Int(int),
             Some(scale) => Value::Float(apply_scale(int, scale)),
         };
-        out.push(Field { name: f.name.clone(), value, unit: f.unit.clone() });
+        out.push(Field { name: Cow::Borrowed(&f.name), value, unit: f.unit.as_deref().map(Cow::Borrowed) });
     }
     Some(out)
 }
@@ -192,7 +182,8 @@ mod tests {
     use super::*;
 
     fn check(driver: &str, payload: &[u8], expected: &str) {
-        let fields = Driver::builtin(driver).unwrap().decode(payload).unwrap();
+        let driver = Driver::builtin(driver).unwrap();
+        let fields = driver.decode(payload).unwrap();
         let got: Vec<String> = fields.iter().map(|f| format!("{}={}{}", f.name, f.value, f.unit.as_deref().unwrap_or(""))).collect();
         assert_eq!(got.join(" "), expected);
     }

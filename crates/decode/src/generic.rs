@@ -2,7 +2,7 @@
 //! CSV with a header, and regular expressions with named captures.
 
 use crate::value::{Field, Outcome, Value};
-use std::sync::Arc;
+use std::borrow::Cow;
 
 /// Units recognised after a number (`21.5C`, `40%`, `3.3V`) and at the end
 /// of JSON keys (`temperature_C`).
@@ -33,7 +33,7 @@ const UNITS: &[(&str, &str)] = &[
 ];
 
 /// A value with an optional unit suffix: `21.5C` is 21.5 °C.
-fn value_with_unit(s: &str) -> (Value, Option<Arc<str>>) {
+fn value_with_unit(s: &str) -> (Value, Option<Cow<'static, str>>) {
     let v = Value::infer(s);
     if !matches!(v, Value::Text(_)) {
         return (v, None);
@@ -43,7 +43,7 @@ fn value_with_unit(s: &str) -> (Value, Option<Arc<str>>) {
         if let Some(num) = t.strip_suffix(suffix) {
             let num = num.trim_end();
             if let n @ (Value::Int(_) | Value::Float(_)) = Value::infer(num) {
-                return (n, Some(Arc::from(*unit)));
+                return (n, Some(Cow::Borrowed(*unit)));
             }
         }
     }
@@ -52,7 +52,7 @@ fn value_with_unit(s: &str) -> (Value, Option<Arc<str>>) {
 
 /// `key=value` pairs separated by spaces, commas or semicolons. At least one
 /// pair with a non-empty key is needed.
-pub fn key_values(text: &str, device: &str) -> Outcome {
+pub fn key_values(text: &str, device: &str) -> Outcome<'static> {
     let mut fields = Vec::new();
     for token in text.split(|c: char| c.is_whitespace() || c == ',' || c == ';') {
         if let Some((k, v)) = token.split_once('=') {
@@ -61,19 +61,19 @@ pub fn key_values(text: &str, device: &str) -> Outcome {
                 continue;
             }
             let (value, unit) = value_with_unit(v.trim_matches('"'));
-            fields.push(Field { name: k.into(), value, unit });
+            fields.push(Field { name: Cow::Owned(k.into()), value, unit });
         }
     }
     if fields.is_empty() {
         return Outcome::Undecoded;
     }
-    Outcome::Decoded { device: device.into(), fields }
+    Outcome::Decoded { device: Cow::Owned(device.into()), fields }
 }
 
 /// A JSON object. Nested objects are flattened with `.`; `id_fields` name
 /// the device (joined with `-`) and are not reported as values; a `time`
 /// field is skipped (the log's time is the reading's time).
-pub fn json(text: &str, id_fields: &[String], default_device: &str) -> Outcome {
+pub fn json(text: &str, id_fields: &[String], default_device: &str) -> Outcome<'static> {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text.trim()) else {
         return Outcome::Undecoded;
     };
@@ -85,7 +85,7 @@ pub fn json(text: &str, id_fields: &[String], default_device: &str) -> Outcome {
             _ => {}
         }
     }
-    let device: Arc<str> = if parts.is_empty() { default_device.into() } else { sanitize_device(&parts.join("-")).into() };
+    let device = Cow::Owned(if parts.is_empty() { default_device.into() } else { sanitize_device(&parts.join("-")) });
     let mut fields = Vec::new();
     flatten("", &serde_json::Value::Object(map), id_fields, &mut fields);
     if fields.is_empty() {
@@ -94,7 +94,7 @@ pub fn json(text: &str, id_fields: &[String], default_device: &str) -> Outcome {
     Outcome::Decoded { device, fields }
 }
 
-fn flatten(prefix: &str, v: &serde_json::Value, skip: &[String], out: &mut Vec<Field>) {
+fn flatten(prefix: &str, v: &serde_json::Value, skip: &[String], out: &mut Vec<Field<'static>>) {
     match v {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
@@ -107,8 +107,10 @@ fn flatten(prefix: &str, v: &serde_json::Value, skip: &[String], out: &mut Vec<F
         }
         serde_json::Value::Number(n) => {
             let value = n.as_i64().map(Value::Int).or_else(|| n.as_f64().map(Value::Float)).unwrap_or(Value::Text(n.to_string()));
-            let unit =
-                UNITS.iter().find(|(s, _)| prefix.len() > s.len() + 1 && prefix.ends_with(&format!("_{s}"))).map(|(_, u)| Arc::from(*u));
+            let unit = UNITS
+                .iter()
+                .find(|(s, _)| prefix.len() > s.len() + 1 && prefix.ends_with(&format!("_{s}")))
+                .map(|(_, u)| Cow::Borrowed(*u));
             out.push(Field { name: field_name(prefix), value, unit });
         }
         serde_json::Value::Bool(b) => out.push(Field { name: field_name(prefix), value: Value::Bool(*b), unit: None }),
@@ -124,14 +126,14 @@ fn flatten(prefix: &str, v: &serde_json::Value, skip: &[String], out: &mut Vec<F
 
 /// Field names are the last segment of sensor ids: never empty, no `/` or
 /// spaces (a JSON key `""` or `"a b"` from a device must not break ids).
-fn field_name(s: &str) -> Arc<str> {
+fn field_name(s: &str) -> Cow<'static, str> {
     if s.is_empty() {
-        return "_".into();
+        return Cow::Borrowed("_");
     }
     if s.contains(|c: char| c == '/' || c.is_whitespace()) {
-        return sanitize_device(s).into();
+        return Cow::Owned(sanitize_device(s));
     }
-    s.into()
+    Cow::Owned(s.into())
 }
 
 /// Device names are path segments of sensor ids: no `/` or spaces.
@@ -141,7 +143,7 @@ pub fn sanitize_device(s: &str) -> String {
 
 /// A CSV line. `header` holds the column names, learned from the first line
 /// that is not numeric when not configured.
-pub fn csv(text: &str, separator: char, header: &mut Option<Vec<String>>, device: &str) -> Outcome {
+pub fn csv(text: &str, separator: char, header: &mut Option<Vec<String>>, device: &str) -> Outcome<'static> {
     let cells: Vec<&str> = text.split(separator).map(str::trim).collect();
     let Some(names) = header.as_ref() else {
         if cells.iter().all(|c| matches!(Value::infer(c), Value::Text(_))) {
@@ -172,14 +174,14 @@ pub fn csv(text: &str, separator: char, header: &mut Option<Vec<String>>, device
         .filter(|(_, c)| !c.is_empty())
         .map(|(n, c)| {
             let (value, unit) = value_with_unit(c.trim_matches('"'));
-            Field { name: n.as_str().into(), value, unit }
+            Field { name: Cow::Owned(n.clone()), value, unit }
         })
         .collect();
-    Outcome::Decoded { device: device.into(), fields }
+    Outcome::Decoded { device: Cow::Owned(device.into()), fields }
 }
 
 /// Named captures of `re` become fields; a capture named `device` names the device.
-pub fn regex(text: &str, re: &regex::Regex, device: &str) -> Outcome {
+pub fn regex(text: &str, re: &regex::Regex, device: &str) -> Outcome<'static> {
     let Some(caps) = re.captures(text) else { return Outcome::Undecoded };
     let mut dev = device.to_string();
     let mut fields = Vec::new();
@@ -189,12 +191,12 @@ pub fn regex(text: &str, re: &regex::Regex, device: &str) -> Outcome {
                 dev = sanitize_device(m.as_str());
             } else {
                 let (value, unit) = value_with_unit(m.as_str());
-                fields.push(Field { name: name.into(), value, unit });
+                fields.push(Field { name: Cow::Owned(name.into()), value, unit });
             }
         }
     }
     if fields.is_empty() {
         return Outcome::Recognised { kind: "regex match" };
     }
-    Outcome::Decoded { device: dev.into(), fields }
+    Outcome::Decoded { device: Cow::Owned(dev), fields }
 }

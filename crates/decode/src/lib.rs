@@ -127,9 +127,9 @@ impl Decoders {
                         .map(|t| logfile::time::parse_time(t, None).map_err(|m| err(format!("[rf12.nodes] {key}: {m}"))))
                         .transpose()
                 };
-                let device: std::sync::Arc<str> = match e.name.as_deref() {
-                    Some(n) => generic::sanitize_device(n).into(),
-                    None => format!("{}-{id}", e.driver).into(),
+                let device: String = match e.name.as_deref() {
+                    Some(n) => generic::sanitize_device(n),
+                    None => format!("{}-{id}", e.driver),
                 };
                 rules.push(NodeRule {
                     device,
@@ -191,7 +191,7 @@ impl Decoders {
     }
 
     /// Decodes one reading's text (unescaped, lossily as UTF-8).
-    pub fn decode(&self, source: &str, time_ms: i64, text: &str, state: &mut SourceState) -> Outcome {
+    pub fn decode(&self, source: &str, time_ms: i64, text: &str, state: &mut SourceState) -> Outcome<'_> {
         let default = SourceRules::default();
         let rules = self.sources.get(source).unwrap_or(&default);
         match rules.kind {

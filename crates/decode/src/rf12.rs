@@ -4,8 +4,9 @@
 use crate::bits::Driver;
 use crate::value::{Field, Outcome, Value};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::LazyLock;
 
 /// What a receiver line is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +85,7 @@ pub struct ReceiverState {
 #[derive(Clone, Debug)]
 pub struct NodeRule {
     /// The device name: the entry's `name`, or `DRIVER-N`.
-    pub device: Arc<str>,
+    pub device: String,
     pub driver_name: String,
     pub driver: Driver,
     pub name: Option<String>,
@@ -108,20 +109,20 @@ impl NodeMap {
     }
 
     /// Decodes an RF12demo line.
-    pub fn decode(&self, line: &Rf12Line, source: &str, time_ms: i64, state: &mut ReceiverState) -> Outcome {
+    pub fn decode(&self, line: &Rf12Line, source: &str, time_ms: i64, state: &mut ReceiverState) -> Outcome<'_> {
         match line {
             Rf12Line::Packet { header, payload, rssi } => {
                 let node = header & self.mask;
                 let (device, mut fields) = match self.rule(node, source, time_ms) {
                     Some(rule) => {
-                        let device = rule.device.clone();
+                        let device = Cow::Borrowed(&*rule.device);
                         match rule.driver.decode(payload) {
                             Some(fields) => (device, fields),
                             // A packet too short for its driver: keep the bytes, do not guess.
                             None => (device, raw_fields(payload)),
                         }
                     }
-                    None => (unmapped_device(node), raw_fields(payload)),
+                    None => (Cow::Borrowed(NODE_NAMES[usize::from(node)].as_str()), raw_fields(payload)),
                 };
                 if let Some(rssi) = rssi {
                     fields.push(Field::new("rssi", Value::Int(i64::from(*rssi)), Some("dB")));
@@ -144,27 +145,22 @@ impl NodeMap {
     }
 }
 
-thread_local! {
-    // Names handed out for every packet, made once: `node-0` to `node-255`, `b1` to `b66`.
-    static NODE_NAMES: Vec<Arc<str>> = (0..=255).map(|n| Arc::from(format!("node-{n}"))).collect();
-    static BYTE_NAMES: Vec<Arc<str>> = (1..=66).map(|i| Arc::from(format!("b{i}"))).collect();
-}
+// Names handed out for every packet, made once: `node-0` to `node-255`, `b1` to `b66`.
+static NODE_NAMES: LazyLock<Vec<String>> = LazyLock::new(|| (0..=255).map(|n| format!("node-{n}")).collect());
+static BYTE_NAMES: LazyLock<Vec<String>> = LazyLock::new(|| (1..=66).map(|i| format!("b{i}")).collect());
 
-fn unmapped_device(node: u8) -> Arc<str> {
-    NODE_NAMES.with(|n| n[usize::from(node)].clone())
-}
-
-fn raw_fields(payload: &[u8]) -> Vec<Field> {
-    BYTE_NAMES.with(|names| {
-        payload
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                let name = names.get(i).cloned().unwrap_or_else(|| Arc::from(format!("b{}", i + 1)));
-                Field { name, value: Value::Int(i64::from(b)), unit: None }
-            })
-            .collect()
-    })
+fn raw_fields(payload: &[u8]) -> Vec<Field<'static>> {
+    payload
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let name = match BYTE_NAMES.get(i) {
+                Some(n) => Cow::Borrowed(n.as_str()),
+                None => Cow::Owned(format!("b{}", i + 1)),
+            };
+            Field { name, value: Value::Int(i64::from(b)), unit: None }
+        })
+        .collect()
 }
 
 #[cfg(test)]

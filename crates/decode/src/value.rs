@@ -1,8 +1,8 @@
 //! Decoded values and what a decoder reports for one line.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 /// A decoded value. Types are inferred from the data (schema on read).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,18 +56,19 @@ impl fmt::Display for Value {
     }
 }
 
-/// One decoded field. Names and units are shared (`Arc<str>`): a driver
-/// hands out the same names for every packet without allocating.
+/// One decoded field. Names and units are borrowed from the decoders where
+/// they can be (a driver hands out the same names for every packet without
+/// allocating or counting references) and owned where they come from the line.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Field {
-    pub name: Arc<str>,
+pub struct Field<'a> {
+    pub name: Cow<'a, str>,
     pub value: Value,
-    pub unit: Option<Arc<str>>,
+    pub unit: Option<Cow<'a, str>>,
 }
 
-impl Field {
-    pub fn new(name: impl Into<Arc<str>>, value: Value, unit: Option<&str>) -> Self {
-        Self { name: name.into(), value, unit: unit.map(Arc::from) }
+impl<'a> Field<'a> {
+    pub fn new(name: impl Into<Cow<'a, str>>, value: Value, unit: Option<&'a str>) -> Self {
+        Self { name: name.into(), value, unit: unit.map(Cow::Borrowed) }
     }
 }
 
@@ -113,9 +114,9 @@ impl fmt::Display for Level {
 
 /// What decoding one line gave.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
+pub enum Outcome<'a> {
     /// Values for one device.
-    Decoded { device: Arc<str>, fields: Vec<Field> },
+    Decoded { device: Cow<'a, str>, fields: Vec<Field<'a>> },
     /// A line the decoder knows and that carries no values (`?` bad CRC,
     /// `DF` status, `-> ack`, a banner, a CSV header).
     Recognised { kind: &'static str },
