@@ -38,10 +38,14 @@ pub fn parse(text: &str) -> Option<Rf12Line> {
             Some(i) if rest.ends_with(')') => (rest[..i].trim_end(), rest[i + 1..rest.len() - 1].trim().parse().ok()),
             _ => (rest, None),
         };
-        let bytes: Option<Vec<u8>> = rest.split_ascii_whitespace().map(|b| b.parse::<u8>().ok()).collect();
-        let bytes = bytes?;
-        let (&header, payload) = bytes.split_first()?;
-        return Some(Rf12Line::Packet { header, payload: payload.to_vec(), rssi });
+        let mut bytes = rest.split_ascii_whitespace();
+        let header = bytes.next()?.parse::<u8>().ok()?;
+        // At most one byte per two characters ("1 "): one allocation.
+        let mut payload = Vec::with_capacity(rest.len() / 2);
+        for b in bytes {
+            payload.push(b.parse::<u8>().ok()?);
+        }
+        return Some(Rf12Line::Packet { header, payload, rssi });
     }
     if t == "?" || t.starts_with("? ") {
         return Some(Rf12Line::BadCrc);

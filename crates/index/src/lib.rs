@@ -449,7 +449,11 @@ impl Index {
                     p.lines += 1;
                     result.bytes += line.raw.len() as u64;
                     let line_no = line.line_no;
-                    let text = String::from_utf8_lossy(line.bytes);
+                    // Valid UTF-8 (nearly every line) is checked by the faster strict path.
+                    let text = match std::str::from_utf8(line.bytes) {
+                        Ok(t) => std::borrow::Cow::Borrowed(t),
+                        Err(_) => String::from_utf8_lossy(line.bytes),
+                    };
                     match logfile::parse_line(&text) {
                         Ok(Line::Reading { time, source, text }) => {
                             let ts = logfile::time::join_millis(day.date, time);
@@ -569,7 +573,14 @@ impl Sensors {
                 sd.decoded += 1;
                 sd.values += fields.len() as u64;
                 let Sensors { by_name, names, lookup } = self;
-                let ids = device_ids(lookup, source, &device);
+                let devices = match lookup.get_mut(source) {
+                    Some(d) => d,
+                    None => lookup.entry(source.to_string()).or_default(),
+                };
+                let ids = match devices.get_mut(&*device) {
+                    Some(ids) => ids,
+                    None => devices.entry(device.to_string()).or_default(),
+                };
                 for (i, f) in fields.into_iter().enumerate() {
                     let id = ids.id(i, &f.name, || {
                         let sensor = format!("{source}/{device}/{}", f.name);
@@ -767,18 +778,6 @@ impl DeviceIds {
         }
         id
     }
-}
-
-fn device_ids<'a>(lookup: &'a mut FxMap<String, FxMap<String, DeviceIds>>, source: &str, device: &str) -> &'a mut DeviceIds {
-    if !lookup.contains_key(source) {
-        lookup.insert(source.to_string(), FxMap::default());
-    }
-    let Some(devices) = lookup.get_mut(source) else { unreachable!("inserted above") };
-    if !devices.contains_key(device) {
-        devices.insert(device.to_string(), DeviceIds::default());
-    }
-    let Some(ids) = devices.get_mut(device) else { unreachable!("inserted above") };
-    ids
 }
 
 #[derive(Default)]
