@@ -71,6 +71,16 @@ fn main() -> ExitCode {
             println!("{dir}: blackbox.toml and logs/ ({} lines); try `blackbox rebuild` there", arg(2, 5_000_000));
             return ExitCode::SUCCESS;
         }
+        // The query benchmark's year of data, kept for profiling: `bench year-data DIR`.
+        Some("year-data") => {
+            let Some(dir) = args.get(1) else {
+                eprintln!("bench: usage: bench year-data DIR");
+                return ExitCode::from(2);
+            };
+            year_data(Path::new(dir));
+            println!("{dir}: blackbox.toml and logs/ (a year, one line of 20 values a minute); try `blackbox index` there");
+            return ExitCode::SUCCESS;
+        }
         // `bench LINES`, as before: capture only.
         Some(n) if n.parse::<usize>().is_ok() => capture_bench(&bin, arg(0, 1_000_000), &mut rows),
         Some(other) => {
@@ -386,6 +396,16 @@ fn index_data(dir: &Path, lines: usize) -> usize {
     days
 }
 
+/// The query benchmark's data: a year at one line a minute of 20 key=value
+/// sensors in `dir/logs`, and an empty `dir/blackbox.toml`.
+fn year_data(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("year dir");
+    std::fs::write(dir.join("blackbox.toml"), "").expect("config");
+    write_logs(&dir.join("logs"), 365 * 1440, 365, |n| {
+        (0..20).map(|f| format!("s{f}={}", (n * 7 + f) % 1000)).collect::<Vec<_>>().join(" ")
+    });
+}
+
 fn write_logs(logs: &Path, lines: usize, days: usize, mut line: impl FnMut(usize) -> String) {
     let per_day = lines.div_ceil(days);
     let mut n = 0;
@@ -521,11 +541,7 @@ fn index_bench(bin: &Path, lines: usize, rows: &mut Vec<Row>) {
 
     // Query one sensor-day from a year at one reading per minute for 20 sensors.
     let year = dir.join("year");
-    std::fs::create_dir_all(&year).expect("year dir");
-    std::fs::write(year.join("blackbox.toml"), "").expect("config");
-    write_logs(&year.join("logs"), 365 * 1440, 365, |n| {
-        (0..20).map(|f| format!("s{f}={}", (n * 7 + f) % 1000)).collect::<Vec<_>>().join(" ")
-    });
+    year_data(&year);
     let (year_index, _) = timed(bin, &year, &["index"]);
     let from = logfile::time::rfc3339_millis((15_000 + 200) * 86_400_000);
     let to = logfile::time::rfc3339_millis((15_000 + 201) * 86_400_000);
