@@ -325,10 +325,22 @@ fn soak_capture_and_index_through_kills_midnights_clock_steps_and_unplugs() {
     }
     // Quiet down: every line sent is written; then stop both cleanly.
     running.store(false, Ordering::SeqCst);
-    let last: Vec<u64> = devices.iter().map(|d| d.pause()).collect();
+    for d in &devices {
+        d.pause();
+    }
     for s in senders {
         s.join().unwrap();
     }
+    // One more line from each device, with capture up: it must arrive, even
+    // when a device sent nothing since the last kill took its latest lines.
+    let last: Vec<u64> = devices
+        .iter()
+        .map(|d| {
+            d.resume();
+            d.send();
+            d.pause()
+        })
+        .collect();
     for (d, &last) in devices.iter().zip(&last) {
         if last > 0 {
             wait_after_or(&dir, &Mark(None), &format!(" {} seq={} ", d.name, last - 1), &|| diagnose(&devices, capture.child.id()));

@@ -61,13 +61,13 @@ fn main() -> ExitCode {
         Some("capture") => capture_bench(&bin, arg(1, 1_000_000), &mut rows),
         Some("index") => index_bench(&bin, arg(1, 5_000_000), &mut rows),
         Some("tail") => tail_bench(&bin, arg(1, 300), &mut rows),
-        // The index benchmark's data set, kept for profiling: `bench index-data DIR [LINES]`.
+        // The index benchmark's data set, kept for profiling: `bench index-data DIR [LINES [DAYS]]`.
         Some("index-data") => {
             let Some(dir) = args.get(1) else {
-                eprintln!("bench: usage: bench index-data DIR [LINES]");
+                eprintln!("bench: usage: bench index-data DIR [LINES [DAYS]]");
                 return ExitCode::from(2);
             };
-            index_data(Path::new(dir), arg(2, 5_000_000));
+            index_data(Path::new(dir), arg(2, 5_000_000), arg(3, 10));
             println!("{dir}: blackbox.toml and logs/ ({} lines); try `blackbox rebuild` there", arg(2, 5_000_000));
             return ExitCode::SUCCESS;
         }
@@ -384,16 +384,13 @@ fn binary() -> Option<PathBuf> {
 const SIM_NODES: &str = "[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n9 = \"homePower\"\n";
 
 /// Writes `lines` simulated RF12demo readings spread evenly over `days` daily files.
-/// The index benchmark's data: `lines` simulated RF12demo lines over ten
-/// days in `dir/logs`, and the node map in `dir/blackbox.toml`. Returns the
-/// number of days.
-fn index_data(dir: &Path, lines: usize) -> usize {
+/// The index benchmark's data: `lines` simulated RF12demo lines over `days`
+/// days in `dir/logs`, and the node map in `dir/blackbox.toml`.
+fn index_data(dir: &Path, lines: usize, days: usize) {
     std::fs::create_dir_all(dir).expect("data directory");
     std::fs::write(dir.join("blackbox.toml"), SIM_NODES).expect("config");
     let mut sim = sim::Rf12Demo::new(5);
-    let days = 10;
     write_logs(&dir.join("logs"), lines, days, |_| sim.next_line());
-    days
 }
 
 /// The query benchmark's data: a year at one line a minute of 20 key=value
@@ -460,7 +457,8 @@ fn timed(bin: &Path, dir: &Path, args: &[&str]) -> (Duration, f64) {
 fn index_bench(bin: &Path, lines: usize, rows: &mut Vec<Row>) {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = tmp.path();
-    let days = index_data(dir, lines);
+    let days = 10;
+    index_data(dir, lines, days);
     let logs = dir.join("logs");
     let log_bytes = dir_size(&logs);
     println!(

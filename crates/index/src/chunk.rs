@@ -1,4 +1,4 @@
-//! Readings of one sensor in one hour, stored as one value.
+//! A segment of one sensor's readings of one day, stored as one value.
 //!
 //! Encoding (part of the cache format version): a flag byte (0 plain, 1
 //! deflate), then a varint count and, per entry, the zigzag varint time delta

@@ -53,12 +53,25 @@ pub fn parse_sensor_id(k: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(k.get(1..5)?.try_into().ok()?))
 }
 
-pub fn chunk(id: u32, hour: i64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(13);
+/// Where a sensor's readings of a day begin: every segment key of the day
+/// starts with this.
+pub fn chunk_prefix(id: u32, day: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
     k.push(CHUNK);
     k.extend_from_slice(&id.to_be_bytes());
-    k.extend_from_slice(&ordered_i64(hour));
+    k.extend_from_slice(&ordered_i64(day));
     k
+}
+
+/// Segment `seq` of a sensor's readings of a day.
+pub fn chunk(id: u32, day: i64, seq: u32) -> Vec<u8> {
+    let mut k = chunk_prefix(id, day);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn parse_chunk_seq(k: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(k.get(13..17)?.try_into().ok()?))
 }
 
 pub fn event_prefix(day: i64) -> Vec<u8> {

@@ -11,9 +11,9 @@
 //! - the indexer never writes the logs.
 //!
 //! Storage: one sled tree with key prefixes (so one batch is atomic across
-//! all of them). Readings are grouped per sensor and hour ([`chunk`]);
-//! everything else is keyed by day, so re-indexing a day removes exactly its
-//! derived data.
+//! all of them). Readings are grouped per sensor and day, in segments of at
+//! least [`SEGMENT_MIN`] readings ([`chunk`]); everything else is keyed by
+//! day too, so re-indexing a day removes exactly its derived data.
 
 pub mod chunk;
 mod codec;
@@ -33,11 +33,19 @@ use std::path::{Path, PathBuf};
 /// from a line (bumped when decoding changes, so caches are rebuilt from the
 /// logs); a cache of another version is rebuilt.
 /// 2: field names are never empty and never contain `/` or spaces.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: readings in segments per sensor and day instead of one chunk per hour.
+pub const FORMAT_VERSION: u32 = 3;
 /// Lines per atomic batch during catch-up: bounds memory whatever the size of the logs.
 const BATCH_LINES: u64 = 20_000;
 /// sled's page cache: small, or it grows into gigabytes during a bulk load.
 const SLED_CACHE_BYTES: u64 = 8 << 20;
+/// A sensor's readings of a day are stored in segments ([`chunk`]); new
+/// readings are merged into the day's last segment while it holds fewer than
+/// this many, and start a new segment after. So a commit re-encodes at most
+/// this many old readings per sensor (following a live log commits a few
+/// lines at a time), a bulk catch-up (20,000 lines a batch) rarely any, and
+/// a day of a sensor is a handful of keys.
+const SEGMENT_MIN: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -434,8 +442,9 @@ impl Index {
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(Accumulator, Cursor)>(1);
             let committer = scope.spawn(move || -> Result<(), IndexError> {
+                let mut segments = Segments::default();
                 for (acc, cur) in rx {
-                    store.commit(name, &cur, acc)?;
+                    store.commit(name, &cur, acc, &mut segments)?;
                 }
                 Ok(())
             });
@@ -511,9 +520,8 @@ impl Index {
                 batch.remove(item.map_err(self.store.db_err())?.0);
             }
         }
-        let (h0, h1) = (day_no * 24, day_no * 24 + 24);
         for id in 0..self.sensors.names.len() as u32 {
-            for item in self.store.db.range(keys::chunk(id, h0)..keys::chunk(id, h1)) {
+            for item in self.store.db.scan_prefix(keys::chunk_prefix(id, day_no)) {
                 batch.remove(item.map_err(self.store.db_err())?.0);
             }
         }
@@ -595,7 +603,11 @@ impl Sensors {
                             }
                         }
                     });
-                    let fd = acc.fields.entry(id).or_insert_with(|| FieldDay { first_ms: ts, ..FieldDay::default() });
+                    let sb = acc
+                        .sensors
+                        .entry(id)
+                        .or_insert_with(|| SensorBatch { day: FieldDay { first_ms: ts, ..FieldDay::default() }, entries: Vec::new() });
+                    let fd = &mut sb.day;
                     fd.count += 1;
                     fd.last_ms = ts;
                     let kind = f.value.type_name();
@@ -607,12 +619,7 @@ impl Sensors {
                             fd.unit = Some(u.to_string());
                         }
                     }
-                    acc.chunks.entry((id, ts.div_euclid(3_600_000))).or_default().push(chunk::Entry {
-                        time_ms: ts,
-                        line: line_no,
-                        field: i.min(255) as u8,
-                        value: f.value,
-                    });
+                    sb.entries.push(chunk::Entry { time_ms: ts, line: line_no, field: i.min(255) as u8, value: f.value });
                 }
             }
             Outcome::Recognised { .. } => sd.recognised += 1,
@@ -631,19 +638,12 @@ impl Store {
     }
 
     /// Writes the accumulated data and the cursor in one atomic batch.
-    fn commit(&self, day: &str, cur: &Cursor, acc: Accumulator) -> Result<(), IndexError> {
+    /// `segments` remembers, for the day, each sensor's last segment as
+    /// committed (number and readings), so it is looked up once a day.
+    fn commit(&self, day: &str, cur: &Cursor, acc: Accumulator, segments: &mut Segments) -> Result<(), IndexError> {
         let mut batch = sled::Batch::default();
         for (id, name) in &acc.new_sensors {
             batch.insert(keys::sensor_id(*id), name.as_bytes());
-        }
-        for ((id, hour), mut entries) in acc.chunks {
-            let key = keys::chunk(id, hour);
-            if let Some(old) = self.db.get(&key).map_err(self.db_err())? {
-                let mut all = chunk::decode(&old).ok_or_else(|| self.damaged("reading chunk"))?;
-                all.append(&mut entries);
-                entries = all;
-            }
-            batch.insert(key, chunk::encode(&entries));
         }
         let day_no = keys::parse_day_name(day);
         for (source, add) in acc.sources {
@@ -652,7 +652,25 @@ impl Store {
             merged.merge(&add);
             batch.insert(key, codec::encode(&merged));
         }
-        for (id, add) in acc.fields {
+        for (id, SensorBatch { day: add, mut entries }) in acc.sensors {
+            let last = match segments.get(&id) {
+                Some(&last) => Some(last),
+                None => self.last_segment(id, day_no)?,
+            };
+            let seq = match last {
+                Some((seq, n)) if n < SEGMENT_MIN => {
+                    let old = self.db.get(keys::chunk(id, day_no, seq)).map_err(self.db_err())?;
+                    let old = old.ok_or_else(|| self.damaged("reading segment"))?;
+                    let mut all = chunk::decode(&old).ok_or_else(|| self.damaged("reading segment"))?;
+                    all.append(&mut entries);
+                    entries = all;
+                    seq
+                }
+                Some((seq, _)) => seq + 1,
+                None => 0,
+            };
+            segments.insert(id, (seq, entries.len()));
+            batch.insert(keys::chunk(id, day_no, seq), chunk::encode(&entries));
             let key = keys::day_key(day_no, keys::DAY_FIELD, &id.to_be_bytes());
             let merged = match self.get::<FieldDay>(&key)? {
                 Some(mut f) => {
@@ -683,6 +701,15 @@ impl Store {
         batch.insert(mkey, codec::encode(&dm));
         batch.insert(keys::cursor(day), codec::encode(cur));
         self.db.apply_batch(batch).map_err(self.db_err())
+    }
+
+    /// The number and size of the last segment of a sensor's day, if any.
+    fn last_segment(&self, id: u32, day: i64) -> Result<Option<(u32, usize)>, IndexError> {
+        let Some(item) = self.db.scan_prefix(keys::chunk_prefix(id, day)).next_back() else { return Ok(None) };
+        let (k, v) = item.map_err(self.db_err())?;
+        let seq = keys::parse_chunk_seq(&k).ok_or_else(|| self.damaged("reading segment key"))?;
+        let n = chunk::decode(&v).ok_or_else(|| self.damaged("reading segment"))?.len();
+        Ok(Some((seq, n)))
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, IndexError> {
@@ -780,12 +807,20 @@ impl DeviceIds {
     }
 }
 
+/// Each sensor's last segment of the day being indexed: its number and readings.
+type Segments = FxMap<u32, (u32, usize)>;
+
+/// What a batch adds for one sensor.
+struct SensorBatch {
+    day: FieldDay,
+    entries: Vec<chunk::Entry>,
+}
+
 #[derive(Default)]
 struct Accumulator {
     lines: u64,
-    chunks: FxMap<(u32, i64), Vec<chunk::Entry>>,
+    sensors: FxMap<u32, SensorBatch>,
     sources: BTreeMap<String, SourceCounts>,
-    fields: FxMap<u32, FieldDay>,
     event_counts: BTreeMap<String, u64>,
     events: Vec<(Vec<u8>, EventRecord)>,
     day_meta: DayMeta,
@@ -837,5 +872,54 @@ pub fn value_json(v: &Value) -> String {
         Value::Float(f) => serde_json::Number::from_f64(*f).map(|n| n.to_string()).unwrap_or_else(|| "null".into()),
         Value::Bool(b) => b.to_string(),
         Value::Text(s) => serde_json::Value::String(s.clone()).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Following a log a few lines at a time merges each commit into the
+    /// day's last segment until it holds SEGMENT_MIN readings, then starts
+    /// another: a sensor's day stays a handful of keys, each commit
+    /// re-encodes a bounded number of readings, and all read back in order.
+    #[test]
+    fn small_commits_fill_segments_of_bounded_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let day = logs.join("2012").join("20121130.txt");
+        std::fs::create_dir_all(day.parent().unwrap()).unwrap();
+        std::fs::write(&day, "").unwrap();
+        let config = config::Config::parse("", Path::new("blackbox.toml")).unwrap();
+        let decoders = Decoders::new(&config, &[]).unwrap();
+        let (mut idx, _) = Index::open(&dir.path().join("cache"), &fingerprint(&config, &[])).unwrap();
+        let (total, per_commit) = (3 * SEGMENT_MIN + 100, 7);
+        let mut n = 0;
+        while n < total {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&day).unwrap();
+            for _ in 0..per_commit.min(total - n) {
+                writeln!(f, "L {:02}:{:02}:{:02}.000 s v={n}", n / 3600, n / 60 % 60, n % 60).unwrap();
+                n += 1;
+            }
+            idx.catch_up(&logs, &decoders, &mut |_| true).unwrap();
+        }
+        let id = idx.sensors.by_name["s/s/v"];
+        let sizes: Vec<usize> = idx
+            .store
+            .db
+            .scan_prefix(keys::chunk_prefix(id, keys::parse_day_name("20121130")))
+            .map(|kv| chunk::decode(&kv.unwrap().1).unwrap().len())
+            .collect();
+        assert_eq!(sizes.iter().sum::<usize>(), total);
+        assert_eq!(sizes.len(), total.div_ceil(SEGMENT_MIN + per_commit - 1), "segments of {sizes:?}");
+        assert!(sizes.iter().all(|&s| s < SEGMENT_MIN + per_commit), "segments of {sizes:?}");
+        let mut values = Vec::new();
+        idx.query("s/s/v", None, None, &mut |_, v| {
+            values.push(v.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(values, (0..total as i64).map(Value::Int).collect::<Vec<_>>());
     }
 }

@@ -54,7 +54,7 @@ pub struct Stats {
     pub events: Vec<(String, u64)>,
 }
 
-const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
 
 /// Orders names as people read them: runs of digits by their value, so
 /// `node-2/b9` comes before `node-2/b10` and `node-19` after `node-2`.
@@ -109,10 +109,10 @@ impl Index {
         f: &mut dyn FnMut(i64, &Value) -> io::Result<()>,
     ) -> Result<bool, IndexError> {
         let Some(&id) = self.sensors.by_name.get(sensor) else { return Ok(false) };
-        let start = keys::chunk(id, from.map_or(i64::MIN, |t| t.div_euclid(HOUR_MS)));
+        let start = keys::chunk_prefix(id, from.map_or(i64::MIN, |t| t.div_euclid(DAY_MS)));
         let end = match to {
-            Some(t) => keys::chunk(id, (t - 1).div_euclid(HOUR_MS) + 1),
-            None => keys::chunk(id + 1, i64::MIN),
+            Some(t) => keys::chunk_prefix(id, (t - 1).div_euclid(DAY_MS) + 1),
+            None => keys::chunk_prefix(id + 1, i64::MIN),
         };
         for item in self.store.db.range(start..end) {
             let (_, v) = item.map_err(self.store.db_err())?;
@@ -142,7 +142,7 @@ impl Index {
             for item in self.store.db.scan_prefix(keys::day_key(day, keys::DAY_FIELD, b"")) {
                 let (k, _) = item.map_err(self.store.db_err())?;
                 let id = u32::from_be_bytes(k[k.len() - 4..].try_into().map_err(|_| self.store.damaged("field key"))?);
-                for c in self.store.db.range(keys::chunk(id, day * 24)..keys::chunk(id, day * 24 + 24)) {
+                for c in self.store.db.scan_prefix(keys::chunk_prefix(id, day)) {
                     let (_, v) = c.map_err(self.store.db_err())?;
                     for e in chunk::decode(&v).ok_or_else(|| self.store.damaged("reading chunk"))? {
                         rows.push((e.line, e.field, id, e));
