@@ -172,6 +172,9 @@ pub enum Reset {
 pub struct Index {
     store: Store,
     sensors: Sensors,
+    /// The last segment written of each sensor's current day (kept across
+    /// catch-ups, so that following a log does not look it up every time).
+    segments: Segments,
     /// For readers: the cache directory, held open so that every file comes from it.
     _dir: Option<std::fs::File>,
 }
@@ -279,7 +282,8 @@ impl Index {
             db.insert(keys::meta("version"), codec::encode(&FORMAT_VERSION)).map_err(db_err)?;
             db.insert(keys::meta("fingerprint"), codec::encode(&fingerprint.to_string())).map_err(db_err)?;
         }
-        let mut index = Index { store: Store { path: path.into(), db }, sensors: Sensors::default(), _dir: None };
+        let mut index =
+            Index { store: Store { path: path.into(), db }, sensors: Sensors::default(), segments: Segments::default(), _dir: None };
         index.load_sensors()?;
         Ok((index, reset))
     }
@@ -434,17 +438,24 @@ impl Index {
         cur.size = meta.len();
         cur.mtime_ns = mtime_ns(meta);
         cur.compressed = day.compressed;
-        let Index { store, sensors, .. } = self;
+        let Index { store, sensors, segments, .. } = self;
         let (store, name) = (&*store, &name);
+        // Only this day's segments are written from now on; a day indexed
+        // from its start has none yet (new, or removed to be re-indexed).
+        let from_start = cur.offset == 0;
+        segments.retain(|_, last| last.day == day_no && !from_start);
         // Committing a batch (merging and compressing chunks, writing sled)
         // runs on a second thread while this one reads and decodes the next.
         // Batches are committed in order, each atomically with its cursor.
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(Accumulator, Cursor)>(1);
             let committer = scope.spawn(move || -> Result<(), IndexError> {
-                let mut segments = Segments::default();
                 for (acc, cur) in rx {
-                    store.commit(name, &cur, acc, &mut segments)?;
+                    if let Err(e) = store.commit(name, &cur, acc, segments) {
+                        // What it remembers may not have been written.
+                        segments.clear();
+                        return Err(e);
+                    }
                 }
                 Ok(())
             });
@@ -638,8 +649,9 @@ impl Store {
     }
 
     /// Writes the accumulated data and the cursor in one atomic batch.
-    /// `segments` remembers, for the day, each sensor's last segment as
-    /// committed (number and readings), so it is looked up once a day.
+    /// `segments` remembers each sensor's last segment of the day as
+    /// committed (number and readings), so that it is looked up in sled once
+    /// per day and process.
     fn commit(&self, day: &str, cur: &Cursor, acc: Accumulator, segments: &mut Segments) -> Result<(), IndexError> {
         let mut batch = sled::Batch::default();
         for (id, name) in &acc.new_sensors {
@@ -654,7 +666,7 @@ impl Store {
         }
         for (id, SensorBatch { day: add, mut entries }) in acc.sensors {
             let last = match segments.get(&id) {
-                Some(&last) => Some(last),
+                Some(last) => Some((last.seq, last.len)),
                 None => self.last_segment(id, day_no)?,
             };
             let seq = match last {
@@ -669,7 +681,7 @@ impl Store {
                 Some((seq, _)) => seq + 1,
                 None => 0,
             };
-            segments.insert(id, (seq, entries.len()));
+            segments.insert(id, LastSegment { day: day_no, seq, len: entries.len() });
             batch.insert(keys::chunk(id, day_no, seq), chunk::encode(&entries));
             let key = keys::day_key(day_no, keys::DAY_FIELD, &id.to_be_bytes());
             let merged = match self.get::<FieldDay>(&key)? {
@@ -705,8 +717,13 @@ impl Store {
 
     /// The number and size of the last segment of a sensor's day, if any.
     fn last_segment(&self, id: u32, day: i64) -> Result<Option<(u32, usize)>, IndexError> {
-        let Some(item) = self.db.scan_prefix(keys::chunk_prefix(id, day)).next_back() else { return Ok(None) };
-        let (k, v) = item.map_err(self.db_err())?;
+        // Forward: a day has a handful of segments, and sled's `next_back`
+        // (which its `last` uses too) brings a 1 MiB constant into the binary.
+        let mut last = None;
+        for item in self.db.scan_prefix(keys::chunk_prefix(id, day)) {
+            last = Some(item.map_err(self.db_err())?);
+        }
+        let Some((k, v)) = last else { return Ok(None) };
         let seq = keys::parse_chunk_seq(&k).ok_or_else(|| self.damaged("reading segment key"))?;
         let n = chunk::decode(&v).ok_or_else(|| self.damaged("reading segment"))?.len();
         Ok(Some((seq, n)))
@@ -807,8 +824,15 @@ impl DeviceIds {
     }
 }
 
-/// Each sensor's last segment of the day being indexed: its number and readings.
-type Segments = FxMap<u32, (u32, usize)>;
+/// Each sensor's last segment of the day being indexed.
+type Segments = FxMap<u32, LastSegment>;
+
+#[derive(Clone, Copy)]
+struct LastSegment {
+    day: i64,
+    seq: u32,
+    len: usize,
+}
 
 /// What a batch adds for one sensor.
 struct SensorBatch {
@@ -882,8 +906,9 @@ mod tests {
 
     /// Following a log a few lines at a time merges each commit into the
     /// day's last segment until it holds SEGMENT_MIN readings, then starts
-    /// another: a sensor's day stays a handful of keys, each commit
-    /// re-encodes a bounded number of readings, and all read back in order.
+    /// another (also after a restart): a sensor's day stays a handful of
+    /// keys, each commit re-encodes a bounded number of readings, and all
+    /// read back in order.
     #[test]
     fn small_commits_fill_segments_of_bounded_size() {
         let dir = tempfile::tempdir().unwrap();
@@ -895,7 +920,7 @@ mod tests {
         let decoders = Decoders::new(&config, &[]).unwrap();
         let (mut idx, _) = Index::open(&dir.path().join("cache"), &fingerprint(&config, &[])).unwrap();
         let (total, per_commit) = (3 * SEGMENT_MIN + 100, 7);
-        let mut n = 0;
+        let (mut n, mut reopened) = (0, false);
         while n < total {
             let mut f = std::fs::OpenOptions::new().append(true).open(&day).unwrap();
             for _ in 0..per_commit.min(total - n) {
@@ -903,6 +928,12 @@ mod tests {
                 n += 1;
             }
             idx.catch_up(&logs, &decoders, &mut |_| true).unwrap();
+            if n >= 1500 && !reopened {
+                reopened = true;
+                // A new process: the day's last segment is found in sled.
+                drop(idx);
+                idx = Index::open(&dir.path().join("cache"), &fingerprint(&config, &[])).unwrap().0;
+            }
         }
         let id = idx.sensors.by_name["s/s/v"];
         let sizes: Vec<usize> = idx
