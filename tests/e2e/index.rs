@@ -243,7 +243,7 @@ fn a_changed_configuration_is_rebuilt_beside_the_cache_and_swapped_in() {
     )
     .unwrap();
     let stale = dir.run(&["schema"]);
-    assert!(stderr(&stale).contains("was built with another configuration"), "{}", stderr(&stale));
+    assert!(stderr(&stale).contains("was built with another decoder configuration"), "{}", stderr(&stale));
     let out = dir.run(&["index"]);
     ok(&out);
     assert!(
@@ -257,6 +257,30 @@ fn a_changed_configuration_is_rebuilt_beside_the_cache_and_swapped_in() {
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
     ok(&dir.run(&["index"]));
     assert_eq!(ok(&dir.run(&["export"])), rebuilt);
+}
+
+/// A cache in another format (written by another blackbox version) is never
+/// read: read commands say how to rebuild it, and `index` rebuilds it.
+#[test]
+fn a_cache_of_another_format_is_refused_by_queries_and_rebuilt_by_index() {
+    let dir = real_site();
+    ok(&dir.run(&["index"]));
+    let before = ok(&dir.run(&["export"]));
+    {
+        // Formats before the first stored a version read as format 0.
+        let db = sled::open(dir.path().join("cache")).unwrap();
+        assert!(db.remove(b"Mversion").unwrap().is_some(), "the cache has no version key");
+        db.flush().unwrap();
+    }
+    let out = dir.run(&["query", "usb-A40117UK/roomNode-2/temp"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "answers came from a cache of another format");
+    let expected = format!("is in cache format 0, and this blackbox reads format {}: run `blackbox index`", index::FORMAT_VERSION);
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    let out = dir.run(&["index"]);
+    ok(&out);
+    assert!(stderr(&out).contains("the cache format changed"), "{}", stderr(&out));
+    assert_eq!(ok(&dir.run(&["export"])), before);
 }
 
 /// SIGTERM at once, during the first catch-up, still stops the follower cleanly.

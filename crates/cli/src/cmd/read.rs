@@ -38,11 +38,18 @@ fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
     let cache = settings::cache_dir(global, &config);
     match Index::open_read(&cache, &fingerprint) {
         Ok((idx, stale)) => {
-            if let Some(Reset::Config | Reset::Version { .. }) = stale {
-                note!(
-                    "blackbox: warning: {} was built with another configuration or version; run `blackbox index` to rebuild it",
+            match stale {
+                // Another format may not even read back right: no answers from it.
+                Some(Reset::Version { found }) => return Err(setup_error(format!(
+                    "{} is in cache format {found}, and this blackbox reads format {}: run `blackbox index` to rebuild it from the logs",
+                    cache.display(),
+                    index::FORMAT_VERSION
+                ))),
+                Some(Reset::Config) => note!(
+                    "blackbox: warning: {} was built with another decoder configuration; run `blackbox index` to rebuild it",
                     cache.display()
-                );
+                ),
+                _ => {}
             }
             let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
             req.run(&idx, &mut out)?;
