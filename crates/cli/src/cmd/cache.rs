@@ -100,12 +100,12 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
     bar.finish_and_clear();
     idx.flush()?;
     note!(
-        "blackbox: indexed {} new lines ({:.1} MB) of {} days into {} in {:.1} s{}{}",
+        "blackbox: indexed {} new lines ({:.1} MB) of {} days into {} in {}{}{}",
         done.lines,
         done.bytes as f64 / 1e6,
         done.days,
         cache.display(),
-        started.elapsed().as_secs_f64(),
+        took(started.elapsed().as_secs_f64()),
         if done.reindexed.is_empty() {
             String::new()
         } else {
@@ -153,12 +153,12 @@ pub fn rebuild(global: &Global, _args: RebuildArgs) -> Result<ExitCode, CliError
     let done = rebuild_beside(&cache, &logs, &decoders, &fingerprint)?;
     let secs = started.elapsed().as_secs_f64();
     note!(
-        "blackbox: rebuilt {} from {} days, {} lines ({:.1} MB) in {:.1} s ({:.0} lines/s)",
+        "blackbox: rebuilt {} from {} days, {} lines ({:.1} MB) in {} ({:.0} lines/s)",
         cache.display(),
         done.days,
         done.lines,
         done.bytes as f64 / 1e6,
-        secs,
+        took(secs),
         done.lines as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
@@ -185,4 +185,13 @@ fn rebuild_beside(cache: &Path, logs: &Path, decoders: &decode::Decoders, finger
     drop(idx);
     index::swap_in(&building, cache).context("swapping the new cache in")?;
     Ok(done)
+}
+
+/// A duration for a summary: milliseconds under a second, else seconds.
+fn took(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.0} ms", secs * 1e3)
+    } else {
+        format!("{secs:.1} s")
+    }
 }

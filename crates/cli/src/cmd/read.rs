@@ -40,11 +40,13 @@ fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
         Ok((idx, stale)) => {
             match stale {
                 // Another format may not even read back right: no answers from it.
-                Some(Reset::Version { found }) => return Err(setup_error(format!(
+                Some(Reset::Version { found }) => {
+                    return Err(setup_error(format!(
                     "{} is in cache format {found}, and this blackbox reads format {}: run `blackbox index` to rebuild it from the logs",
                     cache.display(),
                     index::FORMAT_VERSION
-                ))),
+                )))
+                }
                 Some(Reset::Config) => note!(
                     "blackbox: warning: {} was built with another decoder configuration; run `blackbox index` to rebuild it",
                     cache.display()
