@@ -385,7 +385,6 @@ fn binary() -> Option<PathBuf> {
 
 const SIM_NODES: &str = "[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n9 = \"homePower\"\n";
 
-/// Writes `lines` simulated RF12demo readings spread evenly over `days` daily files.
 /// The index benchmark's data: `lines` simulated RF12demo lines over `days`
 /// days in `dir/logs`, and the node map in `dir/blackbox.toml`.
 fn index_data(dir: &Path, lines: usize, days: usize) {
@@ -405,6 +404,7 @@ fn year_data(dir: &Path) {
     });
 }
 
+/// Writes `lines` readings, made by `line(n)`, spread evenly over `days` daily files.
 fn write_logs(logs: &Path, lines: usize, days: usize, mut line: impl FnMut(usize) -> String) {
     let per_day = lines.div_ceil(days);
     let mut n = 0;

@@ -3,16 +3,15 @@
 use crate::value::{Field, Value};
 use config::DriverConfig;
 use std::borrow::Cow;
-use std::sync::Arc;
 
 /// One field of a layout.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BitField {
-    pub name: Arc<str>,
+    pub name: String,
     pub bits: u8,
     pub signed: bool,
     pub scale: Option<f64>,
-    pub unit: Option<Arc<str>>,
+    pub unit: Option<String>,
     pub skip: bool,
 }
 
@@ -38,11 +37,11 @@ impl Driver {
                 return Err(format!("driver {:?}, field {:?}: bits must be 1 to 64", c.name, f.name));
             }
             fields.push(BitField {
-                name: f.name.as_str().into(),
+                name: f.name.clone(),
                 bits: f.bits,
                 signed: f.signed,
                 scale: f.scale,
-                unit: f.unit.as_deref().map(Arc::from),
+                unit: f.unit.clone(),
                 skip: f.skip,
             });
         }
@@ -56,7 +55,7 @@ impl Driver {
             bits,
             signed,
             scale,
-            unit: unit.map(Arc::from),
+            unit: unit.map(String::from),
             skip: false,
         };
         Some(match name {

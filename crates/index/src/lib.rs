@@ -442,8 +442,9 @@ impl Index {
         let (store, name) = (&*store, &name);
         // Only this day's segments are written from now on; a day indexed
         // from its start has none yet (new, or removed to be re-indexed).
-        let from_start = cur.offset == 0;
-        segments.retain(|_, last| last.day == day_no && !from_start);
+        if segments.day != day_no || cur.offset == 0 {
+            *segments = Segments { day: day_no, last: FxMap::default() };
+        }
         // Committing a batch (merging and compressing chunks, writing sled)
         // runs on a second thread while this one reads and decodes the next.
         // Batches are committed in order, each atomically with its cursor.
@@ -451,9 +452,9 @@ impl Index {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(Accumulator, Cursor)>(1);
             let committer = scope.spawn(move || -> Result<(), IndexError> {
                 for (acc, cur) in rx {
-                    if let Err(e) = store.commit(name, &cur, acc, segments) {
+                    if let Err(e) = store.commit(name, &cur, acc, &mut segments.last) {
                         // What it remembers may not have been written.
-                        segments.clear();
+                        segments.last.clear();
                         return Err(e);
                     }
                 }
@@ -652,7 +653,7 @@ impl Store {
     /// `segments` remembers each sensor's last segment of the day as
     /// committed (number and readings), so that it is looked up in sled once
     /// per day and process.
-    fn commit(&self, day: &str, cur: &Cursor, acc: Accumulator, segments: &mut Segments) -> Result<(), IndexError> {
+    fn commit(&self, day: &str, cur: &Cursor, acc: Accumulator, segments: &mut FxMap<u32, LastSegment>) -> Result<(), IndexError> {
         let mut batch = sled::Batch::default();
         for (id, name) in &acc.new_sensors {
             batch.insert(keys::sensor_id(*id), name.as_bytes());
@@ -665,23 +666,21 @@ impl Store {
             batch.insert(key, codec::encode(&merged));
         }
         for (id, SensorBatch { day: add, mut entries }) in acc.sensors {
-            let last = match segments.get(&id) {
-                Some(last) => Some((last.seq, last.len)),
-                None => self.last_segment(id, day_no)?,
+            // The day's last segment takes the new readings while it is short.
+            let (seq, mut old) = match segments.get(&id) {
+                Some(last) if last.len < SEGMENT_MIN => (last.seq, self.segment(&keys::chunk(id, day_no, last.seq))?),
+                Some(last) => (last.seq + 1, Vec::new()),
+                None => match self.last_segment(id, day_no)? {
+                    Some((seq, old)) if old.len() < SEGMENT_MIN => (seq, old),
+                    Some((seq, _)) => (seq + 1, Vec::new()),
+                    None => (0, Vec::new()),
+                },
             };
-            let seq = match last {
-                Some((seq, n)) if n < SEGMENT_MIN => {
-                    let old = self.db.get(keys::chunk(id, day_no, seq)).map_err(self.db_err())?;
-                    let old = old.ok_or_else(|| self.damaged("reading segment"))?;
-                    let mut all = chunk::decode(&old).ok_or_else(|| self.damaged("reading segment"))?;
-                    all.append(&mut entries);
-                    entries = all;
-                    seq
-                }
-                Some((seq, _)) => seq + 1,
-                None => 0,
-            };
-            segments.insert(id, LastSegment { day: day_no, seq, len: entries.len() });
+            if !old.is_empty() {
+                old.append(&mut entries);
+                entries = old;
+            }
+            segments.insert(id, LastSegment { seq, len: entries.len() });
             batch.insert(keys::chunk(id, day_no, seq), chunk::encode(&entries));
             let key = keys::day_key(day_no, keys::DAY_FIELD, &id.to_be_bytes());
             let merged = match self.get::<FieldDay>(&key)? {
@@ -715,8 +714,8 @@ impl Store {
         self.db.apply_batch(batch).map_err(self.db_err())
     }
 
-    /// The number and size of the last segment of a sensor's day, if any.
-    fn last_segment(&self, id: u32, day: i64) -> Result<Option<(u32, usize)>, IndexError> {
+    /// The number and readings of the last segment of a sensor's day, if any.
+    fn last_segment(&self, id: u32, day: i64) -> Result<Option<(u32, Vec<chunk::Entry>)>, IndexError> {
         // Forward: a day has a handful of segments, and sled's `next_back`
         // (which its `last` uses too) brings a 1 MiB constant into the binary.
         let mut last = None;
@@ -725,8 +724,13 @@ impl Store {
         }
         let Some((k, v)) = last else { return Ok(None) };
         let seq = keys::parse_chunk_seq(&k).ok_or_else(|| self.damaged("reading segment key"))?;
-        let n = chunk::decode(&v).ok_or_else(|| self.damaged("reading segment"))?.len();
-        Ok(Some((seq, n)))
+        Ok(Some((seq, chunk::decode(&v).ok_or_else(|| self.damaged("reading segment"))?)))
+    }
+
+    /// The readings of one segment, which must exist.
+    fn segment(&self, key: &[u8]) -> Result<Vec<chunk::Entry>, IndexError> {
+        let bytes = self.db.get(key).map_err(self.db_err())?.ok_or_else(|| self.damaged("reading segment missing"))?;
+        chunk::decode(&bytes).ok_or_else(|| self.damaged("reading segment"))
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, IndexError> {
@@ -825,11 +829,14 @@ impl DeviceIds {
 }
 
 /// Each sensor's last segment of the day being indexed.
-type Segments = FxMap<u32, LastSegment>;
+#[derive(Default)]
+struct Segments {
+    day: i64,
+    last: FxMap<u32, LastSegment>,
+}
 
 #[derive(Clone, Copy)]
 struct LastSegment {
-    day: i64,
     seq: u32,
     len: usize,
 }
@@ -945,6 +952,8 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), total);
         assert_eq!(sizes.len(), total.div_ceil(SEGMENT_MIN + per_commit - 1), "segments of {sizes:?}");
         assert!(sizes.iter().all(|&s| s < SEGMENT_MIN + per_commit), "segments of {sizes:?}");
+        // A short segment always takes the next readings, also after the restart.
+        assert!(sizes[..sizes.len() - 1].iter().all(|&s| s >= SEGMENT_MIN), "segments of {sizes:?}");
         let mut values = Vec::new();
         idx.query("s/s/v", None, None, &mut |_, v| {
             values.push(v.clone());

@@ -4,6 +4,7 @@
 
 use crate::{chunk, codec, keys, DayMeta, FieldDay, Index, IndexError, SourceCounts};
 use decode::Value;
+use logfile::time::DAY_MS;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
@@ -53,8 +54,6 @@ pub struct Stats {
     /// Event codes with their counts, most frequent first.
     pub events: Vec<(String, u64)>,
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 /// Orders names as people read them: runs of digits by their value, so
 /// `node-2/b9` comes before `node-2/b10` and `node-19` after `node-2`.
@@ -134,7 +133,7 @@ impl Index {
         f: &mut dyn FnMut(i64, &str, &Value) -> io::Result<()>,
     ) -> Result<(), IndexError> {
         for day in self.days()? {
-            let (d0, d1) = (day * 86_400_000, (day + 1) * 86_400_000);
+            let (d0, d1) = (day * DAY_MS, (day + 1) * DAY_MS);
             if from.is_some_and(|t| d1 <= t) || to.is_some_and(|t| d0 >= t) {
                 continue;
             }
