@@ -383,73 +383,150 @@ fn usage_errors_exit_2_with_a_hint() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// Scenario 16 on a real full file system: a small tmpfs, filled up, then freed.
-#[test]
-fn disk_full_on_a_real_file_system_holds_lines_and_resumes() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("SKIPPED: mounting a small tmpfs needs root; the injected-failure test in crates/logfile/tests/writer.rs covers disk full without it (CI runs as root)");
-        return;
-    }
-    let dir = Dir::new();
-    let mnt = dir.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"]).arg(&mnt).status().expect("mount");
-    assert!(status.success(), "mounting a tmpfs failed although running as root");
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
+/// A 256 KiB tmpfs with about 16 KiB left free by a ballast file, unmounted
+/// when dropped. Mounting needs root (CI runs as root); without it the tests
+/// that use it say so and pass, since the injected-failure tests in
+/// crates/logfile/tests/writer.rs cover a full disk without it.
+struct SmallDisk {
+    mnt: std::path::PathBuf,
+    ballast: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &Dir) -> Option<Self> {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("SKIPPED: mounting a small tmpfs needs root; the injected-failure test in crates/logfile/tests/writer.rs covers disk full without it (CI runs as root)");
+            return None;
         }
+        let mnt = dir.path().join("small");
+        std::fs::create_dir(&mnt).unwrap();
+        let status =
+            std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"]).arg(&mnt).status().expect("mount");
+        assert!(status.success(), "mounting a tmpfs failed although running as root");
+        let ballast = mnt.join("ballast");
+        std::fs::write(&ballast, vec![0u8; 240 * 1024]).ok();
+        Some(Self { mnt, ballast })
     }
-    let _guard = Unmount(mnt.clone());
-    // Leave about 16 KiB free.
-    let ballast = mnt.join("ballast");
-    std::fs::write(&ballast, vec![0u8; 240 * 1024]).ok();
-    let logs = mnt.join("logs");
-    let mut child = dir
-        .cmd(&["capture", "--stdin", "--logs", logs.to_str().unwrap(), "--sync", "always"])
+
+    fn logs(&self) -> std::path::PathBuf {
+        self.mnt.join("logs")
+    }
+
+    /// Gives the space back.
+    fn free(&self) {
+        std::fs::remove_file(&self.ballast).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.mnt).status();
+    }
+}
+
+/// `capture --stdin` into `logs` with its stdin and stderr piped.
+fn spawn_stdin_capture(dir: &Dir, logs: &std::path::Path) -> (Proc, std::process::ChildStdin, StderrLines) {
+    let child = dir
+        .cmd(&["capture", "-v", "--stdin", "--logs", logs.to_str().unwrap(), "--sync", "always"])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stderr_pipe = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let sent: Vec<String> = (0..1000).map(|i| format!("reading number {i:05} with some padding text")).collect();
-    for s in &sent {
+    let mut cap = Proc { child };
+    let stdin = cap.child.stdin.take().unwrap();
+    let err = cap.stderr_lines();
+    (cap, stdin, err)
+}
+
+fn padded_lines(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("reading number {i:05} with some padding text")).collect()
+}
+
+fn send_all(stdin: &mut std::process::ChildStdin, lines: &[String]) {
+    for s in lines {
         writeln!(stdin, "{s}").unwrap();
     }
     stdin.flush().unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("capture never reported the full disk");
-        if line.contains("cannot write the log") {
-            break;
-        }
-    }
-    std::fs::remove_file(&ballast).unwrap();
+}
+
+fn readings_in(logs: &std::path::Path) -> Vec<String> {
+    let text = all_text(logs);
+    text.lines().filter_map(|l| l.strip_prefix("L ")).map(|l| l.splitn(3, ' ').nth(2).unwrap().to_string()).collect()
+}
+
+/// Scenario 16 on a real full file system: a small tmpfs, filled up, then freed.
+#[test]
+fn disk_full_on_a_real_file_system_holds_lines_and_resumes() {
+    let dir = Dir::new();
+    let Some(disk) = SmallDisk::mount(&dir) else { return };
+    let logs = disk.logs();
+    let (cap, mut stdin, mut err) = spawn_stdin_capture(&dir, &logs);
+    let sent = padded_lines(1000);
+    send_all(&mut stdin, &sent);
+    err.wait_for("cannot write the log");
+    disk.free();
     drop(stdin);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < DEADLINE, "capture did not finish");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert!(status.success());
+    let out = cap.wait();
+    assert!(out.status.success());
     let text = all_text(&logs);
-    let readings: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("L ")).map(|l| l.splitn(3, ' ').nth(2).unwrap()).collect();
-    assert_eq!(readings, sent, "lines lost or duplicated across the full disk");
+    assert_eq!(readings_in(&logs), sent, "lines lost or duplicated across the full disk");
     assert!(text.lines().any(|l| l.contains(" disk-full since=")), "no disk-full note:\n{text}");
     let report = logfile::verify::verify(&logs).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+/// Issue 12: the input ends while the disk is full. Capture keeps retrying,
+/// as it does while the input is open, and exits 0 once every line is written.
+#[test]
+fn disk_full_at_the_end_of_input_keeps_retrying_until_every_line_is_written() {
+    let dir = Dir::new();
+    let Some(disk) = SmallDisk::mount(&dir) else { return };
+    let logs = disk.logs();
+    let (mut cap, mut stdin, mut err) = spawn_stdin_capture(&dir, &logs);
+    let sent = padded_lines(1000);
+    send_all(&mut stdin, &sent);
+    err.wait_for("cannot write the log");
+    drop(stdin);
+    let note = err.wait_for("end of input while lines are held");
+    assert!(note.contains("SIGTERM or Ctrl-C gives up and reports what is lost"), "{note}");
+    // A retry after the end of input failed, and capture is still waiting for room.
+    err.wait_for("the log still cannot be written; retrying");
+    assert!(cap.child.try_wait().unwrap().is_none(), "capture gave up at the end of its input");
+    disk.free();
+    err.wait_for("every held line is written");
+    let out = cap.wait();
+    assert!(out.status.success(), "{:?}", out.status);
+    let text = all_text(&logs);
+    assert_eq!(readings_in(&logs), sent, "lines lost or duplicated across the full disk");
+    assert!(text.lines().any(|l| l.contains(" disk-full since=") && l.contains(" dropped=0 ")), "no disk-full note:\n{text}");
+    assert!(text.lines().last().unwrap().contains(" stop reason=end-of-input readings=1000"), "{text}");
+    let report = logfile::verify::verify(&logs).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+/// Issue 12: a signal is the only thing that ends that wait, and capture then
+/// says exactly which readings it could not write.
+#[test]
+fn a_signal_while_lines_are_held_at_the_end_of_input_reports_exactly_what_is_lost() {
+    let dir = Dir::new();
+    let Some(disk) = SmallDisk::mount(&dir) else { return };
+    let logs = disk.logs();
+    let (cap, mut stdin, mut err) = spawn_stdin_capture(&dir, &logs);
+    let sent = padded_lines(1000);
+    send_all(&mut stdin, &sent);
+    err.wait_for("cannot write the log");
+    drop(stdin);
+    err.wait_for("end of input while lines are held");
+    cap.signal(Signal::TERM);
+    let report = err.wait_for("were held in memory and are lost");
+    let out = cap.wait();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let written = readings_in(&logs);
+    assert_eq!(written[..], sent[..written.len()], "the lines written are not the first ones sent");
+    let lost = sent.len() - written.len();
+    assert!(lost > 0, "nothing was held");
+    assert!(report.contains(&format!("{lost} readings received from ")), "{lost} readings are missing; capture said: {report}");
+    assert!(report.contains(" could not be written (") && !report.contains("more lines had been dropped"), "{report}");
 }
 
 #[test]

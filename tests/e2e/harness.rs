@@ -157,6 +157,55 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// The process's stderr, line by line as it is written (taken away from
+    /// what [`Proc::wait`] returns).
+    pub fn stderr_lines(&mut self) -> StderrLines {
+        let pipe = self.child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        StderrLines { rx, seen: Vec::new() }
+    }
+}
+
+/// Lines of a process's stderr as they come.
+pub struct StderrLines {
+    rx: std::sync::mpsc::Receiver<String>,
+    /// Every line received so far.
+    pub seen: Vec<String>,
+}
+
+impl StderrLines {
+    /// Waits (bounded) for a line containing `needle` and returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!("no line containing {needle:?} on stderr ({e}); got:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Every line, once the process has closed its stderr (exited).
+    pub fn all(mut self) -> Vec<String> {
+        while let Ok(line) = self.rx.recv_timeout(DEADLINE) {
+            self.seen.push(line);
+        }
+        self.seen
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

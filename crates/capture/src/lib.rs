@@ -115,6 +115,7 @@ pub fn run(opts: CaptureOptions, clock: Arc<dyn Clock>, stop: Stop, sink: Option
         let _ = t.join();
     }
     let readings = result?;
+    drain(&mut writer, &*clock, &stop)?;
     let cause = stop.cause();
     let reason = match cause {
         Some(StopCause::Signal(s)) => signal_name(s),
@@ -124,6 +125,33 @@ pub fn run(opts: CaptureOptions, clock: Arc<dyn Clock>, stop: Stop, sink: Option
     writer.meta(clock.now(), "stop", &MetaBuilder::new().kv("reason", reason).kv("readings", readings).build())?;
     let stats = writer.close()?;
     Ok(Summary { readings, writer: stats, cause })
+}
+
+/// Every source has ended (standard input at its end), but the disk was full
+/// and lines are still held: keep retrying, as while the input was open,
+/// until they are written. Only a stop (a signal) ends this earlier; closing
+/// the writer then reports exactly what was lost.
+fn drain(writer: &mut LogWriter, clock: &dyn Clock, stop: &Stop) -> Result<(), WriteError> {
+    if !writer.holding() || stop.is_set() {
+        return Ok(());
+    }
+    tracing::warn!(
+        held = writer.stats().held,
+        "end of input while lines are held because the log cannot be written; retrying every second until they are (SIGTERM or Ctrl-C gives up and reports what is lost)"
+    );
+    while writer.holding() {
+        let Some(deadline) = writer.next_deadline() else { break };
+        let wait = (deadline - clock.now().mono_ms).max(0) as u64;
+        if stop.wait(Duration::from_millis(wait)) {
+            return Ok(());
+        }
+        writer.tick(clock.now().mono_ms)?;
+        if writer.holding() {
+            tracing::info!(held = writer.stats().held, "the log still cannot be written; retrying");
+        }
+    }
+    tracing::info!("every held line is written");
+    Ok(())
 }
 
 fn writer_loop(writer: &mut LogWriter, rx: &Receiver<Msg>, clock: &dyn Clock) -> Result<u64, WriteError> {

@@ -105,8 +105,21 @@ pub enum WriteError {
     SyncFailed { path: PathBuf, source: io::Error },
     #[error("the writer refuses lines since fdatasync failed on {}", path.display())]
     Poisoned { path: PathBuf },
-    #[error("{held} lines (and {dropped} dropped) could not be written to {}: {error}", path.display())]
-    Unwritten { path: PathBuf, held: usize, dropped: u64, error: String },
+    /// Lines still held when the writer was closed (a stop while the disk
+    /// was full): exactly what was lost.
+    #[error("{}", unwritten_message(path, *readings, *lines, span, *dropped, error))]
+    Unwritten {
+        path: PathBuf,
+        /// Readings among the held lines (the rest are capture's own `#` lines).
+        readings: usize,
+        /// Every held line.
+        lines: usize,
+        /// Times of the first and last held reading.
+        span: Option<(TimeOfDay, TimeOfDay)>,
+        /// Lines dropped earlier because the hold buffer was full.
+        dropped: u64,
+        error: String,
+    },
 }
 
 /// Counters of what the writer did.
@@ -145,6 +158,28 @@ struct KnownDay {
 struct HeldLine {
     ts: i64,
     text: String,
+}
+
+impl HeldLine {
+    /// A reading, possibly after its `cut` note (one record, one `write()`).
+    fn is_reading(&self) -> bool {
+        self.text.starts_with("L ") || self.text.contains("\nL ")
+    }
+}
+
+fn unwritten_message(path: &Path, readings: usize, lines: usize, span: &Option<(TimeOfDay, TimeOfDay)>, dropped: u64, error: &str) -> String {
+    let mut msg = format!("{readings} readings");
+    if let Some((first, last)) = span {
+        msg.push_str(&format!(" received from {first} to {last} UTC"));
+    }
+    if lines > readings {
+        msg.push_str(&format!(" (and {} of capture's own # lines)", lines - readings));
+    }
+    msg.push_str(&format!(" were held in memory and are lost: {} could not be written ({error})", path.display()));
+    if dropped > 0 {
+        msg.push_str(&format!("; {dropped} more lines had been dropped before, when the hold buffer was full"));
+    }
+    msg
 }
 
 struct Failure {
@@ -315,6 +350,12 @@ impl LogWriter {
         self.emit(ts, |out, tod| format_meta(out, tod, event, args))
     }
 
+    /// Whether lines are held in memory because writing failed (disk full):
+    /// [`LogWriter::tick`] retries them at [`LogWriter::next_deadline`].
+    pub fn holding(&self) -> bool {
+        self.failure.is_some()
+    }
+
     /// Monotonic time (ms) at which [`LogWriter::tick`] has work to do.
     pub fn next_deadline(&self) -> Option<i64> {
         let sync = match self.opts.sync {
@@ -365,9 +406,13 @@ impl LogWriter {
             self.retry_held()?;
         }
         if let Some(f) = &self.failure {
+            let readings: Vec<i64> = self.held.iter().filter(|l| l.is_reading()).map(|l| l.ts).collect();
+            let span = readings.first().zip(readings.last()).map(|(&a, &b)| (split_millis(a).1, split_millis(b).1));
             return Err(WriteError::Unwritten {
                 path: f.path.clone(),
-                held: self.held.len(),
+                readings: readings.len(),
+                lines: self.held.len(),
+                span,
                 dropped: self.dropped,
                 error: f.error.clone(),
             });

@@ -253,6 +253,33 @@ fn disk_full_holds_lines_leaves_nothing_partial_and_resumes() {
     }
 }
 
+/// Closing while the disk is still full (capture stopped by a signal) says
+/// exactly which readings were lost.
+#[test]
+fn closing_while_lines_are_held_reports_exactly_what_is_lost() {
+    let fx = Fixture::new(LATE - 60_000);
+    let mut w = fx.open(SyncPolicy::Never);
+    w.reading(fx.clock.now(), "s", b"written").unwrap();
+    fx.faults.set(|f| f.full = Some(false));
+    assert!(!w.holding());
+    for text in ["two", "three"] {
+        fx.clock.advance(100);
+        w.reading(fx.clock.now(), "s", text.as_bytes()).unwrap();
+    }
+    fx.clock.advance(100);
+    w.meta(fx.clock.now(), "stop", "reason=SIGTERM").unwrap();
+    assert!(w.holding());
+    let err = w.close().unwrap_err();
+    assert!(matches!(err, WriteError::Unwritten { readings: 2, lines: 3, dropped: 0, .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("2 readings received from 23:58:59.100 to 23:58:59.200 UTC (and 1 of capture's own # lines) were held in memory and are lost: "),
+        "{msg}"
+    );
+    assert!(msg.contains("20261121.txt could not be written (No space left on device"), "{msg}");
+    assert_eq!(fx.read("20261121"), "L 23:58:59.000 s written\n");
+}
+
 #[test]
 fn a_failed_fsync_poisons_the_writer() {
     let fx = Fixture::new(LATE - 60_000);
