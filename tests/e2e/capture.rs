@@ -570,12 +570,41 @@ fn several_sources_in_one_process_are_each_tagged_with_their_name() {
 #[test]
 fn a_missing_port_is_reported_with_the_ports_that_exist_and_retried() {
     let dir = Dir::new();
-    let capture = dir.spawn(&["capture", "--port", "/dev/ttyUSB-not-here", "--source", "gone"]);
+    // A short backoff cap, so that every step of it is seen in a moment.
+    std::fs::write(dir.path().join("blackbox.toml"), "[capture]\nreconnect_max = \"400ms\"\n").unwrap();
+    let mut capture = dir.spawn(&["capture", "--port", "/dev/ttyUSB-not-here", "--source", "gone"]);
+    let mut err = capture.stderr_lines();
     dir.wait_for("the unavailable note", |l| l.iter().any(|l| l.contains(" unavailable source=gone ")));
+    err.wait_for("from now on it is tried every 0.4 s");
     let out = capture.terminate();
     assert!(out.status.success());
     let note = dir.log_lines().into_iter().find(|l| l.contains(" unavailable source=gone ")).unwrap();
     assert!(note.contains("/dev/ttyUSB-not-here") && note.contains("(no such device; "), "{note}");
     assert!(note.contains("ports here: ") || note.contains("no serial ports"), "{note}");
-    assert!(stderr(&out).contains("retrying with backoff"), "{}", stderr(&out));
+    // Issue 12: a path that never existed is an error, and the wait is said at
+    // each step of the backoff up to its cap, then no more.
+    let shown: Vec<String> = err.all().iter().map(|l| without_time_and_ports(l)).collect();
+    insta::assert_snapshot!("capture-missing-port", shown.join("\n"));
+}
+
+/// A stderr line of tracing without its timestamp, and without the list of
+/// this machine's ports.
+fn without_time_and_ports(line: &str) -> String {
+    let line = line.split_once(' ').map_or(line, |(_, rest)| rest).trim_start();
+    match (line.find("(no such device; "), line.rfind(')')) {
+        (Some(a), Some(b)) if a < b => format!("{}(no such device; PORTS){}", &line[..a], &line[b + 1..]),
+        _ => line.to_string(),
+    }
+}
+
+/// Issue 12: the source name of a by-id path that does not follow udev's
+/// `usb-VENDOR_PRODUCT_SERIAL` form keeps its bus prefix once.
+#[test]
+fn a_by_id_path_without_a_serial_number_is_named_without_a_doubled_prefix() {
+    let dir = Dir::new();
+    let capture = dir.spawn(&["capture", "--port", "/dev/serial/by-id/usb-nothing-here"]);
+    dir.wait_for("the unavailable note", |l| l.iter().any(|l| l.contains(" unavailable source=")));
+    capture.terminate();
+    let note = dir.log_lines().into_iter().find(|l| l.contains(" unavailable source=")).unwrap();
+    assert!(note.contains(" unavailable source=usb-nothing-here "), "{note}");
 }

@@ -211,10 +211,15 @@ impl SourceTask {
         let name: Arc<str> = self.spec.name.as_str().into();
         let mut delay = self.backoff.min;
         let mut unavailable = false;
+        let mut ever_connected = false;
+        // Set once the backoff has reached its cap and that was said.
+        let mut quiet = false;
         while !self.stop.is_set() {
             match source::open(&self.spec.kind) {
                 Ok(conn) => {
                     unavailable = false;
+                    ever_connected = true;
+                    quiet = false;
                     let mut args = MetaBuilder::new().kv("source", &name);
                     match &self.spec.kind {
                         SourceKind::Serial { path, baud, framing } => {
@@ -248,9 +253,17 @@ impl SourceTask {
                 }
                 Err(e) => {
                     if !unavailable {
-                        tracing::warn!(source = %name, error = %e, "source unavailable; retrying with backoff");
+                        if e.missing && !ever_connected {
+                            // Most likely a wrong path, not an unplugged adapter: say it loudly.
+                            tracing::error!(source = %name, error = %e, "the serial port does not exist: is the path right? `blackbox ports` lists the serial ports; capture waits for it to appear, retrying with backoff");
+                        } else {
+                            tracing::warn!(source = %name, error = %e, "source unavailable; retrying with backoff");
+                        }
                         self.send_meta("unavailable", MetaBuilder::new().kv("source", &name).text(e.message.as_bytes()));
                         unavailable = true;
+                    } else if !quiet {
+                        self.still_waiting(&name, delay);
+                        quiet = delay >= self.backoff.max;
                     }
                 }
             }
@@ -258,6 +271,26 @@ impl SourceTask {
                 return;
             }
             delay = (delay * 2).min(self.backoff.max);
+        }
+    }
+
+    /// Says, at each step of the backoff up to its cap, that the source is
+    /// still awaited, so that a capture waiting for a port never looks hung.
+    fn still_waiting(&self, name: &str, delay: Duration) {
+        let what = match &self.spec.kind {
+            SourceKind::Serial { path, .. } => format!("serial port {}", path.display()),
+            SourceKind::Tcp { addr } => addr.clone(),
+            SourceKind::Stdin => return,
+        };
+        let hint = match self.spec.kind {
+            SourceKind::Serial { .. } => " (`blackbox ports` lists the serial ports)",
+            _ => "",
+        };
+        let secs = delay.as_secs_f64();
+        if delay < self.backoff.max {
+            tracing::warn!(source = %name, "still waiting for {what}{hint}; next attempt in {secs:.1} s");
+        } else {
+            tracing::warn!(source = %name, "still waiting for {what}{hint}; from now on it is tried every {secs:.1} s without further messages");
         }
     }
 

@@ -109,9 +109,14 @@ pub fn default_port_name(path: &Path) -> String {
     let base = path.file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
     let in_by_id = path.parent().is_some_and(|p| p.ends_with("by-id"));
     let name = if in_by_id {
+        // udev names them `usb-VENDOR_PRODUCT_SERIAL-if00-port0`: the serial
+        // number is what identifies the adapter. A name without the `usb-`
+        // bus prefix or without underscores is kept whole, never prefixed twice.
         let core = base.split("-if").next().unwrap_or(&base);
-        let serial = core.rsplit('_').next().unwrap_or(core);
-        format!("usb-{serial}")
+        match core.strip_prefix("usb-") {
+            Some(rest) => format!("usb-{}", rest.rsplit('_').next().unwrap_or(rest)),
+            None => core.to_string(),
+        }
     } else if let Some(rest) = base.strip_prefix("tty") {
         if rest.starts_with("USB") || rest.starts_with("ACM") {
             format!("usb-{rest}")
@@ -170,13 +175,15 @@ impl Connection {
 #[error("{message}")]
 pub struct OpenError {
     pub message: String,
+    /// The serial port's path does not exist (rather than being busy or forbidden).
+    pub missing: bool,
 }
 
 pub(crate) fn open(kind: &SourceKind) -> Result<Connection, OpenError> {
     match kind {
         SourceKind::Serial { path, baud, framing } => open_serial(path, *baud, *framing).map(Connection::Serial),
         SourceKind::Tcp { addr } => {
-            let fail = |e: &dyn fmt::Display| OpenError { message: format!("cannot connect to {addr}: {e}") };
+            let fail = |e: &dyn fmt::Display| OpenError { message: format!("cannot connect to {addr}: {e}"), missing: false };
             let addrs = addr.to_socket_addrs().map_err(|e| fail(&e))?;
             let mut last = None;
             for a in addrs {
@@ -212,7 +219,10 @@ fn open_serial(path: &Path, baud: u32, framing: Framing) -> Result<serialport::T
         .stop_bits(stop_bits)
         .flow_control(FlowControl::None)
         .open_native()
-        .map_err(|e| OpenError { message: format!("cannot open serial port {display}: {}{}", e.description, open_hint(&e)) })
+        .map_err(|e| OpenError {
+            message: format!("cannot open serial port {display}: {}{}", e.description, open_hint(&e)),
+            missing: !path.exists(),
+        })
 }
 
 /// What to do about a serial port that would not open.
@@ -272,6 +282,10 @@ mod tests {
         assert_eq!(name("/dev/ttyUSB0"), "usb-USB0");
         assert_eq!(name("/dev/ttyACM1"), "usb-ACM1");
         assert_eq!(name("/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A40117UK-if00-port0"), "usb-A40117UK");
+        // Issue 12: the bus prefix was doubled (`usb-usb-nothing-here`).
+        assert_eq!(name("/dev/serial/by-id/usb-nothing-here"), "usb-nothing-here");
+        assert_eq!(name("/dev/serial/by-id/usb-Arduino__www.arduino.cc__0043_75237333536351F0A0B1-if00"), "usb-75237333536351F0A0B1");
+        assert_eq!(name("/dev/serial/by-id/pci-WCH_CH384_Serial-if01"), "pci-WCH_CH384_Serial");
         assert_eq!(name("/dev/ttyS1"), "tty-S1");
         assert_eq!(name("/dev/pts/3"), "pts-3");
         assert_eq!(default_tcp_name("ser2net.local:3001"), "tcp-ser2net.local-3001");
