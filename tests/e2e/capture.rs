@@ -381,6 +381,15 @@ fn usage_errors_exit_2_with_a_hint() {
     assert!(stderr(&out).contains("blackbox.toml") && stderr(&out).contains("prot"), "{}", stderr(&out));
     let out = dir.run(&["capture", "--bogus"]);
     assert_eq!(out.status.code(), Some(2));
+    // Issue 12: errors about a [[source]] name the file and the line of its table.
+    std::fs::write(dir.path().join("blackbox.toml"), "[capture]\nsync = \"always\"\n\n[[source]]\nname = \"has space\"\nstdin = true\n")
+        .unwrap();
+    let out = dir.run(&["capture"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("error: blackbox.toml:4: source name \"has space\" contains ' '"), "{}", stderr(&out));
+    std::fs::write(dir.path().join("blackbox.toml"), "[[source]]\nstdin = true\n\n[[source]]\nport = \"/dev/x\"\nframing = \"9N1\"\n").unwrap();
+    let out = dir.run(&["capture"]);
+    assert!(stderr(&out).starts_with("error: blackbox.toml:4: [[source]] number 2: invalid framing \"9N1\""), "{}", stderr(&out));
 }
 
 /// A 256 KiB tmpfs with about 16 KiB left free by a ballast file, unmounted

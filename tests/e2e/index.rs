@@ -351,3 +351,34 @@ fn quiet_leaves_only_errors_on_stderr_and_diagnostics_are_plain_in_a_pipe() {
     assert!(verbose.status.success());
     assert!(!stderr(&verbose).contains('\x1b'), "{}", stderr(&verbose));
 }
+
+/// Issue 12, part 3: the node map HouseMon used names types blackbox has no
+/// driver for (otRelay, smaRelay, p1scanner, ookRelay). The real day indexes
+/// with the shipped example configuration: a warning per entry naming the
+/// file and line, and those nodes under their names with their raw bytes.
+#[test]
+fn the_real_day_indexes_with_node_types_that_have_no_driver() {
+    let dir = real_site();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/jeelabs.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    assert!(text.contains("14 = \"otRelay\""), "the example maps HouseMon's node types");
+    std::fs::write(dir.path().join("blackbox.toml"), &text).unwrap();
+    let out = dir.run(&["index"]);
+    ok(&out);
+    let line_of = |entry: &str| text.lines().position(|l| l.starts_with(entry)).unwrap() + 1;
+    let err = stderr(&out);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("blackbox: warning: ")).collect();
+    assert_eq!(warnings.len(), 4, "{err}");
+    assert!(warnings[0].starts_with(&format!("blackbox: warning: blackbox.toml:{}: [rf12.nodes] 14: ", line_of("14 ="))), "{warnings:?}");
+    insta::assert_snapshot!("index-node-types-without-a-driver", warnings.join("\n"));
+    let schema = ok(&dir.run(&["schema"]));
+    for sensor in ["usb-A40117UK/otRelay-14/b1", "usb-A40117UK/smaRelay-15/b1", "usb-A40117UK/ookRelay-19/b1", "usb-A40117UK/roomNode-2/temp"] {
+        assert!(schema.lines().any(|l| l.starts_with(sensor)), "no {sensor} in\n{schema}");
+    }
+    assert!(!schema.contains("/node-14/") && !schema.contains("/node-19/"), "{schema}");
+    // Every line of the day was indexed, as with the map of built-in drivers only.
+    assert!(ok(&dir.run(&["stats"])).contains("30429"));
+    // The read commands do not decode, so they do not repeat the warnings.
+    let query = dir.run(&["query", "usb-A40117UK/otRelay-14/b1", "--to", "2012-11-30 00:01"]);
+    assert!(!ok(&query).is_empty() && !stderr(&query).contains("warning"), "{}", stderr(&query));
+}

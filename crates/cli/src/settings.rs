@@ -4,7 +4,7 @@
 use crate::args::{CaptureArgs, Global};
 use crate::error::{setup_error, CliError, SetupExt};
 use capture::{Backoff, CaptureOptions, Framing, Poll, SourceKind, SourceSpec};
-use config::Config;
+use config::{Config, Place};
 use logfile::{SyncPolicy, WriterOptions};
 use std::path::{Path, PathBuf};
 
@@ -47,11 +47,20 @@ pub fn source_names(config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// The decoders and the fingerprint of their configuration.
+/// The decoders and the fingerprint of their configuration. Commands that
+/// decode then say what is doubtful in it with [`warn_about`].
 pub fn decoders(config: &Config) -> Result<(decode::Decoders, String), CliError> {
     let names = source_names(config);
     let decoders = decode::Decoders::new(config, &names).setup()?;
     Ok((decoders, index::fingerprint(config, &names)))
+}
+
+/// Prints the configuration's warnings (a node type without a driver), each
+/// naming the file and line.
+pub fn warn_about(decoders: &decode::Decoders) {
+    for w in decoders.warnings() {
+        note!("blackbox: warning: {w}");
+    }
 }
 
 /// Parses `--from`/`--to`.
@@ -107,6 +116,7 @@ pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> 
     } else {
         None
     };
+    let from_config = single.is_none();
     if let Some(kind) = single {
         let name = args.source.clone().unwrap_or_else(|| default_name(&kind));
         let mut spec = SourceSpec::new(name, kind);
@@ -117,16 +127,16 @@ pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> 
             return Err(setup_error("--source names the source given by --port, --tcp or --stdin; none was given"));
         }
         for (i, s) in config.sources.iter().enumerate() {
-            let where_ = format!("[[source]] number {}", i + 1);
+            let at = |m: String| setup_error(config.at(Place::Source(i), format!("[[source]] number {}: {m}", i + 1)));
             let kinds = usize::from(s.port.is_some()) + usize::from(s.tcp.is_some()) + usize::from(s.stdin);
             if kinds != 1 {
-                return Err(setup_error(format!("{where_}: give exactly one of port, tcp or stdin = true")));
+                return Err(at("give exactly one of port, tcp or stdin = true".into()));
             }
             let kind = if let Some(port) = &s.port {
                 SourceKind::Serial {
                     path: port.clone(),
                     baud: s.baud.unwrap_or(DEFAULT_BAUD),
-                    framing: parse_framing(s.framing.as_deref())?,
+                    framing: s.framing.as_deref().map_or(Ok(Framing::default()), str::parse).map_err(at)?,
                 }
             } else if let Some(addr) = &s.tcp {
                 SourceKind::Tcp { addr: addr.clone() }
@@ -138,7 +148,7 @@ pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> 
             spec.init_delay = s.init_delay.map(|d| d.0).unwrap_or_default();
             spec.polls = s.polls.iter().map(|p| Poll { command: p.command.clone(), every: p.every.0 }).collect();
             if spec.polls.iter().any(|p| p.every.is_zero()) {
-                return Err(setup_error(format!("{where_}: a poll interval must be longer than zero")));
+                return Err(at("a poll interval must be longer than zero".into()));
             }
             if let Some(eol) = &s.command_eol {
                 spec.command_eol = eol.clone();
@@ -152,10 +162,12 @@ pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> 
             "no source to capture: give --port PATH, --tcp HOST:PORT or --stdin, or add [[source]] tables to blackbox.toml",
         ));
     }
+    // Sources from the configuration are named with the file and line of their table.
+    let at = |i: usize, m: String| if from_config { setup_error(config.at(Place::Source(i), m)) } else { setup_error(m) };
     for (i, s) in sources.iter().enumerate() {
-        capture::validate_name(&s.name).map_err(setup_error)?;
+        capture::validate_name(&s.name).map_err(|m| at(i, m))?;
         if sources[..i].iter().any(|o| o.name == s.name) {
-            return Err(setup_error(format!("two sources are named {:?}; give each a distinct name", s.name)));
+            return Err(at(i, format!("two sources are named {:?}; give each a distinct name", s.name)));
         }
     }
     if sources.iter().filter(|s| s.kind == SourceKind::Stdin).count() > 1 {

@@ -2,8 +2,13 @@
 //! docs/configuration.md. Unknown keys are errors, so a typo never silently
 //! turns a setting off.
 
+mod origin;
+
+pub use origin::{Location, Origin, Place};
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,6 +30,10 @@ pub struct Config {
     pub drivers: Vec<DriverConfig>,
     #[serde(default, rename = "event")]
     pub events: Vec<EventConfig>,
+    /// The file this was read from, with the lines of its entries (none for
+    /// a configuration that was not read from a file).
+    #[serde(skip)]
+    pub origin: Option<Origin>,
 }
 
 /// `[rf12]`: RF12demo decoding.
@@ -200,7 +209,23 @@ pub enum ConfigError {
 impl Config {
     /// Parses configuration text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+        let mut config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        config.origin = Some(Origin::find(text, path));
+        Ok(config)
+    }
+
+    /// Where `place` is in the file, if this configuration came from one.
+    pub fn locate(&self, place: Place<'_>) -> Option<Location> {
+        self.origin.as_ref().map(|o| o.locate(place))
+    }
+
+    /// `message`, preceded by the file and line of `place` when known
+    /// (`blackbox.toml:12: message`).
+    pub fn at(&self, place: Place<'_>, message: impl fmt::Display) -> String {
+        match self.locate(place) {
+            Some(location) => format!("{location}: {message}"),
+            None => message.to_string(),
+        }
     }
 
     /// Reads and parses a file.
@@ -280,6 +305,21 @@ mod tests {
         assert_eq!(c.drivers[0].fields[0].scale, Some(0.1));
         assert_eq!(c.events[0].substring.as_deref(), Some("Fault 17"));
         assert_eq!(c.sources[0].device, ["model", "id"]);
+    }
+
+    #[test]
+    fn entries_are_located_by_file_and_line() {
+        let text = "logs = \"l\"\n\n[[source]]\nstdin = true\n\n[rf12.nodes]\n2 = \"roomNode\"\n14 = { driver = \"otRelay\" }\n\n[[driver]]\nname = \"x\"\nfields = []\n\n[[event]]\nmatch = \"a\"\ncode = \"A\"\n";
+        let c = Config::parse(text, Path::new("site.toml")).unwrap();
+        let at = |p| c.locate(p).unwrap().to_string();
+        assert_eq!(at(Place::Source(0)), "site.toml:3");
+        assert_eq!(at(Place::Node("2")), "site.toml:7");
+        assert_eq!(at(Place::Node("14")), "site.toml:8");
+        assert_eq!(at(Place::Driver(0)), "site.toml:10");
+        assert_eq!(at(Place::Event(0)), "site.toml:14");
+        assert_eq!(at(Place::Source(5)), "site.toml");
+        assert_eq!(c.at(Place::Node("14"), "no driver"), "site.toml:8: no driver");
+        assert_eq!(Config::default().at(Place::Node("14"), "no driver"), "no driver");
     }
 
     #[test]

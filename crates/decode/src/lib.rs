@@ -14,7 +14,7 @@ pub use bits::{BitField, Driver};
 pub use rf12::{parse as parse_rf12, NodeMap, NodeRule, ReceiverState, Rf12Line};
 pub use value::{EventMatch, Field, Level, Outcome, Value};
 
-use config::{Config, NodeSpec};
+use config::{Config, NodeSpec, Place};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -91,30 +91,32 @@ pub struct Decoders {
     nodes: NodeMap,
     sources: HashMap<String, SourceRules>,
     events: Vec<EventRule>,
+    warnings: Vec<String>,
 }
+
+/// Built-in drivers, for messages.
+const BUILTINS: &str = "roomNode, radioBlip, homePower, slowLogger, lightNode";
 
 impl Decoders {
     /// Compiles the decoding part of `config`. `source_names[i]` is the
     /// resolved name of `config.sources[i]` (names may be derived from ports).
+    /// Errors, and [`Decoders::warnings`], name the file and line of the
+    /// entry when the configuration was read from a file.
     pub fn new(config: &Config, source_names: &[String]) -> Result<Self, DecodeConfigError> {
-        let err = |m: String| DecodeConfigError(m);
+        let err = |place: Place<'_>, m: String| DecodeConfigError(config.at(place, m));
+        let mut warnings = Vec::new();
         let mut custom = HashMap::new();
-        for d in &config.drivers {
+        for (i, d) in config.drivers.iter().enumerate() {
+            let place = Place::Driver(i);
             if Driver::builtin(&d.name).is_some() {
-                return Err(err(format!("[[driver]] {:?} has the name of a built-in driver; choose another name", d.name)));
+                return Err(err(place, format!("[[driver]] {:?} has the name of a built-in driver; choose another name", d.name)));
             }
-            custom.insert(d.name.clone(), Driver::from_config(d).map_err(err)?);
+            custom.insert(d.name.clone(), Driver::from_config(d).map_err(|m| err(place, m))?);
         }
-        let driver = |name: &str, node: &str| -> Result<Driver, DecodeConfigError> {
-            custom.get(name).cloned().or_else(|| Driver::builtin(name)).ok_or_else(|| {
-                err(format!(
-                    "[rf12.nodes] {node}: unknown driver {name:?}; built-ins are roomNode, radioBlip, homePower, slowLogger, lightNode, or declare it with [[driver]]"
-                ))
-            })
-        };
         let mut nodes = NodeMap { mask: config.rf12.node_mask.unwrap_or(0x1f), nodes: HashMap::new() };
         for (key, spec) in &config.rf12.nodes {
-            let id: u8 = key.parse().map_err(|_| err(format!("[rf12.nodes]: {key:?} is not a node id (0 to 255)")))?;
+            let place = Place::Node(key);
+            let id: u8 = key.parse().map_err(|_| err(place, format!("[rf12.nodes]: {key:?} is not a node id (0 to 255)")))?;
             let entries = match spec {
                 NodeSpec::Driver(d) => vec![config::NodeEntry { driver: d.clone(), ..Default::default() }],
                 NodeSpec::One(e) => vec![e.clone()],
@@ -123,17 +125,28 @@ impl Decoders {
             let mut rules = Vec::new();
             for e in entries {
                 let time = |t: &Option<String>| -> Result<Option<i64>, DecodeConfigError> {
-                    t.as_deref()
-                        .map(|t| logfile::time::parse_time(t, None).map_err(|m| err(format!("[rf12.nodes] {key}: {m}"))))
-                        .transpose()
+                    t.as_deref().map(|t| logfile::time::parse_time(t, None).map_err(|m| err(place, format!("[rf12.nodes] {key}: {m}")))).transpose()
                 };
                 let device: String = match e.name.as_deref() {
                     Some(n) => generic::sanitize_device(n),
-                    None => format!("{}-{id}", e.driver),
+                    None => format!("{}-{id}", generic::sanitize_device(&e.driver)),
                 };
+                // A node map copied from HouseMon names types blackbox has no
+                // driver for yet. The node keeps its name and its raw bytes,
+                // so adding the driver later only adds decoded fields.
+                let driver = custom.get(&e.driver).cloned().or_else(|| Driver::builtin(&e.driver));
+                if driver.is_none() {
+                    warnings.push(config.at(
+                        place,
+                        format!(
+                            "[rf12.nodes] {key}: blackbox has no driver {:?}, so node {id} is kept as {device} with its raw bytes as fields b1, b2, ...; built-ins are {BUILTINS}, or declare it with [[driver]]",
+                            e.driver
+                        ),
+                    ));
+                }
                 rules.push(NodeRule {
                     device,
-                    driver: driver(&e.driver, key)?,
+                    driver,
                     driver_name: e.driver.clone(),
                     name: e.name.as_deref().map(generic::sanitize_device),
                     source: e.source.clone(),
@@ -144,16 +157,17 @@ impl Decoders {
             nodes.nodes.insert(id, rules);
         }
         let mut sources = HashMap::new();
-        for (s, name) in config.sources.iter().zip(source_names) {
+        for (i, (s, name)) in config.sources.iter().zip(source_names).enumerate() {
+            let place = Place::Source(i);
             let kind = match s.decoder.as_deref() {
                 None => Kind::Auto,
                 Some(k) => Kind::parse(k).ok_or_else(|| {
-                    err(format!("source {name:?}: unknown decoder {k:?}; use auto, rf12demo, json, kv, csv, regex or none"))
+                    err(place, format!("source {name:?}: unknown decoder {k:?}; use auto, rf12demo, json, kv, csv, regex or none"))
                 })?,
             };
             let regex = match (&s.regex, kind) {
-                (Some(r), _) => Some(regex::Regex::new(r).map_err(|e| err(format!("source {name:?}: invalid regex: {e}")))?),
-                (None, Kind::Regex) => return Err(err(format!("source {name:?}: decoder = \"regex\" needs regex = \"...\""))),
+                (Some(r), _) => Some(regex::Regex::new(r).map_err(|e| err(place, format!("source {name:?}: invalid regex: {e}")))?),
+                (None, Kind::Regex) => return Err(err(place, format!("source {name:?}: decoder = \"regex\" needs regex = \"...\""))),
                 (None, _) => None,
             };
             let separator = match s.separator.as_deref() {
@@ -162,7 +176,7 @@ impl Decoders {
                     let mut chars = sep.chars();
                     match (chars.next(), chars.next()) {
                         (Some(c), None) => c,
-                        _ => return Err(err(format!("source {name:?}: separator must be one character"))),
+                        _ => return Err(err(place, format!("source {name:?}: separator must be one character"))),
                     }
                 }
             };
@@ -171,14 +185,16 @@ impl Decoders {
         }
         let mut events = Vec::new();
         for (i, e) in config.events.iter().enumerate() {
+            let place = Place::Event(i);
             let what = format!("[[event]] {} ({:?})", i + 1, e.code);
-            let regex = e.regex.as_deref().map(regex::Regex::new).transpose().map_err(|x| err(format!("{what}: invalid regex: {x}")))?;
+            let regex =
+                e.regex.as_deref().map(regex::Regex::new).transpose().map_err(|x| err(place, format!("{what}: invalid regex: {x}")))?;
             if regex.is_none() && e.substring.as_deref().is_none_or(str::is_empty) {
-                return Err(err(format!("{what}: give match = \"substring\" or regex = \"...\"")));
+                return Err(err(place, format!("{what}: give match = \"substring\" or regex = \"...\"")));
             }
             let level = match e.level.as_deref() {
                 None => Level::Info,
-                Some(l) => Level::parse(l).ok_or_else(|| err(format!("{what}: level must be info, warning, error or critical")))?,
+                Some(l) => Level::parse(l).ok_or_else(|| err(place, format!("{what}: level must be info, warning, error or critical")))?,
             };
             events.push(EventRule {
                 substring: e.substring.clone(),
@@ -187,7 +203,13 @@ impl Decoders {
                 found: EventMatch { code: e.code.clone(), level, description: e.description.clone() },
             });
         }
-        Ok(Self { nodes, sources, events })
+        Ok(Self { nodes, sources, events, warnings })
+    }
+
+    /// What is not wrong enough to refuse the configuration but should be
+    /// said (a node type without a driver), each naming the file and line.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Decodes one reading's text (unescaped, lossily as UTF-8).

@@ -91,7 +91,8 @@ pub struct NodeRule {
     /// The device name: the entry's `name`, or `DRIVER-N`.
     pub device: String,
     pub driver_name: String,
-    pub driver: Driver,
+    /// `None` for a driver blackbox does not have: the bytes are kept raw.
+    pub driver: Option<Driver>,
     pub name: Option<String>,
     pub source: Option<String>,
     pub from: Option<i64>,
@@ -120,9 +121,9 @@ impl NodeMap {
                 let (device, mut fields) = match self.rule(node, source, time_ms) {
                     Some(rule) => {
                         let device = Cow::Borrowed(&*rule.device);
-                        match rule.driver.decode(payload) {
+                        match rule.driver.as_ref().and_then(|d| d.decode(payload)) {
                             Some(fields) => (device, fields),
-                            // A packet too short for its driver: keep the bytes, do not guess.
+                            // No driver, or a packet too short for its driver: keep the bytes, do not guess.
                             None => (device, raw_fields(payload)),
                         }
                     }

@@ -112,11 +112,42 @@ fn configured_drivers_and_errors() {
     "#;
     // 0xFF0 = -16 → -1.0 °C
     check(cfg, "", &["OK 7 240 15"], "tiny-7 temp=-1°C");
-    let bad = config::Config::parse("[rf12.nodes]\n7 = \"nosuch\"\n", Path::new("b.toml")).unwrap();
+    // Errors name the file and the line of the entry.
+    let bad = config::Config::parse("[rf12.nodes]\n2 = \"roomNode\"\n\n[[event]]\ncode = \"X\"\n", Path::new("b.toml")).unwrap();
     let e = Decoders::new(&bad, &[]).unwrap_err().to_string();
-    assert!(e.contains("unknown driver \"nosuch\"") && e.contains("[rf12.nodes] 7"), "{e}");
-    let bad = config::Config::parse("[[event]]\ncode = \"X\"\n", Path::new("b.toml")).unwrap();
-    assert!(Decoders::new(&bad, &[]).unwrap_err().to_string().contains("give match"));
+    assert!(e.starts_with("b.toml:4: [[event]] 1 (\"X\"): give match"), "{e}");
+    let bad = config::Config::parse("[[source]]\nstdin = true\ndecoder = \"xml\"\n", Path::new("b.toml")).unwrap();
+    let e = Decoders::new(&bad, &["stdin".into()]).unwrap_err().to_string();
+    assert!(e.starts_with("b.toml:1: source \"stdin\": unknown decoder \"xml\""), "{e}");
+    let bad = config::Config::parse("[rf12.nodes]\n300 = \"roomNode\"\n", Path::new("b.toml")).unwrap();
+    let e = Decoders::new(&bad, &[]).unwrap_err().to_string();
+    assert!(e.starts_with("b.toml:2: [rf12.nodes]: \"300\" is not a node id"), "{e}");
+}
+
+/// Issue 12: a node map copied from HouseMon names node types blackbox has
+/// no driver for. That is a warning, not an error: the node keeps its name
+/// and its raw bytes, so adding the driver later only adds decoded fields.
+#[test]
+fn a_node_type_without_a_driver_keeps_its_name_and_its_raw_bytes() {
+    let map = "[rf12.nodes]\n2 = \"roomNode\"\n14 = \"otRelay\"\n19 = { driver = \"ookRelay\", source = \"usb-A\" }\n";
+    let c = config::Config::parse(map, Path::new("site.toml")).unwrap();
+    let d = Decoders::new(&c, &[]).unwrap();
+    let warnings = d.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(
+        warnings[0],
+        "site.toml:3: [rf12.nodes] 14: blackbox has no driver \"otRelay\", so node 14 is kept as otRelay-14 with its raw bytes as fields b1, b2, ...; built-ins are roomNode, radioBlip, homePower, slowLogger, lightNode, or declare it with [[driver]]"
+    );
+    assert!(warnings[1].starts_with("site.toml:4: [rf12.nodes] 19: blackbox has no driver \"ookRelay\", so node 19 is kept as ookRelay-19 "));
+    let mut st = SourceState::default();
+    assert_eq!(render(&d.decode("usb-A", 0, "OK 14 1 2 3", &mut st)), "otRelay-14 b1=1 b2=2 b3=3");
+    assert_eq!(render(&d.decode("usb-A", 0, "OK 19 7 (-70)", &mut st)), "ookRelay-19 b1=7 rssi=-70dB");
+    assert_eq!(render(&d.decode("usb-B", 0, "OK 19 7", &mut st)), "node-19 b1=7", "the entry is for usb-A only");
+    assert!(render(&d.decode("usb-A", 0, "OK 2 1 115 179 0", &mut st)).starts_with("roomNode-2 light=1 "), "other nodes are unaffected");
+    // The driver declared later: the same device, now with decoded fields.
+    let with_driver = format!("{map}[[driver]]\nname = \"otRelay\"\nfields = [ {{ name = \"flame\", bits = 8 }}, {{ name = \"water\", bits = 8 }} ]\n");
+    check(&with_driver, "", &["OK 14 1 2 3"], "otRelay-14 flame=1 water=2");
+    assert_eq!(decoders(&with_driver, &[]).warnings().len(), 1, "only ookRelay is still missing");
 }
 
 #[test]
@@ -267,6 +298,11 @@ fn the_shipped_jeelabs_example_configuration_decodes() {
         render(&d.decode("usb-A40117UK", 0, "OK 34 1 115 179 0", &mut st)),
         "roomNode-2 light=1 moved=1 humi=57% temp=17.9°C lobat=0"
     );
+    // HouseMon's names for the nodes blackbox has no driver for: kept, with a warning each.
+    assert_eq!(render(&d.decode("usb-A40117UK", 0, "OK 14 96 12 11", &mut st)), "otRelay-14 b1=96 b2=12 b3=11");
+    let missing: Vec<&str> = d.warnings().iter().map(|w| w.split('"').nth(1).unwrap()).collect();
+    assert_eq!(missing, ["otRelay", "smaRelay", "p1scanner", "ookRelay"]);
+    assert!(d.warnings().iter().all(|w| w.contains("jeelabs.toml:")), "{:?}", d.warnings());
 }
 
 /// Found by the `decoders` fuzz target: an empty CSV heading or JSON key gave

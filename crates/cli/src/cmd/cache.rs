@@ -59,6 +59,7 @@ fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
 fn cache_settings(global: &Global) -> Result<(decode::Decoders, String, PathBuf, PathBuf), CliError> {
     let config = settings::load_config(global)?;
     let (decoders, fingerprint) = settings::decoders(&config)?;
+    settings::warn_about(&decoders);
     let logs = settings::existing_logs_dir(global, &config)?;
     Ok((decoders, fingerprint, logs, settings::cache_dir(global, &config)))
 }

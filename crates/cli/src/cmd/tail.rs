@@ -35,7 +35,9 @@ pub fn run(global: &Global, args: TailArgs) -> Result<ExitCode, CliError> {
     let grep = args.grep.as_deref().map(regex::Regex::new).transpose().map_err(|e| setup_error(format!("--grep: {e}")))?;
     let color = view::use_color(global.color);
     let mut view = if args.decoded {
-        View::Decoded(Box::new(DecodedView::new(settings::decoders(&config)?.0, color)))
+        let (decoders, _) = settings::decoders(&config)?;
+        settings::warn_about(&decoders);
+        View::Decoded(Box::new(DecodedView::new(decoders, color)))
     } else {
         // On a terminal, say which day the lines belong to (they carry only the time).
         View::Raw(RawView::new(color, std::io::stdout().is_terminal()))
