@@ -238,6 +238,13 @@ fn queries_are_answered_by_the_follower_and_see_new_lines() {
     let out = dir.run(&["query", "usb-A40117UK/roomNode-99/temp"]);
     assert_eq!(out.status.code(), Some(2), "the follower's exit status is relayed");
     assert!(stderr(&out).contains("no sensor"), "{}", stderr(&out));
+    // Issue 12: what to do instead, in words that fit the command.
+    let out = dir.run(&["rebuild"]);
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("rebuild-while-following", stderr(&out));
+    let out = dir.run(&["index"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot index into cache: a running `blackbox index --follow`"), "{}", stderr(&out));
     // A new day arrives while following: the next query sees it.
     std::fs::write(dir.logs().join("20121201.txt"), "L 00:00:01.000 usb-A40117UK OK 2 1 115 200 0\n").unwrap();
     let start = Instant::now();
@@ -274,6 +281,9 @@ fn a_changed_configuration_is_rebuilt_beside_the_cache_and_swapped_in() {
         "{}",
         stderr(&out)
     );
+    // Issue 12: the summary counts the rebuild's work, not only what came after it.
+    assert!(stderr(&out).contains("blackbox: indexed 30429 lines ("), "{}", stderr(&out));
+    assert!(stderr(&out).contains(" of 1 days into the new cache in "), "{}", stderr(&out));
     let schema = ok(&dir.run(&["schema"]));
     assert!(schema.contains("usb-A40117UK/kitchen/temp") && !schema.contains("roomNode-2/"), "{schema}");
     let rebuilt = ok(&dir.run(&["export"]));

@@ -21,21 +21,36 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// Opens the cache for writing. A cache built with another configuration or
 /// format is first rebuilt beside it and swapped in, so it keeps answering
-/// queries meanwhile.
-pub fn open_current(cache: &Path, logs: &Path, decoders: &decode::Decoders, fingerprint: &str) -> Result<Index, CliError> {
+/// queries meanwhile; what that rebuild did is returned.
+pub fn open_current(
+    cache: &Path,
+    logs: &Path,
+    decoders: &decode::Decoders,
+    fingerprint: &str,
+) -> Result<(Index, Option<index::CatchUp>), CliError> {
+    let mut rebuilt = None;
     if let Ok((_, Some(reason @ (Reset::Config | Reset::Version { .. })))) = Index::open_read(cache, fingerprint) {
         let why = match reason {
             Reset::Config => "the decoder configuration changed".to_string(),
             _ => format!("the cache format changed (this blackbox writes {})", index::FORMAT_VERSION),
         };
         note!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
-        rebuild_beside(cache, logs, decoders, fingerprint)?;
+        rebuilt = Some(rebuild_beside(cache, logs, decoders, fingerprint)?);
     }
-    open(cache, fingerprint)
+    Ok((open(cache, fingerprint)?, rebuilt))
 }
 
 fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
-    let (idx, reset) = Index::open(cache, fingerprint).map_err(anyhow::Error::new).setup()?;
+    let (idx, reset) = match Index::open(cache, fingerprint) {
+        Ok(opened) => opened,
+        Err(index::IndexError::Busy { .. }) => {
+            return Err(setup_error(format!(
+                "cannot index into {}: a running `blackbox index --follow` (or `blackbox demo`) holds it, and already keeps it current",
+                cache.display()
+            )))
+        }
+        Err(e) => return Err(anyhow::Error::new(e)).setup(),
+    };
     match reset {
         Some(Reset::Config) => {
             note!("blackbox: the decoder configuration changed since {} was built; rebuilding it from the logs", cache.display())
@@ -89,9 +104,9 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
     // When following, take over the stop signals first, before any long work:
     // a SIGTERM then stops the follower cleanly at the next batch.
     let watch = if args.follow { Some(Watch::new(&logs)?) } else { None };
-    let mut idx = open_current(&cache, &logs, &decoders, &fingerprint)?;
-    let bar = bar();
     let started = Instant::now();
+    let (mut idx, rebuilt) = open_current(&cache, &logs, &decoders, &fingerprint)?;
+    let bar = bar();
     let done = idx
         .catch_up(&logs, &decoders, &mut |p| {
             show(&bar, p);
@@ -100,11 +115,15 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         .with_context(|| format!("indexing {} into {}", logs.display(), cache.display()))?;
     bar.finish_and_clear();
     idx.flush()?;
+    // After a rebuild, the summary counts its work too: it is most of what was done.
+    let (what, lines, bytes, days) = match &rebuilt {
+        Some(r) => ("lines", r.lines + done.lines, r.bytes + done.bytes, r.days.max(done.days)),
+        None => ("new lines", done.lines, done.bytes, done.days),
+    };
     note!(
-        "blackbox: indexed {} new lines ({:.1} MB) of {} days into {} in {}{}{}",
-        done.lines,
-        done.bytes as f64 / 1e6,
-        done.days,
+        "blackbox: indexed {lines} {what} ({:.1} MB) of {days} days into {}{} in {}{}{}",
+        bytes as f64 / 1e6,
+        if rebuilt.is_some() { "the new " } else { "" },
         cache.display(),
         took(started.elapsed().as_secs_f64()),
         if done.reindexed.is_empty() {
@@ -146,8 +165,13 @@ pub fn rebuild(global: &Global, _args: RebuildArgs) -> Result<ExitCode, CliError
     let (decoders, fingerprint, logs, cache) = cache_settings(global)?;
     // The current cache must not be held by a follower: its writes would go to the old cache.
     if cache.exists() {
-        if let Err(e @ index::IndexError::Busy { .. }) = Index::open_read(&cache, &fingerprint) {
-            return Err(setup_error(format!("{e}; rebuild swaps the cache, so stop the follower first")));
+        if let Err(index::IndexError::Busy { .. }) = Index::open_read(&cache, &fingerprint) {
+            return Err(setup_error(format!(
+                "cannot rebuild {}: a running `blackbox index --follow` (or `blackbox demo`) holds it and would go on writing the old cache after the swap. \
+Stop the follower (`systemctl stop blackbox-index` on a site), rebuild, and start it again; \
+or simply restart the follower, which rebuilds by itself after a change of configuration",
+                cache.display()
+            )));
         }
     }
     let started = Instant::now();

@@ -84,7 +84,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         .setup()?;
 
     // The indexer: catch up, then follow until stopped.
-    let idx = Arc::new(Mutex::new(cache::open_current(&cache_dir, &logs, &decoders, &fingerprint)?));
+    let idx = Arc::new(Mutex::new(cache::open_current(&cache_dir, &logs, &decoders, &fingerprint)?.0));
     let indexer = {
         let (idx, cache_dir, logs, decoders) = (idx.clone(), cache_dir.clone(), logs.clone(), decoders.clone());
         std::thread::Builder::new()
