@@ -71,3 +71,13 @@ fn tail_decoded_shows_metadata_cuts_events_and_raw_lines() {
     // NO_COLOR (set by the harness) is overridden only by an explicit --color always.
     assert!(!ok(&dir.run(&["tail", "-n", "100", "--color", "auto"])).contains('\x1b'));
 }
+
+/// What people read when a command cannot do what they asked (issue 12):
+/// said once, with what to do.
+#[test]
+fn error_messages() {
+    let dir = Dir::new();
+    let out = dir.run(&["stats", "--config", "nope.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("error-missing-config", stderr(&out));
+}

@@ -20,11 +20,18 @@ impl CliError {
         ExitCode::from(self.code)
     }
 
-    /// `error: ...` with the whole chain of causes.
+    /// `error: ...` with the whole chain of causes. A cause that its parent
+    /// already quotes (`cannot read x.toml: No such file or directory`, whose
+    /// source is that same I/O error) is not printed twice.
     pub fn message(&self) -> String {
-        let mut msg = format!("error: {}", self.error);
+        let mut last = self.error.to_string();
+        let mut msg = format!("error: {last}");
         for cause in self.error.chain().skip(1) {
-            msg.push_str(&format!("\n  caused by: {cause}"));
+            let text = cause.to_string();
+            if !last.contains(&text) {
+                msg.push_str(&format!("\n  caused by: {text}"));
+                last = text;
+            }
         }
         msg
     }
@@ -66,5 +73,36 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 impl From<index::IndexError> for CliError {
     fn from(error: index::IndexError) -> Self {
         Self { code: 1, error: error.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn a_cause_quoted_by_its_parent_is_printed_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        /// As the config crate's read error: it quotes its source.
+        #[derive(Debug)]
+        struct Read {
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Read {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot read nope.toml: {}", self.source)
+            }
+        }
+        impl std::error::Error for Read {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let e = CliError::from(anyhow::Error::new(Read { source: io() }));
+        assert_eq!(e.message(), "error: cannot read nope.toml: No such file or directory (os error 2)");
+        // Causes that add something are kept.
+        let e = CliError::from(Err::<(), _>(io()).context("cannot capture into logs").unwrap_err());
+        assert_eq!(e.message(), "error: cannot capture into logs\n  caused by: No such file or directory (os error 2)");
     }
 }
