@@ -29,6 +29,25 @@ fn the_documented_query_on_the_real_day() {
         "2012-11-30T00:04:53.611Z  17.9 °C\n"
     );
     assert_eq!(csv, "time,sensor,value\n2012-11-30T00:04:53.611Z,usb-A40117UK/roomNode-2/temp,17.9\n");
+    // Issue 12: the same format names for query and export; json stays an alias of jsonl.
+    assert_eq!(ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--format", "jsonl"])), json);
+    let export = ok(&dir.run(&["export", "--to", "2012-11-30 00:05"]));
+    assert_eq!(ok(&dir.run(&["export", "--to", "2012-11-30 00:05", "--format", "json"])), export);
+    assert!(export.lines().any(|l| l == r#"{"time":"2012-11-30T00:04:53.611Z","sensor":"usb-A40117UK/roomNode-2/temp","value":17.9}"#));
+    let table = ok(&dir.run(&["export", "--to", "2012-11-30 00:05", "--format", "table"]));
+    assert_eq!(table.lines().count(), export.lines().count());
+    assert!(table.lines().any(|l| l.starts_with("2012-11-30T00:04:53.611Z  usb-A40117UK/roomNode-2/temp ") && l.ends_with("  17.9 °C")), "{table}");
+    // A reversed range is a usage error; an empty one says so on stderr and is not an error.
+    let out = dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "-10m", "--to", "-20m"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("error: the range is reversed: --from -10m (2012-11-30T00:0"), "{}", stderr(&out));
+    let out = dir.run(&["export", "--from", "-10m", "--to", "-20m"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2012-12-01"]);
+    assert_eq!(ok(&out), "");
+    assert!(stderr(&out).starts_with("blackbox: no readings of usb-A40117UK/roomNode-2/temp from 2012-12-01T00:00:00.000Z on;"), "{}", stderr(&out));
+    let out = dir.run(&["-q", "export", "--from", "2012-12-01"]);
+    assert_eq!((ok(&out).as_str(), stderr(&out).as_str()), ("", ""), "-q leaves the note out");
     let stats = ok(&dir.run(&["stats"]));
     assert!(stats.contains("usb-A40117UK") && stats.contains("30429") && stats.contains("27291"), "{stats}");
     let schema = ok(&dir.run(&["schema"]));
@@ -235,6 +254,10 @@ fn queries_are_answered_by_the_follower_and_see_new_lines() {
     }
     assert_eq!(ok(&dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--to", "2012-11-30 01:00", "--format", "json"])), expected);
     assert!(ok(&dir.run(&["stats"])).contains("30429"));
+    // The follower's notes reach the client's stderr.
+    let out = dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2013-01-01"]);
+    assert_eq!(ok(&out), "");
+    assert!(stderr(&out).starts_with("blackbox: no readings of usb-A40117UK/roomNode-2/temp from 2013-01-01"), "{}", stderr(&out));
     let out = dir.run(&["query", "usb-A40117UK/roomNode-99/temp"]);
     assert_eq!(out.status.code(), Some(2), "the follower's exit status is relayed");
     assert!(stderr(&out).contains("no sensor"), "{}", stderr(&out));

@@ -80,4 +80,18 @@ fn error_messages() {
     let out = dir.run(&["stats", "--config", "nope.toml"]);
     assert_eq!(out.status.code(), Some(2));
     insta::assert_snapshot!("error-missing-config", stderr(&out));
+    let site = real_site();
+    ok(&site.run(&["index"]));
+    let out = site.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2012-11-30 00:10", "--to", "2012-11-30 00:05"]);
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("error-query-reversed-range", stderr(&out));
+    let out = site.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2012-11-30 00:10", "--to", "2012-11-30 00:10"]);
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("error-query-empty-range", stderr(&out));
+    let out = site.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2012-12-01", "--to", "2012-12-02"]);
+    assert_eq!(ok(&out), "");
+    insta::assert_snapshot!("note-query-no-readings", stderr(&out));
+    let out = site.run(&["export", "--from", "2012-12-01", "--format", "csv"]);
+    assert_eq!(ok(&out), "time,sensor,value\n");
+    insta::assert_snapshot!("note-export-no-readings", stderr(&out));
 }

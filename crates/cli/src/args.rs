@@ -157,7 +157,7 @@ pub struct RebuildArgs {}
 /// One sensor's readings.
 #[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
 #[command(
-    after_help = "Examples:\n  blackbox query usb-A40117UK/roomNode-2/temp --from 2012-11-30 --to '2012-11-30 06:00'\n  blackbox query usb-A40117UK/roomNode-2/temp --from -2h --format json"
+    after_help = "Examples:\n  blackbox query usb-A40117UK/roomNode-2/temp --from 2012-11-30 --to '2012-11-30 06:00'\n  blackbox query usb-A40117UK/roomNode-2/temp --from -2h --format jsonl"
 )]
 pub struct QueryArgs {
     /// SOURCE/DEVICE/FIELD, as listed by `blackbox schema`
@@ -168,15 +168,22 @@ pub struct QueryArgs {
     /// Before this time
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub to: Option<String>,
-    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
-    pub format: QueryFormat,
+    /// How to write the readings (json is accepted for jsonl)
+    #[arg(long, value_enum, default_value_t = Format::Table, value_name = "FORMAT")]
+    pub format: Format,
 }
 
+/// How the read commands write readings: the same names for every one of
+/// them (DESIGN.md, command line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-pub enum QueryFormat {
+pub enum Format {
+    // Aligned columns for a person.
     Table,
+    // `time,sensor,value` with a header line.
     Csv,
-    Json,
+    // One JSON object per line; `json`, the name `query` used first, is kept.
+    #[value(alias = "json")]
+    Jsonl,
 }
 
 /// Every decoded reading, in log order.
@@ -189,14 +196,9 @@ pub struct ExportArgs {
     /// Before this time
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub to: Option<String>,
-    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
-    pub format: ExportFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-pub enum ExportFormat {
-    Jsonl,
-    Csv,
+    /// How to write the readings (json is accepted for jsonl)
+    #[arg(long, value_enum, default_value_t = Format::Jsonl, value_name = "FORMAT")]
+    pub format: Format,
 }
 
 /// Devices and fields discovered, with type, unit, count, first and last seen.

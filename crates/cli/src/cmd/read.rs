@@ -1,6 +1,6 @@
 //! `query`, `export`, `schema`, `stats`: read the cache, never write it.
 
-use crate::args::{ExportArgs, ExportFormat, Global, QueryArgs, QueryFormat, SchemaArgs, StatsArgs};
+use crate::args::{ExportArgs, Format, Global, QueryArgs, SchemaArgs, StatsArgs};
 use crate::cmd::serve;
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
@@ -18,12 +18,23 @@ pub enum Request {
     Stats(StatsArgs),
 }
 
+/// Where a request says what a person should know beside its output (an
+/// empty answer): stderr here, a stderr frame from the follower.
+pub type Notes<'a> = &'a mut dyn FnMut(String);
+
 impl Request {
-    /// Runs the request against an open cache, writing its output to `out`.
+    /// Runs the request against an open cache, writing its output to `out`
+    /// and its notes on stderr (unless `-q`).
     pub fn run(&self, idx: &Index, out: &mut dyn Write) -> Result<(), CliError> {
+        self.answer(idx, out, &mut |n| note!("{n}"))
+    }
+
+    /// Runs the request against an open cache, writing its output to `out`
+    /// and handing what a person should know about it to `notes`.
+    pub fn answer(&self, idx: &Index, out: &mut dyn Write, notes: Notes<'_>) -> Result<(), CliError> {
         match self {
-            Request::Query(a) => query_on(idx, a, out),
-            Request::Export(a) => export_on(idx, a, out),
+            Request::Query(a) => query_on(idx, a, out, notes),
+            Request::Export(a) => export_on(idx, a, out, notes),
             Request::Schema(_) => schema_on(idx, out),
             Request::Stats(_) => stats_on(idx, out),
         }
@@ -83,27 +94,57 @@ fn json_line(t: i64, sensor: &str, v: &decode::Value) -> String {
     format!("{{\"time\":\"{}\",\"sensor\":{},\"value\":{}}}", rfc3339_millis(t), serde_json::Value::String(sensor.into()), value_json(v))
 }
 
+/// `--from` and `--to`, parsed and checked: a range whose start is not
+/// before its end can hold nothing, so it is a usage error, not an empty answer.
+fn range(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, Option<i64>), CliError> {
+    let (a, b) = (settings::time_arg(from, "--from")?, settings::time_arg(to, "--to")?);
+    if let (Some(a), Some(b), Some(from), Some(to)) = (a, b, from, to) {
+        let (at, bt) = (rfc3339_millis(a), rfc3339_millis(b));
+        if a > b {
+            return Err(setup_error(format!(
+                "the range is reversed: --from {from} ({at}) is after --to {to} ({bt}); the earlier time goes in --from"
+            )));
+        }
+        if a == b {
+            return Err(setup_error(format!("the range is empty: --from {from} and --to {to} are both {at}, and --to is excluded")));
+        }
+    }
+    Ok((a, b))
+}
+
+/// `from 2012-11-30T00:00:00.000Z to ...`, as given, for notes.
+fn describe(from: Option<i64>, to: Option<i64>) -> String {
+    match (from, to) {
+        (Some(a), Some(b)) => format!("from {} to {}", rfc3339_millis(a), rfc3339_millis(b)),
+        (Some(a), None) => format!("from {} on", rfc3339_millis(a)),
+        (None, Some(b)) => format!("before {}", rfc3339_millis(b)),
+        (None, None) => "at all".into(),
+    }
+}
+
 pub fn query(global: &Global, args: QueryArgs) -> Result<ExitCode, CliError> {
-    settings::time_arg(args.from.as_deref(), "--from")?;
-    settings::time_arg(args.to.as_deref(), "--to")?;
+    range(args.from.as_deref(), args.to.as_deref())?;
     run(global, Request::Query(args))
 }
 
-fn query_on(idx: &Index, args: &QueryArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let from = settings::time_arg(args.from.as_deref(), "--from")?;
-    let to = settings::time_arg(args.to.as_deref(), "--to")?;
+fn query_on(idx: &Index, args: &QueryArgs, out: &mut dyn Write, notes: Notes<'_>) -> Result<(), CliError> {
+    let (from, to) = range(args.from.as_deref(), args.to.as_deref())?;
     let unit = match args.format {
-        QueryFormat::Table => idx.unit(&args.sensor)?.map(|u| format!(" {u}")).unwrap_or_default(),
+        Format::Table => idx.unit(&args.sensor)?.map(|u| format!(" {u}")).unwrap_or_default(),
         _ => String::new(),
     };
-    if args.format == QueryFormat::Csv {
+    if args.format == Format::Csv {
         writeln!(out, "time,sensor,value")?;
     }
     let sensor = args.sensor.clone();
-    let found = idx.query(&args.sensor, from, to, &mut |t, v| match args.format {
-        QueryFormat::Table => writeln!(out, "{}  {v}{unit}", rfc3339_millis(t)),
-        QueryFormat::Csv => writeln!(out, "{},{},{}", rfc3339_millis(t), csv_field(&sensor), csv_field(&v.to_string())),
-        QueryFormat::Json => writeln!(out, "{}", json_line(t, &sensor, v)),
+    let mut rows = 0u64;
+    let found = idx.query(&args.sensor, from, to, &mut |t, v| {
+        rows += 1;
+        match args.format {
+            Format::Table => writeln!(out, "{}  {v}{unit}", rfc3339_millis(t)),
+            Format::Csv => writeln!(out, "{},{},{}", rfc3339_millis(t), csv_field(&sensor), csv_field(&v.to_string())),
+            Format::Jsonl => writeln!(out, "{}", json_line(t, &sensor, v)),
+        }
     })?;
     if !found {
         let needle = args.sensor.to_lowercase();
@@ -116,25 +157,57 @@ fn query_on(idx: &Index, args: &QueryArgs, out: &mut dyn Write) -> Result<(), Cl
         };
         return Err(setup_error(format!("no sensor {:?} in the cache; {hint}", args.sensor)));
     }
+    // An empty answer is still an answer (status 0), but one that a person
+    // should not mistake for a command that printed nothing by accident.
+    if rows == 0 {
+        let span = idx.schema()?.into_iter().find(|r| r.sensor == args.sensor).map(|r| {
+            format!("; it has readings from {} to {}", rfc3339_millis(r.first_ms), rfc3339_millis(r.last_ms))
+        });
+        notes(format!("blackbox: no readings of {} {}{}", args.sensor, describe(from, to), span.unwrap_or_default()));
+    }
     Ok(())
 }
 
 pub fn export(global: &Global, args: ExportArgs) -> Result<ExitCode, CliError> {
-    settings::time_arg(args.from.as_deref(), "--from")?;
-    settings::time_arg(args.to.as_deref(), "--to")?;
+    range(args.from.as_deref(), args.to.as_deref())?;
     run(global, Request::Export(args))
 }
 
-fn export_on(idx: &Index, args: &ExportArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let from = settings::time_arg(args.from.as_deref(), "--from")?;
-    let to = settings::time_arg(args.to.as_deref(), "--to")?;
-    if args.format == ExportFormat::Csv {
+fn export_on(idx: &Index, args: &ExportArgs, out: &mut dyn Write, notes: Notes<'_>) -> Result<(), CliError> {
+    let (from, to) = range(args.from.as_deref(), args.to.as_deref())?;
+    if args.format == Format::Csv {
         writeln!(out, "time,sensor,value")?;
     }
-    idx.export(from, to, &mut |t, s, v| match args.format {
-        ExportFormat::Jsonl => writeln!(out, "{}", json_line(t, s, v)),
-        ExportFormat::Csv => writeln!(out, "{},{},{}", rfc3339_millis(t), csv_field(s), csv_field(&v.to_string())),
+    // For the table, units by sensor and one width for the sensor column.
+    let mut units: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let width = match args.format {
+        Format::Table => idx.sensor_names().iter().map(|s| s.chars().count()).max().unwrap_or(0),
+        _ => 0,
+    };
+    let mut rows = 0u64;
+    idx.export(from, to, &mut |t, s, v| {
+        rows += 1;
+        match args.format {
+            Format::Jsonl => writeln!(out, "{}", json_line(t, s, v)),
+            Format::Csv => writeln!(out, "{},{},{}", rfc3339_millis(t), csv_field(s), csv_field(&v.to_string())),
+            Format::Table => {
+                if !units.contains_key(s) {
+                    let unit = idx.unit(s).ok().flatten().map(|u| format!(" {u}")).unwrap_or_default();
+                    units.insert(s.to_string(), unit);
+                }
+                writeln!(out, "{}  {s:<width$}  {v}{}", rfc3339_millis(t), units[s])
+            }
+        }
     })?;
+    if rows == 0 {
+        let span = match idx.stats()? {
+            index::Stats { first_ms: Some(a), last_ms: Some(b), .. } => {
+                format!("; the cache holds readings from {} to {}", rfc3339_millis(a), rfc3339_millis(b))
+            }
+            _ => "; the cache holds none yet".into(),
+        };
+        notes(format!("blackbox: no readings {}{span}", describe(from, to)));
+    }
     Ok(())
 }
 

@@ -82,12 +82,17 @@ fn answer(conn: UnixStream, idx: &Mutex<Index>) -> io::Result<()> {
             return w.flush();
         }
     };
+    let mut notes = Vec::new();
     let result: Result<(), CliError> = {
         let guard = idx.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = BufWriter::with_capacity(64 * 1024, Framed(&mut w));
-        let r = request.run(&guard, &mut out);
+        let r = request.answer(&guard, &mut out, &mut |n| notes.push(n));
         out.flush().map_err(CliError::from).and(r)
     };
+    // The client's notes (an empty answer) go to its stderr, not the follower's.
+    for n in &notes {
+        frame(&mut w, STDERR, n.as_bytes())?;
+    }
     match result {
         Ok(()) => frame(&mut w, EXIT, &[0])?,
         Err(e) => {
