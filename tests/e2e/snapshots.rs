@@ -80,6 +80,10 @@ fn error_messages() {
     let out = dir.run(&["stats", "--config", "nope.toml"]);
     assert_eq!(out.status.code(), Some(2));
     insta::assert_snapshot!("error-missing-config", stderr(&out));
+    std::fs::create_dir(dir.logs()).unwrap();
+    let out = dir.run(&["tail", "-n", "-5"]);
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("error-tail-negative-count", stderr(&out));
     let site = real_site();
     ok(&site.run(&["index"]));
     let out = site.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2012-11-30 00:10", "--to", "2012-11-30 00:05"]);

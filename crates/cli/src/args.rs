@@ -224,7 +224,7 @@ pub struct StatsArgs {}
 )]
 pub struct TailArgs {
     /// How many lines to show first (0: only what arrives from now on)
-    #[arg(short = 'n', long = "lines", default_value_t = 10, value_name = "N")]
+    #[arg(short = 'n', long = "lines", default_value_t = 10, value_name = "N", allow_negative_numbers = true, value_parser = line_count)]
     pub lines: usize,
     /// Keep printing lines as they are appended (until Ctrl-C)
     #[arg(short, long)]
@@ -241,4 +241,13 @@ pub struct TailArgs {
     /// Start from this time instead of the last N lines (RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] UTC, or -2h)
     #[arg(long, value_name = "T", allow_hyphen_values = true, conflicts_with = "lines")]
     pub since: Option<String>,
+}
+
+/// `tail -n N`: a count of lines. A negative one is taken as a value (not an
+/// unknown option) so that the message can say what is wrong with it.
+fn line_count(s: &str) -> Result<usize, String> {
+    match s.parse::<i64>() {
+        Ok(n) if n < 0 => Err("N must be 0 or more (-n 0 -f shows only the lines that arrive from now on)".into()),
+        _ => s.parse().map_err(|_| "N must be a whole number, 0 or more".into()),
+    }
 }
