@@ -141,3 +141,58 @@ fn ports_lists_without_failing() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).is_empty());
 }
+
+/// The radioBlip counters of the simulated node 3, in log order.
+fn blip_counts(lines: &[String]) -> Vec<u32> {
+    lines
+        .iter()
+        .filter_map(|l| l.split_once(" usb-DEMO OK 3 ").map(|(_, b)| b))
+        .map(|b| {
+            let b: Vec<u8> = b.split(' ').map(|x| x.parse().unwrap()).collect();
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        })
+        .collect()
+}
+
+/// Issue 12: a configuration of its own (here only a sync policy), without
+/// a node map. The demo uses its simulated receiver's node map and says so,
+/// honours the configuration's sync policy, continues the simulated
+/// counters in a second run, and every command it suggests works.
+#[test]
+fn the_demo_with_a_configuration_lacking_a_node_map_suggests_only_commands_that_work() {
+    let dir = Dir::new();
+    std::fs::write(dir.path().join("blackbox.toml"), "# my site\n[capture]\nsync = \"always\"\n").unwrap();
+    let demo = dir.spawn(&["demo", "--rate", "200"]);
+    dir.wait_for("a few radioBlip packets", |l| blip_counts(l).len() >= 3);
+    demo.signal(Signal::INT);
+    let out = demo.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("blackbox.toml maps no RF12 node, so the demo uses its simulated receiver's node map"), "{err}");
+    assert!(stdout(&out).contains("usb-DEMO  roomNode-2"), "decoded with the demo's node map:\n{}", stdout(&out));
+    let lines = dir.log_lines();
+    assert!(lines[0].contains(" start ") && lines[0].contains(" sync=always "), "the configuration's sync policy: {}", lines[0]);
+    let copy = std::fs::read_to_string(dir.path().join("blackbox-demo.toml")).unwrap();
+    assert!(copy.contains("sync = \"always\"") && copy.contains("2 = \"roomNode\""), "{copy}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("blackbox.toml")).unwrap(), "# my site\n[capture]\nsync = \"always\"\n");
+    // Every suggestion, as pasted into a shell (but another demo).
+    let hints: Vec<&str> = err.split("Try next:\n").nth(1).expect("hints").lines().filter_map(|l| l.split("   # ").next()).collect();
+    assert!(hints.len() >= 7, "{err}");
+    assert!(hints[0].contains(" query usb-DEMO/roomNode-2/temp --from -10m"), "{hints:?}");
+    for hint in hints.iter().map(|h| h.trim()).filter(|h| !h.ends_with(" demo")) {
+        let run = Command::new("sh").arg("-c").arg(hint).current_dir(dir.path()).env("NO_COLOR", "1").output().unwrap();
+        assert!(run.status.success(), "{hint}: {}", stderr(&run));
+        assert!(!stderr(&run).contains("warning") && !stderr(&run).contains("no readings"), "{hint}: {}", stderr(&run));
+        if hint.contains(" query ") {
+            assert!(stdout(&run).lines().count() > 1, "{hint}: {}", stdout(&run));
+        }
+    }
+    // Run again, as suggested: the simulated counters continue from the logs.
+    let first = blip_counts(&dir.log_lines());
+    let demo = dir.spawn(&["--config", "blackbox-demo.toml", "demo", "--rate", "200"]);
+    dir.wait_for("radioBlip packets of the second run", |l| blip_counts(l).len() >= first.len() + 3);
+    demo.signal(Signal::INT);
+    assert!(demo.wait().status.success());
+    let all = blip_counts(&dir.log_lines());
+    assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "the counter restarted: {all:?}");
+}

@@ -121,8 +121,10 @@ pub struct PortsArgs {}
 /// follows the logs into the cache (other terminals can query it meanwhile),
 /// and the logs are shown decoded as they grow, as `tail -f --decoded` does.
 /// Ctrl-C stops all three cleanly and prints what to try next. Without a
-/// configuration, it writes ./blackbox.toml with the simulated node map.
-/// Running it again continues the same logs.
+/// configuration, it writes ./blackbox.toml with the simulated node map; with
+/// one that maps no RF12 node, it writes ./blackbox-demo.toml, that
+/// configuration with the simulated node map added, and uses it. Running it
+/// again continues the same logs, and the simulated nodes' counters.
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "Example:\n  blackbox demo --rate 20")]
 pub struct DemoArgs {

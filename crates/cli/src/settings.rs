@@ -82,14 +82,23 @@ pub fn logs_dir(global: &Global, config: &Config) -> PathBuf {
     global.logs.clone().or_else(|| config.logs.clone()).unwrap_or_else(|| PathBuf::from("logs"))
 }
 
-/// Everything `capture` needs, checked.
-pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> Result<CaptureOptions, CliError> {
+/// How capture writes: the sync policy (`--sync`, else `[capture] sync`),
+/// the hold limit, the longest line (`--max-line`, else `[capture] max_line`)
+/// and the reconnection backoff, as the configuration gives them.
+#[derive(Debug)]
+pub struct Writing {
+    pub writer: WriterOptions,
+    pub max_line: usize,
+    pub backoff: Backoff,
+}
+
+pub fn writing(sync: Option<&str>, max_line: Option<usize>, config: &Config) -> Result<Writing, CliError> {
     let c = &config.capture;
-    let sync: SyncPolicy = match args.sync.as_deref().or(c.sync.as_deref()) {
+    let sync: SyncPolicy = match sync.or(c.sync.as_deref()) {
         Some(s) => s.parse().map_err(setup_error)?,
         None => SyncPolicy::default(),
     };
-    let max_line = args.max_line.or(c.max_line).unwrap_or(logfile::DEFAULT_MAX_LINE);
+    let max_line = max_line.or(c.max_line).unwrap_or(logfile::DEFAULT_MAX_LINE);
     if max_line == 0 {
         return Err(setup_error("max_line must be at least 1"));
     }
@@ -104,7 +113,12 @@ pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> 
     if let Some(d) = c.reconnect_max {
         backoff.max = d.0.max(backoff.min);
     }
+    Ok(Writing { writer, max_line, backoff })
+}
 
+/// Everything `capture` needs, checked.
+pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> Result<CaptureOptions, CliError> {
+    let Writing { writer, max_line, backoff } = writing(args.sync.as_deref(), args.max_line, config)?;
     let mut sources = Vec::new();
     let single = if let Some(port) = &args.port {
         let framing = parse_framing(args.framing.as_deref())?;

@@ -4,7 +4,8 @@
 //! packets from roomNode, radioBlip and homePower nodes, the odd `?` packet
 //! with a bad CRC, and `DF` dataflash status lines, with realistic slowly
 //! drifting values. It is deterministic for a given seed, so tests can
-//! predict it.
+//! predict it. [`Rf12Demo::resume`] takes up the counters and values a
+//! previous run left in the logs, so a second demo continues the first.
 
 /// The banner RF12demo prints on reset.
 pub const BANNER: &str = "[RF12demo.12] _ i31* g5 @ 868 MHz";
@@ -32,14 +33,14 @@ impl Rng {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Room { light: u8, humi: u8, temp: i16 },
     Blip { count: u32 },
     Power { c: [u16; 3], t: [u16; 3] },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Node {
     id: u8,
     kind: Kind,
@@ -124,6 +125,33 @@ impl Rf12Demo {
         line
     }
 
+    /// Takes up where a node's packet `line` (`OK HDR B1 ...`, as an earlier
+    /// run printed it) left off: its counters and drifting values. Other
+    /// lines, and packets that do not fit the node, are ignored.
+    pub fn resume(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("OK ") else { return };
+        let Some(bytes) = rest.split_ascii_whitespace().map(|b| b.parse::<u8>().ok()).collect::<Option<Vec<u8>>>() else { return };
+        let Some((&header, payload)) = bytes.split_first() else { return };
+        let Some(node) = self.nodes.iter_mut().find(|n| n.id == header & 0x1f) else { return };
+        match &mut node.kind {
+            Kind::Room { light, humi, temp } if payload.len() == 4 => {
+                let v = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                *light = v as u8;
+                *humi = ((v >> 9) & 0x7f) as u8;
+                // Ten bits, two's complement.
+                *temp = ((((v >> 16) & 0x3ff) << 22) as i32 >> 22) as i16;
+            }
+            Kind::Blip { count } if payload.len() == 4 => *count = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]),
+            Kind::Power { c, t } if payload.len() == 12 => {
+                for k in 0..3 {
+                    c[k] = u16::from_le_bytes([payload[4 * k], payload[4 * k + 1]]);
+                    t[k] = u16::from_le_bytes([payload[4 * k + 2], payload[4 * k + 3]]);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// RF12demo's answer to a command: it echoes it, and prints its banner
     /// after a configuration change.
     pub fn answer(command: &str) -> Vec<String> {
@@ -148,6 +176,23 @@ mod tests {
         let v = u32::from_le_bytes(b);
         let raw = (v >> 16) & 0x3ff;
         assert_eq!(((raw << 22) as i32) >> 22, -35);
+    }
+
+    #[test]
+    fn a_second_run_resumed_from_the_first_ones_lines_continues_its_counters() {
+        let mut first = Rf12Demo::new(1);
+        let lines: Vec<String> = (0..300).map(|_| first.next_line()).collect();
+        let mut second = Rf12Demo::new(2);
+        for l in &lines {
+            second.resume(l);
+        }
+        second.resume("not a packet");
+        second.resume("OK 3 1 2");
+        assert_eq!(second.nodes, first.nodes, "every node takes up its last values");
+        let Kind::Blip { count } = first.nodes[3].kind else { panic!("node 3 is the radioBlip") };
+        let next = (0..50).map(|_| second.next_line()).find(|l| l.starts_with("OK 3 ")).expect("a radioBlip packet");
+        let b: Vec<u8> = next.split(' ').skip(2).map(|b| b.parse().unwrap()).collect();
+        assert_eq!(u32::from_le_bytes([b[0], b[1], b[2], b[3]]), count + 1);
     }
 
     #[test]

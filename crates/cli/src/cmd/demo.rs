@@ -10,8 +10,8 @@ use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
 use crate::view::{self, DecodedView};
 use anyhow::Context;
-use capture::{Backoff, CaptureOptions, SourceKind, SourceSpec, Stop};
-use logfile::{OffsetClock, WriterOptions};
+use capture::{CaptureOptions, SourceKind, SourceSpec, Stop};
+use logfile::OffsetClock;
 use serialport::SerialPort;
 use std::io::Write;
 use std::path::Path;
@@ -36,6 +36,11 @@ const DEMO_CONFIG: &str = r#"# Written by `blackbox demo`: the node map of its s
 9 = "homePower"
 "#;
 
+/// Written when the configuration maps no RF12 node: that configuration
+/// with the simulated node map added, used by the demo and by the commands
+/// it suggests.
+const DEMO_COPY: &str = "blackbox-demo.toml";
+
 pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     if !(args.rate > 0.0 && args.rate <= 10_000.0) {
         return Err(setup_error("--rate must be between 0 and 10000 packets per second"));
@@ -44,11 +49,33 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         std::fs::write(settings::CONFIG_FILE, DEMO_CONFIG).context("cannot write ./blackbox.toml for the demo").setup()?;
         note!("blackbox demo: wrote ./{} with the node map of the simulated receiver", settings::CONFIG_FILE);
     }
-    let config = settings::load_config(global)?;
+    let mut global = global.clone();
+    let mut config = settings::load_config(&global)?;
+    if config.rf12.nodes.is_empty() {
+        // Without a node map the simulated nodes would show as raw node-N
+        // bytes, and the suggested commands would not find roomNode-2.
+        let read = global.config.clone().unwrap_or_else(|| settings::CONFIG_FILE.into());
+        let text = std::fs::read_to_string(&read).with_context(|| format!("cannot read {}", read.display())).setup()?;
+        std::fs::write(DEMO_COPY, with_demo_nodes(&text, &read)?).with_context(|| format!("cannot write ./{DEMO_COPY}")).setup()?;
+        note!(
+            "blackbox demo: {} maps no RF12 node, so the demo uses its simulated receiver's node map: ./{DEMO_COPY} is {} with that map added, and the commands suggested at the end use it",
+            read.display(),
+            read.display()
+        );
+        global.config = Some(DEMO_COPY.into());
+        config = settings::load_config(&global)?;
+    }
+    let global = &global;
     let (decoders, fingerprint) = settings::decoders(&config)?;
+    settings::warn_about(&decoders);
+    // The configuration's capture settings (sync policy, hold limit, line length, backoff) hold for the demo too.
+    let writing = settings::writing(None, None, &config)?;
     let logs = settings::logs_dir(global, &config);
     let cache_dir = settings::cache_dir(global, &config);
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display())).setup()?;
+    // A second run continues the simulated nodes' counters and values from the logs.
+    let mut sim = sim::Rf12Demo::new(args.seed);
+    resume_from_logs(&mut sim, &logs);
 
     let (mut device, port) = serialport::TTYPort::pair().context("cannot create a pseudo-terminal for the simulated receiver").setup()?;
     let path = port.name().context("the pseudo-terminal has no name").setup()?;
@@ -61,11 +88,9 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
 
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let sim_stop = stop.clone();
-    let seed = args.seed;
     let simulator = std::thread::Builder::new()
         .name("simulated rf12demo".into())
         .spawn(move || {
-            let mut sim = sim::Rf12Demo::new(seed);
             let mut line = format!("{}\r\n", sim::BANNER);
             loop {
                 if device.write_all(line.as_bytes()).is_err() {
@@ -128,8 +153,8 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         DEMO_SOURCE,
         SourceKind::Serial { path: path.clone().into(), baud: settings::DEFAULT_BAUD, framing: Default::default() },
     );
-    spec.max_line = logfile::DEFAULT_MAX_LINE;
-    let opts = CaptureOptions { logs: logs.clone(), writer: WriterOptions::default(), sources: vec![spec], backoff: Backoff::default() };
+    spec.max_line = writing.max_line;
+    let opts = CaptureOptions { logs: logs.clone(), writer: writing.writer, sources: vec![spec], backoff: writing.backoff };
     let result = capture::run(opts, OffsetClock::from_env(), stop.clone(), None);
     // Capture has written and synced everything, its stop line included.
     stop.trigger();
@@ -151,13 +176,61 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     let mut idx = idx.lock().unwrap_or_else(PoisonError::into_inner);
     idx.catch_up(&logs, &decoders, &mut |_| true).context("indexing the last lines")?;
     idx.flush()?;
+    let schema = idx.schema()?;
     drop(idx);
-    note!("\n{}", hints(global, summary.readings, &logs, &cache_dir));
+    note!("\n{}", hints(global, summary.readings, &logs, &cache_dir, sensor_to_query(&schema)));
     Ok(ExitCode::SUCCESS)
 }
 
-/// What to try next, as commands that can be pasted as they are.
-fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path) -> String {
+/// `text` (the configuration read from `path`) with the simulated node map added.
+fn with_demo_nodes(text: &str, path: &Path) -> Result<String, CliError> {
+    let mut table: toml::Table = text.parse().with_context(|| format!("cannot read {} as TOML", path.display())).setup()?;
+    let demo: toml::Table = DEMO_CONFIG.parse().context("the demo's node map").setup()?;
+    let rf12 = table.entry("rf12").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let (Some(rf12), Some(nodes)) = (rf12.as_table_mut(), demo.get("rf12").and_then(|r| r.get("nodes"))) else {
+        return Err(setup_error(format!("{}: rf12 is not a table", path.display())));
+    };
+    rf12.insert("nodes".into(), nodes.clone());
+    let body = toml::to_string(&table).context("writing the demo's configuration").setup()?;
+    Ok(format!(
+        "# Written by `blackbox demo`: {} with the node map of the simulated\n# receiver added (it had none). Give it to other commands with --config.\n\n{body}",
+        path.display()
+    ))
+}
+
+/// Takes up the simulated nodes' counters and values from the demo's latest
+/// packets in the logs: the end of the newest day file, at most 64 KiB of it.
+fn resume_from_logs(sim: &mut sim::Rf12Demo, logs: &Path) {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 64 * 1024;
+    let Ok(scan) = logfile::scan(logs) else { return };
+    let Some(day) = scan.days.last().filter(|d| !d.compressed) else { return };
+    let Ok(mut file) = std::fs::File::open(&day.path) else { return };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(TAIL);
+    let mut tail = Vec::new();
+    if file.seek(SeekFrom::Start(start)).and_then(|_| file.take(TAIL).read_to_end(&mut tail)).is_err() {
+        return;
+    }
+    let text = String::from_utf8_lossy(&tail);
+    // The first line may be a piece of one when reading started mid-file.
+    for line in text.lines().skip(usize::from(start > 0)) {
+        if let Ok(logfile::Line::Reading { source: DEMO_SOURCE, text, .. }) = logfile::parse_line(line) {
+            sim.resume(text);
+        }
+    }
+}
+
+/// The demo's sensor to suggest querying: the one the README shows when the
+/// node map has it, else another temperature, else any of the demo's sensors.
+fn sensor_to_query(schema: &[index::SchemaRow]) -> Option<&index::SchemaRow> {
+    let demo: Vec<&index::SchemaRow> = schema.iter().filter(|r| r.sensor.starts_with(&format!("{DEMO_SOURCE}/"))).collect();
+    let preferred = format!("{DEMO_SOURCE}/roomNode-2/temp");
+    demo.iter().find(|r| r.sensor == preferred).or_else(|| demo.iter().find(|r| r.sensor.ends_with("/temp"))).or(demo.first()).copied()
+}
+
+/// What to try next, as commands that can be pasted as they are and work.
+fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path, sensor: Option<&index::SchemaRow>) -> String {
     // The program as it was invoked (`target/release/blackbox` under cargo run).
     let me = std::env::args().next().filter(|a| a.contains('/')).unwrap_or_else(|| "blackbox".into());
     let mut flags = String::new();
@@ -167,8 +240,13 @@ fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path) -> String {
         }
     }
     let (logs, cache) = (logs.display(), cache.display());
-    let rows = [
-        (format!("{me}{flags} query {DEMO_SOURCE}/roomNode-2/temp --from -10m"), "one sensor's readings (table, --format csv|json)"),
+    let now = OffsetClock::from_env().now().wall_ms;
+    let query = sensor.map(|r| {
+        // Only a range that holds readings: the last ten minutes, if the sensor has any in them.
+        let from = if now - r.last_ms < 10 * 60_000 { " --from -10m" } else { "" };
+        (format!("{me}{flags} query {}{from}", r.sensor), "one sensor's readings (table, --format csv|jsonl)")
+    });
+    let rows = query.into_iter().chain([
         (format!("{me}{flags} schema"), "every device and field discovered"),
         (format!("{me}{flags} stats"), "what was collected, per source"),
         (format!("{me}{flags} tail -n 20 --decoded"), "the logs themselves, decoded"),
@@ -176,7 +254,8 @@ fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path) -> String {
         (format!("{me}{flags} rebuild"), "build the cache again from the logs"),
         (format!("rm -r {cache} && {me}{flags} index"), "the cache is disposable: the logs are the truth"),
         (format!("{me}{flags} demo"), "run again: continues the same logs"),
-    ];
+    ]);
+    let rows: Vec<(String, &str)> = rows.collect();
     let width = rows.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
     let mut out =
         format!("blackbox demo: stopped; {readings} readings captured this run into {logs}, and indexed into {cache}.\nTry next:\n");
