@@ -72,7 +72,7 @@ pub enum Command {
 /// written and synced first); with --stdin, until the end of the input.
 #[derive(Debug, ClapArgs)]
 #[command(
-    after_help = "Examples:\n  blackbox capture --port /dev/ttyUSB0 --baud 57600\n  blackbox capture --tcp ser2net.local:3001 --source ups\n  some-tool | blackbox capture --stdin --source tool --sync always"
+    after_help = "Examples:\n  blackbox capture --port /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A40117UK-if00-port0 --baud 57600\n  blackbox capture --tcp ser2net.local:3001 --source ups\n  some-tool | blackbox capture --stdin --source tool --sync always"
 )]
 pub struct CaptureArgs {
     /// Serial port to read (a /dev/serial/by-id/ path survives replugging)
