@@ -387,7 +387,8 @@ fn usage_errors_exit_2_with_a_hint() {
     let out = dir.run(&["capture"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).starts_with("error: blackbox.toml:4: source name \"has space\" contains ' '"), "{}", stderr(&out));
-    std::fs::write(dir.path().join("blackbox.toml"), "[[source]]\nstdin = true\n\n[[source]]\nport = \"/dev/x\"\nframing = \"9N1\"\n").unwrap();
+    std::fs::write(dir.path().join("blackbox.toml"), "[[source]]\nstdin = true\n\n[[source]]\nport = \"/dev/x\"\nframing = \"9N1\"\n")
+        .unwrap();
     let out = dir.run(&["capture"]);
     assert!(stderr(&out).starts_with("error: blackbox.toml:4: [[source]] number 2: invalid framing \"9N1\""), "{}", stderr(&out));
 }

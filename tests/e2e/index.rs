@@ -36,7 +36,10 @@ fn the_documented_query_on_the_real_day() {
     assert!(export.lines().any(|l| l == r#"{"time":"2012-11-30T00:04:53.611Z","sensor":"usb-A40117UK/roomNode-2/temp","value":17.9}"#));
     let table = ok(&dir.run(&["export", "--to", "2012-11-30 00:05", "--format", "table"]));
     assert_eq!(table.lines().count(), export.lines().count());
-    assert!(table.lines().any(|l| l.starts_with("2012-11-30T00:04:53.611Z  usb-A40117UK/roomNode-2/temp ") && l.ends_with("  17.9 °C")), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("2012-11-30T00:04:53.611Z  usb-A40117UK/roomNode-2/temp ") && l.ends_with("  17.9 °C")),
+        "{table}"
+    );
     // A reversed range is a usage error; an empty one says so on stderr and is not an error.
     let out = dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "-10m", "--to", "-20m"]);
     assert_eq!(out.status.code(), Some(2));
@@ -45,7 +48,11 @@ fn the_documented_query_on_the_real_day() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = dir.run(&["query", "usb-A40117UK/roomNode-2/temp", "--from", "2012-12-01"]);
     assert_eq!(ok(&out), "");
-    assert!(stderr(&out).starts_with("blackbox: no readings of usb-A40117UK/roomNode-2/temp from 2012-12-01T00:00:00.000Z on;"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("blackbox: no readings of usb-A40117UK/roomNode-2/temp from 2012-12-01T00:00:00.000Z on;"),
+        "{}",
+        stderr(&out)
+    );
     let out = dir.run(&["-q", "export", "--from", "2012-12-01"]);
     assert_eq!((ok(&out).as_str(), stderr(&out).as_str()), ("", ""), "-q leaves the note out");
     let stats = ok(&dir.run(&["stats"]));
@@ -405,7 +412,9 @@ fn the_real_day_indexes_with_node_types_that_have_no_driver() {
     assert!(warnings[0].starts_with(&format!("blackbox: warning: blackbox.toml:{}: [rf12.nodes] 14: ", line_of("14 ="))), "{warnings:?}");
     insta::assert_snapshot!("index-node-types-without-a-driver", warnings.join("\n"));
     let schema = ok(&dir.run(&["schema"]));
-    for sensor in ["usb-A40117UK/otRelay-14/b1", "usb-A40117UK/smaRelay-15/b1", "usb-A40117UK/ookRelay-19/b1", "usb-A40117UK/roomNode-2/temp"] {
+    for sensor in
+        ["usb-A40117UK/otRelay-14/b1", "usb-A40117UK/smaRelay-15/b1", "usb-A40117UK/ookRelay-19/b1", "usb-A40117UK/roomNode-2/temp"]
+    {
         assert!(schema.lines().any(|l| l.starts_with(sensor)), "no {sensor} in\n{schema}");
     }
     assert!(!schema.contains("/node-14/") && !schema.contains("/node-19/"), "{schema}");

@@ -125,7 +125,9 @@ impl Decoders {
             let mut rules = Vec::new();
             for e in entries {
                 let time = |t: &Option<String>| -> Result<Option<i64>, DecodeConfigError> {
-                    t.as_deref().map(|t| logfile::time::parse_time(t, None).map_err(|m| err(place, format!("[rf12.nodes] {key}: {m}")))).transpose()
+                    t.as_deref()
+                        .map(|t| logfile::time::parse_time(t, None).map_err(|m| err(place, format!("[rf12.nodes] {key}: {m}"))))
+                        .transpose()
                 };
                 let device: String = match e.name.as_deref() {
                     Some(n) => generic::sanitize_device(n),

@@ -138,14 +138,17 @@ fn a_node_type_without_a_driver_keeps_its_name_and_its_raw_bytes() {
         warnings[0],
         "site.toml:3: [rf12.nodes] 14: blackbox has no driver \"otRelay\", so node 14 is kept as otRelay-14 with its raw bytes as fields b1, b2, ...; built-ins are roomNode, radioBlip, homePower, slowLogger, lightNode, or declare it with [[driver]]"
     );
-    assert!(warnings[1].starts_with("site.toml:4: [rf12.nodes] 19: blackbox has no driver \"ookRelay\", so node 19 is kept as ookRelay-19 "));
+    assert!(
+        warnings[1].starts_with("site.toml:4: [rf12.nodes] 19: blackbox has no driver \"ookRelay\", so node 19 is kept as ookRelay-19 ")
+    );
     let mut st = SourceState::default();
     assert_eq!(render(&d.decode("usb-A", 0, "OK 14 1 2 3", &mut st)), "otRelay-14 b1=1 b2=2 b3=3");
     assert_eq!(render(&d.decode("usb-A", 0, "OK 19 7 (-70)", &mut st)), "ookRelay-19 b1=7 rssi=-70dB");
     assert_eq!(render(&d.decode("usb-B", 0, "OK 19 7", &mut st)), "node-19 b1=7", "the entry is for usb-A only");
     assert!(render(&d.decode("usb-A", 0, "OK 2 1 115 179 0", &mut st)).starts_with("roomNode-2 light=1 "), "other nodes are unaffected");
     // The driver declared later: the same device, now with decoded fields.
-    let with_driver = format!("{map}[[driver]]\nname = \"otRelay\"\nfields = [ {{ name = \"flame\", bits = 8 }}, {{ name = \"water\", bits = 8 }} ]\n");
+    let with_driver =
+        format!("{map}[[driver]]\nname = \"otRelay\"\nfields = [ {{ name = \"flame\", bits = 8 }}, {{ name = \"water\", bits = 8 }} ]\n");
     check(&with_driver, "", &["OK 14 1 2 3"], "otRelay-14 flame=1 water=2");
     assert_eq!(decoders(&with_driver, &[]).warnings().len(), 1, "only ookRelay is still missing");
 }

@@ -167,7 +167,14 @@ impl HeldLine {
     }
 }
 
-fn unwritten_message(path: &Path, readings: usize, lines: usize, span: &Option<(TimeOfDay, TimeOfDay)>, dropped: u64, error: &str) -> String {
+fn unwritten_message(
+    path: &Path,
+    readings: usize,
+    lines: usize,
+    span: &Option<(TimeOfDay, TimeOfDay)>,
+    dropped: u64,
+    error: &str,
+) -> String {
     let mut msg = format!("{readings} readings");
     if let Some((first, last)) = span {
         msg.push_str(&format!(" received from {first} to {last} UTC"));

@@ -273,7 +273,9 @@ fn closing_while_lines_are_held_reports_exactly_what_is_lost() {
     assert!(matches!(err, WriteError::Unwritten { readings: 2, lines: 3, dropped: 0, .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.starts_with("2 readings received from 23:58:59.100 to 23:58:59.200 UTC (and 1 of capture's own # lines) were held in memory and are lost: "),
+        msg.starts_with(
+            "2 readings received from 23:58:59.100 to 23:58:59.200 UTC (and 1 of capture's own # lines) were held in memory and are lost: "
+        ),
         "{msg}"
     );
     assert!(msg.contains("20261121.txt could not be written (No space left on device"), "{msg}");

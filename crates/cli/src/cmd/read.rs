@@ -160,9 +160,11 @@ fn query_on(idx: &Index, args: &QueryArgs, out: &mut dyn Write, notes: Notes<'_>
     // An empty answer is still an answer (status 0), but one that a person
     // should not mistake for a command that printed nothing by accident.
     if rows == 0 {
-        let span = idx.schema()?.into_iter().find(|r| r.sensor == args.sensor).map(|r| {
-            format!("; it has readings from {} to {}", rfc3339_millis(r.first_ms), rfc3339_millis(r.last_ms))
-        });
+        let span = idx
+            .schema()?
+            .into_iter()
+            .find(|r| r.sensor == args.sensor)
+            .map(|r| format!("; it has readings from {} to {}", rfc3339_millis(r.first_ms), rfc3339_millis(r.last_ms)));
         notes(format!("blackbox: no readings of {} {}{}", args.sensor, describe(from, to), span.unwrap_or_default()));
     }
     Ok(())
