@@ -30,10 +30,16 @@ bench-capture lines="1000000":
     cargo build --release -p cli -p bench
     target/release/bench capture {{lines}}
 
-# Indexer benchmarks: rebuild speed, cache size, memory, catch-up and query time (optional line count)
+# Indexer benchmarks on the mixed, homepower and sensors workloads: rebuild speed, cache size, memory, catch-up and query time
+# (optional line count per workload; from 5000000 on it adds a rebuild of 15000000 lines for memory, BENCH_BIG=0 skips that)
 bench-index lines="5000000":
     cargo build --release -p cli -p bench
     target/release/bench index {{lines}}
+
+# One workload's logs kept in DIR for profiling (mixed, homepower or sensors); then `cd DIR && blackbox rebuild`
+bench-data dir workload="mixed" lines="5000000":
+    cargo build --release -p bench
+    target/release/bench index-data {{dir}} {{lines}} --workload {{workload}}
 
 # Latency of `tail -f` against GNU tail -F, measured in the same run (optional sample count)
 bench-tail samples="300":

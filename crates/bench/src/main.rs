@@ -1,16 +1,25 @@
-//! `just bench`: capture throughput and memory of the real `blackbox` binary,
-//! each figure beside a baseline (`cat` of the same input to a file)
-//! measured in the same run. Every run is checked to have captured every
-//! line, so a figure never comes from a broken run.
+//! `just bench`: the real `blackbox` binary's capture throughput and
+//! memory, indexer speed, size, memory and query time, and `tail -f`
+//! latency, each figure beside a baseline measured in the same run (`cat`
+//! of the same input, `grep -c OK` over the same files, process start, GNU
+//! `tail -F`). Every run is checked to have done its work (captured every
+//! line, indexed every packet, answered the full day), so a figure never
+//! comes from a broken run.
 //!
 //! Usage: bench                  everything, then one table (`just bench`)
 //!        bench capture [LINES]  capture (default 1000000 lines)
-//!        bench index [LINES]    indexer (default 5000000 lines)
+//!        bench index [LINES] [--workload W]   indexer on each workload (default
+//!                               5000000 lines each; W: mixed, homepower, sensors)
 //!        bench tail [SAMPLES]   `tail -f` latency (default 300 lines)
-//!        bench index-data DIR [LINES [DAYS]]   the index benchmark's logs, kept
+//!        bench index-data DIR [LINES [DAYS]] [--workload W]   a workload's logs, kept
 //!        bench year-data DIR    the query benchmark's year of logs, kept
-//! The binary is target/release/blackbox or $BLACKBOX_BIN. Exit status 1
-//! when a target is missed.
+//! The binary is target/release/blackbox or $BLACKBOX_BIN. `bench index`
+//! with LINES >= 5000000 also rebuilds 15000000 lines over 30 days for its
+//! memory (BENCH_BIG=0 skips that, BENCH_BIG=1 runs it with fewer LINES).
+//! Exit status 1 when a target is missed.
+
+mod index;
+mod workloads;
 
 use rustix::process::{kill_process, Pid, Signal};
 use serialport::SerialPort;
@@ -19,6 +28,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+use workloads::Workload;
 
 const FLOOR_STDIN: f64 = 200_000.0;
 const RSS_LIMIT_MB: f64 = 16.0;
@@ -26,8 +36,9 @@ const END: &str = "END-OF-BENCHMARK";
 
 /// One line of the summary table: a figure, its baseline measured in the
 /// same run, and the target it is held to.
+#[derive(Debug)]
 struct Row {
-    measure: &'static str,
+    measure: String,
     value: String,
     baseline: String,
     ratio: String,
@@ -36,8 +47,8 @@ struct Row {
 }
 
 impl Row {
-    fn new(measure: &'static str, value: String, baseline: String, ratio: String) -> Self {
-        Row { measure, value, baseline, ratio, target: String::new(), met: None }
+    fn new(measure: impl Into<String>, value: String, baseline: String, ratio: String) -> Self {
+        Row { measure: measure.into(), value, baseline, ratio, target: String::new(), met: None }
     }
 
     fn target(mut self, target: impl Into<String>, met: bool) -> Self {
@@ -48,29 +59,42 @@ impl Row {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--workload NAME` (or `--workload=NAME`) anywhere; the rest are positional.
+    let mut workload = None;
+    if let Some(i) = args.iter().position(|a| a == "--workload" || a.starts_with("--workload=")) {
+        let flag = args.remove(i);
+        let name = match flag.strip_prefix("--workload=") {
+            Some(name) => name.to_string(),
+            None if i < args.len() => args.remove(i),
+            None => String::new(),
+        };
+        let Some(w) = Workload::parse(&name) else {
+            let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
+            eprintln!("bench: unknown workload {name:?}; one of {}", names.join(", "));
+            return ExitCode::from(2);
+        };
+        workload = Some(w);
+    }
     let arg = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
-    let Some(bin) = binary() else { return ExitCode::from(2) };
-    let mut rows = Vec::new();
+    // The data sets need no binary: a profiler can be pointed at them on any machine.
     match args.first().map(String::as_str) {
-        None | Some("all") => {
-            capture_bench(&bin, 1_000_000, &mut rows);
-            println!();
-            index_bench(&bin, 5_000_000, &mut rows);
-            println!();
-            tail_bench(&bin, 300, &mut rows);
-        }
-        Some("capture") => capture_bench(&bin, arg(1, 1_000_000), &mut rows),
-        Some("index") => index_bench(&bin, arg(1, 5_000_000), &mut rows),
-        Some("tail") => tail_bench(&bin, arg(1, 300), &mut rows),
-        // The index benchmark's data set, kept for profiling: `bench index-data DIR [LINES [DAYS]]`.
+        // A workload's data set, kept for profiling: `bench index-data DIR [LINES [DAYS]] [--workload W]`.
         Some("index-data") => {
             let Some(dir) = args.get(1) else {
-                eprintln!("bench: usage: bench index-data DIR [LINES [DAYS]]");
+                eprintln!("bench: usage: bench index-data DIR [LINES [DAYS]] [--workload mixed|homepower|sensors]");
                 return ExitCode::from(2);
             };
-            index_data(Path::new(dir), arg(2, 5_000_000), arg(3, 10));
-            println!("{dir}: blackbox.toml and logs/ ({} lines); try `blackbox rebuild` there", arg(2, 5_000_000));
+            let workload = workload.unwrap_or(Workload::Mixed);
+            let lines = arg(2, 5_000_000);
+            let data = workloads::write(Path::new(dir), workload, lines, arg(3, workload.days(lines)));
+            println!(
+                "{dir}: blackbox.toml and logs/ ({} lines of the {} workload in {} days, {:.1} MB); try `blackbox rebuild` there",
+                data.lines,
+                workload.name(),
+                data.days,
+                data.log_bytes as f64 / 1e6
+            );
             return ExitCode::SUCCESS;
         }
         // The query benchmark's year of data, kept for profiling: `bench year-data DIR`.
@@ -79,26 +103,42 @@ fn main() -> ExitCode {
                 eprintln!("bench: usage: bench year-data DIR");
                 return ExitCode::from(2);
             };
-            year_data(Path::new(dir));
+            workloads::year_data(Path::new(dir));
             println!("{dir}: blackbox.toml and logs/ (a year, one line of 20 values a minute); try `blackbox index` there");
             return ExitCode::SUCCESS;
         }
+        _ => {}
+    }
+    let Some(bin) = binary() else { return ExitCode::from(2) };
+    let mut rows = Vec::new();
+    match args.first().map(String::as_str) {
+        None | Some("all") => {
+            capture_bench(&bin, 1_000_000, &mut rows);
+            println!();
+            index::index_bench(&bin, 5_000_000, workload, &mut rows);
+            println!();
+            tail_bench(&bin, 300, &mut rows);
+        }
+        Some("capture") => capture_bench(&bin, arg(1, 1_000_000), &mut rows),
+        Some("index") => index::index_bench(&bin, arg(1, 5_000_000), workload, &mut rows),
+        Some("tail") => tail_bench(&bin, arg(1, 300), &mut rows),
         // `bench LINES`, as before: capture only.
         Some(n) if n.parse::<usize>().is_ok() => capture_bench(&bin, arg(0, 1_000_000), &mut rows),
         Some(other) => {
-            eprintln!("bench: unknown benchmark {other:?}; use capture, index, tail or nothing for all");
+            eprintln!("bench: unknown benchmark {other:?}; use capture, index, tail, index-data, year-data or nothing for all");
             return ExitCode::from(2);
         }
     }
+    let width = rows.iter().map(|r| r.measure.chars().count()).max().unwrap_or(0).max(56);
     println!("\nsummary ({} cores; each figure beside its baseline measured in the same run)\n", cores());
-    println!("{:<56} {:>12} {:>14} {:>8}  target", "measurement", "value", "baseline", "ratio");
+    println!("{:<width$} {:>12} {:>14} {:>8}  target", "measurement", "value", "baseline", "ratio");
     for r in &rows {
         let status = match r.met {
             Some(true) => "met",
             Some(false) => "MISSED",
             None => "",
         };
-        println!("{:<56} {:>12} {:>14} {:>8}  {:<22} {status}", r.measure, r.value, r.baseline, r.ratio, r.target);
+        println!("{:<width$} {:>12} {:>14} {:>8}  {:<22} {status}", r.measure, r.value, r.baseline, r.ratio, r.target);
     }
     if rows.iter().any(|r| r.met == Some(false)) {
         println!("\na target was missed");
@@ -381,211 +421,6 @@ fn binary() -> Option<PathBuf> {
         return None;
     }
     Some(bin)
-}
-
-const SIM_NODES: &str = "[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n9 = \"homePower\"\n";
-
-/// The index benchmark's data: `lines` simulated RF12demo lines over `days`
-/// days in `dir/logs`, and the node map in `dir/blackbox.toml`.
-fn index_data(dir: &Path, lines: usize, days: usize) {
-    std::fs::create_dir_all(dir).expect("data directory");
-    std::fs::write(dir.join("blackbox.toml"), SIM_NODES).expect("config");
-    let mut sim = sim::Rf12Demo::new(5);
-    write_logs(&dir.join("logs"), lines, days, |_| sim.next_line());
-}
-
-/// The query benchmark's data: a year at one line a minute of 20 key=value
-/// sensors in `dir/logs`, and an empty `dir/blackbox.toml`.
-fn year_data(dir: &Path) {
-    std::fs::create_dir_all(dir).expect("year dir");
-    std::fs::write(dir.join("blackbox.toml"), "").expect("config");
-    write_logs(&dir.join("logs"), 365 * 1440, 365, |n| {
-        (0..20).map(|f| format!("s{f}={}", (n * 7 + f) % 1000)).collect::<Vec<_>>().join(" ")
-    });
-}
-
-/// Writes `lines` readings, made by `line(n)`, spread evenly over `days` daily files.
-fn write_logs(logs: &Path, lines: usize, days: usize, mut line: impl FnMut(usize) -> String) {
-    let per_day = lines.div_ceil(days);
-    let mut n = 0;
-    for d in 0..days {
-        let date = 15_000 + d as i64; // days since 1970: 2011-01-26 on
-        let day = logfile::time::split_millis(date * 86_400_000).0;
-        let path = logfile::layout::day_path(logs, day);
-        std::fs::create_dir_all(path.parent().expect("year")).expect("mkdir");
-        let mut out = std::io::BufWriter::new(File::create(&path).expect("day file"));
-        let count = per_day.min(lines - n);
-        for i in 0..count {
-            let tod = logfile::TimeOfDay::from_millis((i as u64 * 86_400_000 / count.max(1) as u64) as u32).expect("time of day");
-            writeln!(out, "L {tod} usb-SIM {}", line(n)).expect("write");
-            n += 1;
-        }
-    }
-}
-
-fn dir_size(p: &Path) -> u64 {
-    let mut total = 0;
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            let m = e.metadata().expect("meta");
-            total += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
-        }
-    }
-    total
-}
-
-/// Runs the binary and returns wall time and peak resident memory (VmHWM, read until exit).
-fn timed(bin: &Path, dir: &Path, args: &[&str]) -> (Duration, f64) {
-    let start = Instant::now();
-    let mut child = Command::new(bin).current_dir(dir).args(args).stderr(Stdio::null()).stdout(Stdio::null()).spawn().expect("spawn");
-    let status_file = format!("/proc/{}/status", child.id());
-    let done = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        // Memory is sampled on another thread, so that the wall time ends
-        // exactly when the process does.
-        let sampler = scope.spawn(|| {
-            let mut hwm_kb = 0f64;
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                if let Ok(status) = std::fs::read_to_string(&status_file) {
-                    if let Some(kb) = status
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmHWM:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                    {
-                        hwm_kb = f64::max(hwm_kb, kb);
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            hwm_kb
-        });
-        let status = child.wait().expect("wait");
-        let elapsed = start.elapsed();
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        assert!(status.success(), "blackbox {args:?} failed");
-        (elapsed, sampler.join().expect("memory sampler") / 1024.0)
-    })
-}
-
-fn index_bench(bin: &Path, lines: usize, rows: &mut Vec<Row>) {
-    let tmp = tempfile::tempdir().expect("temporary directory");
-    let dir = tmp.path();
-    let days = 10;
-    index_data(dir, lines, days);
-    let logs = dir.join("logs");
-    let log_bytes = dir_size(&logs);
-    println!(
-        "blackbox index benchmark: {lines} simulated RF12demo lines in {days} daily files ({:.1} MB), {} cores\n",
-        log_bytes as f64 / 1e6,
-        cores()
-    );
-
-    // Baseline: grep -c OK over the same files.
-    let files: Vec<PathBuf> =
-        (0..days).map(|d| logfile::layout::day_path(&logs, logfile::time::split_millis((15_000 + d as i64) * 86_400_000).0)).collect();
-    let start = Instant::now();
-    let out = Command::new("grep").arg("-c").arg("OK").args(&files).output().expect("grep");
-    let grep = start.elapsed();
-    assert!(!out.stdout.is_empty());
-    let (rebuild, rss) = timed(bin, dir, &["rebuild"]);
-    let rate = lines as f64 / rebuild.as_secs_f64();
-    let grep_rate = lines as f64 / grep.as_secs_f64();
-    println!("{:<44} {:>12} {:>14} {:>8}", "measurement", "value", "baseline", "ratio");
-    println!("{:<44} {:>12.0} {:>14.0} {:>7.2}x", "rebuild lines/s (baseline: grep -c OK)", rate, grep_rate, rate / grep_rate);
-    let cache_bytes = dir_size(&dir.join("cache"));
-    println!(
-        "{:<44} {:>11.1}M {:>13.1}M {:>7.2}x",
-        "cache size (baseline: log size)",
-        cache_bytes as f64 / 1e6,
-        log_bytes as f64 / 1e6,
-        cache_bytes as f64 / log_bytes as f64
-    );
-    println!("{:<44} {:>11.1}M {:>14} {:>8}", "peak resident memory of rebuild", rss, "128.0M", "limit");
-    rows.push(
-        Row::new(
-            "rebuild lines/s (baseline: grep -c OK)",
-            format!("{rate:.0}"),
-            format!("{grep_rate:.0}"),
-            format!("{:.2}x", rate / grep_rate),
-        )
-        .target(">= 1000000", rate >= 1_000_000.0),
-    );
-    let size_ratio = cache_bytes as f64 / log_bytes as f64;
-    rows.push(
-        Row::new(
-            "cache size (baseline: log size)",
-            format!("{:.1} MB", cache_bytes as f64 / 1e6),
-            format!("{:.1} MB", log_bytes as f64 / 1e6),
-            format!("{size_ratio:.2}x"),
-        )
-        .target("<= 0.5x", size_ratio <= 0.5),
-    );
-    rows.push(Row::new("rebuild peak RSS", format!("{rss:.1} MB"), String::new(), String::new()).target("<= 128 MB", rss <= 128.0));
-
-    // Catch-up of one appended line after everything is indexed.
-    let last = files.last().expect("a day");
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(last)
-        .expect("append")
-        .write_all(b"L 23:59:59.999 usb-SIM OK 2 1 115 179 0\n")
-        .expect("append");
-    let (one, _) = timed(bin, dir, &["index"]);
-    let (none, _) = timed(bin, dir, &["index"]);
-    println!(
-        "{:<44} {:>10.1}ms {:>12.1}ms {:>8}",
-        "index after one appended line (baseline: nothing new)",
-        one.as_secs_f64() * 1e3,
-        none.as_secs_f64() * 1e3,
-        ""
-    );
-    let one_ms = one.as_secs_f64() * 1e3;
-    rows.push(
-        Row::new(
-            "catch-up of one new line after all (baseline: none new)",
-            format!("{one_ms:.1} ms"),
-            format!("{:.1} ms", none.as_secs_f64() * 1e3),
-            format!("{:.2}x", one.as_secs_f64() / none.as_secs_f64()),
-        )
-        .target("< 200 ms", one_ms < 200.0),
-    );
-
-    // Query one sensor-day from a year at one reading per minute for 20 sensors.
-    let year = dir.join("year");
-    year_data(&year);
-    let (year_index, _) = timed(bin, &year, &["index"]);
-    let from = logfile::time::rfc3339_millis((15_000 + 200) * 86_400_000);
-    let to = logfile::time::rfc3339_millis((15_000 + 201) * 86_400_000);
-    let args = ["query", "usb-SIM/usb-SIM/s7", "--from", &from, "--to", &to, "--format", "csv"];
-    // Whole-process times vary (sled starts a pool of threads): medians of 11.
-    let median = |args: &[&str]| {
-        let mut runs: Vec<Duration> = (0..11).map(|_| timed(bin, &year, args).0).collect();
-        runs.sort();
-        runs[5]
-    };
-    let query = median(&args);
-    let version = median(&["--version"]);
-    let q_ms = query.as_secs_f64() * 1e3;
-    rows.push(
-        Row::new(
-            "query one sensor-day, year cache (baseline: --version)",
-            format!("{q_ms:.1} ms"),
-            format!("{:.1} ms", version.as_secs_f64() * 1e3),
-            format!("{:.1}x", query.as_secs_f64() / version.as_secs_f64()),
-        )
-        .target("< 20 ms", q_ms < 20.0),
-    );
-    println!(
-        "{:<44} {:>10.1}ms {:>12.1}ms {:>8}",
-        "query one sensor-day, year cache (baseline: --version)",
-        q_ms,
-        version.as_secs_f64() * 1e3,
-        ""
-    );
-    println!(
-        "\n(the year cache: 525600 lines of 20 fields indexed in {:.1} s; query figures are medians of 11 runs of the whole process)",
-        year_index.as_secs_f64()
-    );
 }
 
 /// Median latency target of `blackbox tail -f`, from a line being appended to it being printed.
