@@ -146,11 +146,7 @@ fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8]) -> Option<Vec<Field
     let mut pos = 0usize;
     let mut out = Vec::with_capacity(fields.len());
     for f in fields {
-        let mut raw: u64 = 0;
-        for i in 0..usize::from(f.bits) {
-            let bit = (payload[(pos + i) / 8] >> ((pos + i) % 8)) & 1;
-            raw |= u64::from(bit) << i;
-        }
+        let raw = bits_at(payload, pos, f.bits);
         pos += usize::from(f.bits);
         if f.skip {
             continue;
@@ -163,6 +159,20 @@ fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8]) -> Option<Vec<Field
         out.push(Field { name: Cow::Borrowed(&f.name), value, unit: f.unit.as_deref().map(Cow::Borrowed) });
     }
     Some(out)
+}
+
+/// The `bits` (1 to 64) bits from bit `pos` of a little-endian bit stream,
+/// which must hold them: read as one little-endian word of up to 16 bytes
+/// instead of bit by bit.
+fn bits_at(payload: &[u8], pos: usize, bits: u8) -> u64 {
+    let first = pos / 8;
+    let last = (pos + usize::from(bits) - 1) / 8;
+    let mut word = [0u8; 16];
+    let n = last - first + 1;
+    word[..n].copy_from_slice(&payload[first..=last]);
+    let v = u128::from_le_bytes(word) >> (pos % 8);
+    let mask = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    (v as u64) & mask
 }
 
 /// Multiplies by `scale`, dividing instead when `scale` is the reciprocal of
@@ -185,6 +195,24 @@ mod tests {
         let fields = driver.decode(payload).unwrap();
         let got: Vec<String> = fields.iter().map(|f| format!("{}={}{}", f.name, f.value, f.unit.as_deref().unwrap_or(""))).collect();
         assert_eq!(got.join(" "), expected);
+    }
+
+    /// The word-at-a-time read gives what reading bit by bit gives, at every position and width.
+    #[test]
+    fn bits_at_reads_like_bit_by_bit() {
+        let payload: Vec<u8> = (0..20u32).map(|i| (i.wrapping_mul(0x9E37_79B9) >> 13) as u8).collect();
+        for pos in 0..64 {
+            for bits in 1..=64u8 {
+                if pos + usize::from(bits) > payload.len() * 8 {
+                    continue;
+                }
+                let mut slow = 0u64;
+                for i in 0..usize::from(bits) {
+                    slow |= u64::from((payload[(pos + i) / 8] >> ((pos + i) % 8)) & 1) << i;
+                }
+                assert_eq!(bits_at(&payload, pos, bits), slow, "pos {pos} bits {bits}");
+            }
+        }
     }
 
     #[test]

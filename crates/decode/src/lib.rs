@@ -251,6 +251,19 @@ impl Decoders {
         }
     }
 
+    /// Whether decoding this line may read or change its source's state
+    /// (an RF12demo banner, a line of a CSV source that learns its header).
+    /// Every other line decodes the same whatever the state and leaves it
+    /// as it was, so those can be decoded out of order, on several threads.
+    pub fn uses_state(&self, source: &str, text: &str) -> bool {
+        let Some(rules) = self.sources.get(source) else { return rf12::may_be_banner(text) };
+        match rules.kind {
+            Kind::Csv => rules.columns.is_none(),
+            Kind::Rf12demo | Kind::Auto => rf12::may_be_banner(text),
+            Kind::None | Kind::Json | Kind::KeyValue | Kind::Regex => false,
+        }
+    }
+
     /// The event patterns a line matches.
     pub fn events(&self, source: &str, text: &str) -> Vec<EventMatch> {
         self.events

@@ -39,11 +39,11 @@ pub fn parse(text: &str) -> Option<Rf12Line> {
             _ => (rest, None),
         };
         let mut bytes = rest.split_ascii_whitespace();
-        let header = bytes.next()?.parse::<u8>().ok()?;
+        let header = byte(bytes.next()?)?;
         // At most one byte per two characters ("1 "): one allocation.
         let mut payload = Vec::with_capacity(rest.len() / 2);
         for b in bytes {
-            payload.push(b.parse::<u8>().ok()?);
+            payload.push(byte(b)?);
         }
         return Some(Rf12Line::Packet { header, payload, rssi });
     }
@@ -76,6 +76,32 @@ pub fn parse(text: &str) -> Option<Rf12Line> {
         return Some(Rf12Line::Banner { band, group, node });
     }
     None
+}
+
+/// A decimal byte (`0` to `255`, as RF12demo prints them; leading zeros and
+/// a `+` accepted as `str::parse` does), without the general parser's cost.
+fn byte(word: &str) -> Option<u8> {
+    let digits = word.as_bytes();
+    let digits = digits.strip_prefix(b"+").unwrap_or(digits);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(d - b'0');
+        if v > 255 {
+            return None;
+        }
+    }
+    Some(v as u8)
+}
+
+/// Whether `text` may be the banner, the one line that changes a receiver's state.
+pub(crate) fn may_be_banner(text: &str) -> bool {
+    text.trim_start().starts_with("[RF12")
 }
 
 /// What the receiver said about itself, carried from line to line.
@@ -181,6 +207,12 @@ mod tests {
         assert_eq!(parse("-> ack"), Some(Rf12Line::Ack));
         assert_eq!(parse("[RF12demo.12] _ i31* g5 @ 868 MHz"), Some(Rf12Line::Banner { band: Some(868), group: Some(5), node: Some(31) }));
         assert_eq!(parse("OK 2 1 300"), None, "not a byte");
+        assert_eq!(parse("OK 2 1 -1"), None, "not a byte");
+        assert_eq!(parse("OK 2 007 +3 255"), Some(Rf12Line::Packet { header: 2, payload: vec![7, 3, 255], rssi: None }));
+        assert_eq!(parse("OK 2 1 2x"), None);
+        for word in ["0", "9", "10", "99", "255", "256", "1000", "+", "", "00000000000000000000001", "-0", "+12", "1 2"] {
+            assert_eq!(byte(word), word.parse::<u8>().ok(), "{word:?}");
+        }
         assert_eq!(parse("OK"), None);
         assert_eq!(parse("temp=21.5"), None);
     }

@@ -320,3 +320,55 @@ fn field_names_are_never_empty_and_never_split_a_sensor_id() {
     let json = "[[source]]\nname = \"j\"\nstdin = true\ndecoder = \"json\"\n";
     check("", json, &[r#"{"": 1, "a/b": 2, "x y": {"": true}}"#], "j _=1 a_b=2 x_y.=true");
 }
+
+/// The indexer decodes lines for which `uses_state` is false on several
+/// threads, each with a state of its own: such lines must decode the same
+/// whatever the state, and leave it unchanged. Checked on every line of the
+/// real day and on lines of every decoder kind, against states learned from
+/// a banner and a CSV header.
+#[test]
+fn lines_that_do_not_use_state_decode_the_same_with_any_state() {
+    let config = format!(
+        "{HOUSEMON}\n[[source]]\nname = \"csv\"\ndecoder = \"csv\"\n[[source]]\nname = \"fixed\"\ndecoder = \"csv\"\ncolumns = [\"a\", \"b\"]\n[[source]]\nname = \"json\"\ndecoder = \"json\"\n[[source]]\nname = \"kv\"\ndecoder = \"kv\"\n[[source]]\nname = \"rf\"\ndecoder = \"rf12demo\"\n"
+    );
+    let c = config::Config::parse(&config, Path::new("test.toml")).unwrap();
+    let names: Vec<String> = c.sources.iter().map(|s| s.name.clone().unwrap()).collect();
+    let d = Decoders::new(&c, &names).unwrap();
+    let mut learned = SourceState::default();
+    d.decode("rf", 0, "[RF12demo.12] _ i31* g5 @ 868 MHz", &mut learned);
+    d.decode("csv", 0, "x,y", &mut learned);
+    assert_ne!(learned, SourceState::default());
+    let mut day = String::new();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/20121130.txt.gz");
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut day).unwrap();
+    let mut lines: Vec<(&str, &str)> = day.lines().filter_map(|l| l.splitn(4, ' ').nth(3)).map(|t| ("usb-A40117UK", t)).collect();
+    for s in ["csv", "fixed", "json", "kv", "rf", "usb-A40117UK"] {
+        for t in [
+            "OK 2 1 115 179 0",
+            "[RF12demo.12] _ i31* g5 @ 868 MHz",
+            " [RF12 x",
+            "1,2",
+            "a=1 b=2",
+            "{\"model\":\"x\",\"t\":1}",
+            "? 1 2",
+            "DF S 1 2 3",
+        ] {
+            lines.push((s, t));
+        }
+    }
+    let mut checked = 0;
+    for (source, text) in lines {
+        if d.uses_state(source, text) {
+            continue;
+        }
+        for start in [SourceState::default(), learned.clone()] {
+            let mut state = start.clone();
+            let got = render(&d.decode(source, 0, text, &mut state));
+            assert_eq!(state, start, "{source}: {text:?} changed the state");
+            assert_eq!(got, render(&d.decode(source, 0, text, &mut SourceState::default())), "{source}: {text:?}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 1000, "only {checked} lines checked");
+    assert!(d.uses_state("rf", "[RF12demo.12] _ i31* g5 @ 868 MHz") && d.uses_state("csv", "1,2") && !d.uses_state("fixed", "1,2"));
+}

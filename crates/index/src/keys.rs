@@ -5,6 +5,7 @@ use self::chrono_free::ordered_i64;
 pub const META: u8 = b'M';
 pub const CURSOR: u8 = b'C';
 pub const SENSOR_ID: u8 = b'I';
+pub const DEVICE_ID: u8 = b'V';
 pub const CHUNK: u8 = b'R';
 pub const EVENT: u8 = b'E';
 pub const DAY: u8 = b'D';
@@ -53,7 +54,26 @@ pub fn parse_sensor_id(k: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(k.get(1..5)?.try_into().ok()?))
 }
 
-/// Where a sensor's readings of a day begin: every segment key of the day
+/// A sensor's record: its device's id, then its name.
+pub fn sensor_record(device: u32, name: &str) -> Vec<u8> {
+    let mut v = device.to_be_bytes().to_vec();
+    v.extend_from_slice(name.as_bytes());
+    v
+}
+
+pub fn parse_sensor_record(v: &[u8]) -> Option<(u32, String)> {
+    let device = u32::from_be_bytes(v.get(..4)?.try_into().ok()?);
+    Some((device, String::from_utf8(v[4..].to_vec()).ok()?))
+}
+
+/// A device's record (the value is its name, `SOURCE/DEVICE`).
+pub fn device_id(id: u32) -> Vec<u8> {
+    let mut k = vec![DEVICE_ID];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Where a device's readings of a day begin: every segment key of the day
 /// starts with this.
 pub fn chunk_prefix(id: u32, day: i64) -> Vec<u8> {
     let mut k = Vec::with_capacity(17);
@@ -63,7 +83,7 @@ pub fn chunk_prefix(id: u32, day: i64) -> Vec<u8> {
     k
 }
 
-/// Segment `seq` of a sensor's readings of a day.
+/// Segment `seq` of a device's readings of a day.
 pub fn chunk(id: u32, day: i64, seq: u32) -> Vec<u8> {
     let mut k = chunk_prefix(id, day);
     k.extend_from_slice(&seq.to_be_bytes());

@@ -11,42 +11,56 @@
 //! - the indexer never writes the logs.
 //!
 //! Storage: one sled tree with key prefixes (so one batch is atomic across
-//! all of them). Readings are grouped per sensor and day, in segments of at
-//! least [`SEGMENT_MIN`] readings ([`chunk`]); everything else is keyed by
-//! day too, so re-indexing a day removes exactly its derived data.
+//! all of them). Readings are grouped per device and day, in segments that
+//! store each line's time once and each field as a packed column
+//! ([`segment`], [`pack`]); everything else is keyed by day too, so
+//! re-indexing a day removes exactly its derived data.
+//!
+//! The modules, in the order data flows: [`catch_up`] walks the days and
+//! runs the three stages of indexing a day: [`decoding`] (lines to fields),
+//! [`sensors`] (fields to sensor and device ids, gathered in rows per
+//! device) and [`store`] (rows encoded and committed with the cursor).
+//! [`read`] answers queries; [`keys`] and [`codec`] lay out sled's keys and
+//! records; [`fx`] is the hasher of the indexer's maps.
 
-pub mod chunk;
+mod catch_up;
 mod codec;
+mod decoding;
+mod fx;
 mod keys;
+pub mod pack;
 mod read;
+pub mod segment;
+mod sensors;
+mod store;
 
 pub use read::{EventRecord, SchemaRow, SourceStats, Stats};
 
-use decode::{Cuts, Decoders, Outcome, SourceState, Value};
-use logfile::{DayFile, DayReader, Line};
+use decode::{Cuts, SourceState, Value};
+use sensors::Sensors;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+#[cfg(test)]
+use store::SEGMENT_MIN;
+use store::{Segments, Store};
 
 /// Version of everything the cache stores, and of what the decoders derive
 /// from a line (bumped when decoding changes, so caches are rebuilt from the
 /// logs); a cache of another version is rebuilt.
 /// 2: field names are never empty and never contain `/` or spaces.
 /// 3: readings in segments per sensor and day instead of one chunk per hour.
-pub const FORMAT_VERSION: u32 = 3;
-/// Lines per atomic batch during catch-up: bounds memory whatever the size of the logs.
-const BATCH_LINES: u64 = 20_000;
+/// 4: readings in column segments per device and day, packed without deflate.
+pub const FORMAT_VERSION: u32 = 4;
+/// Lines per batch that passes between the stages of indexing a day: small,
+/// so the batches in flight take little memory whatever the size of the logs.
+pub(crate) const BATCH_LINES: u64 = 4_000;
+/// Lines per atomic commit (several batches): a device's rows of a commit
+/// make long segments, and few commits mean little of sled's overhead.
+pub(crate) const COMMIT_LINES: u64 = 20_000;
 /// sled's page cache: small, or it grows into gigabytes during a bulk load.
 const SLED_CACHE_BYTES: u64 = 8 << 20;
-/// A sensor's readings of a day are stored in segments ([`chunk`]); new
-/// readings are merged into the day's last segment while it holds fewer than
-/// this many, and start a new segment after. So a commit re-encodes at most
-/// this many old readings per sensor (following a live log commits a few
-/// lines at a time), a bulk catch-up (20,000 lines a batch) rarely any, and
-/// a day of a sensor is a handful of keys.
-const SEGMENT_MIN: usize = 1024;
-
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("cache {}: {source}", path.display())]
@@ -179,21 +193,6 @@ pub struct Index {
     _dir: Option<std::fs::File>,
 }
 
-/// The sled database, and what writes to it.
-struct Store {
-    path: PathBuf,
-    db: sled::Db,
-}
-
-/// Sensor names and their ids.
-#[derive(Default)]
-struct Sensors {
-    by_name: HashMap<String, u32>,
-    names: Vec<String>,
-    /// source → device → its sensor ids, filled as sensors are met.
-    lookup: FxMap<String, FxMap<String, DeviceIds>>,
-}
-
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Index").field("path", &self.store.path).field("sensors", &self.sensors.names.len()).finish()
@@ -293,15 +292,17 @@ impl Index {
     }
 
     fn load_sensors(&mut self) -> Result<(), IndexError> {
+        for item in self.store.db.scan_prefix([keys::DEVICE_ID]) {
+            let (k, v) = item.map_err(self.store.db_err())?;
+            let id = keys::parse_sensor_id(&k).ok_or_else(|| self.store.damaged("device key"))?;
+            let name = String::from_utf8(v.to_vec()).map_err(|_| self.store.damaged("device name"))?;
+            self.sensors.insert_device(id, name);
+        }
         for item in self.store.db.scan_prefix([keys::SENSOR_ID]) {
             let (k, v) = item.map_err(self.store.db_err())?;
             let id = keys::parse_sensor_id(&k).ok_or_else(|| self.store.damaged("sensor key"))?;
-            let name = String::from_utf8(v.to_vec()).map_err(|_| self.store.damaged("sensor name"))?;
-            if self.sensors.names.len() <= id as usize {
-                self.sensors.names.resize(id as usize + 1, String::new());
-            }
-            self.sensors.names[id as usize] = name.clone();
-            self.sensors.by_name.insert(name, id);
+            let (device, name) = keys::parse_sensor_record(&v).ok_or_else(|| self.store.damaged("sensor record"))?;
+            self.sensors.insert(id, device, name);
         }
         Ok(())
     }
@@ -310,552 +311,6 @@ impl Index {
     pub fn flush(&self) -> Result<(), IndexError> {
         self.store.db.flush().map(|_| ()).map_err(self.store.db_err())
     }
-
-    /// Brings the cache up to date with the logs: days in order, each from
-    /// its cursor, re-indexing days whose file changed under the cursor and
-    /// removing days whose file is gone. `progress` is called at each day and
-    /// batch; when it returns false the catch-up stops there (everything
-    /// committed so far stays consistent) with `stopped` set.
-    pub fn catch_up(
-        &mut self,
-        logs: &Path,
-        decoders: &Decoders,
-        progress: &mut dyn FnMut(&Progress) -> bool,
-    ) -> Result<CatchUp, IndexError> {
-        let scan = logfile::scan(logs).map_err(|source| IndexError::Io { path: logs.into(), source })?;
-        let mut result = CatchUp::default();
-        let present: BTreeSet<String> = scan.days.iter().map(|d| keys::day_name(d.date)).collect();
-        for item in self.store.db.scan_prefix([keys::CURSOR]) {
-            let (k, _) = item.map_err(self.store.db_err())?;
-            let name = String::from_utf8_lossy(&k[1..]).into_owned();
-            if !present.contains(&name) {
-                result.removed.push(name);
-            }
-        }
-        let mut batch = sled::Batch::default();
-        for name in &result.removed {
-            self.remove_day(name, &mut batch)?;
-        }
-        self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
-
-        let mut p = Progress { days_total: scan.days.len(), ..Progress::default() };
-        p.bytes_total = scan.days.iter().map(|d| std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0)).sum();
-        // Decoder state flows from day to day; once a day is re-indexed, every later day is too.
-        let mut carried: BTreeMap<String, SourceState> = BTreeMap::new();
-        let mut redo_rest = false;
-        for (i, day) in scan.days.iter().enumerate() {
-            let name = keys::day_name(day.date);
-            p.day = name.clone();
-            p.days_done = i;
-            if !progress(&p) {
-                result.stopped = true;
-                return Ok(result);
-            }
-            let stored: Option<Cursor> =
-                self.store.db.get(keys::cursor(&name)).map_err(self.store.db_err())?.and_then(|v| codec::decode(&v));
-            let file_meta = std::fs::metadata(&day.path).map_err(|source| IndexError::Io { path: day.path.clone(), source })?;
-            let start = match stored {
-                Some(c) if !redo_rest && self.cursor_valid(day, &c, &file_meta)? => c,
-                Some(_) => {
-                    tracing::info!(day = %name, "re-indexing: the file changed under the cursor");
-                    result.reindexed.push(name.clone());
-                    redo_rest = true;
-                    let mut batch = sled::Batch::default();
-                    self.remove_day(&name, &mut batch)?;
-                    self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
-                    Cursor { states: carried.clone(), ..Cursor::default() }
-                }
-                None => {
-                    redo_rest = true;
-                    Cursor { states: carried.clone(), ..Cursor::default() }
-                }
-            };
-            let unchanged = start.size == file_meta.len()
-                && start.mtime_ns == mtime_ns(&file_meta)
-                && start.compressed == day.compressed
-                && start.offset > 0;
-            let end = if unchanged {
-                start
-            } else {
-                match self.index_day(day, start, &file_meta, decoders, &mut result, &mut p, progress)? {
-                    Some(end) => end,
-                    None => {
-                        result.stopped = true;
-                        return Ok(result);
-                    }
-                }
-            };
-            p.bytes_done += file_meta.len();
-            p.bytes_in_day = 0;
-            carried = end.states;
-            result.days += 1;
-        }
-        p.days_done = scan.days.len();
-        progress(&p);
-        Ok(result)
-    }
-
-    fn cursor_valid(&self, day: &DayFile, c: &Cursor, meta: &std::fs::Metadata) -> Result<bool, IndexError> {
-        if c.size == meta.len() && c.mtime_ns == mtime_ns(meta) && c.compressed == day.compressed {
-            return Ok(true);
-        }
-        if !day.compressed && meta.len() < c.offset {
-            return Ok(false);
-        }
-        // The file changed in some way: the bytes before the cursor must be the same.
-        let io_err = |source| IndexError::Io { path: day.path.clone(), source };
-        let mut reader = DayReader::open_at(&day.path, day.compressed, 0, 0).map_err(io_err)?;
-        let mut hasher = crc32fast::Hasher::new();
-        let mut seen = 0u64;
-        while seen < c.offset {
-            match reader.next_line().map_err(io_err)? {
-                Some(line) => {
-                    hasher.update(line.raw);
-                    seen += line.raw.len() as u64;
-                }
-                None => return Ok(false),
-            }
-        }
-        Ok(seen == c.offset && hasher.finalize() == c.crc)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn index_day(
-        &mut self,
-        day: &DayFile,
-        mut cur: Cursor,
-        meta: &std::fs::Metadata,
-        decoders: &Decoders,
-        result: &mut CatchUp,
-        p: &mut Progress,
-        progress: &mut dyn FnMut(&Progress) -> bool,
-    ) -> Result<Option<Cursor>, IndexError> {
-        let name = keys::day_name(day.date);
-        let io_err = |source| IndexError::Io { path: day.path.clone(), source };
-        let mut reader = DayReader::open_at(&day.path, day.compressed, cur.offset, cur.lines).map_err(io_err)?;
-        let mut hasher = crc32fast::Hasher::new_with_initial(cur.crc);
-        let day_no = logfile::time::day_number(day.date);
-        cur.size = meta.len();
-        cur.mtime_ns = mtime_ns(meta);
-        cur.compressed = day.compressed;
-        let Index { store, sensors, segments, .. } = self;
-        let (store, name) = (&*store, &name);
-        // Only this day's segments are written from now on; a day indexed
-        // from its start has none yet (new, or removed to be re-indexed).
-        if segments.day != day_no || cur.offset == 0 {
-            *segments = Segments { day: day_no, last: FxMap::default() };
-        }
-        // Committing a batch (merging and compressing chunks, writing sled)
-        // runs on a second thread while this one reads and decodes the next.
-        // Batches are committed in order, each atomically with its cursor.
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(Accumulator, Cursor)>(1);
-            let committer = scope.spawn(move || -> Result<(), IndexError> {
-                for (acc, cur) in rx {
-                    if let Err(e) = store.commit(name, &cur, acc, &mut segments.last) {
-                        // What it remembers may not have been written.
-                        segments.last.clear();
-                        return Err(e);
-                    }
-                }
-                Ok(())
-            });
-            let read = (|| -> Result<Option<Cursor>, IndexError> {
-                let mut acc = Accumulator::default();
-                loop {
-                    let Some(line) = reader.next_line().map_err(io_err)? else { break };
-                    hasher.update(line.raw);
-                    acc.lines += 1;
-                    result.lines += 1;
-                    p.lines += 1;
-                    result.bytes += line.raw.len() as u64;
-                    let line_no = line.line_no;
-                    // Valid UTF-8 (nearly every line) is checked by the faster strict path.
-                    let text = match std::str::from_utf8(line.bytes) {
-                        Ok(t) => std::borrow::Cow::Borrowed(t),
-                        Err(_) => String::from_utf8_lossy(line.bytes),
-                    };
-                    match logfile::parse_line(&text) {
-                        Ok(Line::Reading { time, source, text }) => {
-                            let ts = logfile::time::join_millis(day.date, time);
-                            // Most lines have nothing escaped: decode them without a copy.
-                            let text: std::borrow::Cow<'_, str> = if text.contains('\\') {
-                                String::from_utf8_lossy(&logfile::unescape(text)).into_owned().into()
-                            } else {
-                                text.into()
-                            };
-                            sensors.reading(&mut acc, &mut cur, decoders, day_no, name, line_no, ts, source, &text);
-                        }
-                        Ok(Line::Meta { event: "cut", args, .. }) => {
-                            if let (Some(src), Some(reason)) = (args.get("source"), args.get("reason")) {
-                                cur.cuts.announce(src, reason);
-                            }
-                            acc.day_meta.meta_lines += 1;
-                        }
-                        Ok(Line::Meta { .. }) => acc.day_meta.meta_lines += 1,
-                        Err(_) => acc.day_meta.bad_lines += 1,
-                    }
-                    if acc.lines >= BATCH_LINES {
-                        cur.offset = reader.offset();
-                        cur.lines = reader.line_no();
-                        cur.crc = hasher.clone().finalize();
-                        if tx.send((std::mem::take(&mut acc), cur.clone())).is_err() {
-                            return Ok(None); // the committer failed: its error is returned below
-                        }
-                        p.bytes_in_day = cur.offset;
-                        if !progress(p) {
-                            return Ok(None);
-                        }
-                    }
-                }
-                cur.offset = reader.offset();
-                cur.lines = reader.line_no();
-                cur.crc = hasher.clone().finalize();
-                if tx.send((acc, cur.clone())).is_err() {
-                    return Ok(None);
-                }
-                Ok(Some(cur))
-            })();
-            drop(tx);
-            // A panic on the committer is a bug: let it go on as a panic.
-            committer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            read
-        })
-    }
-
-    /// Adds to `batch` the removal of everything derived from one day.
-    fn remove_day(&self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
-        let day_no = keys::parse_day_name(day);
-        batch.remove(keys::cursor(day));
-        for prefix in [keys::day_prefix(day_no), keys::event_prefix(day_no)] {
-            for item in self.store.db.scan_prefix(prefix) {
-                batch.remove(item.map_err(self.store.db_err())?.0);
-            }
-        }
-        for id in 0..self.sensors.names.len() as u32 {
-            for item in self.store.db.scan_prefix(keys::chunk_prefix(id, day_no)) {
-                batch.remove(item.map_err(self.store.db_err())?.0);
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Sensors {
-    /// Decodes one reading into the batch.
-    #[allow(clippy::too_many_arguments)]
-    fn reading(
-        &mut self,
-        acc: &mut Accumulator,
-        cur: &mut Cursor,
-        decoders: &Decoders,
-        day_no: i64,
-        day: &str,
-        line_no: u64,
-        ts: i64,
-        source: &str,
-        text: &str,
-    ) {
-        if !acc.sources.contains_key(source) {
-            acc.sources.insert(source.to_string(), SourceCounts { first_ms: ts, ..SourceCounts::default() });
-        }
-        let Some(sd) = acc.sources.get_mut(source) else { unreachable!("inserted above") };
-        sd.lines += 1;
-        sd.last_ms = ts;
-        for (k, e) in decoders.events(source, text).into_iter().enumerate() {
-            *acc.event_counts.entry(e.code.clone()).or_default() += 1;
-            acc.events.push((
-                keys::event(day_no, line_no, k as u8),
-                EventRecord {
-                    time_ms: ts,
-                    source: source.into(),
-                    code: e.code,
-                    level: e.level.to_string(),
-                    description: e.description,
-                    file: format!("{day}.txt"),
-                    line: line_no,
-                    text: text.into(),
-                },
-            ));
-        }
-        // A piece of a line cut by capture is kept in the log but never decoded.
-        let partial = cur.cuts.is_piece(source);
-        if partial {
-            sd.partial += 1;
-            return;
-        }
-        if !cur.states.contains_key(source) {
-            cur.states.insert(source.to_string(), SourceState::default());
-        }
-        let Some(state) = cur.states.get_mut(source) else { unreachable!("inserted above") };
-        match decoders.decode(source, ts, text, state) {
-            Outcome::Decoded { device, fields } => {
-                sd.decoded += 1;
-                sd.values += fields.len() as u64;
-                let Sensors { by_name, names, lookup } = self;
-                let devices = match lookup.get_mut(source) {
-                    Some(d) => d,
-                    None => lookup.entry(source.to_string()).or_default(),
-                };
-                let ids = match devices.get_mut(&*device) {
-                    Some(ids) => ids,
-                    None => devices.entry(device.to_string()).or_default(),
-                };
-                for (i, f) in fields.into_iter().enumerate() {
-                    let id = ids.id(i, &f.name, || {
-                        let sensor = format!("{source}/{device}/{}", f.name);
-                        match by_name.get(&sensor) {
-                            Some(&id) => id,
-                            None => {
-                                let id = names.len() as u32;
-                                names.push(sensor.clone());
-                                by_name.insert(sensor.clone(), id);
-                                acc.new_sensors.push((id, sensor));
-                                id
-                            }
-                        }
-                    });
-                    let sb = acc
-                        .sensors
-                        .entry(id)
-                        .or_insert_with(|| SensorBatch { day: FieldDay { first_ms: ts, ..FieldDay::default() }, entries: Vec::new() });
-                    let fd = &mut sb.day;
-                    fd.count += 1;
-                    fd.last_ms = ts;
-                    let kind = f.value.type_name();
-                    if fd.kind != kind {
-                        fd.kind = kind.to_string();
-                    }
-                    if let Some(u) = f.unit {
-                        if fd.unit.as_deref() != Some(&*u) {
-                            fd.unit = Some(u.to_string());
-                        }
-                    }
-                    sb.entries.push(chunk::Entry { time_ms: ts, line: line_no, field: i.min(255) as u8, value: f.value });
-                }
-            }
-            Outcome::Recognised { .. } => sd.recognised += 1,
-            Outcome::Undecoded => sd.undecoded += 1,
-        }
-    }
-}
-
-impl Store {
-    fn db_err(&self) -> impl Fn(sled::Error) -> IndexError + '_ {
-        move |source| IndexError::Db { path: self.path.clone(), source }
-    }
-
-    fn damaged(&self, what: &str) -> IndexError {
-        IndexError::Damaged { path: self.path.clone(), what: what.into() }
-    }
-
-    /// Writes the accumulated data and the cursor in one atomic batch.
-    /// `segments` remembers each sensor's last segment of the day as
-    /// committed (number and readings), so that it is looked up in sled once
-    /// per day and process.
-    fn commit(&self, day: &str, cur: &Cursor, acc: Accumulator, segments: &mut FxMap<u32, LastSegment>) -> Result<(), IndexError> {
-        let mut batch = sled::Batch::default();
-        for (id, name) in &acc.new_sensors {
-            batch.insert(keys::sensor_id(*id), name.as_bytes());
-        }
-        let day_no = keys::parse_day_name(day);
-        for (source, add) in acc.sources {
-            let key = keys::day_key(day_no, keys::DAY_SOURCE, source.as_bytes());
-            let mut merged = self.get::<SourceCounts>(&key)?.unwrap_or_default();
-            merged.merge(&add);
-            batch.insert(key, codec::encode(&merged));
-        }
-        for (id, SensorBatch { day: add, mut entries }) in acc.sensors {
-            // The day's last segment takes the new readings while it is short.
-            let (seq, mut old) = match segments.get(&id) {
-                Some(last) if last.len < SEGMENT_MIN => (last.seq, self.segment(&keys::chunk(id, day_no, last.seq))?),
-                Some(last) => (last.seq + 1, Vec::new()),
-                None => match self.last_segment(id, day_no)? {
-                    Some((seq, old)) if old.len() < SEGMENT_MIN => (seq, old),
-                    Some((seq, _)) => (seq + 1, Vec::new()),
-                    None => (0, Vec::new()),
-                },
-            };
-            if !old.is_empty() {
-                old.append(&mut entries);
-                entries = old;
-            }
-            segments.insert(id, LastSegment { seq, len: entries.len() });
-            batch.insert(keys::chunk(id, day_no, seq), chunk::encode(&entries));
-            let key = keys::day_key(day_no, keys::DAY_FIELD, &id.to_be_bytes());
-            let merged = match self.get::<FieldDay>(&key)? {
-                Some(mut f) => {
-                    f.count += add.count;
-                    f.last_ms = add.last_ms;
-                    f.kind = add.kind;
-                    if add.unit.is_some() {
-                        f.unit = add.unit;
-                    }
-                    f
-                }
-                None => add,
-            };
-            batch.insert(key, codec::encode(&merged));
-        }
-        for (code, n) in acc.event_counts {
-            let key = keys::day_key(day_no, keys::DAY_EVENT, code.as_bytes());
-            let old = self.get::<u64>(&key)?.unwrap_or(0);
-            batch.insert(key, codec::encode(&(old + n)));
-        }
-        for (key, e) in acc.events {
-            batch.insert(key, codec::encode(&e));
-        }
-        let mkey = keys::day_key(day_no, keys::DAY_META, b"");
-        let mut dm = self.get::<DayMeta>(&mkey)?.unwrap_or_default();
-        dm.meta_lines += acc.day_meta.meta_lines;
-        dm.bad_lines += acc.day_meta.bad_lines;
-        batch.insert(mkey, codec::encode(&dm));
-        batch.insert(keys::cursor(day), codec::encode(cur));
-        self.db.apply_batch(batch).map_err(self.db_err())
-    }
-
-    /// The number and readings of the last segment of a sensor's day, if any.
-    fn last_segment(&self, id: u32, day: i64) -> Result<Option<(u32, Vec<chunk::Entry>)>, IndexError> {
-        // Forward: a day has a handful of segments, and sled's `next_back`
-        // (which its `last` uses too) brings a 1 MiB constant into the binary.
-        let mut last = None;
-        for item in self.db.scan_prefix(keys::chunk_prefix(id, day)) {
-            last = Some(item.map_err(self.db_err())?);
-        }
-        let Some((k, v)) = last else { return Ok(None) };
-        let seq = keys::parse_chunk_seq(&k).ok_or_else(|| self.damaged("reading segment key"))?;
-        Ok(Some((seq, chunk::decode(&v).ok_or_else(|| self.damaged("reading segment"))?)))
-    }
-
-    /// The readings of one segment, which must exist.
-    fn segment(&self, key: &[u8]) -> Result<Vec<chunk::Entry>, IndexError> {
-        let bytes = self.db.get(key).map_err(self.db_err())?.ok_or_else(|| self.damaged("reading segment missing"))?;
-        chunk::decode(&bytes).ok_or_else(|| self.damaged("reading segment"))
-    }
-
-    fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, IndexError> {
-        match self.db.get(key).map_err(self.db_err())? {
-            None => Ok(None),
-            Some(v) => codec::decode(&v).map(Some).ok_or_else(|| self.damaged("record")),
-        }
-    }
-}
-
-/// A fast hasher for the indexer's own maps (the FxHash mixing step). Keys
-/// come from the logs, so at worst a crafted log makes indexing slower; it
-/// can never change what is stored.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl std::hash::Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_i64(&mut self, i: i64) {
-        self.add(i as u64);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl Fx {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
-
-/// The sensor ids of one device, found without building `SOURCE/DEVICE/FIELD`
-/// once they are known.
-#[derive(Default)]
-struct DeviceIds {
-    /// The fields of the device's last reading, in order: a device sends the
-    /// same fields in the same order line after line, so this usually answers
-    /// with one short comparison.
-    last: Vec<(Box<str>, u32)>,
-    /// Every field met.
-    all: FxMap<Box<str>, u32>,
-}
-
-impl DeviceIds {
-    /// The id of the `i`th field of a reading, named `name`; `new` finds or
-    /// makes it the first time.
-    fn id(&mut self, i: usize, name: &str, new: impl FnOnce() -> u32) -> u32 {
-        if let Some((n, id)) = self.last.get(i) {
-            if **n == *name {
-                return *id;
-            }
-        }
-        let id = match self.all.get(name) {
-            Some(&id) => id,
-            None => {
-                let id = new();
-                self.all.insert(name.into(), id);
-                id
-            }
-        };
-        if i < self.last.len() {
-            self.last[i] = (name.into(), id);
-        } else if i == self.last.len() {
-            self.last.push((name.into(), id));
-        }
-        id
-    }
-}
-
-/// Each sensor's last segment of the day being indexed.
-#[derive(Default)]
-struct Segments {
-    day: i64,
-    last: FxMap<u32, LastSegment>,
-}
-
-#[derive(Clone, Copy)]
-struct LastSegment {
-    seq: u32,
-    len: usize,
-}
-
-/// What a batch adds for one sensor.
-struct SensorBatch {
-    day: FieldDay,
-    entries: Vec<chunk::Entry>,
-}
-
-#[derive(Default)]
-struct Accumulator {
-    lines: u64,
-    sensors: FxMap<u32, SensorBatch>,
-    sources: BTreeMap<String, SourceCounts>,
-    event_counts: BTreeMap<String, u64>,
-    events: Vec<(Vec<u8>, EventRecord)>,
-    day_meta: DayMeta,
-    new_sensors: Vec<(u32, String)>,
 }
 
 fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
@@ -892,7 +347,7 @@ fn aside_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
+pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
     meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i128).unwrap_or(0)
 }
 
@@ -909,6 +364,7 @@ pub fn value_json(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use decode::Decoders;
     use std::io::Write;
 
     /// Following a log a few lines at a time merges each commit into the
@@ -942,12 +398,12 @@ mod tests {
                 idx = Index::open(&dir.path().join("cache"), &fingerprint(&config, &[])).unwrap().0;
             }
         }
-        let id = idx.sensors.by_name["s/s/v"];
+        let id = idx.sensors.device_by_name["s/s"];
         let sizes: Vec<usize> = idx
             .store
             .db
             .scan_prefix(keys::chunk_prefix(id, keys::parse_day_name("20121130")))
-            .map(|kv| chunk::decode(&kv.unwrap().1).unwrap().len())
+            .map(|kv| segment::decode(&kv.unwrap().1).unwrap().len())
             .collect();
         assert_eq!(sizes.iter().sum::<usize>(), total);
         assert_eq!(sizes.len(), total.div_ceil(SEGMENT_MIN + per_commit - 1), "segments of {sizes:?}");

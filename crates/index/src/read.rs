@@ -2,7 +2,7 @@
 //! order, the schema, statistics and events. Output goes through callbacks,
 //! so a closed pipe stops the work early.
 
-use crate::{chunk, codec, keys, DayMeta, FieldDay, Index, IndexError, SourceCounts};
+use crate::{codec, keys, segment, DayMeta, FieldDay, Index, IndexError, SourceCounts};
 use decode::Value;
 use logfile::time::DAY_MS;
 use serde::{Deserialize, Serialize};
@@ -108,18 +108,19 @@ impl Index {
         f: &mut dyn FnMut(i64, &Value) -> io::Result<()>,
     ) -> Result<bool, IndexError> {
         let Some(&id) = self.sensors.by_name.get(sensor) else { return Ok(false) };
-        let start = keys::chunk_prefix(id, from.map_or(i64::MIN, |t| t.div_euclid(DAY_MS)));
+        let device = self.sensors.device_of[id as usize];
+        let start = keys::chunk_prefix(device, from.map_or(i64::MIN, |t| t.div_euclid(DAY_MS)));
         let end = match to {
-            Some(t) => keys::chunk_prefix(id, (t - 1).div_euclid(DAY_MS) + 1),
-            None => keys::chunk_prefix(id + 1, i64::MIN),
+            Some(t) => keys::chunk_prefix(device, (t - 1).div_euclid(DAY_MS) + 1),
+            None => keys::chunk_prefix(device + 1, i64::MIN),
         };
         for item in self.store.db.range(start..end) {
             let (_, v) = item.map_err(self.store.db_err())?;
-            for e in chunk::decode(&v).ok_or_else(|| self.store.damaged("reading chunk"))? {
-                if from.is_some_and(|t| e.time_ms < t) || to.is_some_and(|t| e.time_ms >= t) {
+            for (t, v) in segment::sensor(&v, id).ok_or_else(|| self.store.damaged("reading segment"))? {
+                if from.is_some_and(|from| t < from) || to.is_some_and(|to| t >= to) {
                     continue;
                 }
-                f(e.time_ms, &e.value).map_err(IndexError::Output)?;
+                f(t, &v).map_err(IndexError::Output)?;
             }
         }
         Ok(true)
@@ -137,23 +138,38 @@ impl Index {
             if from.is_some_and(|t| d1 <= t) || to.is_some_and(|t| d0 >= t) {
                 continue;
             }
-            let mut rows: Vec<(u64, u8, u32, chunk::Entry)> = Vec::new();
+            // The devices with readings that day, from the day's field records.
+            let mut devices = std::collections::BTreeSet::new();
             for item in self.store.db.scan_prefix(keys::day_key(day, keys::DAY_FIELD, b"")) {
                 let (k, _) = item.map_err(self.store.db_err())?;
                 let id = u32::from_be_bytes(k[k.len() - 4..].try_into().map_err(|_| self.store.damaged("field key"))?);
-                for c in self.store.db.scan_prefix(keys::chunk_prefix(id, day)) {
+                devices.insert(*self.sensors.device_of.get(id as usize).ok_or_else(|| self.store.damaged("field of an unknown sensor"))?);
+            }
+            let mut segments = Vec::new();
+            for device in devices {
+                for c in self.store.db.scan_prefix(keys::chunk_prefix(device, day)) {
                     let (_, v) = c.map_err(self.store.db_err())?;
-                    for e in chunk::decode(&v).ok_or_else(|| self.store.damaged("reading chunk"))? {
-                        rows.push((e.line, e.field, id, e));
-                    }
+                    segments.push(segment::decode(&v).ok_or_else(|| self.store.damaged("reading segment"))?);
                 }
             }
-            rows.sort_by_key(|r| (r.0, r.1));
-            for (_, _, id, e) in rows {
-                if from.is_some_and(|t| e.time_ms < t) || to.is_some_and(|t| e.time_ms >= t) {
-                    continue;
+            // Every row of every segment, in line order (a line is one device's row).
+            let mut order: Vec<(u64, u32, u32)> = Vec::new();
+            for (s, rows) in segments.iter().enumerate() {
+                order.extend(rows.lines.iter().enumerate().map(|(r, &l)| (l, s as u32, r as u32)));
+            }
+            order.sort_unstable();
+            let mut next: Vec<Vec<usize>> = segments.iter().map(|s| s.cursors()).collect();
+            for (_, s, r) in order {
+                let rows = &segments[s as usize];
+                let t = rows.times[r as usize];
+                let skip = from.is_some_and(|from| t < from) || to.is_some_and(|to| t >= to);
+                for (sensor, v) in rows.row(r as usize, &mut next[s as usize]) {
+                    if skip {
+                        continue;
+                    }
+                    let name = self.sensors.names.get(sensor as usize).ok_or_else(|| self.store.damaged("reading of an unknown sensor"))?;
+                    f(t, name, v).map_err(IndexError::Output)?;
                 }
-                f(e.time_ms, &self.sensors.names[id as usize], &e.value).map_err(IndexError::Output)?;
             }
         }
         Ok(())

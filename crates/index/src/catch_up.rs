@@ -1,0 +1,307 @@
+//! Catching up: days in order, each from its cursor, through the decoders
+//! into the cache.
+
+use crate::decoding::{Decoded, Lines};
+use crate::fx::FxMap;
+use crate::sensors::Accumulator;
+use crate::store::Segments;
+use crate::{codec, keys, mtime_ns, CatchUp, Cursor, Index, IndexError, Progress, BATCH_LINES, COMMIT_LINES};
+use decode::{Decoders, SourceState};
+use logfile::{DayFile, DayReader, Line};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::mpsc::sync_channel;
+
+/// Threads that decode batches of lines: decoding is most of the work of
+/// indexing, and a small board has two to four cores.
+const DECODERS: usize = 2;
+
+impl Index {
+    /// Brings the cache up to date with the logs: days in order, each from
+    /// its cursor, re-indexing days whose file changed under the cursor and
+    /// removing days whose file is gone. `progress` is called at each day and
+    /// batch; when it returns false the catch-up stops there (everything
+    /// committed so far stays consistent) with `stopped` set.
+    pub fn catch_up(
+        &mut self,
+        logs: &Path,
+        decoders: &Decoders,
+        progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<CatchUp, IndexError> {
+        let scan = logfile::scan(logs).map_err(|source| IndexError::Io { path: logs.into(), source })?;
+        let mut result = CatchUp::default();
+        let present: BTreeSet<String> = scan.days.iter().map(|d| keys::day_name(d.date)).collect();
+        for item in self.store.db.scan_prefix([keys::CURSOR]) {
+            let (k, _) = item.map_err(self.store.db_err())?;
+            let name = String::from_utf8_lossy(&k[1..]).into_owned();
+            if !present.contains(&name) {
+                result.removed.push(name);
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for name in &result.removed {
+            self.remove_day(name, &mut batch)?;
+        }
+        self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
+
+        let mut p = Progress { days_total: scan.days.len(), ..Progress::default() };
+        p.bytes_total = scan.days.iter().map(|d| std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0)).sum();
+        // Decoder state flows from day to day; once a day is re-indexed, every later day is too.
+        let mut carried: BTreeMap<String, SourceState> = BTreeMap::new();
+        let mut redo_rest = false;
+        for (i, day) in scan.days.iter().enumerate() {
+            let name = keys::day_name(day.date);
+            p.day = name.clone();
+            p.days_done = i;
+            if !progress(&p) {
+                result.stopped = true;
+                return Ok(result);
+            }
+            let stored: Option<Cursor> =
+                self.store.db.get(keys::cursor(&name)).map_err(self.store.db_err())?.and_then(|v| codec::decode(&v));
+            let file_meta = std::fs::metadata(&day.path).map_err(|source| IndexError::Io { path: day.path.clone(), source })?;
+            let start = match stored {
+                Some(c) if !redo_rest && self.cursor_valid(day, &c, &file_meta)? => c,
+                Some(_) => {
+                    tracing::info!(day = %name, "re-indexing: the file changed under the cursor");
+                    result.reindexed.push(name.clone());
+                    redo_rest = true;
+                    let mut batch = sled::Batch::default();
+                    self.remove_day(&name, &mut batch)?;
+                    self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
+                    Cursor { states: carried.clone(), ..Cursor::default() }
+                }
+                None => {
+                    redo_rest = true;
+                    Cursor { states: carried.clone(), ..Cursor::default() }
+                }
+            };
+            let unchanged = start.size == file_meta.len()
+                && start.mtime_ns == mtime_ns(&file_meta)
+                && start.compressed == day.compressed
+                && start.offset > 0;
+            let end = if unchanged {
+                start
+            } else {
+                match self.index_day(day, start, &file_meta, decoders, &mut result, &mut p, progress)? {
+                    Some(end) => end,
+                    None => {
+                        result.stopped = true;
+                        return Ok(result);
+                    }
+                }
+            };
+            p.bytes_done += file_meta.len();
+            p.bytes_in_day = 0;
+            carried = end.states;
+            result.days += 1;
+        }
+        p.days_done = scan.days.len();
+        progress(&p);
+        Ok(result)
+    }
+
+    fn cursor_valid(&self, day: &DayFile, c: &Cursor, meta: &std::fs::Metadata) -> Result<bool, IndexError> {
+        if c.size == meta.len() && c.mtime_ns == mtime_ns(meta) && c.compressed == day.compressed {
+            return Ok(true);
+        }
+        if !day.compressed && meta.len() < c.offset {
+            return Ok(false);
+        }
+        // The file changed in some way: the bytes before the cursor must be the same.
+        let io_err = |source| IndexError::Io { path: day.path.clone(), source };
+        let mut reader = DayReader::open_at(&day.path, day.compressed, 0, 0).map_err(io_err)?;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut seen = 0u64;
+        while seen < c.offset {
+            match reader.next_line().map_err(io_err)? {
+                Some(line) => {
+                    hasher.update(line.raw);
+                    seen += line.raw.len() as u64;
+                }
+                None => return Ok(false),
+            }
+        }
+        Ok(seen == c.offset && hasher.finalize() == c.crc)
+    }
+
+    /// Indexes one day from its cursor, in stages on their own threads, each
+    /// batch passing from one to the next through queues one batch deep (so
+    /// memory stays bounded): this thread reads lines in order ([`Lines`]);
+    /// [`DECODERS`] threads decode batches in turn ([`Decoded`]); one gives
+    /// the fields their sensor ids in line order and gathers them in rows
+    /// per device; one encodes the rows and commits them. Batches leave the
+    /// decoders in the order they entered, and only one stage hands out ids,
+    /// so the cache is the same whatever the timing. Each batch is committed
+    /// atomically with its cursor, in order.
+    #[allow(clippy::too_many_arguments)]
+    fn index_day(
+        &mut self,
+        day: &DayFile,
+        mut cur: Cursor,
+        meta: &std::fs::Metadata,
+        decoders: &Decoders,
+        result: &mut CatchUp,
+        p: &mut Progress,
+        progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<Option<Cursor>, IndexError> {
+        let name = keys::day_name(day.date);
+        let io_err = |source| IndexError::Io { path: day.path.clone(), source };
+        let mut reader = DayReader::open_at(&day.path, day.compressed, cur.offset, cur.lines).map_err(io_err)?;
+        let mut hasher = crc32fast::Hasher::new_with_initial(cur.crc);
+        let day_no = logfile::time::day_number(day.date);
+        cur.size = meta.len();
+        cur.mtime_ns = mtime_ns(meta);
+        cur.compressed = day.compressed;
+        let Index { store, sensors, segments, .. } = self;
+        let (store, name) = (&*store, &name);
+        // Only this day's segments are written from now on; a day indexed
+        // from its start has none yet (new, or removed to be re-indexed).
+        if segments.day != day_no || cur.offset == 0 {
+            *segments = Segments { day: day_no, last: FxMap::default() };
+        }
+        std::thread::scope(|scope| {
+            let spawn_err = |e| IndexError::Io { path: day.path.clone(), source: e };
+            let mut to_decoders = Vec::new();
+            let mut from_decoders = Vec::new();
+            for i in 0..DECODERS {
+                let (tx, rx) = sync_channel::<(Lines<'_>, Cursor)>(1);
+                let (out_tx, out_rx) = sync_channel::<(Decoded<'_>, Cursor)>(1);
+                std::thread::Builder::new()
+                    .name(format!("index decode {i}"))
+                    .spawn_scoped(scope, move || {
+                        for (lines, cur) in rx {
+                            if out_tx.send((Decoded::new(lines, decoders, day_no, name), cur)).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map_err(spawn_err)?;
+                to_decoders.push(tx);
+                from_decoders.push(out_rx);
+            }
+            let (to_commit, commit_rx) = sync_channel::<(Accumulator, Cursor)>(1);
+            let gatherer = std::thread::Builder::new()
+                .name("index ids".into())
+                .spawn_scoped(scope, move || {
+                    // Batch k went to decoder k % DECODERS: take them back in that
+                    // order, several to a commit (fewer, larger segments).
+                    let mut acc = Accumulator::default();
+                    let mut last = None;
+                    for k in 0.. {
+                        let Ok((decoded, cur)) = from_decoders[k % DECODERS].recv() else { break };
+                        sensors.gather(decoded, &mut acc);
+                        last = Some(cur);
+                        if acc.lines >= COMMIT_LINES {
+                            let cur = last.take().unwrap_or_default();
+                            if to_commit.send((std::mem::take(&mut acc), cur)).is_err() {
+                                return; // the committer failed: its error is returned below
+                            }
+                        }
+                    }
+                    if let Some(cur) = last {
+                        let _ = to_commit.send((acc, cur));
+                    }
+                })
+                .map_err(spawn_err)?;
+            let committer = std::thread::Builder::new()
+                .name("index commit".into())
+                .spawn_scoped(scope, move || -> Result<(), IndexError> {
+                    for (acc, cur) in commit_rx {
+                        if let Err(e) = store.commit(name, &cur, acc, &mut segments.last) {
+                            // What it remembers may not have been written.
+                            segments.last.clear();
+                            return Err(e);
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(spawn_err)?;
+            let mut sent = 0usize;
+            let mut send = move |lines, cur| -> bool {
+                let ok = to_decoders[sent % DECODERS].send((lines, cur)).is_ok();
+                sent += 1;
+                ok
+            };
+            let read = (|| -> Result<Option<Cursor>, IndexError> {
+                let mut batch = Lines::default();
+                loop {
+                    let Some(line) = reader.next_line().map_err(io_err)? else { break };
+                    hasher.update(line.raw);
+                    batch.lines += 1;
+                    result.lines += 1;
+                    p.lines += 1;
+                    result.bytes += line.raw.len() as u64;
+                    let line_no = line.line_no;
+                    // Valid UTF-8 (nearly every line) is checked by the faster strict path.
+                    let text = match std::str::from_utf8(line.bytes) {
+                        Ok(t) => std::borrow::Cow::Borrowed(t),
+                        Err(_) => String::from_utf8_lossy(line.bytes),
+                    };
+                    match logfile::parse_line(&text) {
+                        Ok(Line::Reading { time, source, text }) => {
+                            let ts = logfile::time::join_millis(day.date, time);
+                            // Most lines have nothing escaped: decode them without a copy.
+                            let text: std::borrow::Cow<'_, str> = if text.contains('\\') {
+                                String::from_utf8_lossy(&logfile::unescape(text)).into_owned().into()
+                            } else {
+                                text.into()
+                            };
+                            batch.reading(&mut cur, decoders, line_no, ts, source, &text);
+                        }
+                        Ok(Line::Meta { event: "cut", args, .. }) => {
+                            if let (Some(src), Some(reason)) = (args.get("source"), args.get("reason")) {
+                                cur.cuts.announce(src, reason);
+                            }
+                            batch.day_meta.meta_lines += 1;
+                        }
+                        Ok(Line::Meta { .. }) => batch.day_meta.meta_lines += 1,
+                        Err(_) => batch.day_meta.bad_lines += 1,
+                    }
+                    if batch.lines >= BATCH_LINES {
+                        cur.offset = reader.offset();
+                        cur.lines = reader.line_no();
+                        cur.crc = hasher.clone().finalize();
+                        if !send(std::mem::take(&mut batch), cur.clone()) {
+                            return Ok(None); // a later stage failed: its error is returned below
+                        }
+                        p.bytes_in_day = cur.offset;
+                        if !progress(p) {
+                            return Ok(None);
+                        }
+                    }
+                }
+                cur.offset = reader.offset();
+                cur.lines = reader.line_no();
+                cur.crc = hasher.clone().finalize();
+                if !send(batch, cur.clone()) {
+                    return Ok(None);
+                }
+                Ok(Some(cur))
+            })();
+            // Closing the queues ends the decoders, then the later stages.
+            drop(send);
+            // A panic in another stage is a bug: let it go on as a panic.
+            gatherer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            committer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            read
+        })
+    }
+
+    /// Adds to `batch` the removal of everything derived from one day.
+    fn remove_day(&self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
+        let day_no = keys::parse_day_name(day);
+        batch.remove(keys::cursor(day));
+        for prefix in [keys::day_prefix(day_no), keys::event_prefix(day_no)] {
+            for item in self.store.db.scan_prefix(prefix) {
+                batch.remove(item.map_err(self.store.db_err())?.0);
+            }
+        }
+        for id in 0..self.sensors.devices.len() as u32 {
+            for item in self.store.db.scan_prefix(keys::chunk_prefix(id, day_no)) {
+                batch.remove(item.map_err(self.store.db_err())?.0);
+            }
+        }
+        Ok(())
+    }
+}
