@@ -78,15 +78,22 @@ impl Driver {
 
     /// Decodes the payload; `None` when it is too short for the driver.
     pub fn decode(&self, payload: &[u8]) -> Option<Vec<Field<'_>>> {
+        let mut out = Vec::new();
+        self.decode_into(payload, &mut out).then_some(out)
+    }
+
+    /// Decodes the payload, appending its fields to `out` (the indexer
+    /// reuses one vector for every packet); false, and nothing appended,
+    /// when it is too short for the driver.
+    pub fn decode_into<'a>(&'a self, payload: &[u8], out: &mut Vec<Field<'a>>) -> bool {
+        let word = |i: usize| payload.get(2 * i..2 * i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
         match self {
-            Driver::Layout(fields) => decode_layout(fields, payload),
+            Driver::Layout(fields) => decode_layout(fields, payload, out),
             Driver::RadioBlip => {
-                let count = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?);
-                let mut out = vec![
-                    Field::new("ping", Value::Int(i64::from(count)), None),
-                    // One ping every 64 s: the node's age in days.
-                    Field::new("age", Value::Int(i64::from(count / (86_400 / 64))), Some("days")),
-                ];
+                let Some(count) = payload.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) else { return false };
+                out.push(Field::new("ping", Value::Int(i64::from(count)), None));
+                // One ping every 64 s: the node's age in days.
+                out.push(Field::new("age", Value::Int(i64::from(count / (86_400 / 64))), Some("days")));
                 if payload.len() >= 7 {
                     out.push(Field::new("tag", Value::Int(i64::from(payload[4])), None));
                     out.push(Field::new("vpre", Value::Float(f64::from(50 + u32::from(payload[5])) / 50.0), Some("V")));
@@ -94,31 +101,31 @@ impl Driver {
                         out.push(Field::new("vpost", Value::Float(f64::from(50 + u32::from(payload[6])) / 50.0), Some("V")));
                     }
                 }
-                Some(out)
+                true
             }
             Driver::SlowLogger => {
+                if payload.len() < 8 {
+                    return false;
+                }
                 // Four 16-bit sums of 32 ten-bit ADC readings at 3.3 V: value * 3300 / 1023 / 32 mV,
                 // rounded to 0.1 mV, finer than the converter resolves.
-                let out = (0..4)
-                    .map(|i| {
-                        let b = payload.get(2 * i..2 * i + 2)?;
-                        let v = f64::from(u16::from_le_bytes([b[0], b[1]]));
-                        Some(Field::new(SLOW_NAMES[i], Value::Float((v * 33_000.0 / 1023.0 / 32.0).round() / 10_000.0), Some("V")))
-                    })
-                    .collect();
-                out
+                for (i, name) in SLOW_NAMES.iter().enumerate() {
+                    let v = f64::from(word(i).unwrap_or(0));
+                    out.push(Field::new(*name, Value::Float((v * 33_000.0 / 1023.0 / 32.0).round() / 10_000.0), Some("V")));
+                }
+                true
             }
             Driver::HomePower => {
-                let v: Vec<u16> =
-                    (0..6).map(|i| payload.get(2 * i..2 * i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]))).collect::<Option<_>>()?;
-                let mut out = Vec::with_capacity(6);
+                if payload.len() < 12 {
+                    return false;
+                }
                 for m in 0..3 {
-                    out.push(Field::new(POWER_NAMES[2 * m], Value::Int(i64::from(v[2 * m])), Some("Wh/2")));
-                    if let Some(w) = time_to_watts(v[2 * m + 1]) {
+                    out.push(Field::new(POWER_NAMES[2 * m], Value::Int(i64::from(word(2 * m).unwrap_or(0))), Some("Wh/2")));
+                    if let Some(w) = time_to_watts(word(2 * m + 1).unwrap_or(0)) {
                         out.push(Field::new(POWER_NAMES[2 * m + 1], Value::Int(w), Some("W")));
                     }
                 }
-                Some(out)
+                true
             }
         }
     }
@@ -138,13 +145,12 @@ fn time_to_watts(t: u16) -> Option<i64> {
     (t > 0).then(|| 18_000_000 / t)
 }
 
-fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8]) -> Option<Vec<Field<'a>>> {
+fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8], out: &mut Vec<Field<'a>>) -> bool {
     let total: usize = fields.iter().map(|f| usize::from(f.bits)).sum();
     if payload.len() * 8 < total {
-        return None;
+        return false;
     }
     let mut pos = 0usize;
-    let mut out = Vec::with_capacity(fields.len());
     for f in fields {
         let raw = bits_at(payload, pos, f.bits);
         pos += usize::from(f.bits);
@@ -158,7 +164,7 @@ fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8]) -> Option<Vec<Field
         };
         out.push(Field { name: Cow::Borrowed(&f.name), value, unit: f.unit.as_deref().map(Cow::Borrowed) });
     }
-    Some(out)
+    true
 }
 
 /// The `bits` (1 to 64) bits from bit `pos` of a little-endian bit stream,
@@ -167,10 +173,11 @@ fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8]) -> Option<Vec<Field
 fn bits_at(payload: &[u8], pos: usize, bits: u8) -> u64 {
     let first = pos / 8;
     let last = (pos + usize::from(bits) - 1) / 8;
-    let mut word = [0u8; 16];
-    let n = last - first + 1;
-    word[..n].copy_from_slice(&payload[first..=last]);
-    let v = u128::from_le_bytes(word) >> (pos % 8);
+    let mut v: u128 = 0;
+    for (k, &b) in payload[first..=last].iter().enumerate() {
+        v |= u128::from(b) << (8 * k);
+    }
+    let v = v >> (pos % 8);
     let mask = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
     (v as u64) & mask
 }

@@ -12,7 +12,7 @@ mod value;
 
 pub use bits::{BitField, Driver};
 pub use rf12::{parse as parse_rf12, NodeMap, NodeRule, ReceiverState, Rf12Line};
-pub use value::{EventMatch, Field, Level, Outcome, Value};
+pub use value::{EventMatch, Field, Found, Level, Outcome, Value};
 
 use config::{Config, NodeSpec, Place};
 use serde::{Deserialize, Serialize};
@@ -89,7 +89,9 @@ pub struct DecodeConfigError(pub String);
 #[derive(Clone, Debug, Default)]
 pub struct Decoders {
     nodes: NodeMap,
-    sources: HashMap<String, SourceRules>,
+    /// Per configured source (a site has a handful: a list is faster to
+    /// search than a hash of the name, which every line would pay).
+    sources: Vec<(String, SourceRules)>,
     events: Vec<EventRule>,
     warnings: Vec<String>,
 }
@@ -158,7 +160,7 @@ impl Decoders {
             }
             nodes.nodes.insert(id, rules);
         }
-        let mut sources = HashMap::new();
+        let mut sources: Vec<(String, SourceRules)> = Vec::new();
         for (i, (s, name)) in config.sources.iter().zip(source_names).enumerate() {
             let place = Place::Source(i);
             let kind = match s.decoder.as_deref() {
@@ -183,7 +185,12 @@ impl Decoders {
                 }
             };
             let columns = (!s.columns.is_empty()).then(|| s.columns.clone());
-            sources.insert(name.clone(), SourceRules { kind, device_fields: s.device.clone(), regex, columns, separator });
+            let rules = SourceRules { kind, device_fields: s.device.clone(), regex, columns, separator };
+            // A name given twice: the last wins, as it did in a map.
+            match sources.iter_mut().find(|(n, _)| n == name) {
+                Some((_, r)) => *r = rules,
+                None => sources.push((name.clone(), rules)),
+            }
         }
         let mut events = Vec::new();
         for (i, e) in config.events.iter().enumerate() {
@@ -214,10 +221,14 @@ impl Decoders {
         &self.warnings
     }
 
+    fn rules(&self, source: &str) -> Option<&SourceRules> {
+        self.sources.iter().find(|(n, _)| n == source).map(|(_, r)| r)
+    }
+
     /// Decodes one reading's text (unescaped, lossily as UTF-8).
     pub fn decode(&self, source: &str, time_ms: i64, text: &str, state: &mut SourceState) -> Outcome<'_> {
         let default = SourceRules::default();
-        let rules = self.sources.get(source).unwrap_or(&default);
+        let rules = self.rules(source).unwrap_or(&default);
         match rules.kind {
             Kind::None => Outcome::Undecoded,
             Kind::Rf12demo => match rf12::parse(text) {
@@ -251,12 +262,42 @@ impl Decoders {
         }
     }
 
+    /// Decodes like [`Decoders::decode`], appending the fields to `out`
+    /// instead of a vector of their own: the indexer reuses one vector for
+    /// every line, and RF12 packets are parsed without allocating.
+    pub fn decode_into<'a>(
+        &'a self,
+        source: &str,
+        time_ms: i64,
+        text: &str,
+        state: &mut SourceState,
+        out: &mut Vec<Field<'a>>,
+    ) -> Found<'a> {
+        let kind = self.rules(source).map_or(Kind::Auto, |r| r.kind);
+        if matches!(kind, Kind::Rf12demo | Kind::Auto) {
+            if let Some(p) = rf12::Packet::parse(text) {
+                return match self.nodes.decode_packet_into(p.header, p.payload(), p.rssi, source, time_ms, out) {
+                    Some(device) => Found::Decoded { device },
+                    None => Found::Recognised { kind: "empty packet" },
+                };
+            }
+        }
+        match self.decode(source, time_ms, text, state) {
+            Outcome::Decoded { device, fields } => {
+                out.extend(fields);
+                Found::Decoded { device }
+            }
+            Outcome::Recognised { kind } => Found::Recognised { kind },
+            Outcome::Undecoded => Found::Undecoded,
+        }
+    }
+
     /// Whether decoding this line may read or change its source's state
     /// (an RF12demo banner, a line of a CSV source that learns its header).
     /// Every other line decodes the same whatever the state and leaves it
     /// as it was, so those can be decoded out of order, on several threads.
     pub fn uses_state(&self, source: &str, text: &str) -> bool {
-        let Some(rules) = self.sources.get(source) else { return rf12::may_be_banner(text) };
+        let Some(rules) = self.rules(source) else { return rf12::may_be_banner(text) };
         match rules.kind {
             Kind::Csv => rules.columns.is_none(),
             Kind::Rf12demo | Kind::Auto => rf12::may_be_banner(text),

@@ -34,17 +34,11 @@ pub enum Rf12Line {
 pub fn parse(text: &str) -> Option<Rf12Line> {
     let t = text.trim();
     if let Some(rest) = t.strip_prefix("OK ") {
-        let (rest, rssi) = match rest.rfind('(') {
-            Some(i) if rest.ends_with(')') => (rest[..i].trim_end(), rest[i + 1..rest.len() - 1].trim().parse().ok()),
-            _ => (rest, None),
-        };
-        let mut bytes = rest.split_ascii_whitespace();
-        let header = byte(bytes.next()?)?;
-        // At most one byte per two characters ("1 "): one allocation.
         let mut payload = Vec::with_capacity(rest.len() / 2);
-        for b in bytes {
-            payload.push(byte(b)?);
-        }
+        let (header, rssi) = packet(rest, |b| {
+            payload.push(b);
+            true
+        })?;
         return Some(Rf12Line::Packet { header, payload, rssi });
     }
     if t == "?" || t.starts_with("? ") {
@@ -76,6 +70,58 @@ pub fn parse(text: &str) -> Option<Rf12Line> {
         return Some(Rf12Line::Banner { band, group, node });
     }
     None
+}
+
+/// The parts of a packet after `OK `: its header byte and RSSI suffix,
+/// handing each payload byte to `byte_out` (which returns false to give up).
+fn packet(rest: &str, mut byte_out: impl FnMut(u8) -> bool) -> Option<(u8, Option<i32>)> {
+    // Only a line that ends with `)` can have an RSSI suffix: look for its `(` then.
+    let (rest, rssi) = match rest.ends_with(')').then(|| rest.rfind('(')).flatten() {
+        Some(i) => (rest[..i].trim_end(), rest[i + 1..rest.len() - 1].trim().parse().ok()),
+        None => (rest, None),
+    };
+    let mut bytes = rest.split_ascii_whitespace();
+    let header = byte(bytes.next()?)?;
+    for b in bytes {
+        if !byte_out(byte(b)?) {
+            return None;
+        }
+    }
+    Some((header, rssi))
+}
+
+/// The most payload bytes [`Packet`] holds: RF12 packets carry at most 66.
+const PACKET_MAX: usize = 72;
+
+/// A packet parsed without allocating, for the indexer's hot path.
+pub(crate) struct Packet {
+    pub header: u8,
+    pub rssi: Option<i32>,
+    len: usize,
+    bytes: [u8; PACKET_MAX],
+}
+
+impl Packet {
+    /// The packet of an `OK` line, if it is one and fits ([`parse`] takes the rest).
+    pub fn parse(text: &str) -> Option<Packet> {
+        let rest = text.trim().strip_prefix("OK ")?;
+        let mut p = Packet { header: 0, rssi: None, len: 0, bytes: [0; PACKET_MAX] };
+        let (header, rssi) = packet(rest, |b| match p.bytes.get_mut(p.len) {
+            Some(slot) => {
+                *slot = b;
+                p.len += 1;
+                true
+            }
+            None => false,
+        })?;
+        p.header = header;
+        p.rssi = rssi;
+        Some(p)
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// A decimal byte (`0` to `255`, as RF12demo prints them; leading zeros and
@@ -139,29 +185,47 @@ impl NodeMap {
         })
     }
 
+    /// Decodes a packet, appending its fields to `out`: the device, or
+    /// `None` for a packet without fields (recognised, not decoded).
+    pub(crate) fn decode_packet_into<'a>(
+        &'a self,
+        header: u8,
+        payload: &[u8],
+        rssi: Option<i32>,
+        source: &str,
+        time_ms: i64,
+        out: &mut Vec<Field<'a>>,
+    ) -> Option<Cow<'a, str>> {
+        let start = out.len();
+        let node = header & self.mask;
+        let device = match self.rule(node, source, time_ms) {
+            Some(rule) => {
+                // No driver, or a packet too short for its driver: keep the bytes, do not guess.
+                if !rule.driver.as_ref().is_some_and(|d| d.decode_into(payload, out)) {
+                    out.extend(raw_fields(payload));
+                }
+                Cow::Borrowed(&*rule.device)
+            }
+            None => {
+                out.extend(raw_fields(payload));
+                Cow::Borrowed(NODE_NAMES[usize::from(node)].as_str())
+            }
+        };
+        if let Some(rssi) = rssi {
+            out.push(Field::new("rssi", Value::Int(i64::from(rssi)), Some("dB")));
+        }
+        (out.len() > start).then_some(device)
+    }
+
     /// Decodes an RF12demo line.
     pub fn decode(&self, line: &Rf12Line, source: &str, time_ms: i64, state: &mut ReceiverState) -> Outcome<'_> {
         match line {
             Rf12Line::Packet { header, payload, rssi } => {
-                let node = header & self.mask;
-                let (device, mut fields) = match self.rule(node, source, time_ms) {
-                    Some(rule) => {
-                        let device = Cow::Borrowed(&*rule.device);
-                        match rule.driver.as_ref().and_then(|d| d.decode(payload)) {
-                            Some(fields) => (device, fields),
-                            // No driver, or a packet too short for its driver: keep the bytes, do not guess.
-                            None => (device, raw_fields(payload)),
-                        }
-                    }
-                    None => (Cow::Borrowed(NODE_NAMES[usize::from(node)].as_str()), raw_fields(payload)),
-                };
-                if let Some(rssi) = rssi {
-                    fields.push(Field::new("rssi", Value::Int(i64::from(*rssi)), Some("dB")));
+                let mut fields = Vec::with_capacity(payload.len() + 1);
+                match self.decode_packet_into(*header, payload, *rssi, source, time_ms, &mut fields) {
+                    Some(device) => Outcome::Decoded { device, fields },
+                    None => Outcome::Recognised { kind: "empty packet" },
                 }
-                if fields.is_empty() {
-                    return Outcome::Recognised { kind: "empty packet" };
-                }
-                Outcome::Decoded { device, fields }
             }
             Rf12Line::BadCrc => Outcome::Recognised { kind: "bad crc" },
             Rf12Line::DataFlash => Outcome::Recognised { kind: "dataflash" },
@@ -180,18 +244,14 @@ impl NodeMap {
 static NODE_NAMES: LazyLock<Vec<String>> = LazyLock::new(|| (0..=255).map(|n| format!("node-{n}")).collect());
 static BYTE_NAMES: LazyLock<Vec<String>> = LazyLock::new(|| (1..=66).map(|i| format!("b{i}")).collect());
 
-fn raw_fields(payload: &[u8]) -> Vec<Field<'static>> {
-    payload
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            let name = match BYTE_NAMES.get(i) {
-                Some(n) => Cow::Borrowed(n.as_str()),
-                None => Cow::Owned(format!("b{}", i + 1)),
-            };
-            Field { name, value: Value::Int(i64::from(b)), unit: None }
-        })
-        .collect()
+fn raw_fields<'a>(payload: &[u8]) -> impl Iterator<Item = Field<'a>> + '_ {
+    payload.iter().enumerate().map(|(i, &b)| {
+        let name = match BYTE_NAMES.get(i) {
+            Some(n) => Cow::Borrowed(n.as_str()),
+            None => Cow::Owned(format!("b{}", i + 1)),
+        };
+        Field { name, value: Value::Int(i64::from(b)), unit: None }
+    })
 }
 
 #[cfg(test)]

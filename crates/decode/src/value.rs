@@ -123,3 +123,12 @@ pub enum Outcome<'a> {
     /// No decoder understood the line (counted, never an error).
     Undecoded,
 }
+
+/// What [`crate::Decoders::decode_into`] found in a line; the fields of a
+/// decoded line are appended to the caller's vector.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Found<'a> {
+    Decoded { device: Cow<'a, str> },
+    Recognised { kind: &'static str },
+    Undecoded,
+}

@@ -372,3 +372,36 @@ fn lines_that_do_not_use_state_decode_the_same_with_any_state() {
     assert!(checked > 1000, "only {checked} lines checked");
     assert!(d.uses_state("rf", "[RF12demo.12] _ i31* g5 @ 868 MHz") && d.uses_state("csv", "1,2") && !d.uses_state("fixed", "1,2"));
 }
+
+/// `decode_into` (the indexer's path: fields appended to a reused vector,
+/// packets parsed without allocating) gives what `decode` gives, on every
+/// line of the real day and on packets too long for its buffer.
+#[test]
+fn decode_into_equals_decode() {
+    let d = decoders(HOUSEMON, &[]);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/20121130.txt.gz");
+    let mut day = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut day).unwrap();
+    let long = format!("OK 2 {}", vec!["7"; 100].join(" "));
+    let mut texts: Vec<&str> = day.lines().filter_map(|l| l.splitn(4, ' ').nth(3)).collect();
+    texts.extend(["OK 3 1 2 3 4 (-70)", "OK 9 1 2", "OK 2", "OK 99 1 (x)", " OK 4 1 2 3 4 ", &long, "temp=3 x=y", "{\"a\":1}"]);
+    let mut out = vec![decode::Field::new("before", Value::Int(1), None)];
+    for text in texts {
+        let (mut a, mut b) = (SourceState::default(), SourceState::default());
+        let expected = render(&d.decode("usb-A40117UK", 0, text, &mut a));
+        out.truncate(1);
+        let got = match d.decode_into("usb-A40117UK", 0, text, &mut b, &mut out) {
+            decode::Found::Decoded { device } => render(&Outcome::Decoded { device, fields: out[1..].to_vec() }),
+            decode::Found::Recognised { kind } => {
+                assert_eq!(out.len(), 1, "{text}: fields of a recognised line");
+                render(&Outcome::Recognised { kind })
+            }
+            decode::Found::Undecoded => {
+                assert_eq!(out.len(), 1, "{text}: fields of an undecoded line");
+                render(&Outcome::Undecoded)
+            }
+        };
+        assert_eq!(got, expected, "{text}");
+        assert_eq!(a, b, "{text}");
+    }
+}

@@ -9,8 +9,10 @@
 //! same whatever came before it ([`Decoders::uses_state`]), so batches are
 //! decoded on several threads and put back in order afterwards.
 
-use crate::{keys, Cursor, DayMeta, EventRecord, SourceCounts};
-use decode::{Decoders, Field, Outcome, SourceState};
+use crate::fx::FxMap;
+use crate::segment::Rows;
+use crate::{keys, Cursor, DayMeta, EventRecord, FieldDay, SourceCounts};
+use decode::{Decoders, Field, Found, Outcome, SourceState};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -82,16 +84,27 @@ impl<'d> Lines<'d> {
     }
 }
 
-/// One decoded reading.
+/// A batch's rows of one device, with fields numbered in order of
+/// appearance in the batch (`Column::sensor` holds that number until the
+/// next stage gives the fields their sensor ids).
 #[derive(Debug)]
-pub(crate) struct Reading<'d> {
-    pub line: u64,
-    pub time_ms: i64,
+pub(crate) struct DeviceRows<'d> {
     /// An index into [`Decoded::sources`].
     pub source: usize,
     pub device: Cow<'d, str>,
-    /// Where its fields are in [`Decoded::fields`].
-    pub fields: Range<usize>,
+    pub rows: Rows,
+    /// The batch's fields of the device, by their local number, with what
+    /// the batch adds to their day records.
+    pub fields: Vec<(Cow<'d, str>, ColumnStats)>,
+    /// Field names to local numbers (used when the previous row does not tell).
+    by_name: FxMap<Box<str>, u32>,
+    /// The address and length of each of the previous row's field names: a
+    /// driver hands out the same `&str` for every packet, so equal addresses
+    /// mean equal names without comparing them.
+    last_at: Vec<(usize, usize)>,
+    last_columns: Vec<u32>,
+    /// The previous row's layout; none before the first row.
+    last_layout: Option<u32>,
 }
 
 /// A batch of decoded lines.
@@ -100,14 +113,21 @@ pub(crate) struct Decoded<'d> {
     pub lines: u64,
     /// The sources of the batch, in order of appearance, with their counts.
     pub sources: Vec<(String, SourceCounts)>,
-    pub readings: Vec<Reading<'d>>,
-    /// The fields of every reading, one after the other: handed to the next
-    /// stage as one allocation, so that thread frees one block instead of
-    /// one per line.
-    pub fields: Vec<Field<'d>>,
+    /// The batch's devices, in order of appearance.
+    pub devices: Vec<DeviceRows<'d>>,
     pub event_counts: BTreeMap<String, u64>,
     pub events: Vec<(Vec<u8>, EventRecord)>,
     pub day_meta: DayMeta,
+}
+
+/// Where a batch's devices are in [`Decoded::devices`].
+#[derive(Default)]
+struct DeviceIndex {
+    /// By source and the address and length of a borrowed name (a driver's
+    /// device name is the same `&str` for every packet of a node).
+    by_address: FxMap<(usize, usize, usize), usize>,
+    /// By source and name, for names made from the line.
+    by_name: FxMap<(usize, Box<str>), usize>,
 }
 
 impl<'d> Decoded<'d> {
@@ -115,16 +135,13 @@ impl<'d> Decoded<'d> {
     pub fn new(lines: Lines<'d>, decoders: &'d Decoders, day_no: i64, day: &str) -> Decoded<'d> {
         let Lines { lines, day_meta, sources, text, items, decoded, .. } = lines;
         let mut counts = vec![SourceCounts::default(); sources.len()];
-        let mut out = Decoded {
-            lines,
-            readings: Vec::with_capacity(items.len()),
-            fields: Vec::with_capacity(items.len() * 4),
-            day_meta,
-            ..Decoded::default()
-        };
+        let mut out = Decoded { lines, day_meta, ..Decoded::default() };
+        let mut index = DeviceIndex::default();
         let mut decoded: Vec<Option<Outcome<'d>>> = decoded.into_iter().map(Some).collect();
         // Lines that do not use the state neither read nor change it: any state will do.
         let mut scratch = SourceState::default();
+        // The fields of one line: one vector for the whole batch.
+        let mut fields = Vec::new();
         for item in items {
             let source = &sources[item.source];
             let text = &text[item.text];
@@ -151,34 +168,167 @@ impl<'d> Decoded<'d> {
                     },
                 ));
             }
-            let outcome = match item.how {
+            fields.clear();
+            let found = match item.how {
                 How::Piece => {
                     sd.partial += 1;
                     continue;
                 }
-                How::Decode => decoders.decode(source, ts, text, &mut scratch),
+                How::Decode => decoders.decode_into(source, ts, text, &mut scratch, &mut fields),
                 // Each is taken once, by the item that made it.
-                How::Decoded(i) => decoded.get_mut(i).and_then(Option::take).unwrap_or(Outcome::Undecoded),
+                How::Decoded(i) => match decoded.get_mut(i).and_then(Option::take) {
+                    Some(Outcome::Decoded { device, fields: f }) => {
+                        fields.extend(f);
+                        Found::Decoded { device }
+                    }
+                    Some(Outcome::Recognised { kind }) => Found::Recognised { kind },
+                    Some(Outcome::Undecoded) | None => Found::Undecoded,
+                },
             };
-            match outcome {
-                Outcome::Decoded { device, fields } => {
+            match found {
+                Found::Decoded { device } => {
                     sd.decoded += 1;
                     sd.values += fields.len() as u64;
-                    let start = out.fields.len();
-                    out.fields.extend(fields);
-                    out.readings.push(Reading {
-                        line: item.line,
-                        time_ms: ts,
-                        source: item.source,
-                        device,
-                        fields: start..out.fields.len(),
-                    });
+                    let at = index.find(&mut out.devices, item.source, device);
+                    out.devices[at].push(item.line, ts, &mut fields);
                 }
-                Outcome::Recognised { .. } => sd.recognised += 1,
-                Outcome::Undecoded => sd.undecoded += 1,
+                Found::Recognised { .. } => sd.recognised += 1,
+                Found::Undecoded => sd.undecoded += 1,
             }
         }
         out.sources = sources.into_iter().zip(counts).collect();
         out
+    }
+}
+
+impl DeviceIndex {
+    /// Where the rows of `device` of source `source` are, added if new.
+    fn find<'d>(&mut self, devices: &mut Vec<DeviceRows<'d>>, source: usize, device: Cow<'d, str>) -> usize {
+        let found = match &device {
+            Cow::Borrowed(d) => self.by_address.get(&(source, d.as_ptr() as usize, d.len())).copied(),
+            Cow::Owned(_) => None,
+        };
+        if let Some(at) = found {
+            return at;
+        }
+        let key = (source, Box::<str>::from(&*device));
+        let at = match self.by_name.get(&key) {
+            Some(&at) => at,
+            None => {
+                devices.push(DeviceRows {
+                    source,
+                    device: device.clone(),
+                    rows: Rows::default(),
+                    fields: Vec::new(),
+                    by_name: FxMap::default(),
+                    last_at: Vec::new(),
+                    last_columns: Vec::new(),
+                    last_layout: None,
+                });
+                self.by_name.insert(key, devices.len() - 1);
+                devices.len() - 1
+            }
+        };
+        if let Cow::Borrowed(d) = device {
+            self.by_address.insert((source, d.as_ptr() as usize, d.len()), at);
+        }
+        at
+    }
+}
+
+impl<'d> DeviceRows<'d> {
+    /// Adds a row: its time, line and fields (taken out of `fields`).
+    fn push(&mut self, line: u64, ts: i64, fields: &mut Vec<Field<'d>>) {
+        let same = self.last_layout.is_some()
+            && fields.len() == self.last_at.len()
+            && fields.len() == self.last_columns.len()
+            && fields.iter().zip(&self.last_at).all(|(f, &at)| (f.name.as_ptr() as usize, f.name.len()) == at);
+        let layout = match self.last_layout {
+            Some(l) if same => l,
+            _ => {
+                self.last_at.clear();
+                self.last_columns.clear();
+                for f in fields.iter() {
+                    self.last_at.push((f.name.as_ptr() as usize, f.name.len()));
+                    let n = match self.by_name.get(&*f.name) {
+                        Some(&n) => n,
+                        None => {
+                            let n = self.fields.len() as u32;
+                            self.fields.push((f.name.clone(), ColumnStats::default()));
+                            self.by_name.insert((*f.name).into(), n);
+                            n
+                        }
+                    };
+                    self.last_columns.push(self.rows.column(n));
+                }
+                // An owned name has a new address every time: compare names next time.
+                if fields.iter().any(|f| matches!(f.name, Cow::Owned(_))) {
+                    self.last_at.clear();
+                }
+                let l = self.rows.layout(&self.last_columns);
+                self.last_layout = Some(l);
+                l
+            }
+        };
+        self.rows.times.push(ts);
+        self.rows.lines.push(line);
+        self.rows.row_layout.push(layout);
+        for (f, &c) in fields.drain(..).zip(&self.last_columns) {
+            let column = &mut self.rows.columns[c as usize];
+            // Columns are numbered by field here (`column` above), so the column's `sensor` is the field's number.
+            let stats = &mut self.fields[column.sensor as usize].1;
+            stats.add(ts, &f);
+            column.values.push(f.value);
+        }
+    }
+}
+
+/// What a batch adds to a sensor's day record ([`FieldDay`]).
+#[derive(Debug, Default)]
+pub(crate) struct ColumnStats {
+    pub count: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub kind: &'static str,
+    pub unit: Option<String>,
+    /// The address and length of the unit last seen: a driver's units are
+    /// the same `&str` every time, so most values need no comparison.
+    unit_at: (usize, usize),
+}
+
+impl ColumnStats {
+    fn add(&mut self, ts: i64, f: &Field<'_>) {
+        if self.count == 0 {
+            self.first_ms = ts;
+        }
+        self.count += 1;
+        self.last_ms = ts;
+        self.kind = f.value.type_name();
+        if let Some(u) = &f.unit {
+            let at = (u.as_ptr() as usize, u.len());
+            if self.unit_at != at {
+                self.unit_at = at;
+                if self.unit.as_deref() != Some(&**u) {
+                    self.unit = Some(u.to_string());
+                }
+            }
+        }
+    }
+
+    /// Adds what a later batch saw.
+    pub fn merge(&mut self, later: &ColumnStats) {
+        if self.count == 0 {
+            self.first_ms = later.first_ms;
+        }
+        self.count += later.count;
+        self.last_ms = later.last_ms;
+        self.kind = later.kind;
+        if later.unit.is_some() {
+            self.unit.clone_from(&later.unit);
+        }
+    }
+
+    pub fn to_field_day(&self) -> FieldDay {
+        FieldDay { count: self.count, first_ms: self.first_ms, last_ms: self.last_ms, kind: self.kind.to_string(), unit: self.unit.clone() }
     }
 }

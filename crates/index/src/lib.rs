@@ -58,7 +58,7 @@ pub const FORMAT_VERSION: u32 = 4;
 pub(crate) const BATCH_LINES: u64 = 4_000;
 /// Lines per atomic commit (several batches): a device's rows of a commit
 /// make long segments, and few commits mean little of sled's overhead.
-pub(crate) const COMMIT_LINES: u64 = 20_000;
+pub(crate) const COMMIT_LINES: u64 = 10_000;
 /// sled's page cache: small, or it grows into gigabytes during a bulk load.
 const SLED_CACHE_BYTES: u64 = 8 << 20;
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ pub enum IndexError {
     Output(#[source] io::Error),
     #[error("there is no cache at {}: run `blackbox index` to build it from the logs", path.display())]
     Missing { path: PathBuf },
-    #[error("the cache {} is in use by another blackbox process (`blackbox index --follow`?); stop it, or query from that machine once it has stopped", path.display())]
+    #[error("{} is held by another blackbox process (`blackbox index --follow` or `blackbox demo`; sled allows one process per cache)", path.display())]
     Busy { path: PathBuf },
 }
 

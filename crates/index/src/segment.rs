@@ -309,6 +309,15 @@ fn head<'a>(bytes: &'a [u8], want_lines: bool, lines: &mut Vec<u64>) -> Option<H
     Some(Head { columns, layouts, row_layout, times, rest: r })
 }
 
+/// The number of rows of a segment, read from its start.
+pub fn row_count(bytes: &[u8]) -> Option<usize> {
+    let mut r = Reader(bytes);
+    if r.byte()? != 0 {
+        return None;
+    }
+    r.count(LIMIT)
+}
+
 /// Every row of a segment; `None` when the bytes are damaged.
 pub fn decode(bytes: &[u8]) -> Option<Rows> {
     let mut lines = Vec::new();
@@ -478,6 +487,7 @@ mod tests {
         #[test]
         fn segments_round_trip(rows in rows()) {
             let bytes = encode(&rows);
+            prop_assert_eq!(row_count(&bytes), Some(rows.len()));
             let back = decode(&bytes).unwrap();
             // Bit for bit: -0.0 and 0.0 compare equal as floats.
             prop_assert_eq!(format!("{back:?}"), format!("{rows:?}"));

@@ -7,11 +7,10 @@
 //! device's fields share the line's time and number: stored once per row,
 //! not once per value.
 
-use crate::decoding::{Decoded, Reading};
+use crate::decoding::{ColumnStats, Decoded};
 use crate::fx::FxMap;
 use crate::segment::Rows;
-use crate::{EventRecord, FieldDay, SourceCounts};
-use decode::{Field, Value};
+use crate::{EventRecord, SourceCounts};
 use std::collections::{BTreeMap, HashMap};
 
 /// Sensor and device names and their ids.
@@ -26,14 +25,7 @@ pub(crate) struct Sensors {
     /// source → device → where its ids are in `ids`, filled as devices are met.
     lookup: FxMap<String, FxMap<String, usize>>,
     ids: Vec<DeviceIds>,
-    /// The devices of the batch's readings, by source number and the address
-    /// and length of their names: a driver hands out the same `&str` for
-    /// every packet of a node, so this answers most readings without hashing
-    /// or comparing a name.
-    recent: FxMap<(usize, usize, usize), usize>,
-    /// The sensor ids of the line being added (kept to reuse its allocation).
-    scratch: Vec<u32>,
-    /// Numbers handed to batches, so a device finds its rows in the current batch without a hash.
+    /// Numbers handed to commits, so a device finds its rows in the current one without a hash.
     batches: u64,
 }
 
@@ -41,48 +33,19 @@ pub(crate) struct Sensors {
 /// once they are known.
 struct DeviceIds {
     device: u32,
-    /// The fields of the device's last reading, in order: a device sends the
-    /// same fields in the same order line after line, so this usually answers
-    /// with one short comparison.
-    last: Vec<(Box<str>, u32)>,
-    /// The address and length of each of the last reading's field names
-    /// (see [`Sensors::recent`]): equal means the same name.
-    last_at: Vec<(usize, usize)>,
     /// Every field met.
     all: FxMap<Box<str>, u32>,
-    /// The batch this device last added rows to, and where they are in it.
+    /// The commit this device last added rows to, and where they are in it.
     batch: u64,
     slot: usize,
 }
 
-/// What a batch adds to a sensor's day record ([`FieldDay`]).
-#[derive(Default)]
-pub(crate) struct ColumnStats {
-    pub count: u64,
-    pub first_ms: i64,
-    pub last_ms: i64,
-    pub kind: &'static str,
-    pub unit: Option<String>,
-    /// The address and length of the unit last compared (see [`Sensors::recent`]).
-    unit_at: (usize, usize),
-}
-
-impl ColumnStats {
-    pub fn to_field_day(&self) -> FieldDay {
-        FieldDay { count: self.count, first_ms: self.first_ms, last_ms: self.last_ms, kind: self.kind.to_string(), unit: self.unit.clone() }
-    }
-}
-
-/// What a batch adds for one device.
+/// What a commit adds for one device.
 pub(crate) struct DeviceBatch {
     pub device: u32,
     pub rows: Rows,
-    /// Per column of `rows`: the batch's count, first and last time, type and unit.
+    /// Per column of `rows`: what the commit adds to the sensor's day record.
     pub stats: Vec<ColumnStats>,
-    /// The sensor ids of the last row added, and their layout and columns.
-    last_sensors: Vec<u32>,
-    last_layout: u32,
-    last_columns: Vec<u32>,
 }
 
 /// What a batch of lines adds to the cache, committed atomically with the cursor after it.
@@ -90,7 +53,7 @@ pub(crate) struct DeviceBatch {
 pub(crate) struct Accumulator {
     /// Lines it accounts for.
     pub lines: u64,
-    /// This batch's number (see [`Sensors::batches`]).
+    /// This commit's number (see [`Sensors::batches`]).
     number: u64,
     pub devices: Vec<DeviceBatch>,
     pub sources: BTreeMap<String, SourceCounts>,
@@ -124,8 +87,9 @@ impl Sensors {
         self.device_by_name.insert(name, id);
     }
 
-    /// Gives a batch of decoded readings their sensor ids and gathers them
-    /// in rows per device, into `acc` (several decoded batches make one commit).
+    /// Gives a batch's devices and fields their ids, in the order the batch
+    /// met them (so ids depend on the logs only), and adds its rows to
+    /// `acc` (several decoded batches make one commit).
     pub fn gather(&mut self, decoded: Decoded<'_>, acc: &mut Accumulator) {
         if acc.number == 0 {
             self.batches += 1;
@@ -138,88 +102,58 @@ impl Sensors {
         acc.events.extend(decoded.events);
         acc.day_meta.meta_lines += decoded.day_meta.meta_lines;
         acc.day_meta.bad_lines += decoded.day_meta.bad_lines;
-        // Source numbers are the decoded batch's own.
-        self.recent.clear();
-        let mut fields = decoded.fields;
-        for r in decoded.readings {
-            let range = r.fields.clone();
-            self.add(acc, &decoded.sources[r.source].0, r, &mut fields[range]);
+        for d in decoded.devices {
+            let source = &decoded.sources[d.source].0;
+            let at = self.device_ids(acc, source, &d.device);
+            let Sensors { by_name, names, device_of, ids, .. } = self;
+            let ids = &mut ids[at];
+            let device_id = ids.device;
+            // The batch numbered its fields; the cache knows them by sensor id.
+            let sensor_of: Vec<u32> = d
+                .fields
+                .iter()
+                .map(|(field, _)| match ids.all.get(&**field) {
+                    Some(&id) => id,
+                    None => {
+                        let sensor = format!("{source}/{}/{field}", d.device);
+                        let id = match by_name.get(&sensor) {
+                            Some(&id) => id,
+                            None => {
+                                let id = names.len() as u32;
+                                names.push(sensor.clone());
+                                device_of.push(device_id);
+                                by_name.insert(sensor.clone(), id);
+                                acc.new_sensors.push((id, device_id, sensor));
+                                id
+                            }
+                        };
+                        ids.all.insert((**field).into(), id);
+                        id
+                    }
+                })
+                .collect();
+            if ids.batch != acc.number {
+                ids.batch = acc.number;
+                ids.slot = acc.devices.len();
+                acc.devices.push(DeviceBatch { device: device_id, rows: Rows::default(), stats: Vec::new() });
+            }
+            let batch = &mut acc.devices[ids.slot];
+            let mut rows = d.rows;
+            for column in &mut rows.columns {
+                // Columns were numbered by field in the batch (see `DeviceRows`).
+                column.sensor = sensor_of[column.sensor as usize];
+            }
+            batch.rows.append(rows);
+            for ((_, stats), &sensor) in d.fields.iter().zip(&sensor_of) {
+                let c = batch.rows.column(sensor) as usize;
+                if c >= batch.stats.len() {
+                    batch.stats.resize_with(c + 1, ColumnStats::default);
+                }
+                batch.stats[c].merge(stats);
+            }
         }
         for (name, counts) in decoded.sources {
             acc.sources.entry(name).or_default().merge(&counts);
-        }
-    }
-
-    /// Adds one reading; its values are taken out of `fields`.
-    fn add(&mut self, acc: &mut Accumulator, source: &str, r: Reading<'_>, fields: &mut [Field<'_>]) {
-        let Reading { line, time_ms: ts, device, source: source_no, .. } = r;
-        let key = (source_no, device.as_ptr() as usize, device.len());
-        let at = match &device {
-            // Only a borrowed name keeps its address from reading to reading.
-            std::borrow::Cow::Borrowed(_) => self.recent.get(&key).copied(),
-            std::borrow::Cow::Owned(_) => None,
-        };
-        let at = match at {
-            Some(at) => at,
-            None => {
-                let at = self.device_ids(acc, source, &device);
-                if matches!(device, std::borrow::Cow::Borrowed(_)) {
-                    self.recent.insert(key, at);
-                }
-                at
-            }
-        };
-        let Sensors { by_name, names, device_of, ids, scratch, .. } = self;
-        let ids = &mut ids[at];
-        let device_id = ids.device;
-        scratch.clear();
-        for (i, f) in fields.iter().enumerate() {
-            scratch.push(ids.id(i, &f.name, || {
-                let sensor = format!("{source}/{device}/{}", f.name);
-                match by_name.get(&sensor) {
-                    Some(&id) => id,
-                    None => {
-                        let id = names.len() as u32;
-                        names.push(sensor.clone());
-                        device_of.push(device_id);
-                        by_name.insert(sensor.clone(), id);
-                        acc.new_sensors.push((id, device_id, sensor));
-                        id
-                    }
-                }
-            }));
-        }
-        if ids.batch != acc.number {
-            ids.batch = acc.number;
-            ids.slot = acc.devices.len();
-            acc.devices.push(DeviceBatch::new(device_id));
-        }
-        let batch = &mut acc.devices[ids.slot];
-        if *scratch != batch.last_sensors {
-            batch.set_layout(scratch);
-        }
-        let rows = &mut batch.rows;
-        rows.times.push(ts);
-        rows.lines.push(line);
-        rows.row_layout.push(batch.last_layout);
-        for (f, &c) in fields.iter_mut().zip(&batch.last_columns) {
-            let stat = &mut batch.stats[c as usize];
-            if stat.count == 0 {
-                stat.first_ms = ts;
-            }
-            stat.count += 1;
-            stat.last_ms = ts;
-            stat.kind = f.value.type_name();
-            if let Some(u) = &f.unit {
-                let at = (u.as_ptr() as usize, u.len());
-                if stat.unit_at != at {
-                    stat.unit_at = at;
-                    if stat.unit.as_deref() != Some(&**u) {
-                        stat.unit = Some(u.to_string());
-                    }
-                }
-            }
-            rows.columns[c as usize].values.push(std::mem::replace(&mut f.value, Value::Bool(false)));
         }
     }
 
@@ -244,62 +178,8 @@ impl Sensors {
                 id
             }
         };
-        ids.push(DeviceIds { device: id, last: Vec::new(), last_at: Vec::new(), all: FxMap::default(), batch: 0, slot: 0 });
+        ids.push(DeviceIds { device: id, all: FxMap::default(), batch: 0, slot: 0 });
         per_source.insert(device.to_string(), ids.len() - 1);
         ids.len() - 1
-    }
-}
-
-impl DeviceBatch {
-    fn new(device: u32) -> Self {
-        DeviceBatch { device, rows: Rows::default(), stats: Vec::new(), last_sensors: Vec::new(), last_layout: 0, last_columns: Vec::new() }
-    }
-
-    /// Makes `sensors` (a row's sensor ids in the line's order) the current layout.
-    fn set_layout(&mut self, sensors: &[u32]) {
-        self.last_columns.clear();
-        for &s in sensors {
-            let c = self.rows.column(s);
-            if c as usize == self.stats.len() {
-                self.stats.push(ColumnStats::default());
-            }
-            self.last_columns.push(c);
-        }
-        self.last_layout = self.rows.layout(&self.last_columns);
-        self.last_sensors.clear();
-        self.last_sensors.extend_from_slice(sensors);
-    }
-}
-
-impl DeviceIds {
-    /// The id of the `i`th field of a reading, named `name`; `new` finds or
-    /// makes it the first time.
-    fn id(&mut self, i: usize, name: &str, new: impl FnOnce() -> u32) -> u32 {
-        let at = (name.as_ptr() as usize, name.len());
-        if let (Some((n, id)), Some(last_at)) = (self.last.get(i), self.last_at.get_mut(i)) {
-            if *last_at == at {
-                return *id;
-            }
-            if **n == *name {
-                *last_at = at;
-                return *id;
-            }
-        }
-        let id = match self.all.get(name) {
-            Some(&id) => id,
-            None => {
-                let id = new();
-                self.all.insert(name.into(), id);
-                id
-            }
-        };
-        if i < self.last.len() {
-            self.last[i] = (name.into(), id);
-            self.last_at[i] = at;
-        } else if i == self.last.len() {
-            self.last.push((name.into(), id));
-            self.last_at.push(at);
-        }
-        id
     }
 }

@@ -88,12 +88,12 @@ impl Store {
                 }
                 Some(last) => last.seq + 1,
                 None => match self.last_segment(d.device, day_no)? {
-                    Some((seq, mut old)) if old.len() < SEGMENT_MIN => {
+                    Some((seq, Some(mut old))) => {
                         old.append(rows);
                         rows = old;
                         seq
                     }
-                    Some((seq, _)) => seq + 1,
+                    Some((seq, None)) => seq + 1,
                     None => 0,
                 },
             };
@@ -118,8 +118,9 @@ impl Store {
         self.db.apply_batch(batch).map_err(self.db_err())
     }
 
-    /// The number and rows of the last segment of a device's day, if any.
-    fn last_segment(&self, device: u32, day: i64) -> Result<Option<(u32, Rows)>, IndexError> {
+    /// The number of the last segment of a device's day, if any, with its
+    /// rows if it is short enough to take more.
+    fn last_segment(&self, device: u32, day: i64) -> Result<Option<(u32, Option<Rows>)>, IndexError> {
         // Forward: a day has a handful of segments, and sled's `next_back`
         // (which its `last` uses too) brings a 1 MiB constant into the binary.
         let mut last = None;
@@ -128,7 +129,12 @@ impl Store {
         }
         let Some((k, v)) = last else { return Ok(None) };
         let seq = keys::parse_chunk_seq(&k).ok_or_else(|| self.damaged("reading segment key"))?;
-        Ok(Some((seq, segment::decode(&v).ok_or_else(|| self.damaged("reading segment"))?)))
+        // Only a short segment takes more rows: a long one need not be decoded.
+        let len = segment::row_count(&v).ok_or_else(|| self.damaged("reading segment"))?;
+        if len >= SEGMENT_MIN {
+            return Ok(Some((seq, None)));
+        }
+        Ok(Some((seq, Some(segment::decode(&v).ok_or_else(|| self.damaged("reading segment"))?))))
     }
 
     pub fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, IndexError> {

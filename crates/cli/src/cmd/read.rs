@@ -76,7 +76,10 @@ fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
             {
                 Ok(ExitCode::SUCCESS)
             }
-            Err(e) => Err(anyhow::Error::new(busy).context(format!("the follower holding the cache did not answer: {e:#}"))).setup(),
+            Err(e) => Err(anyhow::Error::new(busy).context(format!(
+                "the follower holding the cache did not answer ({e:#}); it may be starting or stopping: try again in a moment"
+            )))
+            .setup(),
         },
         Err(e) => Err(anyhow::Error::new(e)).setup(),
     }
