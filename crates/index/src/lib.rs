@@ -57,10 +57,12 @@ pub const FORMAT_VERSION: u32 = 4;
 /// so the batches in flight take little memory whatever the size of the logs.
 pub(crate) const BATCH_LINES: u64 = 4_000;
 /// Lines per atomic commit (several batches): a device's rows of a commit
-/// make long segments, and few commits mean little of sled's overhead.
+/// make long segments, and few commits mean little of sled's overhead;
+/// 10,000 keeps the rows of the commits in flight to a few MB.
 pub(crate) const COMMIT_LINES: u64 = 10_000;
-/// sled's page cache: small, or it grows into gigabytes during a bulk load.
-const SLED_CACHE_BYTES: u64 = 8 << 20;
+/// sled's page cache: small, or it grows into gigabytes during a bulk load
+/// (a query reads a few segments; 4 MiB holds a day of a busy site).
+const SLED_CACHE_BYTES: u64 = 4 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("cache {}: {source}", path.display())]
