@@ -1,7 +1,7 @@
 //! The first stages of indexing: lines read in order ([`Lines`]), then
-//! decoded into fields with the counts and events of the batch
-//! ([`Decoded`]). Sensor ids are given in the next stage
-//! ([`crate::sensors`]).
+//! decoded and gathered in rows per device, with the counts and events of
+//! the batch ([`Decoded`]). Fields are numbered within the batch; sensor ids
+//! are given in the next stage ([`crate::sensors`]).
 //!
 //! Reading is sequential: it carries what flows from line to line (cut
 //! lines, and the decoder state of the few lines that use it, such as an
