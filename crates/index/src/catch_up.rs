@@ -157,8 +157,12 @@ impl Index {
         let mut reader = DayReader::open_at(&day.path, day.compressed, cur.offset, cur.lines).map_err(io_err)?;
         let mut hasher = crc32fast::Hasher::new_with_initial(cur.crc);
         let day_no = logfile::time::day_number(day.date);
-        cur.size = meta.len();
-        cur.mtime_ns = mtime_ns(meta);
+        // The file's size and time go into the day's last cursor only: they
+        // say "this file was indexed to its end", and a cursor committed
+        // halfway (then the process killed) must not skip the rest.
+        let (size, mtime) = (meta.len(), mtime_ns(meta));
+        cur.size = 0;
+        cur.mtime_ns = 0;
         cur.compressed = day.compressed;
         let Index { store, sensors, segments, .. } = self;
         let (store, name) = (&*store, &name);
@@ -281,6 +285,8 @@ impl Index {
                 cur.offset = reader.offset();
                 cur.lines = reader.line_no();
                 cur.crc = hasher.clone().finalize();
+                cur.size = size;
+                cur.mtime_ns = mtime;
                 if !send(batch, cur.clone()) {
                     return Ok(None);
                 }

@@ -369,6 +369,45 @@ mod tests {
     use decode::Decoders;
     use std::io::Write;
 
+    /// A catch-up stopped (or killed) between commits of a day, then run
+    /// again, indexes the rest of that day: the cursors committed halfway
+    /// must not say that the file was indexed to its end. (Found by trying
+    /// `kill -9` during `index`: the rest of the day was lost for good.)
+    #[test]
+    fn a_catch_up_stopped_halfway_through_a_day_finishes_it_next_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let day = logs.join("2012").join("20121130.txt");
+        std::fs::create_dir_all(day.parent().unwrap()).unwrap();
+        let total = 3 * COMMIT_LINES + 123;
+        let mut text = String::new();
+        for n in 0..total {
+            text.push_str(&format!("L {:02}:{:02}:{:02}.{:03} s v={n}\n", n / 3_600_000, n / 60_000 % 60, n / 1000 % 60, n % 1000));
+        }
+        std::fs::write(&day, text).unwrap();
+        let config = config::Config::parse("", Path::new("blackbox.toml")).unwrap();
+        let decoders = Decoders::new(&config, &[]).unwrap();
+        let cache = dir.path().join("cache");
+        let (mut idx, _) = Index::open(&cache, &fingerprint(&config, &[])).unwrap();
+        let done = idx.catch_up(&logs, &decoders, &mut |p| p.lines < COMMIT_LINES + BATCH_LINES).unwrap();
+        assert!(done.stopped);
+        // A new process, as after a kill.
+        drop(idx);
+        let (mut idx, _) = Index::open(&cache, &fingerprint(&config, &[])).unwrap();
+        let count = |idx: &Index| {
+            let mut n = 0;
+            idx.query("s/s/v", None, None, &mut |_, _| {
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
+            n
+        };
+        assert!(count(&idx) < total, "the first catch-up stopped before the end");
+        idx.catch_up(&logs, &decoders, &mut |_| true).unwrap();
+        assert_eq!(count(&idx), total, "the rest of the day after the stop");
+    }
+
     /// Following a log a few lines at a time merges each commit into the
     /// day's last segment until it holds SEGMENT_MIN readings, then starts
     /// another (also after a restart): a sensor's day stays a handful of
