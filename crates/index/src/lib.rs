@@ -328,6 +328,25 @@ fn is_environment(e: &io::Error) -> bool {
     matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem | StorageFull | QuotaExceeded | NotFound | Interrupted | OutOfMemory)
 }
 
+/// Whether another process (a follower) holds the cache at `path`: sled
+/// locks its `db` file with `flock` while a process has it open. Checked by
+/// taking that lock for a moment instead of opening the cache, which would
+/// read all of it into memory.
+pub fn held_by_another(path: &Path) -> Result<bool, IndexError> {
+    let db = path.join("db");
+    let file = match std::fs::File::open(&db) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => return Err(IndexError::Io { path: db, source }),
+    };
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        // Closing the file (at the end of this function) releases it.
+        Ok(()) => Ok(false),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(true),
+        Err(e) => Err(IndexError::Io { path: db, source: e.into() }),
+    }
+}
+
 /// Swaps a freshly built cache in place of `path` atomically (Linux
 /// `renameat2(RENAME_EXCHANGE)`), then removes the old one.
 pub fn swap_in(built: &Path, path: &Path) -> Result<(), IndexError> {
