@@ -225,12 +225,19 @@ pub struct Pty {
 impl Pty {
     pub fn new() -> Self {
         use serialport::SerialPort;
-        let (master, slave) = serialport::TTYPort::pair().expect("pseudo-terminal pair");
+        let (mut master, slave) = serialport::TTYPort::pair().expect("pseudo-terminal pair");
+        // The simulated device waits for capture to read, however loaded the
+        // machine: the pair's default timeout made a full terminal buffer an
+        // error when capture was slow to be scheduled (seen once in CI).
+        master.set_timeout(std::time::Duration::from_secs(60)).expect("pty timeout");
         let path = slave.name().expect("pty name");
         Self { master, slave: Some(slave), path }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
+        use serialport::SerialPort;
+        // `read_until` shortens the timeout for its reads: writes wait long.
+        self.master.set_timeout(std::time::Duration::from_secs(60)).expect("pty timeout");
         self.master.write_all(bytes).expect("write to pty");
         self.master.flush().expect("flush pty");
     }
