@@ -388,43 +388,66 @@ mod tests {
     use decode::Decoders;
     use std::io::Write;
 
+    /// A site with one day file holding `text`, its decoders (no
+    /// configuration) and a cache opened on it; and a way to reopen the
+    /// cache as a new process would.
+    struct Site {
+        dir: tempfile::TempDir,
+        logs: PathBuf,
+        day: PathBuf,
+        decoders: Decoders,
+        fingerprint: String,
+    }
+
+    impl Site {
+        fn new(text: &str) -> (Site, Index) {
+            let dir = tempfile::tempdir().unwrap();
+            let logs = dir.path().join("logs");
+            let day = logs.join("2012").join("20121130.txt");
+            std::fs::create_dir_all(day.parent().unwrap()).unwrap();
+            std::fs::write(&day, text).unwrap();
+            let config = config::Config::parse("", Path::new("blackbox.toml")).unwrap();
+            let site = Site { decoders: Decoders::new(&config, &[]).unwrap(), fingerprint: fingerprint(&config, &[]), dir, logs, day };
+            let idx = site.open();
+            (site, idx)
+        }
+
+        fn open(&self) -> Index {
+            Index::open(&self.dir.path().join("cache"), &self.fingerprint).unwrap().0
+        }
+    }
+
+    /// Every value of `sensor`, in time order.
+    fn values(idx: &Index, sensor: &str) -> Vec<Value> {
+        let mut values = Vec::new();
+        idx.query(sensor, None, None, &mut |_, v| {
+            values.push(v.clone());
+            Ok(())
+        })
+        .unwrap();
+        values
+    }
+
     /// A catch-up stopped (or killed) between commits of a day, then run
     /// again, indexes the rest of that day: the cursors committed halfway
     /// must not say that the file was indexed to its end. (Found by trying
     /// `kill -9` during `index`: the rest of the day was lost for good.)
     #[test]
     fn a_catch_up_stopped_halfway_through_a_day_finishes_it_next_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let logs = dir.path().join("logs");
-        let day = logs.join("2012").join("20121130.txt");
-        std::fs::create_dir_all(day.parent().unwrap()).unwrap();
         let total = 3 * COMMIT_LINES + 123;
         let mut text = String::new();
         for n in 0..total {
             text.push_str(&format!("L {:02}:{:02}:{:02}.{:03} s v={n}\n", n / 3_600_000, n / 60_000 % 60, n / 1000 % 60, n % 1000));
         }
-        std::fs::write(&day, text).unwrap();
-        let config = config::Config::parse("", Path::new("blackbox.toml")).unwrap();
-        let decoders = Decoders::new(&config, &[]).unwrap();
-        let cache = dir.path().join("cache");
-        let (mut idx, _) = Index::open(&cache, &fingerprint(&config, &[])).unwrap();
-        let done = idx.catch_up(&logs, &decoders, &mut |p| p.lines < COMMIT_LINES + BATCH_LINES).unwrap();
+        let (site, mut idx) = Site::new(&text);
+        let done = idx.catch_up(&site.logs, &site.decoders, &mut |p| p.lines < COMMIT_LINES + BATCH_LINES).unwrap();
         assert!(done.stopped);
         // A new process, as after a kill.
         drop(idx);
-        let (mut idx, _) = Index::open(&cache, &fingerprint(&config, &[])).unwrap();
-        let count = |idx: &Index| {
-            let mut n = 0;
-            idx.query("s/s/v", None, None, &mut |_, _| {
-                n += 1;
-                Ok(())
-            })
-            .unwrap();
-            n
-        };
-        assert!(count(&idx) < total, "the first catch-up stopped before the end");
-        idx.catch_up(&logs, &decoders, &mut |_| true).unwrap();
-        assert_eq!(count(&idx), total, "the rest of the day after the stop");
+        let mut idx = site.open();
+        assert!((values(&idx, "s/s/v").len() as u64) < total, "the first catch-up stopped before the end");
+        idx.catch_up(&site.logs, &site.decoders, &mut |_| true).unwrap();
+        assert_eq!(values(&idx, "s/s/v").len() as u64, total, "the rest of the day after the stop");
     }
 
     /// Following a log a few lines at a time merges each commit into the
@@ -434,28 +457,22 @@ mod tests {
     /// read back in order.
     #[test]
     fn small_commits_fill_segments_of_bounded_size() {
-        let dir = tempfile::tempdir().unwrap();
-        let logs = dir.path().join("logs");
-        let day = logs.join("2012").join("20121130.txt");
-        std::fs::create_dir_all(day.parent().unwrap()).unwrap();
-        std::fs::write(&day, "").unwrap();
-        let config = config::Config::parse("", Path::new("blackbox.toml")).unwrap();
-        let decoders = Decoders::new(&config, &[]).unwrap();
-        let (mut idx, _) = Index::open(&dir.path().join("cache"), &fingerprint(&config, &[])).unwrap();
+        let (site, mut idx) = Site::new("");
+        let (logs, day, decoders) = (&site.logs, &site.day, &site.decoders);
         let (total, per_commit) = (3 * SEGMENT_MIN + 100, 7);
         let (mut n, mut reopened) = (0, false);
         while n < total {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&day).unwrap();
+            let mut f = std::fs::OpenOptions::new().append(true).open(day).unwrap();
             for _ in 0..per_commit.min(total - n) {
                 writeln!(f, "L {:02}:{:02}:{:02}.000 s v={n}", n / 3600, n / 60 % 60, n % 60).unwrap();
                 n += 1;
             }
-            idx.catch_up(&logs, &decoders, &mut |_| true).unwrap();
+            idx.catch_up(logs, decoders, &mut |_| true).unwrap();
             if n >= 1500 && !reopened {
                 reopened = true;
                 // A new process: the day's last segment is found in sled.
                 drop(idx);
-                idx = Index::open(&dir.path().join("cache"), &fingerprint(&config, &[])).unwrap().0;
+                idx = site.open();
             }
         }
         let id = idx.sensors.device_by_name["s/s"];
@@ -470,12 +487,6 @@ mod tests {
         assert!(sizes.iter().all(|&s| s < SEGMENT_MIN + per_commit), "segments of {sizes:?}");
         // A short segment always takes the next readings, also after the restart.
         assert!(sizes[..sizes.len() - 1].iter().all(|&s| s >= SEGMENT_MIN), "segments of {sizes:?}");
-        let mut values = Vec::new();
-        idx.query("s/s/v", None, None, &mut |_, v| {
-            values.push(v.clone());
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(values, (0..total as i64).map(Value::Int).collect::<Vec<_>>());
+        assert_eq!(values(&idx, "s/s/v"), (0..total as i64).map(Value::Int).collect::<Vec<_>>());
     }
 }
