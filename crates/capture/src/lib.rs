@@ -8,6 +8,7 @@
 //! Architecture invariant: capture depends on nothing but the devices and
 //! the disk: not on the cache, the indexer, the network or a correct clock.
 
+pub mod dataflash;
 mod source;
 mod stop;
 
@@ -96,10 +97,13 @@ pub fn run(opts: CaptureOptions, clock: Arc<dyn Clock>, stop: Stop, sink: Option
     let (tx, rx) = sync_channel(CHANNEL_DEPTH);
     let mut threads = Vec::new();
     for spec in opts.sources.iter().cloned() {
-        let (tx, clock, stop, backoff) = (tx.clone(), clock.clone(), stop.clone(), opts.backoff);
+        let (tx, clock, stop, backoff, logs) = (tx.clone(), clock.clone(), stop.clone(), opts.backoff, opts.logs.clone());
         let handle = std::thread::Builder::new()
             .name(format!("source {}", spec.name))
-            .spawn(move || SourceTask { spec, tx, clock, stop, backoff }.run())
+            .spawn(move || {
+                let flash = spec.dataflash.then(|| std::cell::RefCell::new(dataflash::progress_from_logs(&logs, &spec.name)));
+                SourceTask { spec, tx, clock, stop, backoff, flash }.run()
+            })
             .map_err(CaptureError::Thread)?;
         threads.push(handle);
     }
@@ -204,6 +208,8 @@ struct SourceTask {
     clock: Arc<dyn Clock>,
     stop: Stop,
     backoff: Backoff,
+    /// For a receiver with a dataflash: which of its pages are logged.
+    flash: Option<std::cell::RefCell<dataflash::Progress>>,
 }
 
 impl SourceTask {
@@ -231,6 +237,9 @@ impl SourceTask {
                     tracing::info!(source = %name, "connected");
                     if !self.send_meta("connect", args.build()) {
                         return;
+                    }
+                    if let Some(flash) = &self.flash {
+                        flash.borrow_mut().connected();
                     }
                     let since = Instant::now();
                     let end = self.pump(&name, &conn);
@@ -307,8 +316,17 @@ impl SourceTask {
         let first = start + self.spec.init_delay;
         let mut init_due = (!self.spec.init.is_empty()).then_some(first);
         let mut poll_due: Vec<Instant> = self.spec.polls.iter().map(|_| first).collect();
+        // A dataflash replay is asked for once the receiver saved the page it
+        // was filling (or restarted), or after `REPLAY_WAIT` at the latest.
+        let mut replay_due = self.flash.as_ref().and_then(|f| f.borrow().replay_command()).map(|_| start + dataflash::REPLAY_WAIT);
         loop {
             let now = Instant::now();
+            if replay_due.is_some_and(|t| t <= now) {
+                replay_due = None;
+                if let Err(e) = self.ask_replay(name, conn) {
+                    return self.finish(name, &mut framer, End::Error(e));
+                }
+            }
             if init_due.is_some_and(|t| t <= now) {
                 init_due = None;
                 for cmd in &self.spec.init {
@@ -325,7 +343,7 @@ impl SourceTask {
                     }
                 }
             }
-            let next = init_due.into_iter().chain(poll_due.iter().copied()).min();
+            let next = init_due.into_iter().chain(replay_due).chain(poll_due.iter().copied()).min();
             let timeout = next.map(|t| stop::timespec(t.saturating_duration_since(Instant::now())));
             let stop_fd = self.stop.fd();
             let mut fds = [PollFd::new(&fd, PollFlags::IN), PollFd::new(&stop_fd, PollFlags::IN)];
@@ -345,12 +363,27 @@ impl SourceTask {
                 Ok(n) => {
                     let at = self.clock.now();
                     let mut pieces = Vec::new();
+                    let mut trigger = false;
                     framer.push(&buf[..n], |f| {
                         pieces.push(match f {
-                            Frame::Line(b) => Piece { bytes: b.to_vec(), cut: None },
+                            Frame::Line(b) => {
+                                if let Some(flash) = &self.flash {
+                                    if let Some(line) = std::str::from_utf8(b).ok().and_then(dataflash::parse) {
+                                        trigger |= matches!(line, dataflash::FlashLine::Saved(_) | dataflash::FlashLine::Started { .. });
+                                        flash.borrow_mut().observe(&line);
+                                    }
+                                }
+                                Piece { bytes: b.to_vec(), cut: None }
+                            }
                             Frame::Overlong(b) => Piece { bytes: b.to_vec(), cut: Some("overlong") },
                         })
                     });
+                    if trigger && replay_due.is_some() {
+                        replay_due = None;
+                        if let Err(e) = self.ask_replay(name, conn) {
+                            return self.finish(name, &mut framer, End::Error(e));
+                        }
+                    }
                     if !pieces.is_empty() && self.tx.send(Msg::Lines { source: name.clone(), at, pieces }).is_err() {
                         return End::Stopped;
                     }
@@ -373,6 +406,22 @@ impl SourceTask {
             let _ = self.tx.send(Msg::Lines { source: name.clone(), at: self.clock.now(), pieces: vec![Piece { bytes, cut }] });
         }
         end
+    }
+
+    /// Asks a dataflash receiver to replay what it saved after the last page logged.
+    fn ask_replay(&self, name: &str, conn: &Connection) -> Result<(), String> {
+        let Some(flash) = &self.flash else { return Ok(()) };
+        let progress = *flash.borrow();
+        let (Some(cmd), Some(from)) = (progress.replay_command(), progress.through) else { return Ok(()) };
+        tracing::info!(
+            source = name,
+            page = from.page,
+            seq = from.seq,
+            time = from.time,
+            "asking the receiver to replay its dataflash after page {}",
+            from.page
+        );
+        self.send_command(name, conn, &cmd)
     }
 
     fn send_command(&self, name: &str, conn: &Connection, cmd: &str) -> Result<(), String> {

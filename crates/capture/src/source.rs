@@ -74,6 +74,9 @@ pub struct SourceSpec {
     pub command_eol: String,
     /// Longest line in bytes before it is cut.
     pub max_line: usize,
+    /// An RF12demo receiver with a dataflash: after each connect, ask it to
+    /// replay what it saved since the last page logged ([`crate::dataflash`]).
+    pub dataflash: bool,
 }
 
 impl SourceSpec {
@@ -86,6 +89,7 @@ impl SourceSpec {
             polls: Vec::new(),
             command_eol: "\r".into(),
             max_line: logfile::DEFAULT_MAX_LINE,
+            dataflash: false,
         }
     }
 }

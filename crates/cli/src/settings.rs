@@ -168,6 +168,10 @@ pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> 
                 spec.command_eol = eol.clone();
             }
             spec.max_line = s.max_line.unwrap_or(max_line);
+            if s.dataflash && matches!(spec.kind, SourceKind::Stdin) {
+                return Err(at("dataflash = true needs a receiver capture can talk to (port or tcp), not stdin".into()));
+            }
+            spec.dataflash = s.dataflash;
             sources.push(spec);
         }
     }

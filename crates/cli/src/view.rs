@@ -165,7 +165,7 @@ impl DecodedView {
                     }
                     let text = String::from_utf8_lossy(&logfile::unescape(text)).into_owned();
                     let state = states.entry(source.to_string()).or_default();
-                    if let Outcome::Decoded { device, .. } =
+                    if let Outcome::Decoded { device, .. } | Outcome::Replayed { device, .. } =
                         self.decoders.decode(source, logfile::time::join_millis(day, time), &text, state)
                     {
                         self.device_width = self.device_width.max(device.chars().count());
@@ -200,6 +200,13 @@ impl DecodedView {
                 p.pad(&mut self.buf, sgr::SOURCE, source, self.source_width);
                 self.buf.push_str("  ");
                 let events = self.decoders.events(source, &text);
+                // A packet replayed from a dataflash shows like a live one, with the time it was read.
+                let (replayed, outcome) = match outcome {
+                    Some(Outcome::Replayed { time_ms, approximate, device, fields }) => {
+                        (Some((time_ms, approximate)), Some(Outcome::Decoded { device, fields }))
+                    }
+                    o => (None, o),
+                };
                 match outcome {
                     Some(Outcome::Decoded { device, fields }) => {
                         self.device_width = self.device_width.max(device.chars().count());
@@ -213,6 +220,13 @@ impl DecodedView {
                                 self.buf.push(' ');
                                 self.buf.push_str(&unit);
                             }
+                        }
+                        if let Some((t, approximate)) = replayed {
+                            let at = chrono::DateTime::from_timestamp_millis(t)
+                                .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+                                .unwrap_or_default();
+                            let about = if approximate { "about " } else { "" };
+                            p.put(&mut self.buf, sgr::DIM, &format!("  (replayed: read {about}{at})"));
                         }
                     }
                     Some(Outcome::Recognised { kind }) => {
@@ -270,6 +284,12 @@ fn step<'d>(
         Ok(Line::Meta { event: "cut", args, .. }) => {
             if let (Some(source), Some(reason)) = (args.get("source"), args.get("reason")) {
                 cuts.announce(source, reason);
+            }
+            None
+        }
+        Ok(Line::Meta { event: "connect", args, .. }) => {
+            if let Some(source) = args.get("source") {
+                decoders.connected(source, states.entry(source.to_string()).or_default());
             }
             None
         }

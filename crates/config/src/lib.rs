@@ -159,6 +159,10 @@ pub struct SourceConfig {
     pub columns: Vec<String>,
     /// For `decoder = "csv"`: the separator (default `,`).
     pub separator: Option<String>,
+    /// An RF12demo receiver with a dataflash (JeeLink): on every connect,
+    /// capture asks it to replay what it saved while nobody listened.
+    #[serde(default)]
+    pub dataflash: bool,
 }
 
 /// `[[source.poll]]`

@@ -6,6 +6,7 @@
 //! logs with the same configuration gives the same results, bit for bit.
 
 mod bits;
+pub mod dataflash;
 mod generic;
 mod rf12;
 mod value;
@@ -55,11 +56,13 @@ struct SourceRules {
     regex: Option<regex::Regex>,
     columns: Option<Vec<String>>,
     separator: char,
+    /// RF12demo with a dataflash: `R` lines are replayed packets.
+    dataflash: bool,
 }
 
 impl Default for SourceRules {
     fn default() -> Self {
-        Self { kind: Kind::Auto, device_fields: Vec::new(), regex: None, columns: None, separator: ',' }
+        Self { kind: Kind::Auto, device_fields: Vec::new(), regex: None, columns: None, separator: ',', dataflash: false }
     }
 }
 
@@ -70,7 +73,17 @@ impl Default for SourceRules {
 pub struct SourceState {
     pub receiver: ReceiverState,
     pub csv_header: Option<Vec<String>>,
+    /// For a source with `dataflash = true`.
+    pub flash: dataflash::Flash,
 }
+
+/// What [`Outcome::Recognised`] says of a replayed packet that was logged
+/// already (live, or by an earlier replay): it is not counted again.
+pub const REPLAY_KNOWN: &str = "replayed, logged already";
+/// A replayed packet whose time cannot be told (no receiver clock known).
+pub const REPLAY_UNPLACED: &str = "replayed, time unknown";
+/// `DF C?`: a page of the receiver's flash is damaged; its packets are lost.
+pub const FLASH_DAMAGED: &str = "dataflash page damaged";
 
 #[derive(Clone, Debug)]
 struct EventRule {
@@ -185,7 +198,13 @@ impl Decoders {
                 }
             };
             let columns = (!s.columns.is_empty()).then(|| s.columns.clone());
-            let rules = SourceRules { kind, device_fields: s.device.clone(), regex, columns, separator };
+            if s.dataflash && !matches!(kind, Kind::Auto | Kind::Rf12demo) {
+                return Err(err(
+                    place,
+                    format!("source {name:?}: dataflash = true needs an RF12demo receiver (decoder \"rf12demo\" or \"auto\")"),
+                ));
+            }
+            let rules = SourceRules { kind, device_fields: s.device.clone(), regex, columns, separator, dataflash: s.dataflash };
             // A name given twice: the last wins, as it did in a map.
             match sources.iter_mut().find(|(n, _)| n == name) {
                 Some((_, r)) => *r = rules,
@@ -229,6 +248,9 @@ impl Decoders {
     pub fn decode(&self, source: &str, time_ms: i64, text: &str, state: &mut SourceState) -> Outcome<'_> {
         let default = SourceRules::default();
         let rules = self.rules(source).unwrap_or(&default);
+        if rules.dataflash {
+            return self.decode_flash(source, time_ms, text, &mut state.flash, &mut state.receiver);
+        }
         match rules.kind {
             Kind::None => Outcome::Undecoded,
             Kind::Rf12demo => match rf12::parse(text) {
@@ -262,6 +284,49 @@ impl Decoders {
         }
     }
 
+    /// A line of an RF12demo receiver with a dataflash: packets replayed
+    /// from the flash are placed at the time the receiver got them, and the
+    /// ones logged already are recognised, not decoded again.
+    fn decode_flash(
+        &self,
+        source: &str,
+        time_ms: i64,
+        text: &str,
+        flash: &mut dataflash::Flash,
+        receiver: &mut ReceiverState,
+    ) -> Outcome<'_> {
+        if dataflash::may_be_flash(text) {
+            if let Some(line) = dataflash::parse(text) {
+                let placed = flash.line(&line, time_ms);
+                return match (line, placed) {
+                    (dataflash::FlashLine::Replayed { header, payload, .. }, Some(placed)) => {
+                        let (at, approximate) = match placed {
+                            dataflash::Placed::New { utc_ms } => (utc_ms, false),
+                            dataflash::Placed::Approximate { utc_ms } => (utc_ms, true),
+                            dataflash::Placed::Known => return Outcome::Recognised { kind: REPLAY_KNOWN },
+                            dataflash::Placed::Unplaced => return Outcome::Recognised { kind: REPLAY_UNPLACED },
+                        };
+                        let mut fields = Vec::with_capacity(payload.len() + 1);
+                        match self.nodes.decode_packet_into(header, &payload, None, source, at, &mut fields) {
+                            Some(device) => Outcome::Replayed { time_ms: at, approximate, device, fields },
+                            None => Outcome::Recognised { kind: "empty packet" },
+                        }
+                    }
+                    (dataflash::FlashLine::Damaged { .. }, _) => Outcome::Recognised { kind: FLASH_DAMAGED },
+                    _ => Outcome::Recognised { kind: "dataflash" },
+                };
+            }
+        }
+        let line = rf12::parse(text);
+        if let Some(Rf12Line::Packet { header, payload, .. }) = &line {
+            flash.live(time_ms, *header, payload);
+        }
+        match line {
+            Some(line) => self.nodes.decode(&line, source, time_ms, receiver),
+            None => Outcome::Undecoded,
+        }
+    }
+
     /// Decodes like [`Decoders::decode`], appending the fields to `out`
     /// instead of a vector of their own: the indexer reuses one vector for
     /// every line, and RF12 packets are parsed without allocating.
@@ -274,7 +339,8 @@ impl Decoders {
         out: &mut Vec<Field<'a>>,
     ) -> Found<'a> {
         let kind = self.rules(source).map_or(Kind::Auto, |r| r.kind);
-        if matches!(kind, Kind::Rf12demo | Kind::Auto) {
+        let flash = self.rules(source).is_some_and(|r| r.dataflash);
+        if matches!(kind, Kind::Rf12demo | Kind::Auto) && !flash {
             if let Some(p) = rf12::Packet::parse(text) {
                 return match self.nodes.decode_packet_into(p.header, p.payload(), p.rssi, source, time_ms, out) {
                     Some(device) => Found::Decoded { device },
@@ -284,6 +350,11 @@ impl Decoders {
         }
         match self.decode(source, time_ms, text, state) {
             Outcome::Decoded { device, fields } => {
+                out.extend(fields);
+                Found::Decoded { device }
+            }
+            // Only a dataflash source replays, and its lines use the state (see `uses_state`).
+            Outcome::Replayed { device, fields, .. } => {
                 out.extend(fields);
                 Found::Decoded { device }
             }
@@ -298,10 +369,27 @@ impl Decoders {
     /// as it was, so those can be decoded out of order, on several threads.
     pub fn uses_state(&self, source: &str, text: &str) -> bool {
         let Some(rules) = self.rules(source) else { return rf12::may_be_banner(text) };
+        if rules.dataflash {
+            // Live packets are remembered, to recognise them when replayed.
+            return true;
+        }
         match rules.kind {
             Kind::Csv => rules.columns.is_none(),
             Kind::Rf12demo | Kind::Auto => rf12::may_be_banner(text),
             Kind::None | Kind::Json | Kind::KeyValue | Kind::Regex => false,
+        }
+    }
+
+    /// Whether `source` is an RF12demo receiver with a dataflash.
+    pub fn dataflash(&self, source: &str) -> bool {
+        self.rules(source).is_some_and(|r| r.dataflash)
+    }
+
+    /// Capture (re)connected to `source` (its `connect` line): a dataflash
+    /// receiver's next replay is due.
+    pub fn connected(&self, source: &str, state: &mut SourceState) {
+        if self.dataflash(source) {
+            state.flash.connected();
         }
     }
 

@@ -117,6 +117,11 @@ impl fmt::Display for Level {
 pub enum Outcome<'a> {
     /// Values for one device.
     Decoded { device: Cow<'a, str>, fields: Vec<Field<'a>> },
+    /// Values for one device that the receiver got at `time_ms`, earlier
+    /// than the line: a packet replayed from its dataflash
+    /// ([`crate::dataflash`]). `approximate` when the receiver's clock was
+    /// not known to the second then.
+    Replayed { time_ms: i64, approximate: bool, device: Cow<'a, str>, fields: Vec<Field<'a>> },
     /// A line the decoder knows and that carries no values (`?` bad CRC,
     /// `DF` status, `-> ack`, a banner, a CSV header).
     Recognised { kind: &'static str },

@@ -34,6 +34,10 @@ fn render(o: &Outcome) -> String {
             let f: Vec<String> = fields.iter().map(|f| format!("{}={}{}", f.name, f.value, f.unit.as_deref().unwrap_or(""))).collect();
             format!("{device} {}", f.join(" "))
         }
+        Outcome::Replayed { time_ms, approximate, device, fields } => {
+            let f: Vec<String> = fields.iter().map(|f| format!("{}={}{}", f.name, f.value, f.unit.as_deref().unwrap_or(""))).collect();
+            format!("{device} {} @{time_ms}{}", f.join(" "), if *approximate { "~" } else { "" })
+        }
         Outcome::Recognised { kind } => format!("({kind})"),
         Outcome::Undecoded => "(undecoded)".into(),
     }

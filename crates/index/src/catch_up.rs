@@ -266,6 +266,12 @@ impl Index {
                             }
                             batch.day_meta.meta_lines += 1;
                         }
+                        Ok(Line::Meta { event: "connect", args, .. }) => {
+                            if let Some(src) = args.get("source").filter(|s| decoders.dataflash(s)) {
+                                decoders.connected(src, cur.states.entry(src.to_string()).or_default());
+                            }
+                            batch.day_meta.meta_lines += 1;
+                        }
                         Ok(Line::Meta { .. }) => batch.day_meta.meta_lines += 1,
                         Err(_) => batch.day_meta.bad_lines += 1,
                     }
@@ -305,13 +311,20 @@ impl Index {
     fn remove_day(&self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
         let day_no = keys::parse_day_name(day);
         batch.remove(keys::cursor(day));
+        for item in self.store.db.scan_prefix(keys::day_key(day_no, keys::DAY_LATE, b"")) {
+            let (k, _) = item.map_err(self.store.db_err())?;
+            let (device, read_day) = keys::parse_late_record(&k[10..]).ok_or_else(|| self.store.damaged("replayed readings record"))?;
+            for c in self.store.db.scan_prefix(keys::late_prefix(device, read_day, day_no)) {
+                batch.remove(c.map_err(self.store.db_err())?.0);
+            }
+        }
         for prefix in [keys::day_prefix(day_no), keys::event_prefix(day_no)] {
             for item in self.store.db.scan_prefix(prefix) {
                 batch.remove(item.map_err(self.store.db_err())?.0);
             }
         }
         for id in 0..self.sensors.devices.len() as u32 {
-            for item in self.store.db.scan_prefix(keys::chunk_prefix(id, day_no)) {
+            for item in self.store.db.range(keys::chunk_prefix(id, day_no)..keys::chunk_end(id, day_no)) {
                 batch.remove(item.map_err(self.store.db_err())?.0);
             }
         }

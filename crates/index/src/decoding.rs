@@ -115,6 +115,9 @@ pub(crate) struct Decoded<'d> {
     pub sources: Vec<(String, SourceCounts)>,
     /// The batch's devices, in order of appearance.
     pub devices: Vec<DeviceRows<'d>>,
+    /// Rows of packets replayed from a dataflash, at the time the receiver
+    /// got them (earlier than their lines): stored apart, by their own day.
+    pub late: Vec<DeviceRows<'d>>,
     pub event_counts: BTreeMap<String, u64>,
     pub events: Vec<(Vec<u8>, EventRecord)>,
     pub day_meta: DayMeta,
@@ -137,6 +140,7 @@ impl<'d> Decoded<'d> {
         let mut counts = vec![SourceCounts::default(); sources.len()];
         let mut out = Decoded { lines, day_meta, ..Decoded::default() };
         let mut index = DeviceIndex::default();
+        let mut late_index = DeviceIndex::default();
         let mut decoded: Vec<Option<Outcome<'d>>> = decoded.into_iter().map(Some).collect();
         // Lines that do not use the state neither read nor change it: any state will do.
         let mut scratch = SourceState::default();
@@ -169,6 +173,7 @@ impl<'d> Decoded<'d> {
                 ));
             }
             fields.clear();
+            let mut late = None;
             let found = match item.how {
                 How::Piece => {
                     sd.partial += 1;
@@ -181,7 +186,22 @@ impl<'d> Decoded<'d> {
                         fields.extend(f);
                         Found::Decoded { device }
                     }
-                    Some(Outcome::Recognised { kind }) => Found::Recognised { kind },
+                    Some(Outcome::Replayed { time_ms, approximate, device, fields: f }) => {
+                        fields.extend(f);
+                        late = Some(time_ms);
+                        sd.replayed += 1;
+                        sd.replay_approximate += u64::from(approximate);
+                        Found::Decoded { device }
+                    }
+                    Some(Outcome::Recognised { kind }) => {
+                        match kind {
+                            decode::REPLAY_KNOWN => sd.replay_known += 1,
+                            decode::REPLAY_UNPLACED => sd.replay_unplaced += 1,
+                            decode::FLASH_DAMAGED => sd.flash_damaged += 1,
+                            _ => {}
+                        }
+                        Found::Recognised { kind }
+                    }
                     Some(Outcome::Undecoded) | None => Found::Undecoded,
                 },
             };
@@ -189,8 +209,16 @@ impl<'d> Decoded<'d> {
                 Found::Decoded { device } => {
                     sd.decoded += 1;
                     sd.values += fields.len() as u64;
-                    let at = index.find(&mut out.devices, item.source, device);
-                    out.devices[at].push(item.line, ts, &mut fields);
+                    match late {
+                        Some(t) => {
+                            let at = late_index.find(&mut out.late, item.source, device);
+                            out.late[at].push(item.line, t, &mut fields);
+                        }
+                        None => {
+                            let at = index.find(&mut out.devices, item.source, device);
+                            out.devices[at].push(item.line, ts, &mut fields);
+                        }
+                    }
                 }
                 Found::Recognised { .. } => sd.recognised += 1,
                 Found::Undecoded => sd.undecoded += 1,

@@ -14,6 +14,12 @@ pub const DAY_SOURCE: u8 = b's';
 pub const DAY_FIELD: u8 = b'f';
 pub const DAY_EVENT: u8 = b'e';
 pub const DAY_META: u8 = b'm';
+/// A file day's replayed readings stored under another day (device id, then that day).
+pub const DAY_LATE: u8 = b'l';
+
+/// After a device's day prefix, this byte begins the keys of replayed
+/// readings (see [`late_chunk`]); a segment number never begins with it.
+pub const LATE: u8 = 0xFF;
 
 mod chrono_free {
     /// Signed numbers ordered as unsigned big-endian bytes.
@@ -88,6 +94,50 @@ pub fn chunk(id: u32, day: i64, seq: u32) -> Vec<u8> {
     let mut k = chunk_prefix(id, day);
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// The end of a device's day's own segments (before its replayed ones).
+pub fn chunk_end(id: u32, day: i64) -> Vec<u8> {
+    let mut k = chunk_prefix(id, day);
+    k.push(LATE);
+    k
+}
+
+/// Where the segments of readings a device's dataflash replayed begin, for
+/// readings of `day` logged in the file of `file_day`.
+pub fn late_prefix(id: u32, day: i64, file_day: i64) -> Vec<u8> {
+    let mut k = chunk_end(id, day);
+    k.extend_from_slice(&ordered_i64(file_day));
+    k
+}
+
+/// Segment `seq` of those readings.
+pub fn late_chunk(id: u32, day: i64, file_day: i64, seq: u32) -> Vec<u8> {
+    let mut k = late_prefix(id, day, file_day);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Whether a segment key is one of replayed readings.
+pub fn is_late(k: &[u8]) -> bool {
+    k.get(13) == Some(&LATE)
+}
+
+/// The `DAY_LATE` record's key part: device id and day of the readings.
+pub fn late_record(id: u32, day: i64) -> Vec<u8> {
+    let mut k = id.to_be_bytes().to_vec();
+    k.extend_from_slice(&ordered_i64(day));
+    k
+}
+
+pub fn parse_late_record(rest: &[u8]) -> Option<(u32, i64)> {
+    let id = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+    let day = (u64::from_be_bytes(rest.get(4..12)?.try_into().ok()?) ^ (1 << 63)) as i64;
+    Some((id, day))
+}
+
+pub fn parse_late_seq(k: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(k.get(22..26)?.try_into().ok()?))
 }
 
 pub fn parse_chunk_seq(k: &[u8]) -> Option<u32> {

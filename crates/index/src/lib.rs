@@ -52,7 +52,7 @@ use store::{Segments, Store};
 /// 2: field names are never empty and never contain `/` or spaces.
 /// 3: readings in segments per sensor and day instead of one chunk per hour.
 /// 4: readings in column segments per device and day, packed without deflate.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Lines per batch that passes between the stages of indexing a day: small,
 /// so the batches in flight take little memory whatever the size of the logs.
 pub(crate) const BATCH_LINES: u64 = 4_000;
@@ -112,6 +112,17 @@ pub struct SourceCounts {
     pub partial: u64,
     pub first_ms: i64,
     pub last_ms: i64,
+    /// Packets replayed from a receiver's dataflash and indexed at the time
+    /// the receiver got them (counted in `decoded` too).
+    pub replayed: u64,
+    /// Of those, placed less precisely than to the second (see docs/dataflash.md).
+    pub replay_approximate: u64,
+    /// Replayed packets that were logged already (live or by an earlier replay): not counted twice.
+    pub replay_known: u64,
+    /// Replayed packets whose time could not be told: not indexed.
+    pub replay_unplaced: u64,
+    /// Damaged pages (`DF C?`) a replay reported: their packets are lost.
+    pub flash_damaged: u64,
 }
 
 impl SourceCounts {
@@ -124,6 +135,11 @@ impl SourceCounts {
         self.recognised += other.recognised;
         self.undecoded += other.undecoded;
         self.partial += other.partial;
+        self.replayed += other.replayed;
+        self.replay_approximate += other.replay_approximate;
+        self.replay_known += other.replay_known;
+        self.replay_unplaced += other.replay_unplaced;
+        self.flash_damaged += other.flash_damaged;
         self.first_ms = if empty { other.first_ms } else { self.first_ms.min(other.first_ms) };
         self.last_ms = self.last_ms.max(other.last_ms);
     }
@@ -203,8 +219,12 @@ impl std::fmt::Debug for Index {
 
 /// A fingerprint of the decoding configuration: when it changes, the cache is rebuilt.
 pub fn fingerprint(config: &config::Config, source_names: &[String]) -> String {
-    let sources: Vec<_> =
-        config.sources.iter().zip(source_names).map(|(s, n)| (n, &s.decoder, &s.device, &s.regex, &s.columns, &s.separator)).collect();
+    let sources: Vec<_> = config
+        .sources
+        .iter()
+        .zip(source_names)
+        .map(|(s, n)| (n, &s.decoder, &s.device, &s.regex, &s.columns, &s.separator, s.dataflash))
+        .collect();
     let text = format!("{FORMAT_VERSION} {:?} {:?} {:?} {:?}", config.rf12, config.drivers, config.events, sources);
     format!("{:08x}{:08x}", crc32fast::hash(text.as_bytes()), text.len())
 }

@@ -114,15 +114,35 @@ impl Index {
             Some(t) => keys::chunk_prefix(device, (t - 1).div_euclid(DAY_MS) + 1),
             None => keys::chunk_prefix(device + 1, i64::MIN),
         };
-        for item in self.store.db.range(start..end) {
-            let (_, v) = item.map_err(self.store.db_err())?;
-            for (t, v) in segment::sensor(&v, id).ok_or_else(|| self.store.damaged("reading segment"))? {
+        // A day's readings are given together: in the order they were
+        // logged, or sorted by time when a dataflash replay added some.
+        let mut day_rows: Vec<(i64, Value)> = Vec::new();
+        let mut day = None;
+        let mut replayed = false;
+        let mut flush = |rows: &mut Vec<(i64, Value)>, replayed: bool| -> Result<(), IndexError> {
+            if replayed {
+                rows.sort_by_key(|r| r.0);
+            }
+            for (t, v) in rows.drain(..) {
                 if from.is_some_and(|from| t < from) || to.is_some_and(|to| t >= to) {
                     continue;
                 }
                 f(t, &v).map_err(IndexError::Output)?;
             }
+            Ok(())
+        };
+        for item in self.store.db.range(start..end) {
+            let (k, v) = item.map_err(self.store.db_err())?;
+            let this = k.get(5..13).ok_or_else(|| self.store.damaged("reading segment key"))?;
+            if day.as_deref() != Some(this) {
+                flush(&mut day_rows, replayed)?;
+                day = Some(this.to_vec());
+                replayed = false;
+            }
+            replayed |= keys::is_late(&k);
+            day_rows.extend(segment::sensor(&v, id).ok_or_else(|| self.store.damaged("reading segment"))?);
         }
+        flush(&mut day_rows, replayed)?;
         Ok(true)
     }
 
@@ -147,7 +167,16 @@ impl Index {
             }
             let mut segments = Vec::new();
             for device in devices {
-                for c in self.store.db.scan_prefix(keys::chunk_prefix(device, day)) {
+                for c in self.store.db.range(keys::chunk_prefix(device, day)..keys::chunk_end(device, day)) {
+                    let (_, v) = c.map_err(self.store.db_err())?;
+                    segments.push(segment::decode(&v).ok_or_else(|| self.store.damaged("reading segment"))?);
+                }
+            }
+            // Readings a dataflash replayed in this day's file, stored by the day they were read.
+            for item in self.store.db.scan_prefix(keys::day_key(day, keys::DAY_LATE, b"")) {
+                let (k, _) = item.map_err(self.store.db_err())?;
+                let (device, read_day) = keys::parse_late_record(&k[10..]).ok_or_else(|| self.store.damaged("replayed readings record"))?;
+                for c in self.store.db.scan_prefix(keys::late_prefix(device, read_day, day)) {
                     let (_, v) = c.map_err(self.store.db_err())?;
                     segments.push(segment::decode(&v).ok_or_else(|| self.store.damaged("reading segment"))?);
                 }

@@ -90,6 +90,31 @@ impl Rows {
         }
     }
 
+    /// The rows grouped by `key` of their time (a day number), each group in
+    /// the order the rows were added.
+    pub fn split_by(&self, key: impl Fn(i64) -> i64) -> std::collections::BTreeMap<i64, Rows> {
+        let mut out: std::collections::BTreeMap<i64, Rows> = std::collections::BTreeMap::new();
+        let mut next = self.cursors();
+        let mut columns = Vec::new();
+        for r in 0..self.len() {
+            let part = out.entry(key(self.times[r])).or_default();
+            columns.clear();
+            let mut values = Vec::new();
+            for (sensor, v) in self.row(r, &mut next) {
+                columns.push(part.column(sensor));
+                values.push(v.clone());
+            }
+            let layout = part.layout(&columns);
+            part.times.push(self.times[r]);
+            part.lines.push(self.lines[r]);
+            part.row_layout.push(layout);
+            for (&c, v) in columns.iter().zip(values) {
+                part.columns[c as usize].values.push(v);
+            }
+        }
+        out
+    }
+
     /// Where each column's values start: the position [`Rows::row`] takes values from.
     pub fn cursors(&self) -> Vec<usize> {
         vec![0; self.columns.len()]

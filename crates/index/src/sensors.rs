@@ -7,7 +7,7 @@
 //! device's fields share the line's time and number: stored once per row,
 //! not once per value.
 
-use crate::decoding::{ColumnStats, Decoded};
+use crate::decoding::{ColumnStats, Decoded, DeviceRows};
 use crate::fx::FxMap;
 use crate::segment::Rows;
 use crate::{EventRecord, SourceCounts};
@@ -48,6 +48,25 @@ pub(crate) struct DeviceBatch {
     pub stats: Vec<ColumnStats>,
 }
 
+impl DeviceBatch {
+    /// Adds a batch's rows of the device; `sensor_of` gives its fields' sensor ids.
+    fn add(&mut self, d: DeviceRows<'_>, sensor_of: &[u32]) {
+        let mut rows = d.rows;
+        for column in &mut rows.columns {
+            // Columns were numbered by field in the batch (see `DeviceRows`).
+            column.sensor = sensor_of[column.sensor as usize];
+        }
+        self.rows.append(rows);
+        for ((_, stats), &sensor) in d.fields.iter().zip(sensor_of) {
+            let c = self.rows.column(sensor) as usize;
+            if c >= self.stats.len() {
+                self.stats.resize_with(c + 1, ColumnStats::default);
+            }
+            self.stats[c].merge(stats);
+        }
+    }
+}
+
 /// What a batch of lines adds to the cache, committed atomically with the cursor after it.
 #[derive(Default)]
 pub(crate) struct Accumulator {
@@ -56,6 +75,8 @@ pub(crate) struct Accumulator {
     /// This commit's number (see [`Sensors::batches`]).
     number: u64,
     pub devices: Vec<DeviceBatch>,
+    /// Rows replayed from a dataflash, at the receiver's time (see [`crate::decoding::Decoded::late`]).
+    pub late: Vec<DeviceBatch>,
     pub sources: BTreeMap<String, SourceCounts>,
     pub event_counts: BTreeMap<String, u64>,
     pub events: Vec<(Vec<u8>, EventRecord)>,
@@ -104,57 +125,66 @@ impl Sensors {
         acc.day_meta.bad_lines += decoded.day_meta.bad_lines;
         for d in decoded.devices {
             let source = &decoded.sources[d.source].0;
-            let at = self.device_ids(acc, source, &d.device);
-            let Sensors { by_name, names, device_of, ids, .. } = self;
-            let ids = &mut ids[at];
-            let device_id = ids.device;
-            // The batch numbered its fields; the cache knows them by sensor id.
-            let sensor_of: Vec<u32> = d
-                .fields
-                .iter()
-                .map(|(field, _)| match ids.all.get(&**field) {
-                    Some(&id) => id,
-                    None => {
-                        let sensor = format!("{source}/{}/{field}", d.device);
-                        let id = match by_name.get(&sensor) {
-                            Some(&id) => id,
-                            None => {
-                                let id = names.len() as u32;
-                                names.push(sensor.clone());
-                                device_of.push(device_id);
-                                by_name.insert(sensor.clone(), id);
-                                acc.new_sensors.push((id, device_id, sensor));
-                                id
-                            }
-                        };
-                        ids.all.insert((**field).into(), id);
-                        id
-                    }
-                })
-                .collect();
+            let (at, sensor_of) = self.sensor_ids(acc, source, &d);
+            let ids = &mut self.ids[at];
             if ids.batch != acc.number {
                 ids.batch = acc.number;
                 ids.slot = acc.devices.len();
-                acc.devices.push(DeviceBatch { device: device_id, rows: Rows::default(), stats: Vec::new() });
+                acc.devices.push(DeviceBatch { device: ids.device, rows: Rows::default(), stats: Vec::new() });
             }
-            let batch = &mut acc.devices[ids.slot];
-            let mut rows = d.rows;
-            for column in &mut rows.columns {
-                // Columns were numbered by field in the batch (see `DeviceRows`).
-                column.sensor = sensor_of[column.sensor as usize];
-            }
-            batch.rows.append(rows);
-            for ((_, stats), &sensor) in d.fields.iter().zip(&sensor_of) {
-                let c = batch.rows.column(sensor) as usize;
-                if c >= batch.stats.len() {
-                    batch.stats.resize_with(c + 1, ColumnStats::default);
+            acc.devices[ids.slot].add(d, &sensor_of);
+        }
+        // Replayed rows are rare: a search finds their device's batch.
+        for d in decoded.late {
+            let source = &decoded.sources[d.source].0;
+            let (at, sensor_of) = self.sensor_ids(acc, source, &d);
+            let device = self.ids[at].device;
+            let slot = match acc.late.iter().position(|b| b.device == device) {
+                Some(slot) => slot,
+                None => {
+                    acc.late.push(DeviceBatch { device, rows: Rows::default(), stats: Vec::new() });
+                    acc.late.len() - 1
                 }
-                batch.stats[c].merge(stats);
-            }
+            };
+            acc.late[slot].add(d, &sensor_of);
         }
         for (name, counts) in decoded.sources {
             acc.sources.entry(name).or_default().merge(&counts);
         }
+    }
+
+    /// The ids of a batch's device (where they are in `ids`) and of its
+    /// fields, by their number in the batch; new ones are made in the order
+    /// met (so ids depend on the logs only).
+    fn sensor_ids(&mut self, acc: &mut Accumulator, source: &str, d: &DeviceRows<'_>) -> (usize, Vec<u32>) {
+        let at = self.device_ids(acc, source, &d.device);
+        let Sensors { by_name, names, device_of, ids, .. } = self;
+        let ids = &mut ids[at];
+        let device_id = ids.device;
+        let sensor_of = d
+            .fields
+            .iter()
+            .map(|(field, _)| match ids.all.get(&**field) {
+                Some(&id) => id,
+                None => {
+                    let sensor = format!("{source}/{}/{field}", d.device);
+                    let id = match by_name.get(&sensor) {
+                        Some(&id) => id,
+                        None => {
+                            let id = names.len() as u32;
+                            names.push(sensor.clone());
+                            device_of.push(device_id);
+                            by_name.insert(sensor.clone(), id);
+                            acc.new_sensors.push((id, device_id, sensor));
+                            id
+                        }
+                    };
+                    ids.all.insert((**field).into(), id);
+                    id
+                }
+            })
+            .collect();
+        (at, sensor_of)
     }
 
     /// Where the ids of a device are, made the first time it is met.

@@ -3,8 +3,9 @@
 
 use crate::fx::FxMap;
 use crate::segment::{self, Rows};
-use crate::sensors::Accumulator;
+use crate::sensors::{Accumulator, DeviceBatch};
 use crate::{codec, keys, Cursor, DayMeta, FieldDay, IndexError, SourceCounts};
+use logfile::time::DAY_MS;
 use std::path::PathBuf;
 
 /// A device's readings of a day are stored in segments ([`segment`]); new
@@ -61,23 +62,22 @@ impl Store {
             merged.merge(&add);
             batch.insert(key, codec::encode(&merged));
         }
-        for d in acc.devices {
-            for (column, add) in d.rows.columns.iter().zip(d.stats.iter().map(|s| s.to_field_day())) {
-                let key = keys::day_key(day_no, keys::DAY_FIELD, &column.sensor.to_be_bytes());
-                let merged = match self.get::<FieldDay>(&key)? {
-                    Some(mut f) => {
-                        f.count += add.count;
-                        f.last_ms = add.last_ms;
-                        f.kind = add.kind;
-                        if add.unit.is_some() {
-                            f.unit = add.unit;
-                        }
-                        f
-                    }
-                    None => add,
-                };
-                batch.insert(key, codec::encode(&merged));
+        for d in &acc.late {
+            self.field_days(day_no, d, true, &mut batch)?;
+            // Replayed readings go with the day they were read: each commit
+            // adds a segment to that day (a replay is rare and short).
+            for (reading_day, rows) in d.rows.split_by(|t| t.div_euclid(DAY_MS)) {
+                let mut seq = 0;
+                for item in self.db.scan_prefix(keys::late_prefix(d.device, reading_day, day_no)) {
+                    let (k, _) = item.map_err(self.db_err())?;
+                    seq = keys::parse_late_seq(&k).ok_or_else(|| self.damaged("replayed segment key"))? + 1;
+                }
+                batch.insert(keys::late_chunk(d.device, reading_day, day_no, seq), segment::encode(&rows));
+                batch.insert(keys::day_key(day_no, keys::DAY_LATE, &keys::late_record(d.device, reading_day)), &[][..]);
             }
+        }
+        for d in acc.devices {
+            self.field_days(day_no, &d, false, &mut batch)?;
             // The day's last segment takes the new rows while it is short.
             let mut rows = d.rows;
             let seq = match segments.remove(&d.device) {
@@ -118,13 +118,40 @@ impl Store {
         self.db.apply_batch(batch).map_err(self.db_err())
     }
 
+    /// Adds what a device's batch adds to its sensors' day records.
+    /// Replayed (`late`) readings can be older than the day's first.
+    fn field_days(&self, day_no: i64, d: &DeviceBatch, late: bool, batch: &mut sled::Batch) -> Result<(), IndexError> {
+        for (column, add) in d.rows.columns.iter().zip(d.stats.iter().map(|s| s.to_field_day())) {
+            let key = keys::day_key(day_no, keys::DAY_FIELD, &column.sensor.to_be_bytes());
+            let merged = match self.get::<FieldDay>(&key)? {
+                Some(mut f) => {
+                    f.count += add.count;
+                    if late {
+                        f.first_ms = f.first_ms.min(add.first_ms);
+                        f.last_ms = f.last_ms.max(add.last_ms);
+                    } else {
+                        f.last_ms = add.last_ms;
+                    }
+                    f.kind = add.kind;
+                    if add.unit.is_some() {
+                        f.unit = add.unit;
+                    }
+                    f
+                }
+                None => add,
+            };
+            batch.insert(key, codec::encode(&merged));
+        }
+        Ok(())
+    }
+
     /// The number of the last segment of a device's day, if any, with its
     /// rows if it is short enough to take more.
     fn last_segment(&self, device: u32, day: i64) -> Result<Option<(u32, Option<Rows>)>, IndexError> {
         // Forward: a day has a handful of segments, and sled's `next_back`
         // (which its `last` uses too) brings a 1 MiB constant into the binary.
         let mut last = None;
-        for item in self.db.scan_prefix(keys::chunk_prefix(device, day)) {
+        for item in self.db.range(keys::chunk_prefix(device, day)..keys::chunk_end(device, day)) {
             last = Some(item.map_err(self.db_err())?);
         }
         let Some((k, v)) = last else { return Ok(None) };

@@ -277,6 +277,15 @@ fn stats_on(idx: &Index, out: &mut dyn Write) -> Result<(), CliError> {
             x.source, x.counts.lines, x.counts.decoded, x.counts.values, x.counts.recognised, x.counts.undecoded, x.counts.partial
         )?;
     }
+    for x in s.sources.iter().filter(|x| x.counts.replayed + x.counts.replay_known + x.counts.replay_unplaced + x.counts.flash_damaged > 0)
+    {
+        let c = &x.counts;
+        writeln!(
+            out,
+            "{}: dataflash replays gave {} readings ({} placed approximately), {} logged already, {} without a known time, {} damaged pages (docs/dataflash.md)",
+            x.source, c.replayed, c.replay_approximate, c.replay_known, c.replay_unplaced, c.flash_damaged
+        )?;
+    }
     if !s.events.is_empty() {
         writeln!(out, "\nmost frequent events:")?;
         for (code, n) in s.events.iter().take(10) {

@@ -1,0 +1,291 @@
+//! Packets replayed from a receiver's dataflash, placed at the time the
+//! receiver got them. The protocol and which pages are logged are
+//! `capture::dataflash`; this adds the receiver's clock and what was logged
+//! live, to place each replayed packet and recognise the ones logged already.
+//! docs/dataflash.md explains the mapping and its precision.
+
+use capture::dataflash::follows;
+pub use capture::dataflash::{parse, FlashLine, Page, Progress};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Whether a line may be a dataflash line (cheap, for the indexer's hot path).
+pub fn may_be_flash(text: &str) -> bool {
+    let t = text.trim_start().as_bytes();
+    t.starts_with(b"DF ") || t.starts_with(b"R ") || t.starts_with(b"r: ")
+}
+
+/// How many live packets are remembered to recognise them in a replay: a
+/// page holds at most 82 packets, and a replay overlaps what was logged live
+/// by at most two pages (the one being filled when capture lost the receiver,
+/// and the one filled after it came back until the replay began).
+const RECENT: usize = 256;
+
+/// How far apart (ms) a replayed packet and the same packet logged live may
+/// be placed and still be taken for one: the mapping's precision, with room.
+pub const SAME_PACKET_MS: i64 = 3_000;
+
+/// How well an anchor ties the receiver clock to UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Quality {
+    /// To the second: a start (`DF I`), the end of a replay (`DF E`), or
+    /// two consecutive `DF S` lines (the second page began when the first
+    /// line was printed).
+    Exact,
+    /// One `DF S` line alone: the clock had reached at least the page's
+    /// time, at most 255 s more (a page spans at most 255 s).
+    Bound,
+    /// A run of the receiver never seen live (it restarted while nobody
+    /// listened): assumed to have started right after the page before it.
+    Guess,
+}
+
+/// A receiver clock: receiver seconds to UTC, from a moment when both were known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// UTC (ms) at which the receiver clock read `secs`.
+    pub utc_ms: i64,
+    pub secs: u32,
+    pub quality: Quality,
+}
+
+impl Anchor {
+    /// UTC of receiver second `secs` (which spans [secs, secs+1): its middle).
+    fn utc(&self, secs: u32) -> i64 {
+        self.utc_ms + (i64::from(secs) - i64::from(self.secs)) * 1000 + 500
+    }
+}
+
+/// The clock of one run of the receiver (from one start to the next), which
+/// covers the pages from `first_seq` on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Run {
+    first_seq: u16,
+    anchor: Option<Anchor>,
+}
+
+/// What a replayed packet is, once placed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placed {
+    /// New: the receiver got it at `utc_ms`, to the second.
+    New { utc_ms: i64 },
+    /// New, placed less precisely (see [`Quality`]).
+    Approximate { utc_ms: i64 },
+    /// Logged already: live, or by an earlier replay.
+    Known,
+    /// No time can be given: nothing is known about the receiver's clock.
+    Unplaced,
+}
+
+/// The dataflash state of one source, carried from line to line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// The newest page known to be in the log entirely.
+    through: Option<Page>,
+    /// Reconnected since the last replay (see [`Progress::gap`]).
+    gap: bool,
+    /// The last page saved live, and when its `DF S` line was logged.
+    last_saved: Option<(Page, i64)>,
+    /// Receiver runs, oldest first (a few: older ones are dropped).
+    runs: Vec<Run>,
+    /// The replay in progress.
+    replaying: Option<Replaying>,
+    /// Packets logged live most recently: (hash of header and payload, UTC ms).
+    recent: VecDeque<(u64, i64)>,
+    /// Packets of the page being replayed, taken as new: a replay cut
+    /// before the page's end (`DF R`) is resumed from the page's start.
+    partial: Vec<(u64, i64)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Replaying {
+    /// The page being replayed, known from its first packet (offset 0), and
+    /// whether it is in the log already.
+    page: Option<(u16, u32)>,
+    known: bool,
+    /// The previous page seen in this replay, to see a restart between two.
+    previous: Option<(u16, u32)>,
+}
+
+/// A hash of a packet, to recognise it when replayed.
+pub fn packet_hash(header: u8, payload: &[u8]) -> u64 {
+    // FNV-1a: small, stable across versions and platforms (it is stored in the cursor).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in std::iter::once(&header).chain(payload) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl Flash {
+    /// Which pages are in the log, and where the next replay starts.
+    pub fn progress(&self) -> Progress {
+        Progress { through: self.through(), replaying: self.replaying.is_some(), gap: self.gap }
+    }
+
+    fn through(&self) -> Option<Page> {
+        self.through
+    }
+
+    /// Lets [`Progress`] follow the line.
+    fn observe(&mut self, line: &FlashLine) {
+        let mut p = self.progress();
+        p.observe(line);
+        self.through = p.through;
+        self.gap = p.gap;
+    }
+
+    /// Capture (re)connected to the receiver (a `connect` line).
+    pub fn connected(&mut self) {
+        let mut p = self.progress();
+        p.connected();
+        self.gap = p.gap;
+    }
+
+    /// Whether a replay began and did not end (`DF E`).
+    pub fn replay_pending(&self) -> bool {
+        self.replaying.is_some()
+    }
+
+    /// Follows a packet logged live.
+    pub fn live(&mut self, time_ms: i64, header: u8, payload: &[u8]) {
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((packet_hash(header, payload), time_ms));
+    }
+
+    /// Follows a dataflash line logged at `time_ms`. For a replayed packet,
+    /// says what it is; `None` for every other line.
+    pub fn line(&mut self, line: &FlashLine, time_ms: i64) -> Option<Placed> {
+        self.observe(line);
+        match line {
+            FlashLine::Saved(p) => self.saved(*p, time_ms),
+            FlashLine::Started { seq, .. } => {
+                // The receiver clock reads 0 now: an exact anchor for its new run.
+                self.new_run(*seq, Some(Anchor { utc_ms: time_ms, secs: 0, quality: Quality::Exact }));
+                self.last_saved = None;
+            }
+            FlashLine::ReplayStart { .. } => {
+                let previous = self.through().map(|t| t.order());
+                self.replaying = Some(Replaying { previous, ..Replaying::default() });
+            }
+            FlashLine::Replayed { seq, time, header, payload } => return Some(self.replayed(*seq, *time, *header, payload)),
+            FlashLine::ReplayedPage(p) => {
+                let r = self.replaying.get_or_insert_with(Replaying::default);
+                r.previous = Some(p.order());
+                r.page = None;
+                r.known = false;
+                self.partial.clear();
+            }
+            FlashLine::Damaged { .. } => {
+                if let Some(r) = &mut self.replaying {
+                    r.page = None;
+                    r.known = false;
+                }
+                self.partial.clear();
+            }
+            FlashLine::ReplayEnd { seq, millis, .. } => {
+                // The replay bumped the sequence number; the receiver did not restart.
+                let anchor = Anchor { utc_ms: time_ms - (millis % 1000) as i64, secs: (millis / 1000) as u32, quality: Quality::Exact };
+                match self.runs.last_mut() {
+                    Some(run) if run.first_seq <= *seq => run.anchor = Some(anchor),
+                    _ => self.new_run(*seq, Some(anchor)),
+                }
+                self.replaying = None;
+                self.last_saved = None;
+            }
+            FlashLine::Erased => {}
+        }
+        None
+    }
+
+    /// A page saved live: which run of the receiver it belongs to, and what
+    /// it says of that run's clock.
+    fn saved(&mut self, p: Page, time_ms: i64) {
+        // A page with a higher seq but an earlier time than the previous one:
+        // the receiver restarted between the two.
+        let restarted = self.last_saved.is_some_and(|(prev, _)| p.seq > prev.seq && p.time < prev.time);
+        if restarted || self.run_of(p.seq).is_none() {
+            self.new_run(p.seq, None);
+        }
+        // The previous `DF S` line was printed right after the packet that
+        // began this page, at this page's time: an exact anchor.
+        let consecutive = self.last_saved.is_some_and(|(prev, _)| follows(p.page, prev.page) && p.order() > prev.order());
+        let anchor = match self.last_saved {
+            Some((_, at)) if consecutive && !restarted => Anchor { utc_ms: at, secs: p.time, quality: Quality::Exact },
+            _ => Anchor { utc_ms: time_ms, secs: p.time, quality: Quality::Bound },
+        };
+        if let Some(run) = self.run_of_mut(p.seq) {
+            if anchor.quality == Quality::Exact || run.anchor.is_none_or(|a| a.quality != Quality::Exact) {
+                run.anchor = Some(anchor);
+            }
+        }
+        self.last_saved = Some((p, time_ms));
+    }
+
+    fn new_run(&mut self, first_seq: u16, anchor: Option<Anchor>) {
+        self.runs.retain(|r| r.first_seq < first_seq);
+        self.runs.push(Run { first_seq, anchor });
+        if self.runs.len() > 8 {
+            self.runs.remove(0);
+        }
+    }
+
+    fn run_of(&self, seq: u16) -> Option<&Run> {
+        self.runs.iter().rev().find(|r| r.first_seq <= seq)
+    }
+
+    fn run_of_mut(&mut self, seq: u16) -> Option<&mut Run> {
+        self.runs.iter_mut().rev().find(|r| r.first_seq <= seq)
+    }
+
+    /// Where a packet of page `seq` at receiver second `time` goes.
+    fn place(&self, seq: u16, time: u32) -> Option<(i64, Quality)> {
+        let a = self.run_of(seq)?.anchor?;
+        Some((a.utc(time), a.quality))
+    }
+
+    fn replayed(&mut self, seq: u16, time: u32, header: u8, payload: &[u8]) -> Placed {
+        let through = self.through();
+        let r = self.replaying.get_or_insert_with(Replaying::default);
+        if r.page.is_none() {
+            // The first packet of a page has offset 0: its time is the page's.
+            r.page = Some((seq, time));
+            r.known = through.is_some_and(|t| (seq, time) <= t.order());
+            let previous = r.previous;
+            let known = r.known;
+            // A later seq with an earlier time than the page before: the
+            // receiver restarted between the two while nobody listened.
+            if let Some((pseq, ptime)) = previous {
+                if !known && seq > pseq && time < ptime {
+                    let guess = self.place(pseq, ptime).map(|(utc_ms, _)| Anchor { utc_ms, secs: 0, quality: Quality::Guess });
+                    self.new_run(seq, guess);
+                }
+            }
+        }
+        if self.replaying.as_ref().is_some_and(|r| r.known) {
+            return Placed::Known;
+        }
+        let Some((utc_ms, quality)) = self.place(seq, time) else { return Placed::Unplaced };
+        let hash = packet_hash(header, payload);
+        if let Some(i) = self.recent.iter().position(|&(h, t)| h == hash && (t - utc_ms).abs() <= SAME_PACKET_MS) {
+            // Logged live: each live packet stands for one replayed packet at most.
+            self.recent.remove(i);
+            return Placed::Known;
+        }
+        if let Some(i) = self.partial.iter().position(|&(h, t)| h == hash && (t - utc_ms).abs() <= SAME_PACKET_MS) {
+            // Replayed already by a replay that was cut in this page.
+            self.partial.remove(i);
+            return Placed::Known;
+        }
+        if self.partial.len() < RECENT {
+            self.partial.push((hash, utc_ms));
+        }
+        match quality {
+            Quality::Exact => Placed::New { utc_ms },
+            Quality::Bound | Quality::Guess => Placed::Approximate { utc_ms },
+        }
+    }
+}
