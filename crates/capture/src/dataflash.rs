@@ -140,18 +140,30 @@ impl Progress {
     /// Follows a dataflash line of the source.
     pub fn observe(&mut self, line: &FlashLine) {
         match line {
+            // A start whose next seq is not past the page known to be
+            // logged, or a page saved with an older seq: another flash (a
+            // wiped one, another receiver). Its pages are not ours to replay.
+            FlashLine::Started { seq, .. } if self.through.is_some_and(|t| *seq <= t.seq) => {
+                self.through = None;
+                self.gap = false;
+            }
+            FlashLine::Saved(p) if self.through.is_some_and(|t| p.seq < t.seq) => {
+                self.through = Some(*p);
+                self.gap = false;
+            }
             FlashLine::Saved(p) => {
                 // A page saved right after the page known to be logged was
                 // logged live entirely; after a gap (or while a replay is
                 // unfinished) what came before it waits for the replay.
-                let next = self.through.is_none_or(|t| follows(p.page, t.page) && p.order() > t.order());
+                // (Pages can share a start second: the order is `>=`.)
+                let next = self.through.is_none_or(|t| follows(p.page, t.page) && p.order() >= t.order());
                 if next && !self.replaying && !self.gap {
                     self.through = Some(*p);
                 }
             }
             FlashLine::ReplayStart { .. } => self.replaying = true,
             FlashLine::ReplayedPage(p) => {
-                if self.through.is_none_or(|t| p.order() > t.order()) {
+                if self.through.is_none_or(|t| p.order() >= t.order()) {
                     self.through = Some(*p);
                 }
             }
@@ -173,10 +185,15 @@ impl Progress {
     /// the command documents them (`sh,sl,t3,t2,t1,t0 r`, high byte first);
     /// a firmware that combines them with a logical `||` replays from an
     /// earlier page, and the decoder drops what is logged already.
+    ///
+    /// The time sent is one second before the page's: the firmware starts
+    /// after the *last* page of that `seq` whose time is not later than the
+    /// one sent, and a busy receiver can save several pages within one
+    /// second; the page itself is then replayed again and recognised.
     pub fn replay_command(&self) -> Option<String> {
         let p = self.through?;
         let [sh, sl] = p.seq.to_be_bytes();
-        let [t3, t2, t1, t0] = p.time.to_be_bytes();
+        let [t3, t2, t1, t0] = p.time.saturating_sub(1).to_be_bytes();
         Some(format!("{sh},{sl},{t3},{t2},{t1},{t0} r"))
     }
 }
@@ -262,8 +279,8 @@ mod tests {
         p.observe(&FlashLine::Saved(page(40, 3, 1000)));
         p.observe(&FlashLine::Saved(page(41, 3, 1100)));
         assert_eq!(p.through, Some(page(41, 3, 1100)));
-        // seq 3 = 0,3; time 1100 = 0,0,4,76
-        assert_eq!(p.replay_command().as_deref(), Some("0,3,0,0,4,76 r"));
+        // seq 3 = 0,3; time 1100 - 1 = 1099 = 0,0,4,75
+        assert_eq!(p.replay_command().as_deref(), Some("0,3,0,0,4,75 r"));
         // Reconnected: the page being filled when the connection broke is
         // saved now, with packets nobody logged: it waits for the replay.
         p.connected();
@@ -283,5 +300,12 @@ mod tests {
         // A gap in page numbers without a reconnect (the firmware skipped) also waits.
         p.observe(&FlashLine::Saved(page(47, 4, 1700)));
         assert_eq!(p.through, Some(page(45, 4, 1510)));
+        // Another flash (wiped, or another receiver): its pages start anew.
+        p.observe(&FlashLine::Saved(page(40, 1, 20)));
+        assert_eq!(p.through, Some(page(40, 1, 20)), "a page with an older seq comes from another flash");
+        p.observe(&FlashLine::Started { last_page: 31, seq: 0 });
+        assert_eq!(p.through, None, "a start with an older seq: another flash");
+        p.observe(&FlashLine::Saved(page(32, 0, 250)));
+        assert_eq!(p.through, Some(page(32, 0, 250)));
     }
 }

@@ -92,9 +92,14 @@ pub struct Flash {
     replaying: Option<Replaying>,
     /// Packets logged live most recently: (hash of header and payload, UTC ms).
     recent: VecDeque<(u64, i64)>,
-    /// Packets of the page being replayed, taken as new: a replay cut
-    /// before the page's end (`DF R`) is resumed from the page's start.
-    partial: Vec<(u64, i64)>,
+    /// Replayed packets most recently seen (hash, seq, receiver time, and
+    /// the replay that last saw it): a replay cut before a page's end (`DF R`)
+    /// is resumed from that page's start, and a replay starts with the newest
+    /// page in the log (see `Progress::replay_command`), so a packet can be
+    /// replayed again; each counts once per replay.
+    replayed: VecDeque<(u64, u16, u32, u32)>,
+    /// Replays begun, numbered.
+    replays: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +173,7 @@ impl Flash {
                 self.last_saved = None;
             }
             FlashLine::ReplayStart { .. } => {
+                self.replays = self.replays.wrapping_add(1);
                 let previous = self.through().map(|t| t.order());
                 self.replaying = Some(Replaying { previous, ..Replaying::default() });
             }
@@ -177,14 +183,12 @@ impl Flash {
                 r.previous = Some(p.order());
                 r.page = None;
                 r.known = false;
-                self.partial.clear();
             }
             FlashLine::Damaged { .. } => {
                 if let Some(r) = &mut self.replaying {
                     r.page = None;
                     r.known = false;
                 }
-                self.partial.clear();
             }
             FlashLine::ReplayEnd { seq, millis, .. } => {
                 // The replay bumped the sequence number; the receiver did not restart.
@@ -253,7 +257,9 @@ impl Flash {
         if r.page.is_none() {
             // The first packet of a page has offset 0: its time is the page's.
             r.page = Some((seq, time));
-            r.known = through.is_some_and(|t| (seq, time) <= t.order());
+            // Pages can share a start second with the newest page in the log:
+            // only older ones are skipped whole; the others go packet by packet.
+            r.known = through.is_some_and(|t| (seq, time) < t.order());
             let previous = r.previous;
             let known = r.known;
             // A later seq with an earlier time than the page before: the
@@ -270,18 +276,20 @@ impl Flash {
         }
         let Some((utc_ms, quality)) = self.place(seq, time) else { return Placed::Unplaced };
         let hash = packet_hash(header, payload);
+        let pass = self.replays;
+        if let Some(seen) = self.replayed.iter_mut().find(|e| e.0 == hash && e.1 == seq && e.2 == time && e.3 != pass) {
+            // Seen by an earlier replay: taken then (new or logged live).
+            seen.3 = pass;
+            return Placed::Known;
+        }
+        if self.replayed.len() == RECENT {
+            self.replayed.pop_front();
+        }
+        self.replayed.push_back((hash, seq, time, pass));
         if let Some(i) = self.recent.iter().position(|&(h, t)| h == hash && (t - utc_ms).abs() <= SAME_PACKET_MS) {
             // Logged live: each live packet stands for one replayed packet at most.
             self.recent.remove(i);
             return Placed::Known;
-        }
-        if let Some(i) = self.partial.iter().position(|&(h, t)| h == hash && (t - utc_ms).abs() <= SAME_PACKET_MS) {
-            // Replayed already by a replay that was cut in this page.
-            self.partial.remove(i);
-            return Placed::Known;
-        }
-        if self.partial.len() < RECENT {
-            self.partial.push((hash, utc_ms));
         }
         match quality {
             Quality::Exact => Placed::New { utc_ms },

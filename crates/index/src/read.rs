@@ -155,7 +155,9 @@ impl Index {
     ) -> Result<(), IndexError> {
         for day in self.days()? {
             let (d0, d1) = (day * DAY_MS, (day + 1) * DAY_MS);
-            if from.is_some_and(|t| d1 <= t) || to.is_some_and(|t| d0 >= t) {
+            // A day out of range can still hold readings a replay brought from another day.
+            let replayed = self.store.db.scan_prefix(keys::day_key(day, keys::DAY_LATE, b"")).next().is_some();
+            if (from.is_some_and(|t| d1 <= t) || to.is_some_and(|t| d0 >= t)) && !replayed {
                 continue;
             }
             // The devices with readings that day, from the day's field records.

@@ -192,7 +192,12 @@ impl World {
 struct Indexed {
     pings: Vec<(i64, u32)>,
     counts: index::SourceCounts,
+    /// Pings before midnight, by `query` and by `export`.
+    before_midnight: (BTreeSet<u32>, BTreeSet<u32>),
 }
+
+/// The midnight the runs cross.
+const MIDNIGHT_MS: i64 = (START_MS / 86_400_000 + 1) * 86_400_000;
 
 fn index(world: &World) -> Indexed {
     let dir = tempfile::tempdir().unwrap();
@@ -211,7 +216,23 @@ fn index(world: &World) -> Indexed {
     })
     .unwrap();
     let counts = idx.stats().unwrap().sources.into_iter().find(|s| s.source == SOURCE).unwrap().counts;
-    Indexed { pings, counts }
+    let mut queried = BTreeSet::new();
+    idx.query(&format!("{SOURCE}/radioBlip-3/ping"), None, Some(MIDNIGHT_MS), &mut |_, v| {
+        let Value::Int(p) = v else { panic!("ping {v:?}") };
+        queried.insert(*p as u32);
+        Ok(())
+    })
+    .unwrap();
+    let mut exported = BTreeSet::new();
+    idx.export(None, Some(MIDNIGHT_MS), &mut |t, s, v| {
+        assert!(t < MIDNIGHT_MS);
+        if let (true, Value::Int(p)) = (s.ends_with("/radioBlip-3/ping"), v) {
+            exported.insert(*p as u32);
+        }
+        Ok(())
+    })
+    .unwrap();
+    Indexed { pings, counts, before_midnight: (queried, exported) }
 }
 
 /// Every ping the receiver kept is indexed once, in time order, within
@@ -254,6 +275,11 @@ fn a_capture_outage_across_midnight_is_filled_from_the_flash_at_the_true_times()
     assert!(got.counts.replayed >= in_outage as u64, "{:?}", got.counts);
     assert!(got.counts.replay_known > 0, "the overlap with what was logged live is recognised: {:?}", got.counts);
     assert_eq!(got.counts.replay_approximate, 0);
+    // Replayed after midnight, read before it: in the day before, for query and export alike.
+    let before: BTreeSet<u32> = w.truth.iter().filter(|(_, t)| *t < MIDNIGHT_MS).map(|p| p.0).collect();
+    assert!(w.truth.iter().any(|(_, t)| *t > outage_from && *t < MIDNIGHT_MS), "the outage began before midnight");
+    assert_eq!(got.before_midnight.0, before);
+    assert_eq!(got.before_midnight.1, before);
 }
 
 #[test]
