@@ -131,9 +131,17 @@ pub struct DemoArgs {
     /// Packets per second from the simulated receiver
     #[arg(long, default_value_t = 4.0, value_name = "N")]
     pub rate: f64,
-    /// Seed of the simulation
+    /// Seed of the simulated receiver
     #[arg(long, default_value_t = 2012, value_name = "N")]
     pub seed: u64,
+    /// Stop capture for this many seconds (see --outage-at) while the
+    /// simulated receiver keeps saving packets in its dataflash; when capture
+    /// is back it asks for them and the gap fills (docs/dataflash.md)
+    #[arg(long, value_name = "SECONDS")]
+    pub outage: Option<u64>,
+    /// When the --outage begins, in seconds from the start
+    #[arg(long, default_value_t = 20, value_name = "SECONDS")]
+    pub outage_at: u64,
 }
 
 /// Catch the cache up with the logs (and keep it current with --follow).

@@ -28,6 +28,14 @@ const DEMO_CONFIG: &str = r#"# Written by `blackbox demo`: the node map of its s
 # receiver. Every blackbox command run in this directory reads this file;
 # see docs/configuration.md for all keys.
 
+# The simulated receiver is a JeeLink with a dataflash: after a reconnect,
+# capture asks it for what it saved meanwhile (docs/dataflash.md).
+[[source]]
+name = "usb-DEMO"
+port = "demo-receiver"   # the demo links this to its receiver while it runs
+decoder = "rf12demo"
+dataflash = true
+
 [rf12.nodes]
 2 = "roomNode"
 3 = "radioBlip"
@@ -51,15 +59,21 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     }
     let mut global = global.clone();
     let mut config = settings::load_config(&global)?;
-    if config.rf12.nodes.is_empty() {
-        // Without a node map the simulated nodes would show as raw node-N
-        // bytes, and the suggested commands would not find roomNode-2.
+    let has_source = config.sources.iter().any(|s| s.name.as_deref() == Some(DEMO_SOURCE));
+    if config.rf12.nodes.is_empty() || !has_source {
         let read = global.config.clone().unwrap_or_else(|| settings::CONFIG_FILE.into());
         let text = std::fs::read_to_string(&read).with_context(|| format!("cannot read {}", read.display())).setup()?;
-        std::fs::write(DEMO_COPY, with_demo_nodes(&text, &read)?).with_context(|| format!("cannot write ./{DEMO_COPY}")).setup()?;
+        std::fs::write(DEMO_COPY, with_demo_parts(&text, &read, config.rf12.nodes.is_empty(), !has_source)?)
+            .with_context(|| format!("cannot write ./{DEMO_COPY}"))
+            .setup()?;
         note!(
-            "blackbox demo: {} maps no RF12 node, so the demo uses its simulated receiver's node map: ./{DEMO_COPY} is {} with that map added, and the commands suggested at the end use it",
+            "blackbox demo: {} lacks the simulated receiver's {}, so the demo uses ./{DEMO_COPY}: {} with it added; the commands suggested at the end use it",
             read.display(),
+            match (config.rf12.nodes.is_empty(), has_source) {
+                (true, false) => "node map and [[source]]",
+                (true, true) => "node map",
+                _ => "[[source]] (a JeeLink with a dataflash)",
+            },
             read.display()
         );
         global.config = Some(DEMO_COPY.into());
@@ -74,10 +88,10 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     let cache_dir = settings::cache_dir(global, &config);
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display())).setup()?;
     // A second run continues the simulated nodes' counters and values from the logs.
-    let mut sim = sim::Rf12Demo::new(args.seed);
+    let mut sim = sim::Receiver::new(args.seed, 400);
     resume_from_logs(&mut sim, &logs);
 
-    let (mut device, port) = serialport::TTYPort::pair().context("cannot create a pseudo-terminal for the simulated receiver").setup()?;
+    let (device, port) = serialport::TTYPort::pair().context("cannot create a pseudo-terminal for the simulated receiver").setup()?;
     let path = port.name().context("the pseudo-terminal has no name").setup()?;
     let stop = Stop::new().context("cannot create the stop pipe").setup()?;
     stop.on_signals().context("cannot install signal handlers").setup()?;
@@ -86,29 +100,30 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     let view_watch = Watch::new(&logs)?;
     let (index_stopper, view_stopper) = (index_watch.stopper(), view_watch.stopper());
 
+    // Capture opens the receiver by the path in the configuration: link it to the pseudo-terminal.
+    let link = config.sources.iter().find(|s| s.name.as_deref() == Some(DEMO_SOURCE)).and_then(|s| s.port.clone());
+    let port_path: std::path::PathBuf = match &link {
+        Some(l) => {
+            let _ = std::fs::remove_file(l);
+            std::os::unix::fs::symlink(&path, l)
+                .with_context(|| format!("cannot link {} to the simulated receiver", l.display()))
+                .setup()?;
+            l.clone()
+        }
+        None => path.clone().into(),
+    };
+    let dataflash = config.sources.iter().any(|s| s.name.as_deref() == Some(DEMO_SOURCE) && s.dataflash);
+    // Whether capture listens: during an outage the receiver's lines go nowhere (it keeps them in its flash).
+    let listening = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let sim_stop = stop.clone();
+    let sim_listening = listening.clone();
     let simulator = std::thread::Builder::new()
         .name("simulated rf12demo".into())
-        .spawn(move || {
-            let mut line = format!("{}\r\n", sim::BANNER);
-            loop {
-                if device.write_all(line.as_bytes()).is_err() {
-                    break;
-                }
-                // Pacing, not synchronisation: a real receiver sends packets as they come in.
-                if sim_stop.wait(interval) {
-                    break;
-                }
-                line = format!("{}\r\n", sim.next_line());
-            }
-            // Keep the pseudo-terminal open until capture has closed its end.
-            drop(device);
-        })
+        .spawn(move || simulate(sim, device, interval, &sim_stop, &sim_listening))
         .context("cannot start the simulator")
         .setup()?;
 
-    // The indexer: catch up, then follow until stopped.
     let idx = Arc::new(Mutex::new(cache::open_current(&cache_dir, &logs, &decoders, &fingerprint)?.0));
     let indexer = {
         let (idx, cache_dir, logs, decoders) = (idx.clone(), cache_dir.clone(), logs.clone(), decoders.clone());
@@ -151,17 +166,26 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     );
     let mut spec = SourceSpec::new(
         DEMO_SOURCE,
-        SourceKind::Serial { path: path.clone().into(), baud: settings::DEFAULT_BAUD, framing: Default::default() },
+        SourceKind::Serial { path: port_path.clone(), baud: settings::DEFAULT_BAUD, framing: Default::default() },
     );
     spec.max_line = writing.max_line;
+    spec.dataflash = dataflash;
     let opts = CaptureOptions { logs: logs.clone(), writer: writing.writer, sources: vec![spec], backoff: writing.backoff };
-    let result = capture::run(opts, OffsetClock::from_env(), stop.clone(), None);
-    // Capture has written and synced everything, its stop line included.
+    let result = match args.outage {
+        None | Some(0) => capture::run(opts, OffsetClock::from_env(), stop.clone(), None),
+        Some(secs) => {
+            let first = Stop::new().context("cannot create the stop pipe").setup()?;
+            capture_with_outage(opts, &stop, first, &listening, args.outage_at, secs)
+        }
+    };
     stop.trigger();
     index_stopper.stop();
     view_stopper.stop();
     let _ = simulator.join();
     drop(port);
+    if let Some(l) = &link {
+        let _ = std::fs::remove_file(l);
+    }
     let (mut follower, mut view, shown) = viewer.join().map_err(|_| anyhow::anyhow!("the viewer panicked"))?;
     if shown.is_ok() {
         // What capture wrote while stopping (its `stop` line). Quietly: a
@@ -183,24 +207,32 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
 }
 
 /// `text` (the configuration read from `path`) with the simulated node map added.
-fn with_demo_nodes(text: &str, path: &Path) -> Result<String, CliError> {
+/// The configuration in `text` with the demo's node map and source added where missing.
+fn with_demo_parts(text: &str, path: &Path, nodes: bool, source: bool) -> Result<String, CliError> {
     let mut table: toml::Table = text.parse().with_context(|| format!("cannot read {} as TOML", path.display())).setup()?;
-    let demo: toml::Table = DEMO_CONFIG.parse().context("the demo's node map").setup()?;
-    let rf12 = table.entry("rf12").or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let (Some(rf12), Some(nodes)) = (rf12.as_table_mut(), demo.get("rf12").and_then(|r| r.get("nodes"))) else {
-        return Err(setup_error(format!("{}: rf12 is not a table", path.display())));
-    };
-    rf12.insert("nodes".into(), nodes.clone());
+    let demo: toml::Table = DEMO_CONFIG.parse().context("the demo's configuration").setup()?;
+    if nodes {
+        let rf12 = table.entry("rf12").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let (Some(rf12), Some(nodes)) = (rf12.as_table_mut(), demo.get("rf12").and_then(|r| r.get("nodes"))) else {
+            return Err(setup_error(format!("{}: rf12 is not a table", path.display())));
+        };
+        rf12.insert("nodes".into(), nodes.clone());
+    }
+    if source {
+        let sources = table.entry("source").or_insert_with(|| toml::Value::Array(Vec::new()));
+        let (Some(sources), Some(toml::Value::Array(demo_sources))) = (sources.as_array_mut(), demo.get("source")) else {
+            return Err(setup_error(format!("{}: source is not an array of tables", path.display())));
+        };
+        sources.extend(demo_sources.iter().cloned());
+    }
     let body = toml::to_string(&table).context("writing the demo's configuration").setup()?;
     Ok(format!(
-        "# Written by `blackbox demo`: {} with the node map of the simulated\n# receiver added (it had none). Give it to other commands with --config.\n\n{body}",
+        "# Written by `blackbox demo`: {} with the simulated receiver's node map\n# and source added where missing. Give it to other commands with --config.\n\n{body}",
         path.display()
     ))
 }
 
-/// Takes up the simulated nodes' counters and values from the demo's latest
-/// packets in the logs: the end of the newest day file, at most 64 KiB of it.
-fn resume_from_logs(sim: &mut sim::Rf12Demo, logs: &Path) {
+fn resume_from_logs(sim: &mut sim::Receiver, logs: &Path) {
     use std::io::{Read, Seek, SeekFrom};
     const TAIL: u64 = 64 * 1024;
     let Ok(scan) = logfile::scan(logs) else { return };
@@ -223,6 +255,89 @@ fn resume_from_logs(sim: &mut sim::Rf12Demo, logs: &Path) {
 
 /// The demo's sensor to suggest querying: the one the README shows when the
 /// node map has it, else another temperature, else any of the demo's sensors.
+/// The simulated receiver: hears a packet every `interval`, prints its lines
+/// while capture listens, and answers the commands capture sends (the
+/// dataflash replay).
+fn simulate(
+    mut sim: sim::Receiver,
+    mut device: serialport::TTYPort,
+    interval: Duration,
+    stop: &Stop,
+    listening: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::Read;
+    use std::sync::atomic::Ordering;
+    let now = || OffsetClock::from_env().now().wall_ms;
+    let mut lines = sim.boot(now());
+    let mut command = Vec::new();
+    // Commands are read without waiting: the radio's pace is the interval.
+    let _ = device.set_timeout(Duration::from_millis(1));
+    loop {
+        if listening.load(Ordering::SeqCst) {
+            let text: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+            if device.write_all(text.as_bytes()).is_err() {
+                break;
+            }
+            let mut buf = [0u8; 256];
+            while let Ok(n @ 1..) = device.read(&mut buf) {
+                for &b in &buf[..n] {
+                    if b == b'\r' || b == b'\n' {
+                        let cmd = String::from_utf8_lossy(&command).into_owned();
+                        command.clear();
+                        let answer = sim.command(&cmd, now());
+                        let text: String = answer.iter().map(|l| format!("{l}\r\n")).collect();
+                        if device.write_all(text.as_bytes()).is_err() {
+                            return;
+                        }
+                    } else if command.len() < 256 {
+                        command.push(b);
+                    }
+                }
+            }
+        }
+        if stop.wait(interval) {
+            break;
+        }
+        lines = sim.receive(now());
+    }
+}
+
+/// Captures for `at` seconds, stops for `secs` seconds while the receiver keeps
+/// saving packets, then captures again until the end of the demo.
+/// `first` stops the first part.
+fn capture_with_outage(
+    opts: CaptureOptions,
+    stop: &Stop,
+    first: Stop,
+    listening: &std::sync::atomic::AtomicBool,
+    at: u64,
+    secs: u64,
+) -> Result<capture::Summary, capture::CaptureError> {
+    use std::sync::atomic::Ordering;
+    let timer = {
+        let (stop, first) = (stop.clone(), first.clone());
+        std::thread::spawn(move || {
+            stop.wait(Duration::from_secs(at));
+            first.trigger();
+        })
+    };
+    let before = capture::run(opts.clone(), OffsetClock::from_env(), first, None)?;
+    let _ = timer.join();
+    if stop.is_set() {
+        return Ok(before);
+    }
+    listening.store(false, Ordering::SeqCst);
+    note!("blackbox demo: capture stopped for {secs} s; the simulated receiver keeps saving what it hears in its dataflash");
+    if stop.wait(Duration::from_secs(secs)) {
+        return Ok(before);
+    }
+    listening.store(true, Ordering::SeqCst);
+    note!("blackbox demo: capture is back and asks the receiver for what it saved; the replayed lines follow");
+    let mut after = capture::run(opts, OffsetClock::from_env(), stop.clone(), None)?;
+    after.readings += before.readings;
+    Ok(after)
+}
+
 fn sensor_to_query(schema: &[index::SchemaRow]) -> Option<&index::SchemaRow> {
     let demo: Vec<&index::SchemaRow> = schema.iter().filter(|r| r.sensor.starts_with(&format!("{DEMO_SOURCE}/"))).collect();
     let preferred = format!("{DEMO_SOURCE}/roomNode-2/temp");
