@@ -1,5 +1,5 @@
 //! Every decoder on any line, with state carried from line to line as the
-//! indexer carries it. Never panics; decoded fields have names and finite
+//! indexer carries it (a dataflash receiver's replays included). Never panics; decoded fields have names and finite
 //! numbers.
 #![no_main]
 
@@ -53,13 +53,19 @@ name = "rf12"
 stdin = true
 decoder = "rf12demo"
 
+[[source]]
+name = "jeelink"
+port = "/dev/null"
+decoder = "rf12demo"
+dataflash = true
+
 [[event]]
 match = "Fault"
 code = "F"
 level = "error"
 "#;
 
-const SOURCES: [&str; 7] = ["json", "kv", "csv", "csv-fixed", "regex", "rf12", "auto"];
+const SOURCES: [&str; 8] = ["json", "kv", "csv", "csv-fixed", "regex", "rf12", "auto", "jeelink"];
 
 fuzz_target!(|input: Vec<(u8, i64, &str)>| {
     thread_local! {
@@ -74,7 +80,14 @@ fuzz_target!(|input: Vec<(u8, i64, &str)>| {
         for (which, time, line) in input {
             let i = usize::from(which) % SOURCES.len();
             let _ = decoders.events(SOURCES[i], line);
-            if let decode::Outcome::Decoded { device, fields } = decoders.decode(SOURCES[i], time, line, &mut states[i]) {
+            if line.is_empty() {
+                // Capture reconnected (a `connect` line): a dataflash replay is due.
+                decoders.connected(SOURCES[i], &mut states[i]);
+                continue;
+            }
+            if let decode::Outcome::Decoded { device, fields } | decode::Outcome::Replayed { device, fields, .. } =
+                decoders.decode(SOURCES[i], time, line, &mut states[i])
+            {
                 assert!(!device.is_empty());
                 for f in fields {
                     assert!(!f.name.is_empty(), "a field without a name from {line:?}");

@@ -52,7 +52,8 @@ pub struct Anchor {
 impl Anchor {
     /// UTC of receiver second `secs` (which spans [secs, secs+1): its middle).
     fn utc(&self, secs: u32) -> i64 {
-        self.utc_ms + (i64::from(secs) - i64::from(self.secs)) * 1000 + 500
+        // Saturating: times come from the log, but a decoder never panics on input.
+        self.utc_ms.saturating_add((i64::from(secs) - i64::from(self.secs)) * 1000 + 500)
     }
 }
 
@@ -192,7 +193,11 @@ impl Flash {
             }
             FlashLine::ReplayEnd { seq, millis, .. } => {
                 // The replay bumped the sequence number; the receiver did not restart.
-                let anchor = Anchor { utc_ms: time_ms - (millis % 1000) as i64, secs: (millis / 1000) as u32, quality: Quality::Exact };
+                let anchor = Anchor {
+                    utc_ms: time_ms.saturating_sub((millis % 1000) as i64),
+                    secs: (millis / 1000) as u32,
+                    quality: Quality::Exact,
+                };
                 match self.runs.last_mut() {
                     Some(run) if run.first_seq <= *seq => run.anchor = Some(anchor),
                     _ => self.new_run(*seq, Some(anchor)),
@@ -286,7 +291,7 @@ impl Flash {
             self.replayed.pop_front();
         }
         self.replayed.push_back((hash, seq, time, pass));
-        if let Some(i) = self.recent.iter().position(|&(h, t)| h == hash && (t - utc_ms).abs() <= SAME_PACKET_MS) {
+        if let Some(i) = self.recent.iter().position(|&(h, t)| h == hash && t.abs_diff(utc_ms) <= SAME_PACKET_MS as u64) {
             // Logged live: each live packet stands for one replayed packet at most.
             self.recent.remove(i);
             return Placed::Known;
