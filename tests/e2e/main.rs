@@ -4,6 +4,7 @@
 mod harness;
 
 mod capture;
+mod dataflash;
 mod demo;
 mod deploy;
 mod index;

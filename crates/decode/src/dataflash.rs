@@ -43,7 +43,7 @@ pub enum Quality {
 /// A receiver clock: receiver seconds to UTC, from a moment when both were known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anchor {
-    /// UTC (ms) at which the receiver clock read `secs`.
+    /// UTC (ms) at which the receiver clock read `secs` and no milliseconds.
     pub utc_ms: i64,
     pub secs: u32,
     pub quality: Quality,
@@ -223,7 +223,9 @@ impl Flash {
         // began this page, at this page's time: an exact anchor.
         let consecutive = self.last_saved.is_some_and(|(prev, _)| follows(p.page, prev.page) && p.order() > prev.order());
         let anchor = match self.last_saved {
-            Some((_, at)) if consecutive && !restarted => Anchor { utc_ms: at, secs: p.time, quality: Quality::Exact },
+            // The clock read `time` and some unknown part of a second at `at`:
+            // take half a second, so the anchor is where the clock read `time.000`.
+            Some((_, at)) if consecutive && !restarted => Anchor { utc_ms: at.saturating_sub(500), secs: p.time, quality: Quality::Exact },
             _ => Anchor { utc_ms: time_ms, secs: p.time, quality: Quality::Bound },
         };
         if let Some(run) = self.run_of_mut(p.seq) {
