@@ -46,8 +46,15 @@ impl Watch {
         let (tx, rx) = mpsc::channel();
         let events = tx.clone();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if res.is_ok() {
-                let _ = events.send(Wake::Changed);
+            use notify::event::{AccessKind, AccessMode, EventKind};
+            match res {
+                // Opening, reading and closing a file changes nothing; the
+                // watcher's own reads would otherwise wake it for ever.
+                Ok(e) if matches!(e.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write)) => {}
+                Ok(_) => {
+                    let _ = events.send(Wake::Changed);
+                }
+                Err(_) => {}
             }
         })
         .context("cannot watch the log directory")
