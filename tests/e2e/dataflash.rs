@@ -44,6 +44,8 @@ struct SimEnd {
     printed: Vec<Vec<String>>,
     /// Commands received from capture.
     commands: Vec<String>,
+    /// Bytes capture sent while a replay was being printed.
+    during_replay: Vec<String>,
     /// The device end, kept open: capture would see a hangup.
     _master: serialport::TTYPort,
 }
@@ -72,6 +74,7 @@ fn simulate(mut master: serialport::TTYPort, ctl: Receiver<Ctl>, events: Sender<
     let mut booted = false;
     let mut printed: Vec<Vec<String>> = Vec::new();
     let mut commands = Vec::new();
+    let mut during_replay = Vec::new();
     let mut from_capture: Vec<u8> = Vec::new();
     let mut next = Instant::now();
     let mut buf = [0u8; 256];
@@ -108,8 +111,25 @@ fn simulate(mut master: serialport::TTYPort, ctl: Receiver<Ctl>, events: Sender<
             let bytes: Vec<u8> = from_capture.drain(..=end).collect();
             let cmd = String::from_utf8_lossy(&bytes[..end]).trim().to_string();
             let answer = rx.command(&cmd, now_ms());
+            let replay = cmd.ends_with('r');
             commands.push(cmd);
-            if connected {
+            if connected && replay {
+                // A line at a time, as the firmware prints it at 57,600 baud
+                // (a few ms a line); any byte from capture meanwhile would
+                // end the firmware's replay.
+                for (i, line) in answer.iter().enumerate() {
+                    print(&mut master, std::slice::from_ref(line), printed.last_mut().unwrap());
+                    if i + 1 == answer.len() {
+                        break; // the replay is over (`DF E`)
+                    }
+                    master.set_timeout(Duration::from_millis(3)).expect("pty timeout");
+                    match master.read(&mut buf) {
+                        Ok(n) => during_replay.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                        Err(e) => panic!("read from pty: {e}"),
+                    }
+                }
+            } else if connected {
                 print(&mut master, &answer, printed.last_mut().unwrap());
             }
         }
@@ -125,7 +145,7 @@ fn simulate(mut master: serialport::TTYPort, ctl: Receiver<Ctl>, events: Sender<
             }
         }
     }
-    SimEnd { rx, printed, commands, _master: master }
+    SimEnd { rx, printed, commands, during_replay, _master: master }
 }
 
 /// Tells the receiver `what` and waits until it is done.
@@ -198,7 +218,7 @@ fn a_capture_killed_for_seconds_gets_what_the_receiver_heard_back_from_its_dataf
     std::fs::write(
         dir.path().join("blackbox.toml"),
         format!(
-            "[[source]]\nname = \"jl\"\nport = \"{}\"\ndecoder = \"rf12demo\"\ndataflash = true\n\n[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n9 = \"homePower\"\n",
+            "[[source]]\nname = \"jl\"\nport = \"{}\"\ndecoder = \"rf12demo\"\ndataflash = true\ninit = [\"8b\"]\n[[source.poll]]\ncommand = \"v\"\nevery = \"100ms\"\n\n[rf12.nodes]\n2 = \"roomNode\"\n3 = \"radioBlip\"\n4 = \"roomNode\"\n5 = \"roomNode\"\n9 = \"homePower\"\n",
             link.display()
         ),
     )
@@ -272,7 +292,15 @@ fn a_capture_killed_for_seconds_gets_what_the_receiver_heard_back_from_its_dataf
     let n: Vec<u32> = last_saved.split(' ').map(|w| w.parse().unwrap()).collect();
     let [sh, sl] = (n[1] as u16).to_be_bytes();
     let [t3, t2, t1, t0] = n[2].saturating_sub(1).to_be_bytes();
-    assert_eq!(sim.commands, [format!("{sh},{sl},{t3},{t2},{t1},{t0} r")], "capture asked for the replay once, after page {}", n[0]);
+    let replays: Vec<&String> = sim.commands.iter().filter(|c| c.ends_with(" r")).collect();
+    assert_eq!(replays, [&format!("{sh},{sl},{t3},{t2},{t1},{t0} r")], "capture asked for the replay once, after page {}", n[0]);
+    assert!(
+        sim.commands.iter().any(|c| c == "v") && sim.commands.iter().any(|c| c == "8b"),
+        "init and polls were sent: {:?}",
+        sim.commands
+    );
+    // The firmware ends a replay at any input: capture holds init and polls meanwhile.
+    assert!(sim.during_replay.is_empty(), "capture sent {:?} during the replay", sim.during_replay);
     let v = dir.verify();
     assert!(v.status.success(), "{}", stdout(&v));
 

@@ -205,6 +205,11 @@ impl Progress {
 /// nothing. A page is saved at the first packet 255 s after it began.
 pub const REPLAY_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// The longest a replay may take: capture sends no command meanwhile (the
+/// firmware ends a replay at any input). 1,760 pages of a 512 KB JeeLink at
+/// 57,600 baud take about 6 minutes.
+pub const REPLAY_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Where the replay of `source` starts, from its lines in the daily files
 /// under `logs`: the newest day files are read back to the last one with a
 /// `DF` line (at most `MAX_DAYS` of them), then followed in order.

@@ -317,17 +317,19 @@ impl SourceTask {
         let mut init_due = (!self.spec.init.is_empty()).then_some(first);
         let mut poll_due: Vec<Instant> = self.spec.polls.iter().map(|_| first).collect();
         // A dataflash replay is asked for once the receiver saved the page it
-        // was filling (or restarted), or after `REPLAY_WAIT` at the latest.
+        // was filling (or restarted), or after `REPLAY_WAIT` at the latest,
+        // and after `init`. Nothing is sent while it runs (until `DF E`, at
+        // most `REPLAY_LIMIT`): the firmware ends a replay at any input.
         let mut replay_due = self.flash.as_ref().and_then(|f| f.borrow().replay_command()).map(|_| start + dataflash::REPLAY_WAIT);
+        let mut triggered = false;
+        let mut replaying: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            if replay_due.is_some_and(|t| t <= now) {
-                replay_due = None;
-                if let Err(e) = self.ask_replay(name, conn) {
-                    return self.finish(name, &mut framer, End::Error(e));
-                }
+            if replaying.is_some_and(|t| t <= now) {
+                tracing::warn!(source = %name, "the dataflash replay did not end (no `DF E`) within {} s; sending commands again", dataflash::REPLAY_LIMIT.as_secs());
+                replaying = None;
             }
-            if init_due.is_some_and(|t| t <= now) {
+            if replaying.is_none() && init_due.is_some_and(|t| t <= now) {
                 init_due = None;
                 for cmd in &self.spec.init {
                     if let Err(e) = self.send_command(name, conn, cmd) {
@@ -335,15 +337,27 @@ impl SourceTask {
                     }
                 }
             }
-            for (i, p) in self.spec.polls.iter().enumerate() {
-                if poll_due[i] <= now {
-                    poll_due[i] = now + p.every;
-                    if let Err(e) = self.send_command(name, conn, &p.command) {
-                        return self.finish(name, &mut framer, End::Error(e));
+            if init_due.is_none() && replay_due.is_some_and(|t| triggered || t <= now) {
+                replay_due = None;
+                match self.ask_replay(name, conn) {
+                    Ok(true) => replaying = Some(now + dataflash::REPLAY_LIMIT),
+                    Ok(false) => {}
+                    Err(e) => return self.finish(name, &mut framer, End::Error(e)),
+                }
+            }
+            if replaying.is_none() {
+                for (i, p) in self.spec.polls.iter().enumerate() {
+                    if poll_due[i] <= now {
+                        poll_due[i] = now + p.every;
+                        if let Err(e) = self.send_command(name, conn, &p.command) {
+                            return self.finish(name, &mut framer, End::Error(e));
+                        }
                     }
                 }
             }
-            let next = init_due.into_iter().chain(replay_due).chain(poll_due.iter().copied()).min();
+            // While a replay runs only its limit is a deadline (commands wait).
+            let commands = replaying.is_none().then(|| init_due.into_iter().chain(poll_due.iter().copied())).into_iter().flatten();
+            let next = commands.chain(replay_due.filter(|_| init_due.is_none())).chain(replaying).min();
             let timeout = next.map(|t| stop::timespec(t.saturating_duration_since(Instant::now())));
             let stop_fd = self.stop.fd();
             let mut fds = [PollFd::new(&fd, PollFlags::IN), PollFd::new(&stop_fd, PollFlags::IN)];
@@ -363,13 +377,14 @@ impl SourceTask {
                 Ok(n) => {
                     let at = self.clock.now();
                     let mut pieces = Vec::new();
-                    let mut trigger = false;
+                    let mut ended = false;
                     framer.push(&buf[..n], |f| {
                         pieces.push(match f {
                             Frame::Line(b) => {
                                 if let Some(flash) = &self.flash {
                                     if let Some(line) = std::str::from_utf8(b).ok().and_then(dataflash::parse) {
-                                        trigger |= matches!(line, dataflash::FlashLine::Saved(_) | dataflash::FlashLine::Started { .. });
+                                        triggered |= matches!(line, dataflash::FlashLine::Saved(_) | dataflash::FlashLine::Started { .. });
+                                        ended |= matches!(line, dataflash::FlashLine::ReplayEnd { .. });
                                         flash.borrow_mut().observe(&line);
                                     }
                                 }
@@ -378,11 +393,8 @@ impl SourceTask {
                             Frame::Overlong(b) => Piece { bytes: b.to_vec(), cut: Some("overlong") },
                         })
                     });
-                    if trigger && replay_due.is_some() {
-                        replay_due = None;
-                        if let Err(e) = self.ask_replay(name, conn) {
-                            return self.finish(name, &mut framer, End::Error(e));
-                        }
+                    if ended {
+                        replaying = None;
                     }
                     if !pieces.is_empty() && self.tx.send(Msg::Lines { source: name.clone(), at, pieces }).is_err() {
                         return End::Stopped;
@@ -408,11 +420,12 @@ impl SourceTask {
         end
     }
 
-    /// Asks a dataflash receiver to replay what it saved after the last page logged.
-    fn ask_replay(&self, name: &str, conn: &Connection) -> Result<(), String> {
-        let Some(flash) = &self.flash else { return Ok(()) };
+    /// Asks a dataflash receiver to replay what it saved after the last
+    /// page logged; false when there is nothing to ask from.
+    fn ask_replay(&self, name: &str, conn: &Connection) -> Result<bool, String> {
+        let Some(flash) = &self.flash else { return Ok(false) };
         let progress = *flash.borrow();
-        let (Some(cmd), Some(from)) = (progress.replay_command(), progress.through) else { return Ok(()) };
+        let (Some(cmd), Some(from)) = (progress.replay_command(), progress.through) else { return Ok(false) };
         tracing::info!(
             source = name,
             page = from.page,
@@ -421,7 +434,8 @@ impl SourceTask {
             "asking the receiver to replay its dataflash after page {}",
             from.page
         );
-        self.send_command(name, conn, &cmd)
+        self.send_command(name, conn, &cmd)?;
+        Ok(true)
     }
 
     fn send_command(&self, name: &str, conn: &Connection, cmd: &str) -> Result<(), String> {

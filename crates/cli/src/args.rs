@@ -69,7 +69,9 @@ pub enum Command {
 ///
 /// Without a source option the sources come from the [[source]] tables of
 /// the configuration. Runs until SIGTERM or Ctrl-C (everything received is
-/// written and synced first); with --stdin, until the end of the input.
+/// written and synced first); with --stdin, until the end of the input. A
+/// [[source]] with `dataflash = true` (a JeeLink) is asked after every
+/// reconnect to replay what it saved meanwhile (docs/dataflash.md).
 #[derive(Debug, ClapArgs)]
 #[command(
     after_help = "Examples:\n  blackbox capture --port /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A40117UK-if00-port0 --baud 57600\n  blackbox capture --tcp ser2net.local:3001 --source ups\n  some-tool | blackbox capture --stdin --source tool --sync always"

@@ -332,7 +332,7 @@ fn capture_with_outage(
         return Ok(before);
     }
     listening.store(true, Ordering::SeqCst);
-    note!("blackbox demo: capture is back and asks the receiver for what it saved; the replayed lines follow");
+    note!("blackbox demo: capture is back; when the receiver saves the page it is filling, capture asks it for what it saved meanwhile, and the replayed lines follow");
     let mut after = capture::run(opts, OffsetClock::from_env(), stop.clone(), None)?;
     after.readings += before.readings;
     Ok(after)
