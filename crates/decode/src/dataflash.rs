@@ -304,3 +304,109 @@ impl Flash {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> FlashLine {
+        parse(text).unwrap_or_else(|| panic!("{text} parses"))
+    }
+
+    /// Feeds `(ms, line)` pairs; returns what each replayed packet became.
+    fn feed(flash: &mut Flash, lines: &[(i64, &str)]) -> Vec<Placed> {
+        lines.iter().filter_map(|&(t, l)| flash.line(&line(l), t)).collect()
+    }
+
+    #[test]
+    fn a_start_anchors_the_clock_at_zero_and_a_packet_lands_mid_second() {
+        let mut f = Flash::default();
+        let placed = feed(
+            &mut f,
+            &[(1_000_000, "DF I 40 3"), (1_030_000, "DF S 41 3 12"), (1_100_000, "r: page 41 45"), (1_100_001, "R 3 20 2 1 2 3")],
+        );
+        // 20 s after the start, in the middle of that second.
+        assert_eq!(placed, [Placed::New { utc_ms: 1_020_500 }]);
+    }
+
+    #[test]
+    fn two_consecutive_saves_anchor_the_clock_to_the_second() {
+        let mut f = Flash::default();
+        // The second page began (receiver second 500) when the first line was printed.
+        let placed = feed(
+            &mut f,
+            &[(5_000_000, "DF S 41 3 400"), (5_090_000, "DF S 42 3 500"), (5_200_000, "r: page 42 44"), (5_200_001, "R 3 600 2 9 9")],
+        );
+        // 100 s after 5_000_000 (second 500 began about half a second before it), mid-second.
+        assert_eq!(placed, [Placed::New { utc_ms: 5_100_000 }]);
+    }
+
+    #[test]
+    fn one_save_alone_is_an_upper_bound_and_placed_approximately() {
+        let mut f = Flash::default();
+        let placed = feed(&mut f, &[(7_000_000, "DF S 41 3 400"), (7_200_000, "r: page 41 44"), (7_200_001, "R 3 450 2 9 9")]);
+        assert_eq!(placed, [Placed::Approximate { utc_ms: 7_050_500 }]);
+    }
+
+    #[test]
+    fn a_run_never_seen_live_is_found_in_the_replay_and_placed_after_the_page_before_it() {
+        let mut f = Flash::default();
+        let placed = feed(
+            &mut f,
+            &[
+                (1_000_000, "DF I 40 3"),
+                // Each printed when the next page began: pages 42 and 43 at seconds 200 and 300.
+                (1_200_000, "DF S 41 3 100"),
+                (1_300_000, "DF S 42 3 200"),
+                (9_000_000, "r: page 42 45"),
+                // Page 43 of the same run, then page 44 after a restart (seq 4, time back near 0).
+                (9_000_001, "R 3 300 2 1"),
+                (9_000_002, "DF R 43 3 300"),
+                (9_000_003, "R 4 5 2 2"),
+                (9_000_004, "DF R 44 4 5"),
+                (9_000_005, "DF E 44 5 120000"),
+            ],
+        );
+        // From the newest anchor (two saves: second 200 began half a second before 1_200_000).
+        assert_eq!(placed[0], Placed::New { utc_ms: 1_300_000 });
+        // Guessed: the restart right after page 43 began, 5 s on, mid-second.
+        assert_eq!(placed[1], Placed::Approximate { utc_ms: 1_300_000 + 5_500 });
+    }
+
+    #[test]
+    fn packets_logged_live_or_replayed_before_are_known() {
+        let mut f = Flash::default();
+        feed(&mut f, &[(1_000_000, "DF I 40 3"), (1_050_000, "DF S 41 3 50")]);
+        // Logged live at receiver second 60 (UTC 1_060_000 and a bit).
+        f.live(1_060_200, 2, &[7, 7]);
+        let placed = feed(
+            &mut f,
+            &[
+                (2_000_000, "r: page 41 42"),
+                (2_000_001, "R 3 60 2 7 7"),
+                (2_000_002, "R 3 61 2 8 8"),
+                // Cut here; the next replay brings the same page again.
+                (3_000_000, "r: page 41 42"),
+                (3_000_001, "R 3 60 2 7 7"),
+                (3_000_002, "R 3 61 2 8 8"),
+                (3_000_003, "R 3 62 2 8 8"),
+            ],
+        );
+        assert_eq!(
+            placed,
+            [Placed::Known, Placed::New { utc_ms: 1_061_500 }, Placed::Known, Placed::Known, Placed::New { utc_ms: 1_062_500 }]
+        );
+    }
+
+    #[test]
+    fn pages_older_than_the_newest_logged_are_skipped_whole() {
+        let mut f = Flash::default();
+        feed(&mut f, &[(1_000_000, "DF I 40 3"), (1_050_000, "DF S 41 3 50"), (1_090_000, "DF S 42 3 90")]);
+        // A firmware with the `||` quirk replays from the oldest page.
+        let placed = feed(
+            &mut f,
+            &[(2_000_000, "r: page 0 43"), (2_000_001, "R 2 900 2 1"), (2_000_002, "DF R 33 2 900"), (2_000_003, "R 3 10 2 1")],
+        );
+        assert_eq!(placed, [Placed::Known, Placed::Known]);
+    }
+}

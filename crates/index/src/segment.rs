@@ -509,6 +509,23 @@ mod tests {
     }
 
     proptest! {
+        /// Split by day, the parts hold every row once, in the order added, each in its day.
+        #[test]
+        fn split_by_day_keeps_every_row_in_its_day(rows in rows()) {
+            let hour = 3_600_000;
+            let parts = rows.split_by(|t| t.div_euclid(hour));
+            let mut back: Vec<Row> = Vec::new();
+            for (h, part) in &parts {
+                let part_rows = all_rows(part);
+                prop_assert!(part_rows.iter().all(|r| r.0.div_euclid(hour) == *h));
+                back.extend(part_rows);
+            }
+            let mut want = all_rows(&rows);
+            // Rows keep their order within a part; parts come by key.
+            want.sort_by_key(|r| r.0.div_euclid(hour));
+            prop_assert_eq!(back, want);
+        }
+
         #[test]
         fn segments_round_trip(rows in rows()) {
             let bytes = encode(&rows);
