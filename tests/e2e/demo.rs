@@ -39,17 +39,24 @@ fn the_demo_in_a_terminal_captures_indexes_shows_decoded_and_stops_on_ctrl_c() {
         .expect("spawn setsid blackbox demo");
     // Killed if the test fails (`setsid` execs blackbox: same process).
     let mut demo = Proc { child };
-    // Only the demo holds the terminal now: reading the master ends when it exits.
-    drop(slave);
+    // The test keeps the terminal open too: when the last process closes a
+    // pseudo-terminal, Linux may hang it up before the master has read the
+    // final output (seen in CI: the closing hints were lost). The reader
+    // stops when told, once the end is on the screen.
+    let _keep = slave;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Everything the demo shows on its terminal.
     let screen = Arc::new(Mutex::new(Vec::new()));
     let reader = {
-        let screen = screen.clone();
+        let (screen, done) = (screen.clone(), done.clone());
         let mut master = master.try_clone_native().expect("clone master");
         master.set_timeout(Duration::from_millis(50)).expect("timeout");
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             loop {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
                 match master.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => screen.lock().unwrap().extend_from_slice(&buf[..n]),
@@ -77,6 +84,12 @@ fn the_demo_in_a_terminal_captures_indexes_shows_decoded_and_stops_on_ctrl_c() {
         assert!(started.elapsed() < DEADLINE, "the demo did not stop on Ctrl-C:\n{}", shown());
         std::thread::sleep(Duration::from_millis(10));
     };
+    // The demo has exited: its last words are on the way to the screen.
+    let waited = Instant::now();
+    while !shown().contains("Try next:") && waited.elapsed() < DEADLINE {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
     reader.join().expect("reader");
     let screen = shown();
     assert!(status.success(), "{status:?}\n{screen}");
