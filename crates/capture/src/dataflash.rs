@@ -128,13 +128,17 @@ pub struct Progress {
     /// The receiver was reconnected since the last replay: the page it was
     /// filling when the connection broke holds packets nobody logged.
     pub gap: bool,
+    /// The `seq` a start (`DF I`) announced, while no page of that run is in
+    /// the log whole: an outage within its first page is replayed from the
+    /// end of the run before.
+    pub started: Option<u16>,
 }
 
 impl Progress {
     /// Capture (re)connected to the receiver: until a replay ends, pages it
     /// saves may hold packets that were not logged.
     pub fn connected(&mut self) {
-        self.gap = self.through.is_some();
+        self.gap = self.through.is_some() || self.started.is_some();
     }
 
     /// Follows a dataflash line of the source.
@@ -146,7 +150,10 @@ impl Progress {
             FlashLine::Started { seq, .. } if self.through.is_some_and(|t| *seq <= t.seq) => {
                 self.through = None;
                 self.gap = false;
+                self.started = Some(*seq);
             }
+            // A restart after the first: the earlier run is the one to replay from its start.
+            FlashLine::Started { seq, .. } if self.through.is_none() => self.started = Some(self.started.map_or(*seq, |s| s.min(*seq))),
             FlashLine::Saved(p) if self.through.is_some_and(|t| p.seq < t.seq) => {
                 self.through = Some(*p);
                 self.gap = false;
@@ -159,12 +166,14 @@ impl Progress {
                 let next = self.through.is_none_or(|t| follows(p.page, t.page) && p.order() >= t.order());
                 if next && !self.replaying && !self.gap {
                     self.through = Some(*p);
+                    self.started = None;
                 }
             }
             FlashLine::ReplayStart { .. } => self.replaying = true,
             FlashLine::ReplayedPage(p) => {
                 if self.through.is_none_or(|t| p.order() >= t.order()) {
                     self.through = Some(*p);
+                    self.started = None;
                 }
             }
             FlashLine::ReplayEnd { last_page, .. } => {
@@ -190,10 +199,20 @@ impl Progress {
     /// after the *last* page of that `seq` whose time is not later than the
     /// one sent, and a busy receiver can save several pages within one
     /// second; the page itself is then replayed again and recognised.
+    ///
+    /// Before a page of the receiver's current run is in the log whole, but
+    /// after its start (`DF I`) was logged, the marker is the end of the run
+    /// before (its `seq` less one, the latest time): the firmware then replays
+    /// the whole current run. An empty flash (`seq` 0) has no run before.
     pub fn replay_command(&self) -> Option<String> {
-        let p = self.through?;
-        let [sh, sl] = p.seq.to_be_bytes();
-        let [t3, t2, t1, t0] = p.time.saturating_sub(1).to_be_bytes();
+        let (seq, time) = match (self.through, self.started) {
+            (Some(p), _) => (p.seq, p.time.saturating_sub(1)),
+            // The firmware's time is a signed `long`: its latest is 2^31 - 1.
+            (None, Some(seq)) if seq > 0 => (seq - 1, i32::MAX as u32),
+            _ => return None,
+        };
+        let [sh, sl] = seq.to_be_bytes();
+        let [t3, t2, t1, t0] = time.to_be_bytes();
         Some(format!("{sh},{sl},{t3},{t2},{t1},{t0} r"))
     }
 }
@@ -312,5 +331,23 @@ mod tests {
         assert_eq!(p.through, None, "a start with an older seq: another flash");
         p.observe(&FlashLine::Saved(page(32, 0, 250)));
         assert_eq!(p.through, Some(page(32, 0, 250)));
+    }
+
+    #[test]
+    fn before_a_first_page_is_logged_the_replay_starts_after_the_run_before() {
+        let mut p = Progress::default();
+        p.observe(&FlashLine::Started { last_page: 431, seq: 0 });
+        assert_eq!(p.replay_command(), None, "an empty flash has no run before");
+        let mut p = Progress::default();
+        p.observe(&FlashLine::Started { last_page: 90, seq: 7 });
+        p.connected();
+        // Reconnected with a reset before a page of run 7 was logged: from the end of run 6.
+        p.observe(&FlashLine::Started { last_page: 95, seq: 8 });
+        assert_eq!(p.replay_command().as_deref(), Some("0,6,127,255,255,255 r"));
+        p.observe(&FlashLine::Saved(page(96, 8, 3)));
+        assert_eq!(p.through, None, "a page saved after the reconnect waits for the replay");
+        p.observe(&FlashLine::ReplayStart { from: 90, last: 96 });
+        p.observe(&FlashLine::ReplayedPage(page(91, 7, 0)));
+        assert_eq!((p.through, p.started), (Some(page(91, 7, 0)), None));
     }
 }

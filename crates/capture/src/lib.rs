@@ -425,15 +425,17 @@ impl SourceTask {
     fn ask_replay(&self, name: &str, conn: &Connection) -> Result<bool, String> {
         let Some(flash) = &self.flash else { return Ok(false) };
         let progress = *flash.borrow();
-        let (Some(cmd), Some(from)) = (progress.replay_command(), progress.through) else { return Ok(false) };
-        tracing::info!(
-            source = name,
-            page = from.page,
-            seq = from.seq,
-            time = from.time,
-            "asking the receiver to replay its dataflash after page {}",
-            from.page
-        );
+        let Some(cmd) = progress.replay_command() else { return Ok(false) };
+        match progress.through {
+            Some(from) => tracing::info!(
+                source = name,
+                "asking the receiver to replay its dataflash after page {} (seq {}, time {})",
+                from.page,
+                from.seq,
+                from.time
+            ),
+            None => tracing::info!(source = name, "asking the receiver to replay its dataflash since it started"),
+        }
         self.send_command(name, conn, &cmd)?;
         Ok(true)
     }

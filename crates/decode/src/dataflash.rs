@@ -85,6 +85,8 @@ pub struct Flash {
     through: Option<Page>,
     /// Reconnected since the last replay (see [`Progress::gap`]).
     gap: bool,
+    /// See [`Progress::started`].
+    started: Option<u16>,
     /// The last page saved live, and when its `DF S` line was logged.
     last_saved: Option<(Page, i64)>,
     /// Receiver runs, oldest first (a few: older ones are dropped).
@@ -127,7 +129,7 @@ pub fn packet_hash(header: u8, payload: &[u8]) -> u64 {
 impl Flash {
     /// Which pages are in the log, and where the next replay starts.
     pub fn progress(&self) -> Progress {
-        Progress { through: self.through(), replaying: self.replaying.is_some(), gap: self.gap }
+        Progress { through: self.through(), replaying: self.replaying.is_some(), gap: self.gap, started: self.started }
     }
 
     fn through(&self) -> Option<Page> {
@@ -140,6 +142,7 @@ impl Flash {
         p.observe(line);
         self.through = p.through;
         self.gap = p.gap;
+        self.started = p.started;
     }
 
     /// Capture (re)connected to the receiver (a `connect` line).
@@ -272,7 +275,7 @@ impl Flash {
             // A later seq with an earlier time than the page before: the
             // receiver restarted between the two while nobody listened.
             if let Some((pseq, ptime)) = previous {
-                if !known && seq > pseq && time < ptime {
+                if !known && seq > pseq && time < ptime && self.runs.iter().all(|run| run.first_seq != seq) {
                     let guess = self.place(pseq, ptime).map(|(utc_ms, _)| Anchor { utc_ms, secs: 0, quality: Quality::Guess });
                     self.new_run(seq, guess);
                 }

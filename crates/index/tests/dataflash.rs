@@ -160,6 +160,16 @@ impl World {
         }
     }
 
+    /// A new recorder: no log and nothing known, on a receiver with a past.
+    fn forget(&mut self) {
+        assert!(!self.connected);
+        self.log.clear();
+        self.progress = Progress::default();
+        self.truth.clear();
+        self.lost.clear();
+        self.pages.clear();
+    }
+
     /// The receiver restarts while nobody listens (a power glitch).
     fn restart_unseen(&mut self) {
         assert!(!self.connected);
@@ -318,6 +328,25 @@ fn a_receiver_restart_while_nobody_listened_is_detected_and_placed_within_the_ou
         }
     }
     assert!(got.counts.replay_approximate > 0, "{:?}", got.counts);
+}
+
+#[test]
+fn an_outage_before_the_first_page_of_a_run_was_logged_is_replayed_from_the_run_before() {
+    let mut w = World::new(400);
+    w.run(10 * 60);
+    w.connected = false;
+    w.forget();
+    // A new recorder connects (the receiver resets), and loses it within a minute.
+    w.connect(true);
+    w.run(60);
+    assert!(w.progress.through.is_none(), "no page of this run was logged yet");
+    w.connected = false;
+    w.run(10 * 60);
+    w.connect(false);
+    w.run(5 * 60);
+    let got = index(&w);
+    check(&w, &got, 1100, &BTreeSet::new());
+    assert!(got.counts.replayed > 50, "{:?}", got.counts);
 }
 
 #[test]
