@@ -175,7 +175,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         None | Some(0) => capture::run(opts, OffsetClock::from_env(), stop.clone(), None),
         Some(secs) => {
             let first = Stop::new().context("cannot create the stop pipe").setup()?;
-            capture_with_outage(opts, &stop, first, &listening, args.outage_at, secs)
+            capture_with_outage(opts, &stop, first, &listening, &port, args.outage_at, secs)
         }
     };
     stop.trigger();
@@ -309,15 +309,19 @@ fn capture_with_outage(
     opts: CaptureOptions,
     stop: &Stop,
     first: Stop,
-    listening: &std::sync::atomic::AtomicBool,
+    listening: &Arc<std::sync::atomic::AtomicBool>,
+    port: &serialport::TTYPort,
     at: u64,
     secs: u64,
 ) -> Result<capture::Summary, capture::CaptureError> {
     use std::sync::atomic::Ordering;
     let timer = {
-        let (stop, first) = (stop.clone(), first.clone());
+        let (stop, first, listening) = (stop.clone(), first.clone(), listening.clone());
         std::thread::spawn(move || {
-            stop.wait(Duration::from_secs(at));
+            // The receiver's lines go nowhere from now on, as on an unplugged cable.
+            if !stop.wait(Duration::from_secs(at)) {
+                listening.store(false, Ordering::SeqCst);
+            }
             first.trigger();
         })
     };
@@ -326,11 +330,13 @@ fn capture_with_outage(
     if stop.is_set() {
         return Ok(before);
     }
-    listening.store(false, Ordering::SeqCst);
     note!("blackbox demo: capture stopped for {secs} s; the simulated receiver keeps saving what it hears in its dataflash");
     if stop.wait(Duration::from_secs(secs)) {
         return Ok(before);
     }
+    // What the receiver printed as capture stopped would reach the next
+    // capture seconds late, stamped wrong: a closed serial port drops it.
+    let _ = port.clear(serialport::ClearBuffer::Input);
     listening.store(true, Ordering::SeqCst);
     note!("blackbox demo: capture is back; when the receiver saves the page it is filling, capture asks it for what it saved meanwhile, and the replayed lines follow");
     let mut after = capture::run(opts, OffsetClock::from_env(), stop.clone(), None)?;
