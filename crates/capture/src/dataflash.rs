@@ -106,12 +106,6 @@ pub fn parse(text: &str) -> Option<FlashLine> {
     }
 }
 
-/// Whether a line may be a dataflash line (cheap, for the indexer's hot path).
-pub fn may_be_flash(text: &str) -> bool {
-    let t = text.trim_start().as_bytes();
-    t.starts_with(b"DF ") || t.starts_with(b"R ") || t.starts_with(b"r: ")
-}
-
 /// Whether page number `next` is the one saved after `prev`: one higher, or
 /// a wrap back to the start of the log area (whose bounds are not printed).
 pub fn follows(next: u16, prev: u16) -> bool {
@@ -119,7 +113,7 @@ pub fn follows(next: u16, prev: u16) -> bool {
 }
 
 /// Which pages of a receiver's flash are in the log, from its lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// The newest page known to be in the log entirely (live or replayed).
     pub through: Option<Page>,
@@ -242,6 +236,13 @@ pub fn progress_from_logs(logs: &std::path::Path, source: &str) -> Progress {
         let mut lines = Vec::new();
         let Ok(mut reader) = logfile::reader::DayReader::open(day) else { continue };
         while let Ok(Some(raw)) = reader.next_line() {
+            // Most lines are none of these: skip them before parsing (`L` and
+            // `#` records put the source or the event after a 12-byte time).
+            let rest = raw.bytes.get(15..).unwrap_or_default();
+            let of_source = rest.strip_prefix(source.as_bytes()).and_then(|r| r.strip_prefix(b" "));
+            if !(of_source.is_some_and(|t| t.starts_with(b"DF ") || t.starts_with(b"r: ")) || rest.starts_with(b"connect ")) {
+                continue;
+            }
             let Ok(text) = std::str::from_utf8(raw.bytes) else { continue };
             match logfile::parse_line(text) {
                 Ok(logfile::Line::Reading { source: s, text, .. }) if s == source => {

@@ -168,11 +168,8 @@ pub fn capture_options(global: &Global, args: &CaptureArgs, config: &Config) -> 
                 spec.command_eol = eol.clone();
             }
             spec.max_line = s.max_line.unwrap_or(max_line);
-            if s.dataflash && matches!(spec.kind, SourceKind::Stdin) {
-                return Err(at("dataflash = true needs a receiver capture can talk to (port or tcp), not stdin".into()));
-            }
-            if s.dataflash && !matches!(s.decoder.as_deref(), None | Some("auto" | "rf12demo")) {
-                return Err(at("dataflash = true needs an RF12demo receiver (decoder \"rf12demo\" or \"auto\")".into()));
+            if let Some(problem) = s.dataflash_problem() {
+                return Err(at(problem.into()));
             }
             spec.dataflash = s.dataflash;
             sources.push(spec);

@@ -165,6 +165,22 @@ pub struct SourceConfig {
     pub dataflash: bool,
 }
 
+impl SourceConfig {
+    /// Why `dataflash = true` cannot apply to this source, if it cannot: a
+    /// replay needs an RF12demo receiver capture can talk to.
+    pub fn dataflash_problem(&self) -> Option<&'static str> {
+        if !self.dataflash {
+            None
+        } else if self.stdin {
+            Some("dataflash = true needs a receiver capture can talk to (port or tcp), not stdin")
+        } else if !matches!(self.decoder.as_deref(), None | Some("auto" | "rf12demo")) {
+            Some("dataflash = true needs an RF12demo receiver (decoder \"rf12demo\" or \"auto\")")
+        } else {
+            None
+        }
+    }
+}
+
 /// `[[source.poll]]`
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -9,12 +9,6 @@ pub use capture::dataflash::{parse, FlashLine, Page, Progress};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-/// Whether a line may be a dataflash line (cheap, for the indexer's hot path).
-pub fn may_be_flash(text: &str) -> bool {
-    let t = text.trim_start().as_bytes();
-    t.starts_with(b"DF ") || t.starts_with(b"R ") || t.starts_with(b"r: ")
-}
-
 /// How many live packets are remembered to recognise them in a replay: a
 /// page holds at most 82 packets, and a replay overlaps what was logged live
 /// by at most two pages (the one being filled when capture lost the receiver,
@@ -81,12 +75,8 @@ pub enum Placed {
 /// The dataflash state of one source, carried from line to line.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flash {
-    /// The newest page known to be in the log entirely.
-    through: Option<Page>,
-    /// Reconnected since the last replay (see [`Progress::gap`]).
-    gap: bool,
-    /// See [`Progress::started`].
-    started: Option<u16>,
+    /// Which pages are in the log (what capture follows too).
+    progress: Progress,
     /// The last page saved live, and when its `DF S` line was logged.
     last_saved: Option<(Page, i64)>,
     /// Receiver runs, oldest first (a few: older ones are dropped).
@@ -129,32 +119,16 @@ pub fn packet_hash(header: u8, payload: &[u8]) -> u64 {
 impl Flash {
     /// Which pages are in the log, and where the next replay starts.
     pub fn progress(&self) -> Progress {
-        Progress { through: self.through(), replaying: self.replaying.is_some(), gap: self.gap, started: self.started }
+        self.progress
     }
 
     fn through(&self) -> Option<Page> {
-        self.through
-    }
-
-    /// Lets [`Progress`] follow the line.
-    fn observe(&mut self, line: &FlashLine) {
-        let mut p = self.progress();
-        p.observe(line);
-        self.through = p.through;
-        self.gap = p.gap;
-        self.started = p.started;
+        self.progress.through
     }
 
     /// Capture (re)connected to the receiver (a `connect` line).
     pub fn connected(&mut self) {
-        let mut p = self.progress();
-        p.connected();
-        self.gap = p.gap;
-    }
-
-    /// Whether a replay began and did not end (`DF E`).
-    pub fn replay_pending(&self) -> bool {
-        self.replaying.is_some()
+        self.progress.connected();
     }
 
     /// Follows a packet logged live.
@@ -168,7 +142,7 @@ impl Flash {
     /// Follows a dataflash line logged at `time_ms`. For a replayed packet,
     /// says what it is; `None` for every other line.
     pub fn line(&mut self, line: &FlashLine, time_ms: i64) -> Option<Placed> {
-        self.observe(line);
+        self.progress.observe(line);
         match line {
             FlashLine::Saved(p) => self.saved(*p, time_ms),
             FlashLine::Started { seq, .. } => {

@@ -198,11 +198,8 @@ impl Decoders {
                 }
             };
             let columns = (!s.columns.is_empty()).then(|| s.columns.clone());
-            if s.dataflash && !matches!(kind, Kind::Auto | Kind::Rf12demo) {
-                return Err(err(
-                    place,
-                    format!("source {name:?}: dataflash = true needs an RF12demo receiver (decoder \"rf12demo\" or \"auto\")"),
-                ));
+            if let Some(problem) = s.dataflash_problem() {
+                return Err(err(place, format!("source {name:?}: {problem}")));
             }
             let rules = SourceRules { kind, device_fields: s.device.clone(), regex, columns, separator, dataflash: s.dataflash };
             // A name given twice: the last wins, as it did in a map.
@@ -295,27 +292,25 @@ impl Decoders {
         flash: &mut dataflash::Flash,
         receiver: &mut ReceiverState,
     ) -> Outcome<'_> {
-        if dataflash::may_be_flash(text) {
-            if let Some(line) = dataflash::parse(text) {
-                let placed = flash.line(&line, time_ms);
-                return match (line, placed) {
-                    (dataflash::FlashLine::Replayed { header, payload, .. }, Some(placed)) => {
-                        let (at, approximate) = match placed {
-                            dataflash::Placed::New { utc_ms } => (utc_ms, false),
-                            dataflash::Placed::Approximate { utc_ms } => (utc_ms, true),
-                            dataflash::Placed::Known => return Outcome::Recognised { kind: REPLAY_KNOWN },
-                            dataflash::Placed::Unplaced => return Outcome::Recognised { kind: REPLAY_UNPLACED },
-                        };
-                        let mut fields = Vec::with_capacity(payload.len() + 1);
-                        match self.nodes.decode_packet_into(header, &payload, None, source, at, &mut fields) {
-                            Some(device) => Outcome::Replayed { time_ms: at, approximate, device, fields },
-                            None => Outcome::Recognised { kind: "empty packet" },
-                        }
+        if let Some(line) = dataflash::parse(text) {
+            let placed = flash.line(&line, time_ms);
+            return match (line, placed) {
+                (dataflash::FlashLine::Replayed { header, payload, .. }, Some(placed)) => {
+                    let (at, approximate) = match placed {
+                        dataflash::Placed::New { utc_ms } => (utc_ms, false),
+                        dataflash::Placed::Approximate { utc_ms } => (utc_ms, true),
+                        dataflash::Placed::Known => return Outcome::Recognised { kind: REPLAY_KNOWN },
+                        dataflash::Placed::Unplaced => return Outcome::Recognised { kind: REPLAY_UNPLACED },
+                    };
+                    let mut fields = Vec::with_capacity(payload.len() + 1);
+                    match self.nodes.decode_packet_into(header, &payload, None, source, at, &mut fields) {
+                        Some(device) => Outcome::Replayed { time_ms: at, approximate, device, fields },
+                        None => Outcome::Recognised { kind: "empty packet" },
                     }
-                    (dataflash::FlashLine::Damaged { .. }, _) => Outcome::Recognised { kind: FLASH_DAMAGED },
-                    _ => Outcome::Recognised { kind: "dataflash" },
-                };
-            }
+                }
+                (dataflash::FlashLine::Damaged { .. }, _) => Outcome::Recognised { kind: FLASH_DAMAGED },
+                _ => Outcome::Recognised { kind: "dataflash" },
+            };
         }
         let line = rf12::parse(text);
         if let Some(Rf12Line::Packet { header, payload, .. }) = &line {
@@ -338,8 +333,9 @@ impl Decoders {
         state: &mut SourceState,
         out: &mut Vec<Field<'a>>,
     ) -> Found<'a> {
-        let kind = self.rules(source).map_or(Kind::Auto, |r| r.kind);
-        let flash = self.rules(source).is_some_and(|r| r.dataflash);
+        let rules = self.rules(source);
+        let kind = rules.map_or(Kind::Auto, |r| r.kind);
+        let flash = rules.is_some_and(|r| r.dataflash);
         if matches!(kind, Kind::Rf12demo | Kind::Auto) && !flash {
             if let Some(p) = rf12::Packet::parse(text) {
                 return match self.nodes.decode_packet_into(p.header, p.payload(), p.rssi, source, time_ms, out) {

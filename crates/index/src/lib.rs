@@ -52,7 +52,9 @@ use store::{Segments, Store};
 /// 2: field names are never empty and never contain `/` or spaces.
 /// 3: readings in segments per sensor and day instead of one chunk per hour.
 /// 4: readings in column segments per device and day, packed without deflate.
-pub const FORMAT_VERSION: u32 = 5;
+/// 5: readings a dataflash replayed, stored by the day they were read.
+/// 6: the dataflash state in the cursors holds capture's `Progress` whole.
+pub const FORMAT_VERSION: u32 = 6;
 /// Lines per batch that passes between the stages of indexing a day: small,
 /// so the batches in flight take little memory whatever the size of the logs.
 pub(crate) const BATCH_LINES: u64 = 4_000;
