@@ -511,4 +511,31 @@ mod tests {
         assert!(sizes[..sizes.len() - 1].iter().all(|&s| s >= SEGMENT_MIN), "segments of {sizes:?}");
         assert_eq!(values(&idx, "s/s/v"), (0..total as i64).map(Value::Int).collect::<Vec<_>>());
     }
+
+    /// A commit that brings many rows of a device (a bulk catch-up) starts a
+    /// segment of its own instead of merging them into a short last one, so
+    /// no row is decoded and encoded again; a few rows after it still merge.
+    #[test]
+    fn bulk_commits_start_their_own_segments() {
+        let (site, mut idx) = Site::new("");
+        let (logs, day, decoders) = (&site.logs, &site.day, &site.decoders);
+        let mut n = 0;
+        for chunk in [10, store::MERGE_MAX, 5, store::MERGE_MAX + 1] {
+            let mut f = std::fs::OpenOptions::new().append(true).open(day).unwrap();
+            for _ in 0..chunk {
+                writeln!(f, "L {:02}:{:02}:{:02}.000 s v={n}", n / 3600, n / 60 % 60, n % 60).unwrap();
+                n += 1;
+            }
+            idx.catch_up(logs, decoders, &mut |_| true).unwrap();
+        }
+        let id = idx.sensors.device_by_name["s/s"];
+        let sizes: Vec<usize> = idx
+            .store
+            .db
+            .scan_prefix(keys::chunk_prefix(id, keys::parse_day_name("20121130")))
+            .map(|kv| segment::decode(&kv.unwrap().1).unwrap().len())
+            .collect();
+        assert_eq!(sizes, [10, store::MERGE_MAX + 5, store::MERGE_MAX + 1]);
+        assert_eq!(values(&idx, "s/s/v"), (0..n as i64).map(Value::Int).collect::<Vec<_>>());
+    }
 }

@@ -51,6 +51,11 @@ impl Rows {
     /// Appends `other`'s rows (another batch of the same device), matching
     /// its columns and layouts to these by sensor id.
     pub fn append(&mut self, other: Rows) {
+        if self.is_empty() && self.columns.is_empty() && self.layouts.is_empty() {
+            // Nothing to match: the first batch of a device in a commit.
+            *self = other;
+            return;
+        }
         let col_map: Vec<u32> = other.columns.iter().map(|c| self.column(c.sensor)).collect();
         let layout_map: Vec<u32> = other
             .layouts

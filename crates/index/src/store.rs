@@ -15,6 +15,12 @@ use std::path::PathBuf;
 /// at a time), a bulk catch-up (thousands of lines a batch) rarely any, and
 /// a device's day is a handful of keys.
 pub(crate) const SEGMENT_MIN: usize = 1024;
+/// Only a commit bringing fewer rows than this for a device merges them
+/// into its short last segment; more start a segment of their own. A bulk
+/// catch-up of a site with many devices brings a few hundred rows per device
+/// and commit: merging them would decode, copy and encode each row two or
+/// three times for segments only a little longer.
+pub(crate) const MERGE_MAX: usize = SEGMENT_MIN / 4;
 
 pub(crate) struct Store {
     pub path: PathBuf,
@@ -80,13 +86,15 @@ impl Store {
             self.field_days(day_no, &d, false, &mut batch)?;
             // The day's last segment takes the new rows while it is short.
             let mut rows = d.rows;
+            let merge = rows.len() < MERGE_MAX;
             let seq = match segments.remove(&d.device) {
-                Some(LastSegment { seq, rows: Some(mut old) }) => {
+                Some(LastSegment { seq, rows: Some(mut old) }) if merge => {
                     old.append(rows);
                     rows = old;
                     seq
                 }
                 Some(last) => last.seq + 1,
+                None if !merge => self.last_segment(d.device, day_no)?.map_or(0, |(seq, _)| seq + 1),
                 None => match self.last_segment(d.device, day_no)? {
                     Some((seq, Some(mut old))) => {
                         old.append(rows);
