@@ -30,6 +30,10 @@ pub struct Config {
     pub drivers: Vec<DriverConfig>,
     #[serde(default, rename = "event")]
     pub events: Vec<EventConfig>,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<CheckConfig>,
+    #[serde(default)]
+    pub status: StatusConfig,
     /// The file this was read from, with the lines of its entries (none for
     /// a configuration that was not read from a file).
     #[serde(skip)]
@@ -113,6 +117,81 @@ pub struct EventConfig {
     pub source: Option<String>,
 }
 
+/// `[[check]]`: one test with one level, applied to every sensor its
+/// `sensors` globs match. Which keys a kind takes is checked by the `health`
+/// crate, which names the file and line of a wrong one.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    pub name: String,
+    /// Globs over sensor ids, `SOURCE/DEVICE/FIELD` (`*` matches within one part).
+    #[serde(default)]
+    pub sensors: Vec<String>,
+    /// `range`, `stale`, `rate`, `agree`, `anomaly` or `event`.
+    pub kind: String,
+    /// `warning` (default), `error` or `critical`.
+    pub level: Option<String>,
+    /// How long the condition must hold before the result changes.
+    #[serde(rename = "for")]
+    pub for_: Option<DurationText>,
+    /// How long a failing value check must pass before it clears (default 5m).
+    pub clear_for: Option<DurationText>,
+    /// A template with `{value}`, `{sensor}`, `{limit}`, `{check}`.
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub params: CheckParams,
+    /// Other parameters for some devices (`[[check.override]]`).
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<CheckOverride>,
+}
+
+/// The parameters of a check; which ones a kind takes is checked later.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+pub struct CheckParams {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// `range`: how far back inside a limit a value must come to clear.
+    pub hysteresis: Option<f64>,
+    /// `stale`: no reading for this long.
+    pub after: Option<DurationText>,
+    /// `rate`: the largest change allowed per `per`.
+    pub max_change: Option<f64>,
+    pub per: Option<DurationText>,
+    /// `agree`: the largest spread allowed between the latest values.
+    pub max_spread: Option<f64>,
+    /// `anomaly`: standard deviations from the mean of the same hour of day.
+    pub sigma: Option<f64>,
+    pub days: Option<u32>,
+    /// `event`: event codes (of `[[event]]`) that set the device at this level.
+    pub codes: Option<Vec<String>>,
+    /// `event`: event levels that do (instead of codes).
+    pub levels: Option<Vec<String>>,
+    /// `event`: how long an event keeps the device at the level.
+    pub hold: Option<DurationText>,
+    /// `event`: event codes that clear it before `hold` ends.
+    pub clear: Option<Vec<String>>,
+}
+
+/// `[[check.override]]`: other parameters for the devices its globs match
+/// (`SOURCE/DEVICE`); the first override that matches a device applies.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+pub struct CheckOverride {
+    pub devices: Vec<String>,
+    pub level: Option<String>,
+    #[serde(flatten)]
+    pub params: CheckParams,
+}
+
+/// `[status]`: when a device without readings turns grey, then black.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Default 24h.
+    pub grey_after: Option<DurationText>,
+    /// Default 48h.
+    pub black_after: Option<DurationText>,
+}
+
 /// `[capture]`
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +242,10 @@ pub struct SourceConfig {
     /// capture asks it to replay what it saved while nobody listened.
     #[serde(default)]
     pub dataflash: bool,
+    /// This source's devices turn grey after this long without a reading (overrides `[status]`).
+    pub grey_after: Option<DurationText>,
+    /// And black after this long.
+    pub black_after: Option<DurationText>,
 }
 
 impl SourceConfig {

@@ -16,6 +16,7 @@ pub struct Origin {
     sources: Vec<usize>,
     drivers: Vec<usize>,
     events: Vec<usize>,
+    checks: Vec<usize>,
     nodes: BTreeMap<String, usize>,
 }
 
@@ -28,6 +29,8 @@ pub enum Place<'a> {
     Driver(usize),
     /// The `[[event]]` with this index.
     Event(usize),
+    /// The `[[check]]` with this index.
+    Check(usize),
     /// The `[rf12.nodes]` entry with this key.
     Node(&'a str),
     /// The file as a whole.
@@ -60,6 +63,8 @@ struct Spans {
     drivers: Vec<Spanned<IgnoredAny>>,
     #[serde(default, rename = "event")]
     events: Vec<Spanned<IgnoredAny>>,
+    #[serde(default, rename = "check")]
+    checks: Vec<Spanned<IgnoredAny>>,
     #[serde(default)]
     rf12: Rf12Spans,
 }
@@ -81,6 +86,7 @@ impl Origin {
                 sources: lines(&s.sources),
                 drivers: lines(&s.drivers),
                 events: lines(&s.events),
+                checks: lines(&s.checks),
                 nodes: s.rf12.nodes.keys().map(|k| (k.get_ref().clone(), line(k.span().start))).collect(),
             },
             // Positions are a courtesy: without them messages name the file only.
@@ -94,6 +100,7 @@ impl Origin {
             Place::Source(i) => self.sources.get(i).copied(),
             Place::Driver(i) => self.drivers.get(i).copied(),
             Place::Event(i) => self.events.get(i).copied(),
+            Place::Check(i) => self.checks.get(i).copied(),
             Place::Node(key) => self.nodes.get(key).copied(),
             Place::File => None,
         };

@@ -1,0 +1,871 @@
+//! The evaluator: readings, events and the data clock in, results and
+//! transitions out.
+//!
+//! Everything is decided in data time. A condition that must hold `for` a
+//! while, a `stale` sensor, an event's `hold` and a silent device (grey,
+//! black) each set a deadline; [`Health::advance`] fires the deadlines the
+//! data clock has passed, in time order, at the deadline's own time. So the
+//! transitions and their times depend only on the feed, not on how it is
+//! cut into batches or when the process was killed and restarted (its
+//! [`State`] is committed with the indexer's cursor).
+//!
+//! Hysteresis: a `range` result that fails clears only when a value is back
+//! inside the limit by `hysteresis` (default 1 % of the limit), so a value
+//! wobbling at a limit does not flap on every reading. `for` applies to
+//! failing only; a result clears at the first reading that passes.
+
+use crate::check::{fill, Checks, Kind, Params};
+use crate::Level;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Where a line is in the logs: the day file (`YYYYMMDD`), the line number and its time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    pub day: String,
+    pub line: u64,
+    pub time_ms: i64,
+}
+
+/// One decoded numeric value.
+#[derive(Clone, Debug)]
+pub struct Reading<'a> {
+    pub source: &'a str,
+    /// `SOURCE/DEVICE`.
+    pub device: &'a str,
+    /// `SOURCE/DEVICE/FIELD`.
+    pub sensor: &'a str,
+    pub time_ms: i64,
+    pub value: f64,
+    pub cause: Cause,
+}
+
+/// A sensor known to the evaluator ([`Health::sensor_ref`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SensorRef {
+    index: usize,
+    device: usize,
+    /// Whether any check applies to it.
+    pub checked: bool,
+}
+
+/// What a transition is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Subject {
+    /// A check's result on a sensor (or on a source, for event checks).
+    Result {
+        check: String,
+        sensor: String,
+    },
+    Device(String),
+    Source(String),
+    Site,
+}
+
+/// A change of level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    /// The data time of the change (a deadline's own time, or a reading's).
+    pub at_ms: i64,
+    /// The time of the line that decided it.
+    pub decided_ms: i64,
+    pub subject: Subject,
+    pub from: Level,
+    pub to: Level,
+    pub value: Option<f64>,
+    pub message: String,
+    /// The reading or event that caused it, when one did.
+    pub cause: Option<Cause>,
+}
+
+/// A cause, made only when a result changes: a line of the current day, or given.
+enum At {
+    Line(u64, i64),
+    Given(Cause),
+}
+
+/// Why a value fails, formatted only when a result changes.
+enum Why {
+    Above(f64, f64),
+    Below(f64, f64),
+    Rate { rate: f64, max: f64, per_ms: i64 },
+    Spread { spread: f64, max: f64 },
+    Anomaly { value: f64, dev: f64, mean: f64, days: i64, sigma: f64 },
+    Text(String),
+}
+
+/// A failing result, as it stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultNow {
+    pub check: String,
+    pub sensor: String,
+    pub level: Level,
+    pub since_ms: i64,
+    pub value: Option<f64>,
+    pub message: String,
+    pub cause: Option<Cause>,
+}
+
+/// The evaluator's state: committed with the cursor, restored on restart.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    clock_ms: i64,
+    /// The day file the lines come from.
+    day: String,
+    sensors: Vec<SensorState>,
+    sensor_ids: BTreeMap<String, usize>,
+    devices: Vec<DeviceState>,
+    device_ids: BTreeMap<String, usize>,
+    sources: BTreeMap<String, Level>,
+    site: Level,
+    cells: Vec<Cell>,
+    /// The cell of each agree check, by check index.
+    agree_cells: BTreeMap<usize, usize>,
+    deadlines: BTreeSet<(i64, Timer)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Timer {
+    Cell(usize),
+    Device(usize),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SensorState {
+    name: String,
+    device: usize,
+    cells: Vec<usize>,
+    last: Option<(i64, f64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct DeviceState {
+    name: String,
+    source: String,
+    cells: Vec<usize>,
+    last_ms: i64,
+    /// Ok, grey or black: from silence alone.
+    silence: Level,
+    deadline: Option<i64>,
+    level: Level,
+    since_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Cell {
+    check: usize,
+    /// The sensor (or source, for event checks) the result is about; for
+    /// agree checks the member that last decided it.
+    subject: String,
+    /// The device whose parameters (overrides) apply.
+    device: String,
+    /// Devices whose level it counts in.
+    devices: Vec<usize>,
+    // Boxed: a cell is judged for every value of its sensor, and a small
+    // cell keeps the cells of a site in the processor's cache.
+    active: Option<Box<ResultNow>>,
+    /// The condition holds since then, waiting for `for`: value, message, cause.
+    pending: Option<Box<(i64, f64, String, Cause)>>,
+    /// A failing result passes since then, waiting for `clear_for`, and why.
+    clearing: Option<Box<(i64, Cause)>>,
+    deadline: Option<i64>,
+    /// `agree`: each member's latest value.
+    latest: BTreeMap<String, f64>,
+    /// `anomaly`: per hour of day, per day (sum, sum of squares, count).
+    hours: Vec<VecDeque<(i64, f64, f64, u32)>>,
+}
+
+/// The evaluator: compiled checks and their state.
+#[derive(Debug)]
+pub struct Health {
+    checks: Checks,
+    state: State,
+    out: Vec<Transition>,
+    /// No deadline is before this (a lower bound): most lines need no look at them.
+    next_due: i64,
+}
+
+/// A device's standing at a moment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    pub device: String,
+    pub source: String,
+    pub level: Level,
+    pub since_ms: i64,
+    /// The worst result's message, or why it is grey or black.
+    pub why: String,
+    pub last_seen_ms: i64,
+    /// Failing results, worst first.
+    pub results: Vec<ResultNow>,
+}
+
+/// The site at a moment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub at_ms: i64,
+    pub level: Level,
+    pub devices: Vec<DeviceStatus>,
+}
+
+impl Status {
+    /// How many devices are at each level, in the order of [`Level::ALL`].
+    pub fn counts(&self) -> [usize; 6] {
+        let mut n = [0; 6];
+        for d in &self.devices {
+            n[d.level as usize] += 1;
+        }
+        n
+    }
+}
+
+fn show(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// A duration in milliseconds as `15m`, `1h30m`, `2d`.
+pub fn show_duration(ms: i64) -> String {
+    let s = ms / 1000;
+    let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    for (n, unit) in [(d, "d"), (h, "h"), (m, "m"), (sec, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        format!("{ms}ms")
+    } else {
+        out
+    }
+}
+
+impl Health {
+    pub fn new(checks: Checks) -> Health {
+        Health { checks, state: State::default(), out: Vec::new(), next_due: i64::MAX }
+    }
+
+    /// Goes on from a committed state (made with the same checks: a change
+    /// to the checks changes the cache's fingerprint, and results are recomputed).
+    pub fn with_state(checks: Checks, state: State) -> Health {
+        let next_due = state.deadlines.first().map_or(i64::MAX, |d| d.0);
+        Health { checks, state, out: Vec::new(), next_due }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn checks(&self) -> &Checks {
+        &self.checks
+    }
+
+    /// The latest data time fed.
+    pub fn clock_ms(&self) -> i64 {
+        self.state.clock_ms
+    }
+
+    /// The transitions made since the last call, in order.
+    pub fn take_transitions(&mut self) -> Vec<Transition> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Moves the data clock to `time_ms` (a line's time; it never goes
+    /// back) and fires every deadline it passes, in time order.
+    pub fn advance(&mut self, time_ms: i64) {
+        self.state.clock_ms = self.state.clock_ms.max(time_ms);
+        let clock = self.state.clock_ms;
+        if self.next_due > clock {
+            return;
+        }
+        while let Some(&(at, timer)) = self.state.deadlines.first() {
+            if at > clock {
+                break;
+            }
+            self.state.deadlines.remove(&(at, timer));
+            match timer {
+                Timer::Cell(c) => self.cell_deadline(c, at),
+                Timer::Device(d) => self.device_deadline(d, at),
+            }
+        }
+        self.next_due = self.state.deadlines.first().map_or(i64::MAX, |d| d.0);
+    }
+
+    fn set_deadline(&mut self, timer: Timer, at: Option<i64>) {
+        let slot = match timer {
+            Timer::Cell(c) => &mut self.state.cells[c].deadline,
+            Timer::Device(d) => &mut self.state.devices[d].deadline,
+        };
+        if let Some(old) = std::mem::replace(slot, at) {
+            self.state.deadlines.remove(&(old, timer));
+        }
+        if let Some(at) = at {
+            self.state.deadlines.insert((at, timer));
+            self.next_due = self.next_due.min(at);
+        }
+    }
+
+    fn device(&mut self, source: &str, device: &str) -> usize {
+        if let Some(&d) = self.state.device_ids.get(device) {
+            return d;
+        }
+        let d = self.state.devices.len();
+        self.state.devices.push(DeviceState {
+            name: device.to_string(),
+            source: source.to_string(),
+            cells: Vec::new(),
+            last_ms: self.state.clock_ms,
+            silence: Level::Ok,
+            deadline: None,
+            level: Level::Ok,
+            // Set when first heard.
+            since_ms: i64::MIN,
+        });
+        self.state.device_ids.insert(device.to_string(), d);
+        self.state.sources.entry(source.to_string()).or_insert(Level::Ok);
+        d
+    }
+
+    fn new_cell(&mut self, check: usize, subject: &str, device: &str) -> usize {
+        let hours = if self.checks.checks[check].kind == Kind::Anomaly { vec![VecDeque::new(); 24] } else { Vec::new() };
+        self.state.cells.push(Cell {
+            check,
+            subject: subject.to_string(),
+            device: device.to_string(),
+            devices: Vec::new(),
+            active: None,
+            pending: None,
+            clearing: None,
+            deadline: None,
+            latest: BTreeMap::new(),
+            hours,
+        });
+        self.state.cells.len() - 1
+    }
+
+    /// The handle of a sensor (`SOURCE/DEVICE/FIELD` of device
+    /// `SOURCE/DEVICE`), made the first time: the checks that apply to it are
+    /// found then, once. Handles stay valid for this state and the states
+    /// that follow from it.
+    pub fn sensor_ref(&mut self, source: &str, device: &str, sensor: &str) -> SensorRef {
+        if let Some(&s) = self.state.sensor_ids.get(sensor) {
+            return SensorRef { index: s, device: self.state.sensors[s].device, checked: !self.state.sensors[s].cells.is_empty() };
+        }
+        let device = self.device(source, device);
+        let mut cells = Vec::new();
+        for k in 0..self.checks.checks.len() {
+            let check = &self.checks.checks[k];
+            if check.kind == Kind::Event || !check.applies_to(sensor) {
+                continue;
+            }
+            let device_name = self.state.devices[device].name.clone();
+            let c = if check.kind == Kind::Agree {
+                match self.state.agree_cells.get(&k) {
+                    Some(&c) => c,
+                    None => {
+                        let c = self.new_cell(k, sensor, &device_name);
+                        self.state.agree_cells.insert(k, c);
+                        c
+                    }
+                }
+            } else {
+                self.new_cell(k, sensor, &device_name)
+            };
+            if !self.state.cells[c].devices.contains(&device) {
+                self.state.cells[c].devices.push(device);
+                self.state.devices[device].cells.push(c);
+            }
+            cells.push(c);
+        }
+        let s = self.state.sensors.len();
+        let checked = !cells.is_empty();
+        self.state.sensors.push(SensorState { name: sensor.to_string(), device, cells, last: None });
+        self.state.sensor_ids.insert(sensor.to_string(), s);
+        SensorRef { index: s, device, checked }
+    }
+
+    /// The device of `s` was heard at `t` (a row of it was read): back
+    /// from grey or black. Its silence deadline is moved lazily: when it
+    /// comes, it is put off if the device was heard since.
+    pub fn heard(&mut self, s: SensorRef, t: i64) {
+        self.advance(t);
+        let d = s.device;
+        let dev = &mut self.state.devices[d];
+        dev.last_ms = dev.last_ms.max(t);
+        if dev.since_ms == i64::MIN {
+            dev.since_ms = t;
+        }
+        if dev.silence != Level::Ok {
+            dev.silence = Level::Ok;
+            self.set_deadline(Timer::Device(d), None);
+            self.recompute_device(d, t);
+        }
+        if self.state.devices[d].deadline.is_none() {
+            let dev = &self.state.devices[d];
+            let (grey, _) = self.checks.silence_limits(&dev.source);
+            let at = dev.last_ms.saturating_add(grey);
+            self.set_deadline(Timer::Device(d), Some(at));
+        }
+    }
+
+    fn device_deadline(&mut self, d: usize, at: i64) {
+        let dev = &self.state.devices[d];
+        let (grey, black) = self.checks.silence_limits(&dev.source);
+        let (level, next) = if at < dev.last_ms.saturating_add(grey) {
+            // Heard since the deadline was set: put off.
+            (Level::Ok, Some(dev.last_ms.saturating_add(grey)))
+        } else if at >= dev.last_ms.saturating_add(black) {
+            (Level::Black, None)
+        } else {
+            (Level::Grey, Some(dev.last_ms.saturating_add(black)))
+        };
+        self.set_deadline(Timer::Device(d), next);
+        if level != Level::Ok {
+            self.state.devices[d].silence = level;
+            self.recompute_device(d, at);
+        }
+    }
+
+    /// The day file (`YYYYMMDD`) the next lines come from, for the causes of results.
+    pub fn set_day(&mut self, day: &str) {
+        if self.state.day != day {
+            self.state.day = day.to_string();
+        }
+    }
+
+    /// Feeds one value of a sensor (in line order): `line` is its line in
+    /// the current day file ([`Health::set_day`]). Only sensors with checks
+    /// need it; every row needs [`Health::heard`].
+    pub fn value(&mut self, s: SensorRef, t: i64, value: f64, line: u64) {
+        if !s.checked {
+            return;
+        }
+        self.advance(t);
+        let prev = self.state.sensors[s.index].last.replace((t, value));
+        for i in 0..self.state.sensors[s.index].cells.len() {
+            let c = self.state.sensors[s.index].cells[i];
+            self.judge(c, s.index, t, value, line, prev);
+        }
+    }
+
+    /// Feeds one reading (in line order): [`Health::heard`] and [`Health::value`] by name.
+    pub fn reading(&mut self, r: &Reading<'_>) {
+        self.advance(r.time_ms);
+        let s = self.sensor_ref(r.source, r.device, r.sensor);
+        self.heard(s, r.time_ms);
+        self.set_day(&r.cause.day);
+        self.value(s, r.time_ms, r.value, r.cause.line);
+    }
+
+    /// Feeds one event occurrence (an `[[event]]` match) on a line of `source`.
+    pub fn event(&mut self, source: &str, code: &str, level: &str, time_ms: i64, message: &str, cause: Cause) {
+        self.advance(time_ms);
+        for k in 0..self.checks.checks.len() {
+            let check = &self.checks.checks[k];
+            if check.kind != Kind::Event || !check.applies_to(source) {
+                continue;
+            }
+            let (_, Params::Event { codes, levels, hold_ms, clear }) = check.for_device(source) else { continue };
+            let sets = codes.iter().any(|c| c == code) || levels.iter().any(|l| l == level);
+            let clears = clear.iter().any(|c| c == code);
+            if !sets && !clears {
+                continue;
+            }
+            let hold_ms = *hold_ms;
+            let d = self.device(source, source);
+            let c = match self.state.devices[d].cells.iter().copied().find(|&c| self.state.cells[c].check == k) {
+                Some(c) => c,
+                None => {
+                    let c = self.new_cell(k, source, source);
+                    self.state.cells[c].devices.push(d);
+                    self.state.devices[d].cells.push(c);
+                    c
+                }
+            };
+            if clears {
+                self.clear(c, time_ms, None, At::Given(cause.clone()));
+            } else {
+                let check = &self.checks.checks[k];
+                let text = match &check.message {
+                    Some(t) => fill(t, code, source, &show_duration(hold_ms), &check.name),
+                    None => format!("event {code}: {message}"),
+                };
+                self.fail(c, time_ms, f64::NAN, Why::Text(text), None, At::Given(cause.clone()));
+                // The event holds the level for `hold` after its latest occurrence.
+                if self.state.cells[c].active.is_some() {
+                    self.set_deadline(Timer::Cell(c), Some(time_ms.saturating_add(hold_ms)));
+                }
+            }
+        }
+    }
+
+    /// Judges a value of sensor `s` for one cell.
+    fn judge(&mut self, c: usize, s: usize, t: i64, v: f64, line: u64, prev: Option<(i64, f64)>) {
+        let cell = &self.state.cells[c];
+        let check = &self.checks.checks[cell.check];
+        let (_, params) = check.for_device(&cell.device);
+        let active = cell.active.is_some();
+        // The condition: Some((value shown, why)) when failing.
+        let failing: Option<(f64, Why)> = match *params {
+            Params::Range { min, max, hysteresis } => {
+                let h = if active { hysteresis } else { 0.0 };
+                match (min, max) {
+                    (_, Some(hi)) if v > hi - h => Some((v, Why::Above(v, hi))),
+                    (Some(lo), _) if v < lo + h => Some((v, Why::Below(v, lo))),
+                    _ => None,
+                }
+            }
+            Params::Stale { after_ms } => {
+                // A reading ends staleness; the deadline is set if none is
+                // (one set earlier is put off when it comes, see `cell_deadline`).
+                let at = t.saturating_add(after_ms).saturating_add(check.for_ms);
+                self.clear(c, t, Some(v), At::Line(line, t));
+                if self.state.cells[c].deadline.is_none() {
+                    self.set_deadline(Timer::Cell(c), Some(at));
+                }
+                return;
+            }
+            Params::Rate { max_change, per_ms } => prev.and_then(|(pt, pv)| {
+                // Within `per`, at most max_change; further apart, in proportion.
+                let span = (t - pt).max(per_ms) as f64;
+                let change = (v - pv).abs();
+                let rate = change / span * per_ms as f64;
+                (change * per_ms as f64 > max_change * span).then_some((rate, Why::Rate { rate, max: max_change, per_ms }))
+            }),
+            Params::Agree { max_spread } => {
+                let cell = &mut self.state.cells[c];
+                cell.latest.insert(self.state.sensors[s].name.clone(), v);
+                if cell.latest.len() < 2 {
+                    return;
+                }
+                let lo = cell.latest.values().copied().fold(f64::INFINITY, f64::min);
+                let hi = cell.latest.values().copied().fold(f64::NEG_INFINITY, f64::max);
+                let spread = hi - lo;
+                (spread > max_spread).then_some((spread, Why::Spread { spread, max: max_spread }))
+            }
+            Params::Anomaly { sigma, days } => {
+                let days = i64::from(days);
+                let day = t.div_euclid(86_400_000);
+                let hour = (t.div_euclid(3_600_000) % 24) as usize;
+                let q = &mut self.state.cells[c].hours[hour];
+                while q.front().is_some_and(|e| e.0 < day - days) {
+                    q.pop_front();
+                }
+                let (mut sum, mut sq, mut n, mut seen_days) = (0.0, 0.0, 0u32, 0);
+                for &(d, s1, s2, k) in q.iter() {
+                    if d < day {
+                        sum += s1;
+                        sq += s2;
+                        n += k;
+                        seen_days += 1;
+                    }
+                }
+                match q.back_mut() {
+                    Some(e) if e.0 == day => {
+                        e.1 += v;
+                        e.2 += v * v;
+                        e.3 += 1;
+                    }
+                    _ => q.push_back((day, v, v * v, 1)),
+                }
+                // Enough history: readings in this hour on at least half of the previous days.
+                if seen_days * 2 < days || n < 3 {
+                    None
+                } else {
+                    let mean = sum / f64::from(n);
+                    let sd = (sq / f64::from(n) - mean * mean).max(0.0).sqrt();
+                    let dev = if sd > 0.0 { (v - mean).abs() / sd } else { 0.0 };
+                    (sd > 0.0 && dev > sigma).then_some((v, Why::Anomaly { value: v, dev, mean, days, sigma }))
+                }
+            }
+            Params::Event { .. } => None,
+        };
+        if check.kind == Kind::Agree {
+            self.state.cells[c].subject.clone_from(&self.state.sensors[s].name);
+        }
+        match failing {
+            Some((value, why)) => {
+                self.fail(c, t, value, why, Some(s), At::Line(line, t));
+            }
+            None => self.passes(c, t, Some(v), At::Line(line, t)),
+        }
+    }
+
+    /// A value check's condition does not hold at `t`: a failing result
+    /// clears once it has passed for `clear_for`.
+    fn passes(&mut self, c: usize, t: i64, value: Option<f64>, cause: At) {
+        let clear_for = self.checks.checks[self.state.cells[c].check].clear_for_ms;
+        let cell = &self.state.cells[c];
+        if cell.active.is_none() || clear_for == 0 {
+            return self.clear(c, t, value, cause);
+        }
+        if cell.clearing.is_none() {
+            let cause = self.cause(cause);
+            self.state.cells[c].clearing = Some(Box::new((t, cause)));
+            self.set_deadline(Timer::Cell(c), Some(t.saturating_add(clear_for)));
+        }
+    }
+
+    fn cause(&self, at: At) -> Cause {
+        match at {
+            At::Line(line, t) => Cause { day: self.state.day.clone(), line, time_ms: t },
+            At::Given(c) => c,
+        }
+    }
+
+    /// A failing result's message: the check's template, or the kind's own.
+    fn render(&self, c: usize, sensor: Option<usize>, why: &Why) -> String {
+        let sensor = sensor.map_or("", |s| self.state.sensors[s].name.as_str());
+        let check = &self.checks.checks[self.state.cells[c].check];
+        let (value, limit) = match why {
+            Why::Above(v, l) | Why::Below(v, l) => (show(*v), show(*l)),
+            Why::Rate { rate, max, .. } => (show(*rate), show(*max)),
+            Why::Spread { spread, max } => (show(*spread), show(*max)),
+            Why::Anomaly { value, sigma, .. } => (show(*value), show(*sigma)),
+            Why::Text(t) => return t.clone(),
+        };
+        if let Some(t) = &check.message {
+            return fill(t, &value, sensor, &limit, &check.name);
+        }
+        match why {
+            Why::Above(..) => format!("{sensor} is {value}, above {limit}"),
+            Why::Below(..) => format!("{sensor} is {value}, below {limit}"),
+            Why::Rate { per_ms, .. } => format!("{sensor} changed at {value} per {}, faster than {limit}", show_duration(*per_ms)),
+            Why::Spread { .. } => format!("{} sensors disagree by {value}, more than {limit}", check.name),
+            Why::Anomaly { dev, mean, days, .. } => {
+                format!("{sensor} is {value}, {} σ from the mean {} of this hour over {days} days", show(*dev), show(*mean))
+            }
+            Why::Text(t) => t.clone(),
+        }
+    }
+
+    /// The condition of cell `c` holds at `t`: it fails now, or after `for`.
+    /// The message and cause are made only when the result changes.
+    fn fail(&mut self, c: usize, t: i64, value: f64, why: Why, sensor: Option<usize>, cause: At) {
+        let for_ms = self.checks.checks[self.state.cells[c].check].for_ms;
+        let cell = &mut self.state.cells[c];
+        let shown = value.is_finite().then_some(value);
+        if let Some(a) = &mut cell.active {
+            // Still failing: the latest value; the message and cause of the change are kept.
+            a.value = shown;
+            if cell.clearing.take().is_some() {
+                self.set_deadline(Timer::Cell(c), None);
+            }
+            let Some(a) = &mut self.state.cells[c].active else { unreachable!("checked above") };
+            if let Why::Text(text) = why {
+                a.message = text;
+            }
+            return;
+        }
+        if let Some(p) = &mut cell.pending {
+            p.1 = value;
+            return;
+        }
+        let message = self.render(c, sensor, &why);
+        let cause = self.cause(cause);
+        if for_ms > 0 {
+            self.state.cells[c].pending = Some(Box::new((t, value, message, cause)));
+            self.set_deadline(Timer::Cell(c), Some(t.saturating_add(for_ms)));
+        } else {
+            self.activate(c, t, value, message, cause);
+        }
+    }
+
+    fn activate(&mut self, c: usize, at: i64, value: f64, message: String, cause: Cause) {
+        let cell = &self.state.cells[c];
+        let check = &self.checks.checks[cell.check];
+        let (level, _) = check.for_device(&cell.device);
+        let result = ResultNow {
+            check: check.name.clone(),
+            sensor: cell.subject.clone(),
+            level,
+            since_ms: at,
+            value: value.is_finite().then_some(value),
+            message,
+            cause: Some(cause),
+        };
+        self.transition(Subject::Result { check: result.check.clone(), sensor: result.sensor.clone() }, at, Level::Ok, level, &result);
+        self.state.cells[c].active = Some(Box::new(result));
+        for i in 0..self.state.cells[c].devices.len() {
+            let d = self.state.cells[c].devices[i];
+            self.recompute_device(d, at);
+        }
+    }
+
+    /// The condition of cell `c` does not hold at `t`.
+    fn clear(&mut self, c: usize, t: i64, value: Option<f64>, cause: At) {
+        let cell = &mut self.state.cells[c];
+        if cell.active.is_none() && cell.pending.is_none() {
+            // Passing, as before: nearly every value of a healthy site.
+            return;
+        }
+        if cell.pending.take().is_some() {
+            self.set_deadline(Timer::Cell(c), None);
+        }
+        let cell = &mut self.state.cells[c];
+        cell.clearing = None;
+        let Some(was) = cell.active.take() else { return };
+        if self.checks.checks[cell.check].kind == Kind::Event {
+            self.set_deadline(Timer::Cell(c), None);
+        }
+        let now = ResultNow {
+            level: Level::Ok,
+            value,
+            message: format!("{} passes again", was.check),
+            cause: Some(self.cause(cause)),
+            ..(*was).clone()
+        };
+        self.transition(Subject::Result { check: was.check.clone(), sensor: was.sensor.clone() }, t, was.level, Level::Ok, &now);
+        for i in 0..self.state.cells[c].devices.len() {
+            let d = self.state.cells[c].devices[i];
+            self.recompute_device(d, t);
+        }
+    }
+
+    fn cell_deadline(&mut self, c: usize, at: i64) {
+        self.state.cells[c].deadline = None;
+        let check = &self.checks.checks[self.state.cells[c].check];
+        match check.kind {
+            Kind::Stale => {
+                let (_, params) = check.for_device(&self.state.cells[c].device);
+                let after = if let Params::Stale { after_ms } = params { *after_ms } else { 0 };
+                let sensor = self.state.cells[c].subject.clone();
+                let message = match &check.message {
+                    Some(t) => fill(t, "", &sensor, &show_duration(after), &check.name),
+                    None => format!("no reading from {sensor} for {}", show_duration(after)),
+                };
+                let last = self.state.sensor_ids.get(&sensor).and_then(|&s| self.state.sensors[s].last);
+                let due = last.map_or(at, |(t, _)| t.saturating_add(after).saturating_add(check.for_ms));
+                if due > at {
+                    // Read since the deadline was set: put off.
+                    self.set_deadline(Timer::Cell(c), Some(due));
+                    return;
+                }
+                let cause = Cause { day: String::new(), line: 0, time_ms: last.map_or(at, |(t, _)| t) };
+                self.activate(c, at, f64::NAN, message, cause);
+            }
+            Kind::Event => {
+                // The hold ended.
+                self.clear(c, at, None, At::Given(Cause { time_ms: at, ..Cause::default() }));
+            }
+            _ => {
+                if let Some(p) = self.state.cells[c].pending.take() {
+                    let (_, value, message, cause) = *p;
+                    self.activate(c, at, value, message, cause);
+                } else if let Some(cl) = self.state.cells[c].clearing.take() {
+                    let (_, cause) = *cl;
+                    let value = self.state.cells[c].active.as_ref().and_then(|a| a.value);
+                    self.clear(c, at, value, At::Given(cause));
+                }
+            }
+        }
+    }
+
+    fn transition(&mut self, subject: Subject, at: i64, from: Level, to: Level, r: &ResultNow) {
+        self.out.push(Transition {
+            at_ms: at,
+            decided_ms: self.state.clock_ms,
+            subject,
+            from,
+            to,
+            value: r.value,
+            message: r.message.clone(),
+            cause: r.cause.clone(),
+        });
+    }
+
+    /// The worst active result of a device.
+    fn worst(&self, d: usize) -> Option<&ResultNow> {
+        let dev = &self.state.devices[d];
+        dev.cells.iter().filter_map(|&c| self.state.cells[c].active.as_deref()).max_by_key(|r| (r.level, std::cmp::Reverse(r.since_ms)))
+    }
+
+    fn recompute_device(&mut self, d: usize, at: i64) {
+        let worst = self.worst(d).cloned();
+        let dev = &self.state.devices[d];
+        let level = dev.silence.max(worst.as_ref().map_or(Level::Ok, |r| r.level));
+        if level == dev.level {
+            return;
+        }
+        let from = dev.level;
+        let message = self.why(d, worst.as_ref(), level, at);
+        let r = ResultNow {
+            check: String::new(),
+            sensor: String::new(),
+            level,
+            since_ms: at,
+            value: worst.as_ref().and_then(|w| w.value),
+            message,
+            cause: worst.as_ref().and_then(|w| w.cause.clone()),
+        };
+        let dev = &mut self.state.devices[d];
+        dev.level = level;
+        dev.since_ms = at;
+        let (name, source) = (dev.name.clone(), dev.source.clone());
+        self.transition(Subject::Device(name), at, from, level, &r);
+        // The source and the site: the worst of theirs.
+        let src_level = self.state.devices.iter().filter(|x| x.source == source).map(|x| x.level).max().unwrap_or(Level::Ok);
+        let old = self.state.sources.insert(source.clone(), src_level).unwrap_or(Level::Ok);
+        if old != src_level {
+            self.transition(Subject::Source(source), at, old, src_level, &r);
+            let site = self.state.sources.values().copied().max().unwrap_or(Level::Ok);
+            if site != self.state.site {
+                let old = std::mem::replace(&mut self.state.site, site);
+                self.transition(Subject::Site, at, old, site, &r);
+            }
+        }
+    }
+
+    fn why(&self, d: usize, worst: Option<&ResultNow>, level: Level, at: i64) -> String {
+        let dev = &self.state.devices[d];
+        match (level, worst) {
+            (Level::Grey | Level::Black, _) => format!("no reading from {} for {}", dev.name, show_duration(at - dev.last_ms)),
+            (_, Some(w)) => w.message.clone(),
+            (_, None) => "every check passes".into(),
+        }
+    }
+
+    /// The site as it stands at wall time `now_ms`: levels from the data,
+    /// with devices silent since then grey or black *now*.
+    pub fn status_at(&self, now_ms: i64) -> Status {
+        let mut devices = Vec::new();
+        for dev in &self.state.devices {
+            let (grey, black) = self.checks.silence_limits(&dev.source);
+            let quiet = now_ms.saturating_sub(dev.last_ms);
+            let silence = if quiet >= black {
+                Level::Black
+            } else if quiet >= grey {
+                Level::Grey
+            } else {
+                Level::Ok
+            };
+            let mut results: Vec<ResultNow> = dev.cells.iter().filter_map(|&c| self.state.cells[c].active.as_deref().cloned()).collect();
+            results.sort_by_key(|r| (std::cmp::Reverse(r.level), r.since_ms));
+            let worst = results.first();
+            let level = dev.level.max(silence);
+            let since_ms =
+                if silence > dev.level { dev.last_ms + if silence == Level::Black { black } else { grey } } else { dev.since_ms };
+            let why = match (level, worst) {
+                (Level::Grey | Level::Black, _) => format!("no reading for {}", show_duration(quiet)),
+                (_, Some(w)) => w.message.clone(),
+                (_, None) => "every check passes".into(),
+            };
+            devices.push(DeviceStatus {
+                device: dev.name.clone(),
+                source: dev.source.clone(),
+                level,
+                since_ms,
+                why,
+                last_seen_ms: dev.last_ms,
+                results,
+            });
+        }
+        devices.sort_by(|a, b| (&a.source, &a.device).cmp(&(&b.source, &b.device)));
+        let level = devices.iter().map(|d| d.level).max().unwrap_or(Level::Ok);
+        Status { at_ms: now_ms, level, devices }
+    }
+}

@@ -1,0 +1,369 @@
+//! Golden tests of each check kind, levels and status, fed as the indexer
+//! feeds them: readings and events in line order, in data time.
+
+use config::Config;
+use health::{Cause, Checks, Health, Level, Reading, Subject, Transition};
+use std::path::Path;
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 60 * MIN;
+const DAY: i64 = 24 * HOUR;
+
+fn health(toml: &str) -> Health {
+    let config = Config::parse(toml, Path::new("test.toml")).unwrap();
+    Health::new(Checks::new(&config, &[]).unwrap())
+}
+
+fn feed(h: &mut Health, sensor: &str, t: i64, v: f64) {
+    let (device, _) = sensor.rsplit_once('/').unwrap();
+    let (source, _) = sensor.split_once('/').unwrap();
+    h.reading(&Reading {
+        source,
+        device,
+        sensor,
+        time_ms: t,
+        value: v,
+        cause: Cause { day: "20121130".into(), line: (t / 1000) as u64, time_ms: t },
+    });
+}
+
+/// The result transitions: (at, check, from, to).
+fn results(ts: &[Transition]) -> Vec<(i64, String, Level, Level)> {
+    ts.iter()
+        .filter_map(|t| match &t.subject {
+            Subject::Result { check, .. } => Some((t.at_ms, check.clone(), t.from, t.to)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn devices(ts: &[Transition]) -> Vec<(i64, String, Level, Level)> {
+    ts.iter()
+        .filter_map(|t| match &t.subject {
+            Subject::Device(d) => Some((t.at_ms, d.clone(), t.from, t.to)),
+            _ => None,
+        })
+        .collect()
+}
+
+const WARM: &str = r#"
+[[check]]
+name = "warm"
+sensors = ["*/roomNode-*/temp"]
+kind = "range"
+max = 28
+hysteresis = 0.5
+
+[[check]]
+name = "hot"
+sensors = ["*/roomNode-*/temp"]
+kind = "range"
+max = 35
+level = "critical"
+for = "10m"
+"#;
+
+#[test]
+fn range_for_and_hysteresis() {
+    let mut h = health(WARM);
+    let s = "usb-A/roomNode-5/temp";
+    // 20 minutes at 25, then a value wobbling at 28: one failure, not one per reading.
+    for (i, v) in [25.0, 25.0, 28.1, 27.9, 28.2, 27.6, 28.3, 27.4, 25.0].into_iter().enumerate() {
+        feed(&mut h, s, i as i64 * MIN, v);
+    }
+    // It passes from 7 minutes on (27.4 is below 28 by more than the hysteresis), and clears after 5 more (`clear_for`).
+    let r = results(&h.take_transitions());
+    assert_eq!(r, [(2 * MIN, "warm".into(), Level::Ok, Level::Warning)]);
+    // Hot for 10 minutes: critical only once it held for 10 minutes, at that time exactly.
+    let t0 = HOUR;
+    for i in 0..=12 {
+        feed(&mut h, s, t0 + i * 2 * MIN, 36.0);
+    }
+    let r = results(&h.take_transitions());
+    assert_eq!(
+        r,
+        [
+            (12 * MIN, "warm".into(), Level::Warning, Level::Ok),
+            (t0, "warm".into(), Level::Ok, Level::Warning),
+            (t0 + 10 * MIN, "hot".into(), Level::Ok, Level::Critical)
+        ]
+    );
+    // A dip before `for` ends resets it.
+    let t1 = 2 * HOUR;
+    feed(&mut h, s, t1, 20.0);
+    feed(&mut h, s, t1 + MIN, 36.0);
+    feed(&mut h, s, t1 + 5 * MIN, 20.0);
+    feed(&mut h, s, t1 + 20 * MIN, 20.0);
+    let r = results(&h.take_transitions());
+    assert!(r.iter().all(|x| x.1 != "hot" || x.3 == Level::Ok), "{r:?}");
+    // A value jumping across the limit on every reading fails once, and stays failed while it does.
+    let t2 = 3 * HOUR;
+    for i in 0..60 {
+        feed(&mut h, s, t2 + i * MIN, if i % 2 == 0 { 29.0 } else { 26.0 });
+    }
+    let r = results(&h.take_transitions());
+    assert_eq!(r.iter().filter(|x| x.1 == "warm").count(), 1, "{r:?}");
+}
+
+#[test]
+fn device_and_site_levels_are_the_worst_of_theirs() {
+    let mut h = health(WARM);
+    feed(&mut h, "usb-A/roomNode-5/temp", 0, 30.0);
+    feed(&mut h, "usb-A/roomNode-6/temp", 0, 20.0);
+    feed(&mut h, "usb-B/roomNode-7/temp", MIN, 40.0);
+    feed(&mut h, "usb-B/roomNode-7/temp", 12 * MIN, 40.0);
+    let ts = h.take_transitions();
+    assert_eq!(
+        devices(&ts),
+        [
+            (0, "usb-A/roomNode-5".into(), Level::Ok, Level::Warning),
+            (MIN, "usb-B/roomNode-7".into(), Level::Ok, Level::Warning),
+            (11 * MIN, "usb-B/roomNode-7".into(), Level::Warning, Level::Critical),
+        ]
+    );
+    let site: Vec<_> = ts.iter().filter(|t| t.subject == Subject::Site).map(|t| (t.at_ms, t.to)).collect();
+    assert_eq!(site, [(0, Level::Warning), (11 * MIN, Level::Critical)]);
+    let st = h.status_at(12 * MIN);
+    assert_eq!(st.level, Level::Critical);
+    assert_eq!(st.counts(), [1, 1, 0, 1, 0, 0]);
+    let d7 = st.devices.iter().find(|d| d.device == "usb-B/roomNode-7").unwrap();
+    assert_eq!(
+        d7.results.iter().map(|r| (r.check.as_str(), r.level)).collect::<Vec<_>>(),
+        [("hot", Level::Critical), ("warm", Level::Warning)]
+    );
+    assert_eq!(d7.why, "usb-B/roomNode-7/temp is 40, above 35");
+    // Wall time: a day later, nothing heard since: grey now (the stored levels are unchanged).
+    assert_eq!(h.status_at(12 * MIN + DAY).counts(), [0, 0, 0, 0, 3, 0]);
+}
+
+#[test]
+fn a_silent_device_goes_grey_then_black_then_green() {
+    let mut h = health("[status]\ngrey_after = \"1h\"\nblack_after = \"3h\"\n");
+    feed(&mut h, "r/blip/ping", 0, 1.0);
+    // Another device keeps the data clock going.
+    for i in 1..=40 {
+        feed(&mut h, "r/other/x", i * 6 * MIN, 1.0);
+    }
+    feed(&mut h, "r/blip/ping", 5 * HOUR, 2.0);
+    let d: Vec<_> = devices(&h.take_transitions()).into_iter().filter(|x| x.1 == "r/blip").collect();
+    assert_eq!(
+        d,
+        [
+            (HOUR, "r/blip".into(), Level::Ok, Level::Grey),
+            (3 * HOUR, "r/blip".into(), Level::Grey, Level::Black),
+            (5 * HOUR, "r/blip".into(), Level::Black, Level::Ok)
+        ]
+    );
+}
+
+#[test]
+fn stale_rate_and_agree() {
+    let mut h = health(
+        r#"
+        [[check]]
+        name = "quiet"
+        sensors = ["*/*/temp"]
+        kind = "stale"
+        after = "15m"
+        level = "error"
+        [[check]]
+        name = "jump"
+        sensors = ["*/*/temp"]
+        kind = "rate"
+        max_change = 1
+        per = "15m"
+        [[check]]
+        name = "twins"
+        sensors = ["a/x/temp", "b/x/temp"]
+        kind = "agree"
+        max_spread = 1
+        "#,
+    );
+    feed(&mut h, "a/x/temp", 0, 20.0);
+    feed(&mut h, "b/x/temp", 0, 20.5);
+    feed(&mut h, "a/x/temp", 10 * MIN, 20.5); // 0.5 within 15 minutes: fine
+    feed(&mut h, "b/x/temp", 10 * MIN, 22.0); // 1.5 within 15 minutes: a jump; spread 1.5: disagree
+    feed(&mut h, "a/x/temp", 20 * MIN, 21.5);
+    feed(&mut h, "b/x/temp", 20 * MIN, 22.0); // spread 0.5, no change
+    feed(&mut h, "a/x/temp", 30 * MIN, 21.5);
+    feed(&mut h, "a/x/temp", 40 * MIN, 21.5); // b is silent: stale at 35 min
+    let r = results(&h.take_transitions());
+    assert_eq!(
+        r,
+        [
+            (10 * MIN, "jump".into(), Level::Ok, Level::Warning),
+            (10 * MIN, "twins".into(), Level::Ok, Level::Warning),
+            // Both pass from 20 minutes on, and clear 5 minutes later (`clear_for`).
+            (25 * MIN, "twins".into(), Level::Warning, Level::Ok),
+            (25 * MIN, "jump".into(), Level::Warning, Level::Ok),
+            (35 * MIN, "quiet".into(), Level::Ok, Level::Error),
+        ]
+    );
+    feed(&mut h, "b/x/temp", 50 * MIN, 22.0);
+    assert_eq!(results(&h.take_transitions()), [(50 * MIN, "quiet".into(), Level::Error, Level::Ok)]);
+}
+
+#[test]
+fn anomaly_waits_for_history_then_flags_outliers() {
+    let mut h = health("[[check]]\nname = \"odd\"\nsensors = [\"*/*/power\"]\nkind = \"anomaly\"\nsigma = 3\ndays = 4\n");
+    let s = "m/meter/power";
+    // A daily pattern with a little noise, every 10 minutes; an outlier on day 1 is not judged (no history yet).
+    let value = |t: i64| 100.0 + 50.0 * ((t / HOUR % 24) as f64 / 24.0 * std::f64::consts::TAU).sin() + ((t / (10 * MIN)) % 7) as f64 - 3.0;
+    for t in (0..6 * DAY).step_by(10 * MIN as usize) {
+        let v = if t == DAY + 3 * HOUR || t == 5 * DAY + 3 * HOUR { 500.0 } else { value(t) };
+        feed(&mut h, s, t, v);
+    }
+    let r = results(&h.take_transitions());
+    assert_eq!(
+        r,
+        [
+            (5 * DAY + 3 * HOUR, "odd".into(), Level::Ok, Level::Warning),
+            (5 * DAY + 3 * HOUR + 15 * MIN, "odd".into(), Level::Warning, Level::Ok)
+        ]
+    );
+}
+
+#[test]
+fn ups_fault_codes_map_to_their_levels_and_hold() {
+    let mut h = health(
+        r#"
+        [[check]]
+        name = "ups critical"
+        sensors = ["ups"]
+        kind = "event"
+        codes = ["101"]
+        level = "critical"
+        hold = "1h"
+        clear = ["100"]
+        [[check]]
+        name = "ups warning"
+        sensors = ["ups"]
+        kind = "event"
+        codes = ["201"]
+        hold = "30m"
+        "#,
+    );
+    let cause = |t: i64| Cause { day: "20121130".into(), line: t as u64, time_ms: t };
+    h.event("ups", "201", "warning", 0, "battery low", cause(0));
+    h.event("ups", "101", "critical", 10 * MIN, "inverter fault", cause(1));
+    h.event("ups", "100", "info", 20 * MIN, "fault cleared", cause(2));
+    h.advance(2 * HOUR);
+    let d = devices(&h.take_transitions());
+    assert_eq!(
+        d,
+        [
+            (0, "ups".into(), Level::Ok, Level::Warning),
+            (10 * MIN, "ups".into(), Level::Warning, Level::Critical),
+            (20 * MIN, "ups".into(), Level::Critical, Level::Warning),
+            (30 * MIN, "ups".into(), Level::Warning, Level::Ok),
+        ]
+    );
+}
+
+#[test]
+fn overrides_and_sensors_that_appear_late() {
+    let mut h = health("[[check]]\nname = \"warm\"\nsensors = [\"*/*/temp\"]\nkind = \"range\"\nmax = 28\n[[check.override]]\ndevices = [\"a/lab\"]\nmax = 40\nlevel = \"error\"\n");
+    feed(&mut h, "a/lab/temp", 0, 30.0);
+    feed(&mut h, "a/room/temp", HOUR, 30.0);
+    feed(&mut h, "a/lab/temp", 2 * HOUR, 41.0);
+    let r: Vec<_> = h
+        .take_transitions()
+        .into_iter()
+        .filter(|t| matches!(t.subject, Subject::Result { .. }))
+        .map(|t| (t.at_ms, t.to, t.message))
+        .collect();
+    assert_eq!(
+        r,
+        [(HOUR, Level::Warning, "a/room/temp is 30, above 28".into()), (2 * HOUR, Level::Error, "a/lab/temp is 41, above 40".into())]
+    );
+}
+
+const ALL_KINDS: &str = r#"
+[status]
+grey_after = "30m"
+black_after = "1h"
+[[check]]
+name = "warm"
+sensors = ["*/*/t"]
+kind = "range"
+max = 30
+for = "5m"
+[[check]]
+name = "cold"
+sensors = ["*/*/t"]
+kind = "range"
+min = 0
+level = "error"
+[[check]]
+name = "quiet"
+sensors = ["*/*/t"]
+kind = "stale"
+after = "20m"
+[[check]]
+name = "jump"
+sensors = ["*/*/t"]
+kind = "rate"
+max_change = 30
+per = "1h"
+[[check]]
+name = "twins"
+sensors = ["a/*/t", "b/*/t"]
+kind = "agree"
+max_spread = 15
+[[check]]
+name = "fault"
+kind = "event"
+codes = ["F1"]
+hold = "15m"
+clear = ["F0"]
+level = "critical"
+"#;
+
+fn encode(state: &health::State) -> Vec<u8> {
+    bincode::serde::encode_to_vec(state, bincode::config::standard()).unwrap()
+}
+
+fn decode(bytes: &[u8]) -> health::State {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).unwrap().0
+}
+
+proptest::proptest! {
+    /// Results and transitions are a function of the feed: the same with the
+    /// state saved and restored anywhere (a kill and a restart), and with
+    /// the clock advanced at any extra point (where batches end).
+    #[test]
+    fn transitions_do_not_depend_on_restarts_or_batches(
+        feed_ in proptest::collection::vec((0usize..5, 0i64..15 * MIN, -20.0f64..60.0), 1..150),
+        cuts in proptest::collection::vec(proptest::bool::ANY, 150),
+    ) {
+        let config = Config::parse(ALL_KINDS, Path::new("t.toml")).unwrap();
+        let sensors = ["a/x/t", "b/x/t", "a/y/t", "c/z/t"];
+        let run = |restarts: bool| {
+            let mut h = Health::new(Checks::new(&config, &[]).unwrap());
+            let mut out = Vec::new();
+            let mut t = 0;
+            for (i, &(which, dt, v)) in feed_.iter().enumerate() {
+                t += dt;
+                if which == 4 {
+                    let code = if v > 20.0 { "F1" } else { "F0" };
+                    h.event("c", code, "error", t, "fault", Cause { day: "d".into(), line: i as u64, time_ms: t });
+                } else {
+                    feed(&mut h, sensors[which], t, v);
+                }
+                if restarts && cuts[i] {
+                    h.advance(t);
+                    out.extend(h.take_transitions());
+                    let state = decode(&encode(h.state()));
+                    h = Health::with_state(Checks::new(&config, &[]).unwrap(), state);
+                }
+            }
+            h.advance(t + 2 * HOUR);
+            out.extend(h.take_transitions());
+            (out, encode(h.state()))
+        };
+        let (a, sa) = run(false);
+        let (b, sb) = run(true);
+        proptest::prop_assert_eq!(a, b);
+        proptest::prop_assert_eq!(sa, sb);
+    }
+}
