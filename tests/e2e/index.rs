@@ -307,11 +307,11 @@ fn a_changed_configuration_is_rebuilt_beside_the_cache_and_swapped_in() {
     )
     .unwrap();
     let stale = dir.run(&["schema"]);
-    assert!(stderr(&stale).contains("was built with another decoder configuration"), "{}", stderr(&stale));
+    assert!(stderr(&stale).contains("was built with another configuration of its decoders or checks"), "{}", stderr(&stale));
     let out = dir.run(&["index"]);
     ok(&out);
     assert!(
-        stderr(&out).contains("the decoder configuration changed since cache was built; building a new one beside it"),
+        stderr(&out).contains("the configuration of decoders or checks changed since cache was built; building a new one beside it"),
         "{}",
         stderr(&out)
     );

@@ -10,5 +10,6 @@ mod deploy;
 mod index;
 mod snapshots;
 mod soak;
+mod status;
 mod tail;
 mod verify;

@@ -59,6 +59,8 @@ pub enum Command {
     Export(ExportArgs),
     Schema(SchemaArgs),
     Stats(StatsArgs),
+    Status(StatusArgs),
+    Health(HealthArgs),
     Tail(TailArgs),
     Verify(VerifyArgs),
     Ports(PortsArgs),
@@ -217,6 +219,74 @@ pub struct ExportArgs {
 #[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
 #[command(after_help = "Example:\n  blackbox schema")]
 pub struct SchemaArgs {}
+
+/// The site at a glance: each device's status colour, level, since when and why.
+///
+/// Levels come from the [[check]] tables of the configuration, judged in
+/// data time as the logs were indexed; a device without a reading for
+/// grey_after (24h) is grey now, for black_after (48h) black. With DEVICE
+/// (an id or a unique prefix), every failing check of that device and the
+/// log lines that caused it. With --nagios, one monitoring-plugin line and
+/// its exit code: 0 ok, 1 warning, 2 error or critical, 3 grey or black.
+#[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
+#[command(after_help = "Examples:
+  blackbox status
+  blackbox status --all
+  blackbox status usb-A40117UK/roomNode-5
+  blackbox status --nagios")]
+pub struct StatusArgs {
+    /// A device: SOURCE/DEVICE, or a unique prefix of it or of DEVICE
+    pub device: Option<String>,
+    /// Every device, green ones too
+    #[arg(long)]
+    pub all: bool,
+    /// One line in the monitoring-plugin format, and its exit code
+    #[arg(long, conflicts_with_all = ["device", "format"])]
+    pub nagios: bool,
+    /// table or json
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table, value_name = "FORMAT")]
+    pub format: StatusFormat,
+    /// Judge silence (grey, black) at this time instead of now, as for old logs
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub at: Option<String>,
+    /// The log directory, for the lines behind a result (set by the client).
+    #[arg(skip)]
+    pub logs: Option<std::path::PathBuf>,
+    /// Whether the client's output is coloured (set by the client).
+    #[arg(skip)]
+    pub color: bool,
+}
+
+/// How `status` and `health` write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum StatusFormat {
+    Table,
+    Json,
+}
+
+/// The history of health transitions (a check's result, a device's, a
+/// source's or the site's level changing), oldest first.
+#[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
+#[command(after_help = "Examples:
+  blackbox health --from -7d
+  blackbox health --device usb-A40117UK/roomNode-5 --level critical")]
+pub struct HealthArgs {
+    /// From this time on (data time)
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Before this time
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Only transitions of this device (SOURCE/DEVICE) and its sensors
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Only transitions into or out of this level
+    #[arg(long)]
+    pub level: Option<String>,
+    /// table or json (one object per line)
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table, value_name = "FORMAT")]
+    pub format: StatusFormat,
+}
 
 /// How long data has been collected, lines per source, undecoded lines, frequent events.
 #[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]

@@ -36,6 +36,8 @@ fn main() -> ExitCode {
         args::Command::Export(c) => cmd::read::export(&args.global, c),
         args::Command::Schema(c) => cmd::read::schema(&args.global, c),
         args::Command::Stats(c) => cmd::read::stats(&args.global, c),
+        args::Command::Status(c) => cmd::status::status(&args.global, c),
+        args::Command::Health(c) => cmd::status::health(&args.global, c),
         args::Command::Tail(c) => cmd::tail::run(&args.global, c),
         args::Command::Verify(c) => cmd::verify::run(&args.global, c),
         args::Command::Ports(c) => cmd::ports::run(c),

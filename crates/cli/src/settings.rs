@@ -55,6 +55,39 @@ pub fn decoders(config: &Config) -> Result<(decode::Decoders, String), CliError>
     Ok((decoders, index::fingerprint(config, &names)))
 }
 
+/// What the indexer derives the cache with: decoders, checks, and the fingerprint of both.
+#[derive(Debug, Clone)]
+pub struct Deriving {
+    pub decoders: decode::Decoders,
+    pub checks: health::Checks,
+    pub fingerprint: String,
+    /// For the places of the checks in messages.
+    pub config: Config,
+}
+
+/// The decoders and checks of the configuration; warnings about them are printed.
+pub fn deriving(config: &Config) -> Result<Deriving, CliError> {
+    let (decoders, fingerprint) = decoders(config)?;
+    warn_about(&decoders);
+    let checks = health::Checks::new(config, &source_names(config)).map_err(setup_error)?;
+    Ok(Deriving { decoders, checks, fingerprint, config: config.clone() })
+}
+
+/// Warns about check globs that match no sensor (or source) of the cache
+/// yet: a typo, or a device that has not spoken.
+pub fn warn_about_checks(derive: &Deriving, idx: &index::Index) {
+    let sensors = idx.sensor_names();
+    let mut sources: Vec<&str> = sensors.iter().filter_map(|s| s.split('/').next()).collect();
+    let named = source_names(&derive.config);
+    sources.extend(named.iter().map(String::as_str));
+    sources.sort_unstable();
+    sources.dedup();
+    let sensors: Vec<&str> = sensors.iter().map(String::as_str).collect();
+    for w in derive.checks.unmatched(&derive.config, &sensors, &sources) {
+        note!("blackbox: warning: {w}");
+    }
+}
+
 /// Prints the configuration's warnings (a node type without a driver), each
 /// naming the file and line.
 pub fn warn_about(decoders: &decode::Decoders) {

@@ -28,7 +28,7 @@ pub fn color_for(choice: ColorChoice, is_terminal: bool) -> bool {
 
 /// `s` with control characters written as `\xHH`, so a decoded text value
 /// cannot move the cursor or change colours.
-fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.chars().any(char::is_control) {
         return s.into();
     }

@@ -3,10 +3,12 @@
 
 use crate::decoding::{Decoded, Lines};
 use crate::fx::FxMap;
-use crate::sensors::Accumulator;
+use crate::judging::Judge;
+use crate::sensors::{Accumulator, Sensors};
 use crate::store::Segments;
 use crate::{codec, keys, mtime_ns, CatchUp, Cursor, Index, IndexError, Progress, BATCH_LINES, COMMIT_LINES};
 use decode::{Decoders, SourceState};
+use health::Health;
 use logfile::{DayFile, DayReader, Line};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -48,6 +50,7 @@ impl Index {
         p.bytes_total = scan.days.iter().map(|d| std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0)).sum();
         // Decoder state flows from day to day; once a day is re-indexed, every later day is too.
         let mut carried: BTreeMap<String, SourceState> = BTreeMap::new();
+        let mut carried_health = health::State::default();
         let mut redo_rest = false;
         for (i, day) in scan.days.iter().enumerate() {
             let name = keys::day_name(day.date);
@@ -69,11 +72,11 @@ impl Index {
                     let mut batch = sled::Batch::default();
                     self.remove_day(&name, &mut batch)?;
                     self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
-                    Cursor { states: carried.clone(), ..Cursor::default() }
+                    Cursor { states: carried.clone(), health: carried_health.clone(), ..Cursor::default() }
                 }
                 None => {
                     redo_rest = true;
-                    Cursor { states: carried.clone(), ..Cursor::default() }
+                    Cursor { states: carried.clone(), health: carried_health.clone(), ..Cursor::default() }
                 }
             };
             let unchanged = start.size == file_meta.len()
@@ -94,6 +97,7 @@ impl Index {
             p.bytes_done += file_meta.len();
             p.bytes_in_day = 0;
             carried = end.states;
+            carried_health = end.health;
             result.days += 1;
         }
         p.days_done = scan.days.len();
@@ -164,7 +168,9 @@ impl Index {
         cur.size = 0;
         cur.mtime_ns = 0;
         cur.compressed = day.compressed;
-        let Index { store, sensors, segments, .. } = self;
+        let Index { store, sensors, segments, checks, .. } = self;
+        let mut judge = Judge::new(Health::with_state(checks.clone(), std::mem::take(&mut cur.health)));
+        judge.health.set_day(&name);
         let (store, name) = (&*store, &name);
         // Only this day's segments are written from now on; a day indexed
         // from its start has none yet (new, or removed to be re-indexed).
@@ -199,19 +205,31 @@ impl Index {
                     // order, several to a commit (fewer, larger segments).
                     let mut acc = Accumulator::default();
                     let mut last = None;
+                    // Judges the commit's lines, and puts the evaluator's state in its cursor.
+                    let judged = |judge: &mut Judge, sensors: &Sensors, mut acc: Accumulator, mut cur: Cursor| {
+                        acc.transitions = judge.feed(sensors, &acc, day_no);
+                        cur.health = judge.health.state().clone();
+                        (acc, cur)
+                    };
                     for k in 0.. {
                         let Ok((decoded, cur)) = from_decoders[k % DECODERS].recv() else { break };
                         sensors.gather(decoded, &mut acc);
                         last = Some(cur);
                         if acc.lines >= COMMIT_LINES {
                             let cur = last.take().unwrap_or_default();
-                            if to_commit.send((std::mem::take(&mut acc), cur)).is_err() {
-                                return; // the committer failed: its error is returned below
+                            if to_commit.send(judged(&mut judge, sensors, std::mem::take(&mut acc), cur)).is_err() {
+                                return None; // the committer failed: its error is returned below
                             }
                         }
                     }
-                    if let Some(cur) = last {
-                        let _ = to_commit.send((acc, cur));
+                    match last {
+                        Some(cur) => {
+                            let (acc, cur) = judged(&mut judge, sensors, acc, cur);
+                            let state = cur.health.clone();
+                            let _ = to_commit.send((acc, cur));
+                            Some(state)
+                        }
+                        None => Some(judge.health.state().clone()),
                     }
                 })
                 .map_err(spawn_err)?;
@@ -301,9 +319,13 @@ impl Index {
             // Closing the queues ends the decoders, then the later stages.
             drop(send);
             // A panic in another stage is a bug: let it go on as a panic.
-            gatherer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let judged = gatherer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             committer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            read
+            // The day's end cursor carries the evaluator's state on to the next day.
+            Ok(read?.map(|mut end| {
+                end.health = judged.unwrap_or_default();
+                end
+            }))
         })
     }
 
@@ -318,7 +340,7 @@ impl Index {
                 batch.remove(c.map_err(self.store.db_err())?.0);
             }
         }
-        for prefix in [keys::day_prefix(day_no), keys::event_prefix(day_no)] {
+        for prefix in [keys::day_prefix(day_no), keys::event_prefix(day_no), keys::transition_prefix(day_no)] {
             for item in self.store.db.scan_prefix(prefix) {
                 batch.remove(item.map_err(self.store.db_err())?.0);
             }

@@ -9,6 +9,8 @@ pub const DEVICE_ID: u8 = b'V';
 pub const CHUNK: u8 = b'R';
 pub const EVENT: u8 = b'E';
 pub const DAY: u8 = b'D';
+/// Health transitions, by the day and line that decided them.
+pub const TRANSITION: u8 = b'T';
 
 pub const DAY_SOURCE: u8 = b's';
 pub const DAY_FIELD: u8 = b'f';
@@ -154,6 +156,20 @@ pub fn event(day: i64, line: u64, n: u8) -> Vec<u8> {
     let mut k = event_prefix(day);
     k.extend_from_slice(&line.to_be_bytes());
     k.push(n);
+    k
+}
+
+pub fn transition_prefix(day: i64) -> Vec<u8> {
+    let mut k = vec![TRANSITION];
+    k.extend_from_slice(&ordered_i64(day));
+    k
+}
+
+/// The `n`th transition decided at a line of a day.
+pub fn transition(day: i64, line: u64, n: u16) -> Vec<u8> {
+    let mut k = transition_prefix(day);
+    k.extend_from_slice(&line.to_be_bytes());
+    k.extend_from_slice(&n.to_be_bytes());
     k
 }
 

@@ -27,6 +27,7 @@ mod catch_up;
 mod codec;
 mod decoding;
 mod fx;
+mod judging;
 mod keys;
 pub mod pack;
 mod read;
@@ -54,7 +55,7 @@ use store::{Segments, Store};
 /// 4: readings in column segments per device and day, packed without deflate.
 /// 5: readings a dataflash replayed, stored by the day they were read.
 /// 6: the dataflash state in the cursors holds capture's `Progress` whole.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// Lines per batch that passes between the stages of indexing a day: small,
 /// so the batches in flight take little memory whatever the size of the logs.
 pub(crate) const BATCH_LINES: u64 = 4_000;
@@ -96,6 +97,9 @@ pub(crate) struct Cursor {
     pub states: BTreeMap<String, SourceState>,
     /// Cut lines in progress (serialised exactly as the two maps it replaced).
     pub cuts: Cuts,
+    /// The health evaluator's state after the last line indexed (checks,
+    /// levels, deadlines): committed with the cursor, carried to the next day.
+    pub health: health::State,
 }
 
 /// What one source sent: stored per day, summed for `stats`.
@@ -209,6 +213,8 @@ pub struct Index {
     /// The last segment written of each sensor's current day (kept across
     /// catch-ups, so that following a log does not look it up every time).
     segments: Segments,
+    /// The checks the health evaluator applies while indexing ([`Index::set_checks`]).
+    checks: health::Checks,
     /// For readers: the cache directory, held open so that every file comes from it.
     _dir: Option<std::fs::File>,
 }
@@ -227,11 +233,23 @@ pub fn fingerprint(config: &config::Config, source_names: &[String]) -> String {
         .zip(source_names)
         .map(|(s, n)| (n, &s.decoder, &s.device, &s.regex, &s.columns, &s.separator, s.dataflash))
         .collect();
-    let text = format!("{FORMAT_VERSION} {:?} {:?} {:?} {:?}", config.rf12, config.drivers, config.events, sources);
+    // Checks and silence limits are in it too: results are recomputed when they change (by a rebuild).
+    let silence: Vec<_> = config.sources.iter().map(|s| (s.grey_after, s.black_after)).collect();
+    let text = format!(
+        "{FORMAT_VERSION} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        config.rf12, config.drivers, config.events, sources, config.checks, config.status, silence
+    );
     format!("{:08x}{:08x}", crc32fast::hash(text.as_bytes()), text.len())
 }
 
 impl Index {
+    /// The checks to apply from now on (none by default). They are part of
+    /// the configuration's [`fingerprint`], so a cache is never continued
+    /// with other checks than those it was built with.
+    pub fn set_checks(&mut self, checks: health::Checks) {
+        self.checks = checks;
+    }
+
     /// Opens (or creates) the cache at `path`. A cache that cannot be opened
     /// is moved aside; one of another format version or configuration
     /// fingerprint is emptied. Either way the next catch-up rebuilds it.
@@ -305,8 +323,13 @@ impl Index {
             db.insert(keys::meta("version"), codec::encode(&FORMAT_VERSION)).map_err(db_err)?;
             db.insert(keys::meta("fingerprint"), codec::encode(&fingerprint.to_string())).map_err(db_err)?;
         }
-        let mut index =
-            Index { store: Store { path: path.into(), db }, sensors: Sensors::default(), segments: Segments::default(), _dir: None };
+        let mut index = Index {
+            store: Store { path: path.into(), db },
+            sensors: Sensors::default(),
+            segments: Segments::default(),
+            checks: health::Checks::default(),
+            _dir: None,
+        };
         index.load_sensors()?;
         Ok((index, reset))
     }

@@ -296,6 +296,34 @@ impl Index {
         Ok(stats)
     }
 
+    /// The health evaluator as the newest day's cursor left it (checks from
+    /// [`Index::set_checks`]): what stands now, in data time.
+    pub fn health(&self) -> Result<health::Health, IndexError> {
+        let mut newest = None;
+        for item in self.store.db.scan_prefix([keys::CURSOR]) {
+            newest = Some(item.map_err(self.store.db_err())?.1);
+        }
+        let state = match newest {
+            Some(v) => codec::decode::<crate::Cursor>(&v).ok_or_else(|| self.store.damaged("cursor"))?.health,
+            None => health::State::default(),
+        };
+        Ok(health::Health::with_state(self.checks.clone(), state))
+    }
+
+    /// Health transitions decided in `[from, to)` (data time), in log order.
+    pub fn transitions(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<health::Transition>, IndexError> {
+        let mut out = Vec::new();
+        for item in self.store.db.scan_prefix([keys::TRANSITION]) {
+            let (_, v) = item.map_err(self.store.db_err())?;
+            let t: health::Transition = codec::decode(&v).ok_or_else(|| self.store.damaged("transition"))?;
+            if from.is_some_and(|f| t.at_ms < f) || to.is_some_and(|e| t.at_ms >= e) {
+                continue;
+            }
+            out.push(t);
+        }
+        Ok(out)
+    }
+
     /// Events in `[from, to)`, in log order.
     pub fn events(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<EventRecord>, IndexError> {
         let mut out = Vec::new();

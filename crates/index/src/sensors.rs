@@ -83,6 +83,8 @@ pub(crate) struct Accumulator {
     pub day_meta: crate::DayMeta,
     pub new_sensors: Vec<(u32, u32, String)>,
     pub new_devices: Vec<(u32, String)>,
+    /// Health transitions the commit's lines decided, by key.
+    pub transitions: Vec<(Vec<u8>, health::Transition)>,
 }
 
 impl Sensors {

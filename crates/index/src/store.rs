@@ -117,6 +117,9 @@ impl Store {
         for (key, e) in acc.events {
             batch.insert(key, codec::encode(&e));
         }
+        for (key, t) in acc.transitions {
+            batch.insert(key, codec::encode(&t));
+        }
         let mkey = keys::day_key(day_no, keys::DAY_META, b"");
         let mut dm = self.get::<DayMeta>(&mkey)?.unwrap_or_default();
         dm.meta_lines += acc.day_meta.meta_lines;

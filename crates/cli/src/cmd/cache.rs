@@ -4,7 +4,7 @@ use crate::args::{Global, IndexArgs, RebuildArgs};
 use crate::cmd::serve;
 use crate::cmd::watch::{Wake, Watch};
 use crate::error::{setup_error, CliError, SetupExt};
-use crate::settings;
+use crate::settings::{self, Deriving};
 use anyhow::Context;
 use index::{Index, Progress, Reset};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,26 +22,22 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Opens the cache for writing. A cache built with another configuration or
 /// format is first rebuilt beside it and swapped in, so it keeps answering
 /// queries meanwhile; what that rebuild did is returned.
-pub fn open_current(
-    cache: &Path,
-    logs: &Path,
-    decoders: &decode::Decoders,
-    fingerprint: &str,
-) -> Result<(Index, Option<index::CatchUp>), CliError> {
+pub fn open_current(cache: &Path, logs: &Path, derive: &Deriving) -> Result<(Index, Option<index::CatchUp>), CliError> {
+    let fingerprint = &derive.fingerprint;
     let mut rebuilt = None;
     if let Ok((_, Some(reason @ (Reset::Config | Reset::Version { .. })))) = Index::open_read(cache, fingerprint) {
         let why = match reason {
-            Reset::Config => "the decoder configuration changed".to_string(),
+            Reset::Config => "the configuration of decoders or checks changed".to_string(),
             _ => format!("the cache format changed (this blackbox writes {})", index::FORMAT_VERSION),
         };
         note!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
-        rebuilt = Some(rebuild_beside(cache, logs, decoders, fingerprint)?);
+        rebuilt = Some(rebuild_beside(cache, logs, derive)?);
     }
-    Ok((open(cache, fingerprint)?, rebuilt))
+    Ok((open(cache, derive)?, rebuilt))
 }
 
-fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
-    let (idx, reset) = match Index::open(cache, fingerprint) {
+fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
+    let (mut idx, reset) = match Index::open(cache, &derive.fingerprint) {
         Ok(opened) => opened,
         Err(index::IndexError::Busy { .. }) => {
             return Err(setup_error(format!(
@@ -53,7 +49,10 @@ fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
     };
     match reset {
         Some(Reset::Config) => {
-            note!("blackbox: the decoder configuration changed since {} was built; rebuilding it from the logs", cache.display())
+            note!(
+                "blackbox: the configuration of decoders or checks changed since {} was built; rebuilding it from the logs",
+                cache.display()
+            )
         }
         Some(Reset::Version { found }) => {
             note!(
@@ -67,16 +66,16 @@ fn open(cache: &Path, fingerprint: &str) -> Result<Index, CliError> {
         }
         None => {}
     }
+    idx.set_checks(derive.checks.clone());
     Ok(idx)
 }
 
-/// Decoders, their fingerprint, the log directory (which must exist) and the cache directory.
-fn cache_settings(global: &Global) -> Result<(decode::Decoders, String, PathBuf, PathBuf), CliError> {
+/// Decoders and checks, the log directory (which must exist) and the cache directory.
+fn cache_settings(global: &Global) -> Result<(Deriving, PathBuf, PathBuf), CliError> {
     let config = settings::load_config(global)?;
-    let (decoders, fingerprint) = settings::decoders(&config)?;
-    settings::warn_about(&decoders);
+    let derive = settings::deriving(&config)?;
     let logs = settings::existing_logs_dir(global, &config)?;
-    Ok((decoders, fingerprint, logs, settings::cache_dir(global, &config)))
+    Ok((derive, logs, settings::cache_dir(global, &config)))
 }
 
 /// A progress bar on a terminal; nothing otherwise.
@@ -100,21 +99,23 @@ fn show(bar: &ProgressBar, p: &Progress) {
 }
 
 pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
-    let (decoders, fingerprint, logs, cache) = cache_settings(global)?;
+    let (derive, logs, cache) = cache_settings(global)?;
+    let decoders = &derive.decoders;
     // When following, take over the stop signals first, before any long work:
     // a SIGTERM then stops the follower cleanly at the next batch.
     let watch = if args.follow { Some(Watch::new(&logs)?) } else { None };
     let started = Instant::now();
-    let (mut idx, rebuilt) = open_current(&cache, &logs, &decoders, &fingerprint)?;
+    let (mut idx, rebuilt) = open_current(&cache, &logs, &derive)?;
     let bar = bar();
     let done = idx
-        .catch_up(&logs, &decoders, &mut |p| {
+        .catch_up(&logs, decoders, &mut |p| {
             show(&bar, p);
             !watch.as_ref().is_some_and(Watch::stopping)
         })
         .with_context(|| format!("indexing {} into {}", logs.display(), cache.display()))?;
     bar.finish_and_clear();
     idx.flush()?;
+    settings::warn_about_checks(&derive, &idx);
     // After a rebuild, the summary counts its work too: it is most of what was done.
     let (what, lines, bytes, days) = match &rebuilt {
         Some(r) => ("lines", r.lines + done.lines, r.bytes + done.bytes, r.days.max(done.days)),
@@ -138,7 +139,7 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
     }
     if let Some(watch) = watch {
         note!("blackbox: following {} (Ctrl-C to stop)", logs.display());
-        follow(&Arc::new(Mutex::new(idx)), &cache, &logs, &decoders, &watch)?;
+        follow(&Arc::new(Mutex::new(idx)), &cache, &logs, decoders, &watch)?;
         note!("blackbox: stopped following");
     }
     Ok(ExitCode::SUCCESS)
@@ -162,7 +163,7 @@ pub fn follow(idx: &Arc<Mutex<Index>>, cache: &Path, logs: &Path, decoders: &dec
 }
 
 pub fn rebuild(global: &Global, _args: RebuildArgs) -> Result<ExitCode, CliError> {
-    let (decoders, fingerprint, logs, cache) = cache_settings(global)?;
+    let (derive, logs, cache) = cache_settings(global)?;
     // The current cache must not be held by a follower: its writes would go
     // to the old cache. (Checked by its lock: opening the old cache would
     // read it into memory, a third of a rebuild's peak.)
@@ -175,7 +176,7 @@ or simply restart the follower, which rebuilds by itself after a change of confi
         )));
     }
     let started = Instant::now();
-    let done = rebuild_beside(&cache, &logs, &decoders, &fingerprint)?;
+    let done = rebuild_beside(&cache, &logs, &derive)?;
     let secs = started.elapsed().as_secs_f64();
     note!(
         "blackbox: rebuilt {} from {} days, {} lines ({:.1} MB) in {} ({:.0} lines/s)",
@@ -190,17 +191,18 @@ or simply restart the follower, which rebuilds by itself after a change of confi
 }
 
 /// Builds a complete cache in `<cache>.rebuild` and swaps it in.
-fn rebuild_beside(cache: &Path, logs: &Path, decoders: &decode::Decoders, fingerprint: &str) -> Result<index::CatchUp, CliError> {
+fn rebuild_beside(cache: &Path, logs: &Path, derive: &Deriving) -> Result<index::CatchUp, CliError> {
     let mut name = cache.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "cache".into());
     name.push(".rebuild");
     let building = cache.with_file_name(name);
     if building.exists() {
         std::fs::remove_dir_all(&building).with_context(|| format!("cannot remove the unfinished rebuild {}", building.display()))?;
     }
-    let (mut idx, _) = Index::open(&building, fingerprint).map_err(anyhow::Error::new).setup()?;
+    let (mut idx, _) = Index::open(&building, &derive.fingerprint).map_err(anyhow::Error::new).setup()?;
+    idx.set_checks(derive.checks.clone());
     let bar = bar();
     let done = idx
-        .catch_up(logs, decoders, &mut |p| {
+        .catch_up(logs, &derive.decoders, &mut |p| {
             show(&bar, p);
             true
         })

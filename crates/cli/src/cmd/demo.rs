@@ -80,8 +80,8 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         config = settings::load_config(&global)?;
     }
     let global = &global;
-    let (decoders, fingerprint) = settings::decoders(&config)?;
-    settings::warn_about(&decoders);
+    let derive = settings::deriving(&config)?;
+    let decoders = derive.decoders.clone();
     // The configuration's capture settings (sync policy, hold limit, line length, backoff) hold for the demo too.
     let writing = settings::writing(None, None, &config)?;
     let logs = settings::logs_dir(global, &config);
@@ -124,7 +124,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         .context("cannot start the simulator")
         .setup()?;
 
-    let idx = Arc::new(Mutex::new(cache::open_current(&cache_dir, &logs, &decoders, &fingerprint)?.0));
+    let idx = Arc::new(Mutex::new(cache::open_current(&cache_dir, &logs, &derive)?.0));
     let indexer = {
         let (idx, cache_dir, logs, decoders) = (idx.clone(), cache_dir.clone(), logs.clone(), decoders.clone());
         std::thread::Builder::new()

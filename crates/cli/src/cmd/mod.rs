@@ -4,6 +4,7 @@ pub mod demo;
 pub mod ports;
 pub mod read;
 pub mod serve;
+pub mod status;
 pub mod tail;
 pub mod verify;
 pub mod watch;

@@ -1,6 +1,6 @@
 //! `query`, `export`, `schema`, `stats`: read the cache, never write it.
 
-use crate::args::{ExportArgs, Format, Global, QueryArgs, SchemaArgs, StatsArgs};
+use crate::args::{ExportArgs, Format, Global, HealthArgs, QueryArgs, SchemaArgs, StatsArgs, StatusArgs};
 use crate::cmd::serve;
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
@@ -16,6 +16,8 @@ pub enum Request {
     Export(ExportArgs),
     Schema(SchemaArgs),
     Stats(StatsArgs),
+    Status(StatusArgs),
+    Health(HealthArgs),
 }
 
 /// Where a request says what a person should know beside its output (an
@@ -24,31 +26,36 @@ pub type Notes<'a> = &'a mut dyn FnMut(String);
 
 impl Request {
     /// Runs the request against an open cache, writing its output to `out`
-    /// and its notes on stderr (unless `-q`).
-    pub fn run(&self, idx: &Index, out: &mut dyn Write) -> Result<(), CliError> {
+    /// and its notes on stderr (unless `-q`); returns the exit status.
+    pub fn run(&self, idx: &Index, out: &mut dyn Write) -> Result<u8, CliError> {
         self.answer(idx, out, &mut |n| note!("{n}"))
     }
 
     /// Runs the request against an open cache, writing its output to `out`
-    /// and handing what a person should know about it to `notes`.
-    pub fn answer(&self, idx: &Index, out: &mut dyn Write, notes: Notes<'_>) -> Result<(), CliError> {
+    /// and handing what a person should know about it to `notes`; returns
+    /// the exit status (`status --nagios` tells the level by it).
+    pub fn answer(&self, idx: &Index, out: &mut dyn Write, notes: Notes<'_>) -> Result<u8, CliError> {
         match self {
-            Request::Query(a) => query_on(idx, a, out, notes),
-            Request::Export(a) => export_on(idx, a, out, notes),
-            Request::Schema(_) => schema_on(idx, out),
-            Request::Stats(_) => stats_on(idx, out),
+            Request::Query(a) => query_on(idx, a, out, notes).map(|()| 0),
+            Request::Export(a) => export_on(idx, a, out, notes).map(|()| 0),
+            Request::Schema(_) => schema_on(idx, out).map(|()| 0),
+            Request::Stats(_) => stats_on(idx, out).map(|()| 0),
+            Request::Status(a) => crate::cmd::status::status_on(idx, a, out),
+            Request::Health(a) => crate::cmd::status::health_on(idx, a, out).map(|()| 0),
         }
     }
 }
 
 /// Opens the cache and runs `req`; when `index --follow` holds the cache,
 /// asks it to run the request instead.
-fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
+pub(crate) fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
     let config = settings::load_config(global)?;
     let (_, fingerprint) = settings::decoders(&config)?;
+    let checks = health::Checks::new(&config, &settings::source_names(&config)).map_err(setup_error)?;
     let cache = settings::cache_dir(global, &config);
     match Index::open_read(&cache, &fingerprint) {
-        Ok((idx, stale)) => {
+        Ok((mut idx, stale)) => {
+            idx.set_checks(checks);
             match stale {
                 // Another format may not even read back right: no answers from it.
                 Some(Reset::Version { found }) => {
@@ -59,15 +66,15 @@ fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
                 )))
                 }
                 Some(Reset::Config) => note!(
-                    "blackbox: warning: {} was built with another decoder configuration; run `blackbox index` to rebuild it",
+                    "blackbox: warning: {} was built with another configuration of its decoders or checks; run `blackbox index` to rebuild it",
                     cache.display()
                 ),
                 _ => {}
             }
             let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-            req.run(&idx, &mut out)?;
+            let code = req.run(&idx, &mut out)?;
             out.flush()?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(code))
         }
         Err(busy @ IndexError::Busy { .. }) => match serve::ask(&cache, &req) {
             Ok(code) => Ok(code),

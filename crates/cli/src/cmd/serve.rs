@@ -83,7 +83,7 @@ fn answer(conn: UnixStream, idx: &Mutex<Index>) -> io::Result<()> {
         }
     };
     let mut notes = Vec::new();
-    let result: Result<(), CliError> = {
+    let result: Result<u8, CliError> = {
         let guard = idx.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = BufWriter::with_capacity(64 * 1024, Framed(&mut w));
         let r = request.answer(&guard, &mut out, &mut |n| notes.push(n));
@@ -94,7 +94,7 @@ fn answer(conn: UnixStream, idx: &Mutex<Index>) -> io::Result<()> {
         frame(&mut w, STDERR, n.as_bytes())?;
     }
     match result {
-        Ok(()) => frame(&mut w, EXIT, &[0])?,
+        Ok(code) => frame(&mut w, EXIT, &[code])?,
         Err(e) => {
             frame(&mut w, STDERR, e.message().as_bytes())?;
             frame(&mut w, EXIT, &[e.code])?;

@@ -1,0 +1,282 @@
+//! `status` and `health`: what is wrong at the site, from the health
+//! evaluator's state and transitions in the cache.
+
+use crate::args::{Global, HealthArgs, StatusArgs, StatusFormat};
+use crate::cmd::read::{run, Request};
+use crate::error::{setup_error, CliError};
+use crate::settings;
+use crate::view::printable;
+use health::{DeviceStatus, Level, Status, Subject, Transition};
+use index::Index;
+use logfile::time::rfc3339_millis;
+use serde_json::json;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn status(global: &Global, mut args: StatusArgs) -> Result<ExitCode, CliError> {
+    let config = settings::load_config(global)?;
+    // The follower may answer: it needs to know where the lines behind a result are, and whether to colour.
+    args.logs = Some(std::fs::canonicalize(settings::logs_dir(global, &config)).unwrap_or_else(|_| settings::logs_dir(global, &config)));
+    args.color = crate::view::use_color(global.color);
+    run(global, Request::Status(args))
+}
+
+pub fn health(global: &Global, args: HealthArgs) -> Result<ExitCode, CliError> {
+    run(global, Request::Health(args))
+}
+
+/// ANSI colours of the levels (24-bit would be nicer; 8 colours work everywhere).
+fn paint(level: Level) -> &'static str {
+    match level {
+        Level::Ok => "\x1b[32m",
+        Level::Warning => "\x1b[33m",
+        Level::Error => "\x1b[38;5;208m",
+        Level::Critical => "\x1b[31m",
+        Level::Grey => "\x1b[90m",
+        Level::Black => "\x1b[30;47m",
+    }
+}
+
+/// The level as a coloured block and a word: it reads without colour too.
+fn badge(level: Level, color: bool) -> String {
+    let word = format!("{:<8}", level.word());
+    if color {
+        format!("{}■\x1b[0m {word}", paint(level))
+    } else {
+        // A shape per colour for a terminal or printout without colour.
+        let mark = match level {
+            Level::Ok => "·",
+            Level::Warning => "!",
+            Level::Error => "!!",
+            Level::Critical => "!!!",
+            Level::Grey => "?",
+            Level::Black => "??",
+        };
+        format!("{mark:<3} {word}")
+    }
+}
+
+fn now_ms() -> i64 {
+    logfile::OffsetClock::from_env().now().wall_ms
+}
+
+/// `2012-11-30 14:02`, or `-` before any data.
+fn when(ms: i64) -> String {
+    let t = rfc3339_millis(ms);
+    match (t.get(..10), t.get(11..16)) {
+        (Some(d), Some(h)) => format!("{d} {h}"),
+        _ => t,
+    }
+}
+
+/// The device whose id is `want`, or the one device whose id (or name without its source) begins with it.
+fn matching<'a>(status: &'a Status, want: &str) -> Result<&'a DeviceStatus, CliError> {
+    let name = |d: &DeviceStatus| d.device.split_once('/').map_or(d.device.clone(), |(_, n)| n.to_string());
+    if let Some(d) = status.devices.iter().find(|d| d.device == want) {
+        return Ok(d);
+    }
+    let exact: Vec<&DeviceStatus> = status.devices.iter().filter(|d| name(d) == want).collect();
+    if let [one] = exact.as_slice() {
+        return Ok(one);
+    }
+    // A prefix of the id, or of the device's name without its source.
+    let found: Vec<&DeviceStatus> = status
+        .devices
+        .iter()
+        .filter(|d| d.device.starts_with(want) || d.device.split_once('/').is_some_and(|(_, name)| name.starts_with(want)))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(setup_error(format!("no device {want:?}: `blackbox status --all` lists them"))),
+        many => Err(setup_error(format!(
+            "{want:?} matches {} devices ({}): give more of the id",
+            many.len(),
+            many.iter().take(5).map(|d| d.device.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// The raw text of line `line` of a day file (`YYYYMMDD`), if it can be read.
+fn log_line(logs: &Path, day: &str, line: u64) -> Option<String> {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y%m%d").ok()?;
+    // Wherever the day file is (YYYY/ or flat, plain or gzipped), as the indexer found it.
+    let file = logfile::scan(logs).ok()?.days.into_iter().find(|d| d.date == date)?;
+    let mut r = logfile::DayReader::open(&file).ok()?;
+    while let Ok(Some(l)) = r.next_line() {
+        if l.line_no == line {
+            return Some(String::from_utf8_lossy(l.bytes).into_owned());
+        }
+    }
+    None
+}
+
+fn summary(counts: &[usize; 6]) -> String {
+    let parts: Vec<String> =
+        Level::ALL.iter().zip(counts).rev().filter(|(_, &n)| n > 0).map(|(l, n)| format!("{n} {}", l.word())).collect();
+    if parts.is_empty() {
+        "no devices yet".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn device_json(d: &DeviceStatus) -> serde_json::Value {
+    json!({
+        "device": d.device,
+        "source": d.source,
+        "level": d.level,
+        "colour": d.level.colour(),
+        "since": rfc3339_millis(d.since_ms),
+        "why": d.why,
+        "last_seen": rfc3339_millis(d.last_seen_ms),
+        "results": d.results.iter().map(|r| json!({
+            "check": r.check,
+            "sensor": r.sensor,
+            "level": r.level,
+            "since": rfc3339_millis(r.since_ms),
+            "value": r.value,
+            "message": r.message,
+            "cause": r.cause.as_ref().map(|c| json!({"file": format!("{}.txt", c.day), "line": c.line, "time": rfc3339_millis(c.time_ms)})),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `status`, against an open cache; the exit status is the site's
+/// monitoring-plugin code with `--nagios`, else 0.
+pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let health = idx.health()?;
+    let at = settings::time_arg(args.at.as_deref(), "--at")?.unwrap_or_else(now_ms);
+    let status = health.status_at(at);
+    let counts = status.counts();
+    if args.nagios {
+        let state = match status.level.exit_code() {
+            0 => "OK",
+            1 => "WARNING",
+            2 => "CRITICAL",
+            _ => "UNKNOWN",
+        };
+        let perf: Vec<String> = Level::ALL.iter().zip(counts).map(|(l, n)| format!("{}={n};;;", l.word())).collect();
+        writeln!(out, "BLACKBOX {state} - {} | {}", summary(&counts), perf.join(" "))?;
+        return Ok(status.level.exit_code() as u8);
+    }
+    let color = args.color && args.format == StatusFormat::Table;
+    if let Some(want) = &args.device {
+        let d = matching(&status, want)?;
+        if args.format == StatusFormat::Json {
+            writeln!(out, "{}", device_json(d))?;
+            return Ok(0);
+        }
+        writeln!(out, "{}  {}", badge(d.level, color), printable(&d.device))?;
+        writeln!(out, "  since     {}", when(d.since_ms))?;
+        writeln!(out, "  why       {}", printable(&d.why))?;
+        writeln!(out, "  last seen {}", when(d.last_seen_ms))?;
+        if d.results.is_empty() {
+            writeln!(out, "  every check passes")?;
+        }
+        for r in &d.results {
+            writeln!(out)?;
+            writeln!(out, "  {}  {}  on {}, since {}", badge(r.level, color), printable(&r.check), printable(&r.sensor), when(r.since_ms))?;
+            writeln!(out, "      {}", printable(&r.message))?;
+            if let Some(c) = r.cause.as_ref().filter(|c| !c.day.is_empty()) {
+                let text = args.logs.as_deref().and_then(|logs| log_line(logs, &c.day, c.line));
+                writeln!(out, "      {}.txt:{} {}", c.day, c.line, text.as_deref().map(printable).unwrap_or_default())?;
+            }
+        }
+        return Ok(0);
+    }
+    if args.format == StatusFormat::Json {
+        let v = json!({
+            "at": rfc3339_millis(status.at_ms),
+            "level": status.level,
+            "colour": status.level.colour(),
+            "counts": Level::ALL.iter().zip(counts).map(|(l, n)| (l.word().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "devices": status.devices.iter().filter(|d| args.all || d.level != Level::Ok).map(device_json).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{v}")?;
+        return Ok(0);
+    }
+    writeln!(out, "{}  site: {} devices: {}", badge(status.level, color), status.devices.len(), summary(&counts))?;
+    let shown: Vec<&DeviceStatus> = status.devices.iter().filter(|d| args.all || d.level != Level::Ok).collect();
+    let width = shown.iter().map(|d| d.device.chars().count()).max().unwrap_or(6).max(6);
+    if !shown.is_empty() {
+        writeln!(out, "{:<12}  {:<width$}  {:<16}  {:<16}  WHY", "LEVEL", "DEVICE", "SINCE", "LAST SEEN")?;
+    }
+    for d in shown {
+        writeln!(
+            out,
+            "{}  {:<width$}  {:<16}  {:<16}  {}",
+            badge(d.level, color),
+            printable(&d.device),
+            when(d.since_ms),
+            when(d.last_seen_ms),
+            printable(&d.why)
+        )?;
+    }
+    Ok(0)
+}
+
+fn subject(t: &Transition) -> String {
+    match &t.subject {
+        Subject::Result { check, sensor } => format!("{sensor} [{check}]"),
+        Subject::Device(d) => d.clone(),
+        Subject::Source(s) => format!("source {s}"),
+        Subject::Site => "site".into(),
+    }
+}
+
+/// `health`, against an open cache.
+pub fn health_on(idx: &Index, args: &HealthArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let from = settings::time_arg(args.from.as_deref(), "--from")?;
+    let to = settings::time_arg(args.to.as_deref(), "--to")?;
+    let level = match &args.level {
+        Some(w) => Some(
+            Level::parse(w)
+                .ok_or_else(|| setup_error(format!("unknown level {w:?}: the levels are ok, warning, error, critical, grey, black")))?,
+        ),
+        None => None,
+    };
+    for t in idx.transitions(from, to)? {
+        if level.is_some_and(|l| t.from != l && t.to != l) {
+            continue;
+        }
+        if let Some(want) = &args.device {
+            let about = match &t.subject {
+                Subject::Result { sensor, .. } => sensor.as_str(),
+                Subject::Device(d) => d.as_str(),
+                Subject::Source(_) | Subject::Site => continue,
+            };
+            // The device itself, or one of its sensors.
+            let own = about == want || about.strip_prefix(want.as_str()).is_some_and(|rest| rest.starts_with('/'));
+            if !own {
+                continue;
+            }
+        }
+        match args.format {
+            StatusFormat::Json => writeln!(
+                out,
+                "{}",
+                json!({
+                    "time": rfc3339_millis(t.at_ms),
+                    "decided": rfc3339_millis(t.decided_ms),
+                    "subject": subject(&t),
+                    "from": t.from,
+                    "to": t.to,
+                    "value": t.value,
+                    "message": t.message,
+                    "cause": t.cause.as_ref().filter(|c| !c.day.is_empty()).map(|c| json!({"file": format!("{}.txt", c.day), "line": c.line})),
+                })
+            )?,
+            StatusFormat::Table => writeln!(
+                out,
+                "{}  {:<8} -> {:<8}  {}  {}",
+                rfc3339_millis(t.at_ms),
+                t.from.word(),
+                t.to.word(),
+                printable(&subject(&t)),
+                printable(&t.message)
+            )?,
+        }
+    }
+    Ok(())
+}
