@@ -192,6 +192,11 @@ impl Receiver {
         (DF_LOG_BEGIN..self.limit).filter(|&p| seqnum_of(&self.read(p)) != ERASED).collect()
     }
 
+    /// Incidents for the demo's health checks ([`Rf12Demo::incidents`]).
+    pub fn incidents(&mut self, on: bool) {
+        self.radio.incidents(on);
+    }
+
     /// Lets callers continue counters from earlier logs (delegates to Rf12Demo::resume).
     pub fn resume(&mut self, line: &str) {
         self.radio.resume(line);

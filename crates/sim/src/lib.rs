@@ -57,6 +57,11 @@ struct Node {
 pub struct Rf12Demo {
     rng: Rng,
     nodes: Vec<Node>,
+    /// Incidents for the demo's health checks: now and then roomNode 4's
+    /// room overheats and roomNode 2 goes silent ([`Rf12Demo::incidents`]).
+    incidents: bool,
+    /// Packets made so far: the incidents follow them.
+    packets: u64,
 }
 
 /// Packs a roomNode reading the way the roomNode sketch does: a little-endian
@@ -82,7 +87,17 @@ impl Rf12Demo {
                 Node { id: 3, kind: Kind::Blip { count: 1000 } },
                 Node { id: 9, kind: Kind::Power { c: [100, 2000, 30], t: [2500, 800, 60000] } },
             ],
+            incidents: false,
+            packets: 0,
         }
+    }
+
+    /// Turns incidents on: in every 500 packets (two minutes at the demo's
+    /// rate), roomNode 4's room heats up to about 31 °C during packets 60
+    /// to 200 and then cools back to about 21 °C, and roomNode 2 sends
+    /// nothing during packets 240 to 400 (40 seconds).
+    pub fn incidents(&mut self, on: bool) {
+        self.incidents = on;
     }
 
     /// The next line the receiver prints, without a terminator.
@@ -96,8 +111,15 @@ impl Rf12Demo {
         if roll < 6 {
             return format!("DF S {} {} {}", 3000 + self.rng.below(500), self.rng.below(100), 200_000 + self.rng.below(50_000));
         }
-        let i = self.rng.below(self.nodes.len() as u64) as usize;
+        let mut i = self.rng.below(self.nodes.len() as u64) as usize;
         let jitter = self.rng.next_u64();
+        self.packets += 1;
+        let phase = self.packets % 500;
+        if self.incidents && self.nodes[i].id == 2 && (240..400).contains(&phase) {
+            // roomNode 2 is silent: the radioBlip speaks instead.
+            i = self.nodes.iter().position(|n| n.id == 3).unwrap_or(i);
+        }
+        let heating = self.incidents && (60..200).contains(&phase);
         let node = &mut self.nodes[i];
         let mut header = node.id;
         let payload: Vec<u8> = match &mut node.kind {
@@ -105,6 +127,11 @@ impl Rf12Demo {
                 *light = light.wrapping_add((jitter % 7) as u8).wrapping_sub(3);
                 *humi = (*humi as i16 + (jitter >> 8) as i16 % 3 - 1).clamp(20, 95) as u8;
                 *temp = (*temp + ((jitter >> 16) % 5) as i16 - 2).clamp(-300, 400);
+                if self.incidents && node.id == 4 {
+                    // Towards 31 °C while heating, back towards 21 °C after.
+                    let target = if heating { 310 } else { 212 };
+                    *temp += (target - *temp).clamp(-4, 4);
+                }
                 let moved = (jitter >> 24).is_multiple_of(5);
                 if moved {
                     header |= 0x20; // ask for an ACK, as roomNodes do on motion
@@ -236,5 +263,30 @@ mod tests {
                 "node {id}"
             );
         }
+    }
+
+    /// With incidents on, roomNode 4's room overheats and cools down again,
+    /// and roomNode 2 falls silent for a stretch, in every 500 packets.
+    #[test]
+    fn incidents_overheat_a_room_and_silence_a_node() {
+        let mut sim = Rf12Demo::new(2012);
+        sim.incidents(true);
+        let (mut hottest, mut last_temp, mut silent_from, mut longest_silence) = (i16::MIN, 0, 0, 0);
+        for n in 0..1000u64 {
+            let line = sim.next_packet();
+            let f: Vec<u32> = line.split(' ').skip(1).filter_map(|b| b.parse().ok()).collect();
+            if line.starts_with("OK ") && f[0] & 0x1f == 4 {
+                let v = u32::from_le_bytes([f[1] as u8, f[2] as u8, f[3] as u8, f[4] as u8]);
+                last_temp = ((((v >> 16) & 0x3ff) << 22) as i32 >> 22) as i16;
+                hottest = hottest.max(last_temp);
+            }
+            if line.starts_with("OK ") && f[0] & 0x1f == 2 {
+                longest_silence = longest_silence.max(n - silent_from);
+                silent_from = n;
+            }
+        }
+        assert!(hottest > 280, "the room gets above 28 °C: {hottest}");
+        assert!(last_temp < 240, "and cools down again: {last_temp}");
+        assert!(longest_silence >= 150, "roomNode 2 falls silent for a while: {longest_silence} packets");
     }
 }

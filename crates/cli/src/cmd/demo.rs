@@ -42,6 +42,27 @@ dataflash = true
 4 = "roomNode"
 5 = { driver = "roomNode", name = "outside" }
 9 = "homePower"
+
+# What is wrong at the simulated site (`blackbox status` shows it): now and
+# then the room of roomNode 4 overheats and roomNode 2 goes silent.
+[[check]]
+name = "room too warm"
+sensors = ["*/roomNode-*/temp"]
+kind = "range"
+max = 26
+
+[[check]]
+name = "roomNode silent"
+sensors = ["*/roomNode-*/temp"]
+kind = "stale"
+after = "30s"
+level = "error"
+
+[[check]]
+name = "freezing outside"
+sensors = ["*/outside/temp"]
+kind = "range"
+min = -10
 "#;
 
 /// Written when the configuration maps no RF12 node: that configuration
@@ -89,6 +110,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display())).setup()?;
     // A second run continues the simulated nodes' counters and values from the logs.
     let mut sim = sim::Receiver::new(args.seed, 400);
+    sim.incidents(true);
     resume_from_logs(&mut sim, &logs);
 
     let (device, port) = serialport::TTYPort::pair().context("cannot create a pseudo-terminal for the simulated receiver").setup()?;
@@ -201,8 +223,11 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     idx.catch_up(&logs, &decoders, &mut |_| true).context("indexing the last lines")?;
     idx.flush()?;
     let schema = idx.schema()?;
+    // The device to drill into: the worst one now.
+    let now = OffsetClock::from_env().now().wall_ms;
+    let worst = idx.health()?.status_at(now).devices.into_iter().max_by_key(|d| d.level).map(|d| d.device);
     drop(idx);
-    note!("\n{}", hints(global, summary.readings, &logs, &cache_dir, sensor_to_query(&schema)));
+    note!("\n{}", hints(global, summary.readings, &logs, &cache_dir, sensor_to_query(&schema), worst.as_deref()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -351,7 +376,7 @@ fn sensor_to_query(schema: &[index::SchemaRow]) -> Option<&index::SchemaRow> {
 }
 
 /// What to try next, as commands that can be pasted as they are and work.
-fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path, sensor: Option<&index::SchemaRow>) -> String {
+fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path, sensor: Option<&index::SchemaRow>, device: Option<&str>) -> String {
     // The program as it was invoked (`target/release/blackbox` under cargo run).
     let me = std::env::args().next().filter(|a| a.contains('/')).unwrap_or_else(|| "blackbox".into());
     let mut flags = String::new();
@@ -367,7 +392,10 @@ fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path, sensor: Opti
         let from = if now - r.last_ms < 10 * 60_000 { " --from -10m" } else { "" };
         (format!("{me}{flags} query {}{from}", r.sensor), "one sensor's readings (table, --format csv|jsonl)")
     });
-    let rows = query.into_iter().chain([
+    let status = [(format!("{me}{flags} status --all"), "every device's colour, and why")]
+        .into_iter()
+        .chain(device.map(|d| (format!("{me}{flags} status {d}"), "one device: its checks and the log lines behind them")));
+    let rows = query.into_iter().chain(status).chain([
         (format!("{me}{flags} schema"), "every device and field discovered"),
         (format!("{me}{flags} stats"), "what was collected, per source"),
         (format!("{me}{flags} tail -n 20 --decoded"), "the logs themselves, decoded"),
