@@ -27,6 +27,8 @@ const REBUILD_RATIO: f64 = 0.20;
 const CACHE_RATIO: f64 = 0.30;
 const RSS_LIMIT_MB: f64 = 64.0;
 const CATCH_UP_RATIO: f64 = 2.0;
+/// A rebuild with 20 checks over every roomNode sensor, against one without.
+const CHECKS_RATIO: f64 = 1.15;
 const COLD_QUERY_RATIO: f64 = 6.0;
 const HELD_QUERY_RATIO: f64 = 3.0;
 /// Catch-up pairs (one line, then nothing new) per workload.
@@ -136,7 +138,59 @@ fn workload_bench(bin: &Path, workload: Workload, lines: usize, rows: &mut Vec<R
             .target(format!("<= {RSS_LIMIT_MB:.0} MB"), rss <= RSS_LIMIT_MB),
     );
 
+    checks_bench(bin, dir, w, rows);
     catch_up(bin, dir, &mut data, packets, rows);
+}
+
+/// 20 checks over every roomNode sensor, of the kinds a site uses most
+/// (ranges with and without `for`, stale sensors, jumps).
+fn twenty_checks() -> String {
+    let mut out = String::new();
+    let checks: [(&str, &str, &str); 20] = [
+        ("temp", "range", "max = 28"),
+        ("temp", "range", "max = 35\nfor = \"10m\"\nlevel = \"critical\""),
+        ("temp", "range", "min = 5\nlevel = \"error\""),
+        ("temp", "rate", "max_change = 5\nper = \"10m\""),
+        ("temp", "stale", "after = \"15m\""),
+        ("temp", "stale", "after = \"1h\"\nlevel = \"error\""),
+        ("humi", "range", "max = 85"),
+        ("humi", "range", "min = 15"),
+        ("humi", "rate", "max_change = 30\nper = \"10m\""),
+        ("humi", "stale", "after = \"15m\""),
+        ("light", "range", "max = 250\nfor = \"1h\""),
+        ("light", "stale", "after = \"15m\""),
+        ("light", "rate", "max_change = 200\nper = \"1m\""),
+        ("moved", "range", "max = 1"),
+        ("moved", "stale", "after = \"30m\""),
+        ("lobat", "range", "max = 0\nlevel = \"error\""),
+        ("lobat", "stale", "after = \"30m\""),
+        ("temp", "range", "max = 40\nlevel = \"critical\""),
+        ("humi", "range", "max = 95\nfor = \"5m\"\nlevel = \"error\""),
+        ("temp", "range", "min = 0\nfor = \"5m\"\nlevel = \"critical\""),
+    ];
+    for (i, (field, kind, params)) in checks.iter().enumerate() {
+        out.push_str(&format!("\n[[check]]\nname = \"check {i}\"\nsensors = [\"*/roomNode-*/{field}\"]\nkind = \"{kind}\"\n{params}\n"));
+    }
+    out
+}
+
+/// A rebuild with 20 checks against one without, alternating, medians of 3.
+fn checks_bench(bin: &Path, dir: &Path, w: &str, rows: &mut Vec<Row>) {
+    let base = std::fs::read_to_string(dir.join("blackbox.toml")).expect("read blackbox.toml");
+    std::fs::write(dir.join("checks.toml"), format!("{base}{}", twenty_checks())).expect("write checks.toml");
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        without.push(timed(bin, dir, &["rebuild"]).0);
+        with.push(timed(bin, dir, &["--config", "checks.toml", "rebuild"]).0);
+    }
+    let (a, b) = (median(&with), median(&without));
+    let ratio = a.as_secs_f64() / b.as_secs_f64();
+    let name = format!("rebuild with 20 checks, {w} (baseline: without)");
+    let (value, baseline) = (format!("{:.2} s", a.as_secs_f64()), format!("{:.2} s", b.as_secs_f64()));
+    detail(&name, &value, &baseline, &format!("{ratio:.2}x"));
+    rows.push(Row::new(name, value, baseline, format!("{ratio:.2}x")).target(format!("<= {CHECKS_RATIO:.2}x"), ratio <= CHECKS_RATIO));
+    // The cache the next measurements use is the one without checks.
+    timed(bin, dir, &["rebuild"]);
 }
 
 /// `grep -c OK` over the files: its wall time and the lines it counted.

@@ -4,7 +4,7 @@
 use crate::decoding::{Decoded, Lines};
 use crate::fx::FxMap;
 use crate::judging::Judge;
-use crate::sensors::{Accumulator, Sensors};
+use crate::sensors::Accumulator;
 use crate::store::Segments;
 use crate::{codec, keys, mtime_ns, CatchUp, Cursor, Index, IndexError, Progress, BATCH_LINES, COMMIT_LINES};
 use decode::{Decoders, SourceState};
@@ -169,7 +169,7 @@ impl Index {
         cur.mtime_ns = 0;
         cur.compressed = day.compressed;
         let Index { store, sensors, segments, checks, .. } = self;
-        let mut judge = Judge::new(Health::with_state(checks.clone(), std::mem::take(&mut cur.health)));
+        let mut judge = Judge::new(Health::with_state(checks.clone(), std::mem::take(&mut cur.health)), sensors);
         judge.health.set_day(&name);
         let (store, name) = (&*store, &name);
         // Only this day's segments are written from now on; a day indexed
@@ -197,6 +197,7 @@ impl Index {
                 to_decoders.push(tx);
                 from_decoders.push(out_rx);
             }
+            let (to_judge, judge_rx) = sync_channel::<(Accumulator, Cursor)>(1);
             let (to_commit, commit_rx) = sync_channel::<(Accumulator, Cursor)>(1);
             let gatherer = std::thread::Builder::new()
                 .name("index ids".into())
@@ -205,32 +206,35 @@ impl Index {
                     // order, several to a commit (fewer, larger segments).
                     let mut acc = Accumulator::default();
                     let mut last = None;
-                    // Judges the commit's lines, and puts the evaluator's state in its cursor.
-                    let judged = |judge: &mut Judge, sensors: &Sensors, mut acc: Accumulator, mut cur: Cursor| {
-                        acc.transitions = judge.feed(sensors, &acc, day_no);
-                        cur.health = judge.health.state().clone();
-                        (acc, cur)
-                    };
                     for k in 0.. {
                         let Ok((decoded, cur)) = from_decoders[k % DECODERS].recv() else { break };
                         sensors.gather(decoded, &mut acc);
                         last = Some(cur);
                         if acc.lines >= COMMIT_LINES {
                             let cur = last.take().unwrap_or_default();
-                            if to_commit.send(judged(&mut judge, sensors, std::mem::take(&mut acc), cur)).is_err() {
-                                return None; // the committer failed: its error is returned below
+                            if to_judge.send((std::mem::take(&mut acc), cur)).is_err() {
+                                return; // a later stage failed: its error is returned below
                             }
                         }
                     }
-                    match last {
-                        Some(cur) => {
-                            let (acc, cur) = judged(&mut judge, sensors, acc, cur);
-                            let state = cur.health.clone();
-                            let _ = to_commit.send((acc, cur));
-                            Some(state)
-                        }
-                        None => Some(judge.health.state().clone()),
+                    if let Some(cur) = last {
+                        let _ = to_judge.send((acc, cur));
                     }
+                })
+                .map_err(spawn_err)?;
+            // Judges each commit's lines in order, and puts the evaluator's
+            // state in its cursor; returns the state after the day's last line.
+            let judging = std::thread::Builder::new()
+                .name("index health".into())
+                .spawn_scoped(scope, move || {
+                    for (mut acc, mut cur) in judge_rx {
+                        acc.transitions = judge.feed(&acc, day_no);
+                        cur.health = judge.health.state().clone();
+                        if to_commit.send((acc, cur)).is_err() {
+                            break; // the committer failed: its error is returned below
+                        }
+                    }
+                    judge.health.state().clone()
                 })
                 .map_err(spawn_err)?;
             let committer = std::thread::Builder::new()
@@ -319,11 +323,12 @@ impl Index {
             // Closing the queues ends the decoders, then the later stages.
             drop(send);
             // A panic in another stage is a bug: let it go on as a panic.
-            let judged = gatherer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            gatherer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let judged = judging.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             committer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
             // The day's end cursor carries the evaluator's state on to the next day.
             Ok(read?.map(|mut end| {
-                end.health = judged.unwrap_or_default();
+                end.health = judged;
                 end
             }))
         })

@@ -8,18 +8,49 @@ use crate::sensors::{Accumulator, Sensors};
 use decode::Value;
 use health::{Cause, Health, SensorRef, Transition};
 
-/// The evaluator of a day being indexed, with its handles by sensor id.
+/// The evaluator of a day being indexed, on its own thread: its handles by
+/// sensor id, and the names of the ids (copied at the start of the day,
+/// then added from each commit's new ones, since ids are handed out by the
+/// stage before it).
 pub(crate) struct Judge {
     pub health: Health,
     refs: Vec<Option<SensorRef>>,
+    names: Vec<String>,
+    device_of: Vec<u32>,
+    devices: Vec<String>,
 }
 
 impl Judge {
-    pub fn new(health: Health) -> Judge {
-        Judge { health, refs: Vec::new() }
+    pub fn new(health: Health, sensors: &Sensors) -> Judge {
+        Judge {
+            health,
+            refs: Vec::new(),
+            names: sensors.names.clone(),
+            device_of: sensors.device_of.clone(),
+            devices: sensors.devices.clone(),
+        }
     }
 
-    fn sensor(&mut self, sensors: &Sensors, id: u32) -> SensorRef {
+    fn learn(&mut self, acc: &Accumulator) {
+        for (id, name) in &acc.new_devices {
+            let i = *id as usize;
+            if self.devices.len() <= i {
+                self.devices.resize(i + 1, String::new());
+            }
+            self.devices[i].clone_from(name);
+        }
+        for (id, device, name) in &acc.new_sensors {
+            let i = *id as usize;
+            if self.names.len() <= i {
+                self.names.resize(i + 1, String::new());
+                self.device_of.resize(i + 1, u32::MAX);
+            }
+            self.names[i].clone_from(name);
+            self.device_of[i] = *device;
+        }
+    }
+
+    fn sensor(&mut self, id: u32) -> SensorRef {
         let i = id as usize;
         if self.refs.len() <= i {
             self.refs.resize(i + 1, None);
@@ -27,8 +58,8 @@ impl Judge {
         if let Some(r) = self.refs[i] {
             return r;
         }
-        let name = &sensors.names[i];
-        let device = &sensors.devices[sensors.device_of[i] as usize];
+        let name = &self.names[i];
+        let device = &self.devices[self.device_of[i] as usize];
         let source = device.split_once('/').map_or(device.as_str(), |(s, _)| s);
         let r = self.health.sensor_ref(source, device, name);
         self.refs[i] = Some(r);
@@ -37,7 +68,8 @@ impl Judge {
 
     /// Judges a commit's rows and events in line order; returns its
     /// transitions keyed by the day and line that decided them.
-    pub fn feed(&mut self, sensors: &Sensors, acc: &Accumulator, day_no: i64) -> Vec<(Vec<u8>, Transition)> {
+    pub fn feed(&mut self, acc: &Accumulator, day_no: i64) -> Vec<(Vec<u8>, Transition)> {
+        self.learn(acc);
         // (line, what): rows before the events of the same line.
         let mut order: Vec<(u64, u32, u32)> = Vec::new();
         for (b, d) in acc.devices.iter().enumerate() {
@@ -51,7 +83,7 @@ impl Judge {
         let mut columns: Vec<Vec<SensorRef>> = Vec::with_capacity(acc.devices.len());
         let mut checked = Vec::with_capacity(acc.devices.len());
         for d in &acc.devices {
-            let refs: Vec<SensorRef> = d.rows.columns.iter().map(|c| self.sensor(sensors, c.sensor)).collect();
+            let refs: Vec<SensorRef> = d.rows.columns.iter().map(|c| self.sensor(c.sensor)).collect();
             checked.push(refs.iter().any(|r| r.checked));
             columns.push(refs);
         }
