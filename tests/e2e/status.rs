@@ -125,3 +125,81 @@ fn check_errors_name_the_file_and_line() {
     let line = HOUSEMON.lines().count() + 2;
     assert!(err.contains(&format!("blackbox.toml:{line}: check \"x\": min (30) is above max (10)")), "{err}");
 }
+
+/// The UPS of the SEB article: two firmware versions print their faults
+/// differently; codes 101 (critical) and 201 (warning) set the UPS's level
+/// for an hour after each, 100 clears it. Every code maps to its level and
+/// colour, and `events --code 101` lists exactly its lines.
+#[test]
+fn ups_fault_codes_map_to_levels_and_events_list_their_lines() {
+    let dir = crate::harness::Dir::new();
+    let config = r#"
+[[event]]
+regex = "^(Fault|FLT) 101"
+code = "101"
+level = "critical"
+description = "inverter fault"
+
+[[event]]
+regex = "^(Fault|FLT) 201"
+code = "201"
+level = "warning"
+description = "battery low"
+
+[[event]]
+regex = "^(Fault|FLT) 100"
+code = "100"
+description = "faults cleared"
+
+[[check]]
+name = "ups critical"
+kind = "event"
+sensors = ["ups"]
+codes = ["101"]
+clear = ["100"]
+hold = "1h"
+level = "critical"
+
+[[check]]
+name = "ups warning"
+kind = "event"
+sensors = ["ups"]
+codes = ["201"]
+hold = "1h"
+"#;
+    std::fs::write(dir.path().join("blackbox.toml"), config).unwrap();
+    // Firmware 1 says "Fault NNN", firmware 2 (after 12:00) "FLT NNN: text".
+    let lines = [
+        "L 10:00:00.000 ups Fault 201",
+        "L 10:10:00.000 ups load=40",
+        "L 10:20:00.000 ups Fault 101",
+        "L 10:30:00.000 ups Fault 100",
+        "L 12:00:00.000 ups FLT 101: inverter",
+        "L 12:05:00.000 ups FLT 201: battery",
+        "L 14:00:00.000 ups load=41",
+    ];
+    std::fs::create_dir_all(dir.logs().join("2026")).unwrap();
+    std::fs::write(dir.logs().join("2026").join("20261121.txt"), lines.join("\n") + "\n").unwrap();
+    ok(&dir.run(&["index"]));
+    // Exactly the lines of code 101, with their file and line numbers.
+    let listed: Vec<String> = ok(&dir.run(&["events", "--code", "101", "--format", "json"]))
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{}:{} {}", v["file"].as_str().unwrap(), v["line"], v["text"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(listed, ["20261121.txt:3 Fault 101", "20261121.txt:5 FLT 101: inverter"]);
+    // The UPS's levels over the day: each code to its level, cleared by 100 or at the end of its hold.
+    let history: Vec<String> = ok(&dir.run(&["health", "--device", "ups", "--format", "json"]))
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["subject"] == "ups")
+        .map(|v| format!("{} {}", &v["time"].as_str().unwrap()[11..16], v["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(history, ["10:00 warning", "10:20 critical", "10:30 warning", "11:00 ok", "12:00 critical", "13:00 warning", "13:05 ok"]);
+    dir.set_clock("2026-11-21T12:30:00Z");
+    let status: serde_json::Value = serde_json::from_str(&ok(&dir.run(&["status", "--format", "json"]))).unwrap();
+    // The stored level at the end of the data: ok again (both holds ended by 14:00).
+    assert_eq!(status["level"], "ok", "{status}");
+}

@@ -61,6 +61,7 @@ pub enum Command {
     Stats(StatsArgs),
     Status(StatusArgs),
     Health(HealthArgs),
+    Events(EventsArgs),
     Tail(TailArgs),
     Verify(VerifyArgs),
     Ports(PortsArgs),
@@ -283,6 +284,33 @@ pub struct HealthArgs {
     /// Only transitions into or out of this level
     #[arg(long)]
     pub level: Option<String>,
+    /// table or json (one object per line)
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table, value_name = "FORMAT")]
+    pub format: StatusFormat,
+}
+
+/// Every event occurrence ([[event]] matches), with its time, code, level,
+/// description and original line, oldest first.
+#[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
+#[command(
+    after_help = "Examples:\n  blackbox events --code 101\n  blackbox events --level critical --from -7d\n  blackbox events --source ups --format json"
+)]
+pub struct EventsArgs {
+    /// Only events with this code
+    #[arg(long)]
+    pub code: Option<String>,
+    /// Only events at this level (info, warning, error, critical)
+    #[arg(long)]
+    pub level: Option<String>,
+    /// Only events of this source
+    #[arg(long)]
+    pub source: Option<String>,
+    /// From this time on
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Before this time
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub to: Option<String>,
     /// table or json (one object per line)
     #[arg(long, value_enum, default_value_t = StatusFormat::Table, value_name = "FORMAT")]
     pub format: StatusFormat,

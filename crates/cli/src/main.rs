@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         args::Command::Stats(c) => cmd::read::stats(&args.global, c),
         args::Command::Status(c) => cmd::status::status(&args.global, c),
         args::Command::Health(c) => cmd::status::health(&args.global, c),
+        args::Command::Events(c) => cmd::status::events(&args.global, c),
         args::Command::Tail(c) => cmd::tail::run(&args.global, c),
         args::Command::Verify(c) => cmd::verify::run(&args.global, c),
         args::Command::Ports(c) => cmd::ports::run(c),

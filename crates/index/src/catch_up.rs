@@ -197,8 +197,8 @@ impl Index {
                 to_decoders.push(tx);
                 from_decoders.push(out_rx);
             }
-            let (to_judge, judge_rx) = sync_channel::<(Accumulator, Cursor)>(1);
-            let (to_commit, commit_rx) = sync_channel::<(Accumulator, Cursor)>(1);
+            let (to_judge, judge_rx) = sync_channel::<(Accumulator, Cursor)>(0);
+            let (to_commit, commit_rx) = sync_channel::<(Accumulator, Cursor)>(0);
             let gatherer = std::thread::Builder::new()
                 .name("index ids".into())
                 .spawn_scoped(scope, move || {

@@ -1,6 +1,6 @@
 //! `query`, `export`, `schema`, `stats`: read the cache, never write it.
 
-use crate::args::{ExportArgs, Format, Global, HealthArgs, QueryArgs, SchemaArgs, StatsArgs, StatusArgs};
+use crate::args::{EventsArgs, ExportArgs, Format, Global, HealthArgs, QueryArgs, SchemaArgs, StatsArgs, StatusArgs};
 use crate::cmd::serve;
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
@@ -18,6 +18,7 @@ pub enum Request {
     Stats(StatsArgs),
     Status(StatusArgs),
     Health(HealthArgs),
+    Events(EventsArgs),
 }
 
 /// Where a request says what a person should know beside its output (an
@@ -42,6 +43,7 @@ impl Request {
             Request::Stats(_) => stats_on(idx, out).map(|()| 0),
             Request::Status(a) => crate::cmd::status::status_on(idx, a, out),
             Request::Health(a) => crate::cmd::status::health_on(idx, a, out).map(|()| 0),
+            Request::Events(a) => crate::cmd::status::events_on(idx, a, out).map(|()| 0),
         }
     }
 }

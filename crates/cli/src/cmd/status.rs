@@ -1,7 +1,7 @@
 //! `status` and `health`: what is wrong at the site, from the health
 //! evaluator's state and transitions in the cache.
 
-use crate::args::{Global, HealthArgs, StatusArgs, StatusFormat};
+use crate::args::{EventsArgs, Global, HealthArgs, StatusArgs, StatusFormat};
 use crate::cmd::read::{run, Request};
 use crate::error::{setup_error, CliError};
 use crate::settings;
@@ -24,6 +24,57 @@ pub fn status(global: &Global, mut args: StatusArgs) -> Result<ExitCode, CliErro
 
 pub fn health(global: &Global, args: HealthArgs) -> Result<ExitCode, CliError> {
     run(global, Request::Health(args))
+}
+
+pub fn events(global: &Global, args: EventsArgs) -> Result<ExitCode, CliError> {
+    run(global, Request::Events(args))
+}
+
+/// `events`, against an open cache.
+pub fn events_on(idx: &Index, args: &EventsArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let from = settings::time_arg(args.from.as_deref(), "--from")?;
+    let to = settings::time_arg(args.to.as_deref(), "--to")?;
+    if let Some(l) = &args.level {
+        if !["info", "warning", "error", "critical"].contains(&l.as_str()) {
+            return Err(setup_error(format!("unknown event level {l:?}: event levels are info, warning, error and critical")));
+        }
+    }
+    for e in idx.events(from, to)? {
+        if args.code.as_ref().is_some_and(|c| *c != e.code)
+            || args.level.as_ref().is_some_and(|l| *l != e.level)
+            || args.source.as_ref().is_some_and(|s| *s != e.source)
+        {
+            continue;
+        }
+        match args.format {
+            StatusFormat::Json => writeln!(
+                out,
+                "{}",
+                json!({
+                    "time": rfc3339_millis(e.time_ms),
+                    "source": e.source,
+                    "code": e.code,
+                    "level": e.level,
+                    "description": e.description,
+                    "file": e.file,
+                    "line": e.line,
+                    "text": e.text,
+                })
+            )?,
+            StatusFormat::Table => writeln!(
+                out,
+                "{}  {:<8}  {:<10}  {}  {}:{}  {}",
+                rfc3339_millis(e.time_ms),
+                printable(&e.code),
+                e.level,
+                printable(&e.source),
+                e.file,
+                e.line,
+                printable(&e.text)
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// ANSI colours of the levels (24-bit would be nicer; 8 colours work everywhere).
