@@ -92,7 +92,7 @@ fn rebuild_swaps_in_a_cache_equal_to_a_fresh_index() {
 #[test]
 fn follow_with_random_kills_ends_equal_to_rebuild_and_to_a_fresh_index() {
     let dir = Dir::new();
-    std::fs::write(dir.path().join("blackbox.toml"), HOUSEMON).unwrap();
+    std::fs::write(dir.path().join("blackbox.toml"), format!("{HOUSEMON}{CHECKS}")).unwrap();
     let mut pty = Pty::new();
     let capture = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-SIM"]);
     dir.wait_for("capture", |l| l.iter().any(|l| l.contains(" connect ")));
@@ -130,17 +130,47 @@ fn follow_with_random_kills_ends_equal_to_rebuild_and_to_a_fresh_index() {
     let followed = ok(&dir.run(&["export"]));
     assert!(followed.lines().count() >= live);
     assert!(followed.lines().count() > sent, "{} readings from {sent} lines", followed.lines().count());
+    // Health too: the same transitions, decided at the same lines, however the followers were stopped.
+    let health = ok(&dir.run(&["health", "--format", "json"]));
+    assert!(health.contains("\"to\":\"warning\""), "the checks judged nothing: {health}");
     ok(&dir.run(&["rebuild"]));
     assert_eq!(ok(&dir.run(&["export"])), followed, "the followed cache differs from a rebuild");
+    assert_eq!(ok(&dir.run(&["health", "--format", "json"])), health, "the followed health differs from a rebuild");
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
     ok(&dir.run(&["index"]));
     assert_eq!(ok(&dir.run(&["export"])), followed, "the followed cache differs from a fresh index");
+    assert_eq!(ok(&dir.run(&["health", "--format", "json"])), health, "the followed health differs from a fresh index");
 }
+
+/// Checks that judge the simulated and the real nodes: a room too warm, a
+/// temperature that jumps, a sensor that falls silent for a moment.
+const CHECKS: &str = r#"
+[[check]]
+name = "warm"
+sensors = ["*/roomNode-*/temp"]
+kind = "range"
+max = 17.5
+clear_for = "0s"
+
+[[check]]
+name = "jump"
+sensors = ["*/*/temp"]
+kind = "rate"
+max_change = 0.3
+per = "1s"
+
+[[check]]
+name = "quiet"
+sensors = ["*/*/temp"]
+kind = "stale"
+after = "100ms"
+"#;
 
 /// Killing a bulk index at a random moment, then indexing again, gives the same cache.
 #[test]
 fn a_killed_catch_up_resumes_to_the_same_cache() {
     let dir = real_site();
+    std::fs::write(dir.path().join("blackbox.toml"), format!("{HOUSEMON}{CHECKS}")).unwrap();
     // Several days so that the kill lands between batches and between days.
     for d in ["20121201", "20121202"] {
         std::fs::copy(real_day(), dir.logs().join(format!("{d}.txt.gz"))).unwrap();
@@ -157,9 +187,12 @@ fn a_killed_catch_up_resumes_to_the_same_cache() {
     }
     ok(&dir.run(&["index"]));
     let resumed = ok(&dir.run(&["export"]));
+    let health = ok(&dir.run(&["health", "--format", "json"]));
+    assert!(health.lines().count() > 10, "the checks judged nothing: {health}");
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
     ok(&dir.run(&["index"]));
     assert_eq!(ok(&dir.run(&["export"])), resumed);
+    assert_eq!(ok(&dir.run(&["health", "--format", "json"])), health, "health after kills differs from a fresh index");
     assert_eq!(resumed.lines().count(), 3 * 156_135);
 }
 
