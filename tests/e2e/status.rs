@@ -101,6 +101,10 @@ fn status_colours_match_an_independent_computation() {
         cause.contains(&format!(" OK {node} ")) || cause.contains(&format!(" OK {} ", node.parse::<u32>().unwrap() | 32)),
         "{cause} (last temp {temp})"
     );
+    // Then the device's last five lines, from its newest day.
+    let tail: Vec<&str> = text.lines().skip_while(|l| !l.contains("last lines from the device:")).skip(1).collect();
+    assert_eq!(tail.len(), 5, "{text}");
+    assert!(tail.iter().all(|l| l.trim_start().starts_with("20121130.txt:") && l.contains(" usb-A40117UK OK ")), "{text}");
     // Without --all, only the devices that are not green, and a summary.
     let table = ok(&dir.run(&["status"]));
     assert!(table.lines().next().unwrap().contains("warning"), "{table}");

@@ -310,6 +310,22 @@ impl Index {
         Ok(health::Health::with_state(self.checks.clone(), state))
     }
 
+    /// The day file (`YYYYMMDD`) and line number of the last `n` lines of
+    /// `device` (`SOURCE/DEVICE`) logged on the day of `time_ms`, oldest first.
+    pub fn last_lines(&self, device: &str, time_ms: i64, n: usize) -> Result<Vec<(String, u64)>, IndexError> {
+        let Some(&id) = self.sensors.device_by_name.get(device) else { return Ok(Vec::new()) };
+        let day = time_ms.div_euclid(DAY_MS);
+        let Some(date) = chrono::DateTime::from_timestamp_millis(day * DAY_MS).map(|t| t.date_naive()) else { return Ok(Vec::new()) };
+        let name = keys::day_name(date);
+        let mut lines = Vec::new();
+        for item in self.store.db.range(keys::chunk_prefix(id, day)..keys::chunk_end(id, day)) {
+            let (_, v) = item.map_err(self.store.db_err())?;
+            lines.extend(segment::decode(&v).ok_or_else(|| self.store.damaged("reading segment"))?.lines);
+        }
+        let skip = lines.len().saturating_sub(n);
+        Ok(lines.into_iter().skip(skip).map(|l| (name.clone(), l)).collect())
+    }
+
     /// Health transitions decided in `[from, to)` (data time), in log order.
     pub fn transitions(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<health::Transition>, IndexError> {
         let mut out = Vec::new();

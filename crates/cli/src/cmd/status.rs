@@ -150,16 +150,24 @@ fn matching<'a>(status: &'a Status, want: &str) -> Result<&'a DeviceStatus, CliE
 
 /// The raw text of line `line` of a day file (`YYYYMMDD`), if it can be read.
 fn log_line(logs: &Path, day: &str, line: u64) -> Option<String> {
-    let date = chrono::NaiveDate::parse_from_str(day, "%Y%m%d").ok()?;
+    log_lines(logs, day, &[line]).pop().flatten()
+}
+
+/// The raw texts of some lines (in increasing order) of a day file, each if it can be read.
+fn log_lines(logs: &Path, day: &str, lines: &[u64]) -> Vec<Option<String>> {
+    let mut out = vec![None; lines.len()];
+    let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y%m%d") else { return out };
     // Wherever the day file is (YYYY/ or flat, plain or gzipped), as the indexer found it.
-    let file = logfile::scan(logs).ok()?.days.into_iter().find(|d| d.date == date)?;
-    let mut r = logfile::DayReader::open(&file).ok()?;
-    while let Ok(Some(l)) = r.next_line() {
+    let Some(file) = logfile::scan(logs).ok().and_then(|s| s.days.into_iter().find(|d| d.date == date)) else { return out };
+    let Ok(mut r) = logfile::DayReader::open(&file) else { return out };
+    let mut want = lines.iter().enumerate().peekable();
+    while let (Some(&(i, &line)), Ok(Some(l))) = (want.peek(), r.next_line()) {
         if l.line_no == line {
-            return Some(String::from_utf8_lossy(l.bytes).into_owned());
+            out[i] = Some(String::from_utf8_lossy(l.bytes).into_owned());
+            want.next();
         }
     }
-    None
+    out
 }
 
 fn summary(counts: &[usize; 6]) -> String {
@@ -225,6 +233,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
         if d.results.is_empty() {
             writeln!(out, "  every check passes")?;
         }
+        let last = idx.last_lines(&d.device, d.last_seen_ms, 5)?;
         for r in &d.results {
             writeln!(out)?;
             writeln!(out, "  {}  {}  on {}, since {}", badge(r.level, color), printable(&r.check), printable(&r.sensor), when(r.since_ms))?;
@@ -232,6 +241,14 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             if let Some(c) = r.cause.as_ref().filter(|c| !c.day.is_empty()) {
                 let text = args.logs.as_deref().and_then(|logs| log_line(logs, &c.day, c.line));
                 writeln!(out, "      {}.txt:{} {}", c.day, c.line, text.as_deref().map(printable).unwrap_or_default())?;
+            }
+        }
+        if let (Some(logs), Some((day, _))) = (args.logs.as_deref(), last.first()) {
+            writeln!(out)?;
+            writeln!(out, "  last lines from the device:")?;
+            let numbers: Vec<u64> = last.iter().map(|(_, l)| *l).collect();
+            for (line, text) in numbers.iter().zip(log_lines(logs, day, &numbers)) {
+                writeln!(out, "      {day}.txt:{line} {}", text.as_deref().map(printable).unwrap_or_default())?;
             }
         }
         return Ok(0);
