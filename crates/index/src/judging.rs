@@ -70,6 +70,8 @@ impl Judge {
     /// transitions keyed by the day and line that decided them.
     pub fn feed(&mut self, acc: &Accumulator, day_no: i64) -> Vec<(Vec<u8>, Transition)> {
         self.learn(acc);
+        // Rows replayed from a dataflash (`acc.late`) are not judged: they come
+        // after the data clock has passed their time (docs/configuration.md).
         // (line, what): rows before the events of the same line.
         let mut order: Vec<(u64, u32, u32)> = Vec::new();
         for (b, d) in acc.devices.iter().enumerate() {
