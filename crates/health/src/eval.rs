@@ -146,6 +146,9 @@ struct DeviceState {
     last_ms: i64,
     /// Ok, grey or black: from silence alone.
     silence: Level,
+    /// Whether it sent readings (a source judged by event checks alone
+    /// never goes grey: it speaks only when something is wrong).
+    reads: bool,
     deadline: Option<i64>,
     level: Level,
     since_ms: i64,
@@ -320,6 +323,7 @@ impl Health {
             cells: Vec::new(),
             last_ms: self.state.clock_ms,
             silence: Level::Ok,
+            reads: false,
             deadline: None,
             level: Level::Ok,
             // Set when first heard.
@@ -396,6 +400,7 @@ impl Health {
         let d = s.device;
         let dev = &mut self.state.devices[d];
         dev.last_ms = dev.last_ms.max(t);
+        dev.reads = true;
         if dev.since_ms == i64::MIN {
             dev.since_ms = t;
         }
@@ -477,6 +482,11 @@ impl Health {
             }
             let hold_ms = *hold_ms;
             let d = self.device(source, source);
+            let dev = &mut self.state.devices[d];
+            dev.last_ms = dev.last_ms.max(time_ms);
+            if dev.since_ms == i64::MIN {
+                dev.since_ms = time_ms;
+            }
             let c = match self.state.devices[d].cells.iter().copied().find(|&c| self.state.cells[c].check == k) {
                 Some(c) => c,
                 None => {
@@ -836,7 +846,9 @@ impl Health {
         for dev in &self.state.devices {
             let (grey, black) = self.checks.silence_limits(&dev.source);
             let quiet = now_ms.saturating_sub(dev.last_ms);
-            let silence = if quiet >= black {
+            let silence = if !dev.reads {
+                Level::Ok
+            } else if quiet >= black {
                 Level::Black
             } else if quiet >= grey {
                 Level::Grey

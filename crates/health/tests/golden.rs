@@ -249,6 +249,9 @@ fn ups_fault_codes_map_to_their_levels_and_hold() {
     h.event("ups", "100", "info", 20 * MIN, "fault cleared", cause(2));
     h.advance(2 * HOUR);
     let d = devices(&h.take_transitions());
+    // A source judged by its events alone is never grey: it speaks when something is wrong.
+    let st = h.status_at(30 * DAY);
+    assert_eq!((st.devices[0].level, st.devices[0].last_seen_ms), (Level::Ok, 20 * MIN));
     assert_eq!(
         d,
         [

@@ -50,7 +50,9 @@ impl Index {
         p.bytes_total = scan.days.iter().map(|d| std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0)).sum();
         // Decoder state flows from day to day; once a day is re-indexed, every later day is too.
         let mut carried: BTreeMap<String, SourceState> = BTreeMap::new();
-        let mut carried_health = health::State::default();
+        // The day before, whose health state a day indexed from its start
+        // goes on from (read only then: a follower's catch-up reads none).
+        let mut previous: Option<String> = None;
         let mut redo_rest = false;
         for (i, day) in scan.days.iter().enumerate() {
             let name = keys::day_name(day.date);
@@ -72,11 +74,11 @@ impl Index {
                     let mut batch = sled::Batch::default();
                     self.remove_day(&name, &mut batch)?;
                     self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
-                    Cursor { states: carried.clone(), health: carried_health.clone(), ..Cursor::default() }
+                    Cursor { states: carried.clone(), ..Cursor::default() }
                 }
                 None => {
                     redo_rest = true;
-                    Cursor { states: carried.clone(), health: carried_health.clone(), ..Cursor::default() }
+                    Cursor { states: carried.clone(), ..Cursor::default() }
                 }
             };
             let unchanged = start.size == file_meta.len()
@@ -86,7 +88,13 @@ impl Index {
             let end = if unchanged {
                 start
             } else {
-                match self.index_day(day, start, &file_meta, decoders, &mut result, &mut p, progress)? {
+                // Health goes on from where this day's cursor left it, or from the day before.
+                let from = if start.offset > 0 { Some(&name) } else { previous.as_ref() };
+                let health = match from {
+                    Some(d) => self.store.get::<health::State>(&keys::health(d))?.unwrap_or_default(),
+                    None => health::State::default(),
+                };
+                match self.index_day(day, start, health, &file_meta, decoders, &mut result, &mut p, progress)? {
                     Some(end) => end,
                     None => {
                         result.stopped = true;
@@ -97,7 +105,7 @@ impl Index {
             p.bytes_done += file_meta.len();
             p.bytes_in_day = 0;
             carried = end.states;
-            carried_health = end.health;
+            previous = Some(name);
             result.days += 1;
         }
         p.days_done = scan.days.len();
@@ -150,6 +158,7 @@ impl Index {
         &mut self,
         day: &DayFile,
         mut cur: Cursor,
+        health: health::State,
         meta: &std::fs::Metadata,
         decoders: &Decoders,
         result: &mut CatchUp,
@@ -169,7 +178,7 @@ impl Index {
         cur.mtime_ns = 0;
         cur.compressed = day.compressed;
         let Index { store, sensors, segments, checks, .. } = self;
-        let mut judge = Judge::new(Health::with_state(checks.clone(), std::mem::take(&mut cur.health)), sensors);
+        let mut judge = Judge::new(Health::with_state(checks.clone(), health), sensors);
         judge.health.set_day(&name);
         let (store, name) = (&*store, &name);
         // Only this day's segments are written from now on; a day indexed
@@ -227,14 +236,13 @@ impl Index {
             let judging = std::thread::Builder::new()
                 .name("index health".into())
                 .spawn_scoped(scope, move || {
-                    for (mut acc, mut cur) in judge_rx {
+                    for (mut acc, cur) in judge_rx {
                         acc.transitions = judge.feed(&acc, day_no);
-                        cur.health = judge.health.state().clone();
+                        acc.health = Some(codec::encode(judge.health.state()));
                         if to_commit.send((acc, cur)).is_err() {
                             break; // the committer failed: its error is returned below
                         }
                     }
-                    judge.health.state().clone()
                 })
                 .map_err(spawn_err)?;
             let committer = std::thread::Builder::new()
@@ -324,13 +332,9 @@ impl Index {
             drop(send);
             // A panic in another stage is a bug: let it go on as a panic.
             gatherer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            let judged = judging.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            judging.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             committer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            // The day's end cursor carries the evaluator's state on to the next day.
-            Ok(read?.map(|mut end| {
-                end.health = judged;
-                end
-            }))
+            read
         })
     }
 
@@ -338,6 +342,7 @@ impl Index {
     fn remove_day(&self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
         let day_no = keys::parse_day_name(day);
         batch.remove(keys::cursor(day));
+        batch.remove(keys::health(day));
         for item in self.store.db.scan_prefix(keys::day_key(day_no, keys::DAY_LATE, b"")) {
             let (k, _) = item.map_err(self.store.db_err())?;
             let (device, read_day) = keys::parse_late_record(&k[10..]).ok_or_else(|| self.store.damaged("replayed readings record"))?;

@@ -11,6 +11,8 @@ pub const EVENT: u8 = b'E';
 pub const DAY: u8 = b'D';
 /// Health transitions, by the day and line that decided them.
 pub const TRANSITION: u8 = b'T';
+/// The health evaluator's state after a day's last committed line, beside its cursor.
+pub const HEALTH: u8 = b'H';
 
 pub const DAY_SOURCE: u8 = b's';
 pub const DAY_FIELD: u8 = b'f';
@@ -48,6 +50,13 @@ pub fn parse_day_name(name: &str) -> i64 {
 
 pub fn cursor(day: &str) -> Vec<u8> {
     let mut k = vec![CURSOR];
+    k.extend_from_slice(day.as_bytes());
+    k
+}
+
+/// The health evaluator's state of a day (`YYYYMMDD`), written with each of its cursors.
+pub fn health(day: &str) -> Vec<u8> {
+    let mut k = vec![HEALTH];
     k.extend_from_slice(day.as_bytes());
     k
 }

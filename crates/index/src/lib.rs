@@ -97,9 +97,6 @@ pub(crate) struct Cursor {
     pub states: BTreeMap<String, SourceState>,
     /// Cut lines in progress (serialised exactly as the two maps it replaced).
     pub cuts: Cuts,
-    /// The health evaluator's state after the last line indexed (checks,
-    /// levels, deadlines): committed with the cursor, carried to the next day.
-    pub health: health::State,
 }
 
 /// What one source sent: stored per day, summed for `stats`.
@@ -462,6 +459,16 @@ mod tests {
         }
     }
 
+    /// The rows of each segment of `device`'s day 2012-11-30, in order.
+    fn segment_sizes(idx: &Index, device: &str) -> Vec<usize> {
+        let id = idx.sensors.device_by_name[device];
+        idx.store
+            .db
+            .scan_prefix(keys::chunk_prefix(id, keys::parse_day_name("20121130")))
+            .map(|kv| segment::decode(&kv.unwrap().1).unwrap().len())
+            .collect()
+    }
+
     /// Every value of `sensor`, in time order.
     fn values(idx: &Index, sensor: &str) -> Vec<Value> {
         let mut values = Vec::new();
@@ -520,13 +527,7 @@ mod tests {
                 idx = site.open();
             }
         }
-        let id = idx.sensors.device_by_name["s/s"];
-        let sizes: Vec<usize> = idx
-            .store
-            .db
-            .scan_prefix(keys::chunk_prefix(id, keys::parse_day_name("20121130")))
-            .map(|kv| segment::decode(&kv.unwrap().1).unwrap().len())
-            .collect();
+        let sizes = segment_sizes(&idx, "s/s");
         assert_eq!(sizes.iter().sum::<usize>(), total);
         assert_eq!(sizes.len(), total.div_ceil(SEGMENT_MIN + per_commit - 1), "segments of {sizes:?}");
         assert!(sizes.iter().all(|&s| s < SEGMENT_MIN + per_commit), "segments of {sizes:?}");
@@ -551,13 +552,7 @@ mod tests {
             }
             idx.catch_up(logs, decoders, &mut |_| true).unwrap();
         }
-        let id = idx.sensors.device_by_name["s/s"];
-        let sizes: Vec<usize> = idx
-            .store
-            .db
-            .scan_prefix(keys::chunk_prefix(id, keys::parse_day_name("20121130")))
-            .map(|kv| segment::decode(&kv.unwrap().1).unwrap().len())
-            .collect();
+        let sizes = segment_sizes(&idx, "s/s");
         assert_eq!(sizes, [10, store::MERGE_MAX + 5, store::MERGE_MAX + 1]);
         assert_eq!(values(&idx, "s/s/v"), (0..n as i64).map(Value::Int).collect::<Vec<_>>());
     }

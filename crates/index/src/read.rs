@@ -299,12 +299,13 @@ impl Index {
     /// The health evaluator as the newest day's cursor left it (checks from
     /// [`Index::set_checks`]): what stands now, in data time.
     pub fn health(&self) -> Result<health::Health, IndexError> {
+        // The newest day's key, without decoding any other.
         let mut newest = None;
-        for item in self.store.db.scan_prefix([keys::CURSOR]) {
-            newest = Some(item.map_err(self.store.db_err())?.1);
+        for item in self.store.db.scan_prefix([keys::HEALTH]) {
+            newest = Some(item.map_err(self.store.db_err())?.0);
         }
         let state = match newest {
-            Some(v) => codec::decode::<crate::Cursor>(&v).ok_or_else(|| self.store.damaged("cursor"))?.health,
+            Some(k) => self.store.get::<health::State>(&k)?.unwrap_or_default(),
             None => health::State::default(),
         };
         Ok(health::Health::with_state(self.checks.clone(), state))

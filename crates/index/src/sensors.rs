@@ -85,6 +85,8 @@ pub(crate) struct Accumulator {
     pub new_devices: Vec<(u32, String)>,
     /// Health transitions the commit's lines decided, by key.
     pub transitions: Vec<(Vec<u8>, health::Transition)>,
+    /// The health evaluator's state after the commit's lines, encoded.
+    pub health: Option<Vec<u8>>,
 }
 
 impl Sensors {

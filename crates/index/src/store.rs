@@ -120,6 +120,9 @@ impl Store {
         for (key, t) in acc.transitions {
             batch.insert(key, codec::encode(&t));
         }
+        if let Some(state) = acc.health {
+            batch.insert(keys::health(day), state);
+        }
         let mkey = keys::day_key(day_no, keys::DAY_META, b"");
         let mut dm = self.get::<DayMeta>(&mkey)?.unwrap_or_default();
         dm.meta_lines += acc.day_meta.meta_lines;

@@ -11,7 +11,6 @@ use index::Index;
 use logfile::time::rfc3339_millis;
 use serde_json::json;
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 pub fn status(global: &Global, mut args: StatusArgs) -> Result<ExitCode, CliError> {
@@ -148,18 +147,14 @@ fn matching<'a>(status: &'a Status, want: &str) -> Result<&'a DeviceStatus, CliE
     }
 }
 
-/// The raw text of line `line` of a day file (`YYYYMMDD`), if it can be read.
-fn log_line(logs: &Path, day: &str, line: u64) -> Option<String> {
-    log_lines(logs, day, &[line]).pop().flatten()
-}
-
-/// The raw texts of some lines (in increasing order) of a day file, each if it can be read.
-fn log_lines(logs: &Path, day: &str, lines: &[u64]) -> Vec<Option<String>> {
+/// The raw texts of some lines (in increasing order) of a day file
+/// (`YYYYMMDD`), each if it can be read; `days` is the log directory's scan.
+fn log_lines(days: &[logfile::DayFile], day: &str, lines: &[u64]) -> Vec<Option<String>> {
     let mut out = vec![None; lines.len()];
     let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y%m%d") else { return out };
     // Wherever the day file is (YYYY/ or flat, plain or gzipped), as the indexer found it.
-    let Some(file) = logfile::scan(logs).ok().and_then(|s| s.days.into_iter().find(|d| d.date == date)) else { return out };
-    let Ok(mut r) = logfile::DayReader::open(&file) else { return out };
+    let Some(file) = days.iter().find(|d| d.date == date) else { return out };
+    let Ok(mut r) = logfile::DayReader::open(file) else { return out };
     let mut want = lines.iter().enumerate().peekable();
     while let (Some(&(i, &line)), Ok(Some(l))) = (want.peek(), r.next_line()) {
         if l.line_no == line {
@@ -234,20 +229,22 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             writeln!(out, "  every check passes")?;
         }
         let last = idx.last_lines(&d.device, d.last_seen_ms, 5)?;
+        // The log directory is scanned once for every line shown.
+        let days = args.logs.as_deref().and_then(|logs| logfile::scan(logs).ok()).map(|s| s.days).unwrap_or_default();
         for r in &d.results {
             writeln!(out)?;
             writeln!(out, "  {}  {}  on {}, since {}", badge(r.level, color), printable(&r.check), printable(&r.sensor), when(r.since_ms))?;
             writeln!(out, "      {}", printable(&r.message))?;
             if let Some(c) = r.cause.as_ref().filter(|c| !c.day.is_empty()) {
-                let text = args.logs.as_deref().and_then(|logs| log_line(logs, &c.day, c.line));
+                let text = log_lines(&days, &c.day, &[c.line]).pop().flatten();
                 writeln!(out, "      {}.txt:{} {}", c.day, c.line, text.as_deref().map(printable).unwrap_or_default())?;
             }
         }
-        if let (Some(logs), Some((day, _))) = (args.logs.as_deref(), last.first()) {
+        if let Some((day, _)) = last.first().filter(|_| !days.is_empty()) {
             writeln!(out)?;
             writeln!(out, "  last lines from the device:")?;
             let numbers: Vec<u64> = last.iter().map(|(_, l)| *l).collect();
-            for (line, text) in numbers.iter().zip(log_lines(logs, day, &numbers)) {
+            for (line, text) in numbers.iter().zip(log_lines(&days, day, &numbers)) {
                 writeln!(out, "      {day}.txt:{line} {}", text.as_deref().map(printable).unwrap_or_default())?;
             }
         }
