@@ -178,11 +178,70 @@ struct Cell {
     hours: Vec<VecDeque<(i64, f64, f64, u32)>>,
 }
 
+/// What a cell's result is sure to stay for a value of its sensor, without
+/// a look at the cell: derived from the cell and its check (not stored),
+/// and refreshed whenever the cell changes. Nearly every value of a site
+/// passes checks that pass already, or fails checks that fail already; this
+/// keeps them to a comparison.
+#[derive(Clone, Copy, Debug)]
+enum Quick {
+    /// `range`, passing (nothing active, pending or clearing): stays while
+    /// the value is within; failing (active, not clearing): stays, with the
+    /// value as its latest, while the value is outside (limits moved in by
+    /// the hysteresis).
+    Range { lo: f64, hi: f64, failing: bool },
+    /// `rate`, the same with the change from the previous value.
+    Rate { max_change: f64, per_ms: i64, failing: bool },
+    /// Passing with its deadline set: a value changes nothing now.
+    Calm,
+    /// The cell must be judged.
+    Judge,
+}
+
+/// What a value does to a cell, by its [`Quick`].
+enum Outcome {
+    Stays,
+    /// Still failing, with this latest value.
+    StillFails(f64),
+    Judge,
+}
+
+impl Quick {
+    fn outcome(self, t: i64, v: f64, prev: Option<(i64, f64)>) -> Outcome {
+        match self {
+            // Written as in `judge`, so NaN is treated alike.
+            Quick::Range { lo, hi, failing } => match (v > hi || v < lo, failing) {
+                (false, false) => Outcome::Stays,
+                (true, true) => Outcome::StillFails(v),
+                _ => Outcome::Judge,
+            },
+            Quick::Rate { max_change, per_ms, failing } => {
+                let Some((pt, pv)) = prev else {
+                    return if failing { Outcome::Judge } else { Outcome::Stays };
+                };
+                let span = (t - pt).max(per_ms) as f64;
+                let change = (v - pv).abs();
+                match (change * per_ms as f64 > max_change * span, failing) {
+                    (false, false) => Outcome::Stays,
+                    (true, true) => Outcome::StillFails(change / span * per_ms as f64),
+                    _ => Outcome::Judge,
+                }
+            }
+            Quick::Calm => Outcome::Stays,
+            Quick::Judge => Outcome::Judge,
+        }
+    }
+}
+
 /// The evaluator: compiled checks and their state.
 #[derive(Debug)]
 pub struct Health {
     checks: Checks,
     state: State,
+    /// Per cell: see [`Quick`].
+    quick: Vec<Quick>,
+    /// Judge every value in full (to test that [`Quick`] changes nothing).
+    exhaustive: bool,
     out: Vec<Transition>,
     /// No deadline is before this (a lower bound): most lines need no look at them.
     next_due: i64,
@@ -249,14 +308,52 @@ pub fn show_duration(ms: i64) -> String {
 
 impl Health {
     pub fn new(checks: Checks) -> Health {
-        Health { checks, state: State::default(), out: Vec::new(), next_due: i64::MAX }
+        Health { checks, state: State::default(), quick: Vec::new(), exhaustive: false, out: Vec::new(), next_due: i64::MAX }
     }
 
     /// Goes on from a committed state (made with the same checks: a change
     /// to the checks changes the cache's fingerprint, and results are recomputed).
     pub fn with_state(checks: Checks, state: State) -> Health {
         let next_due = state.deadlines.first().map_or(i64::MAX, |d| d.0);
-        Health { checks, state, out: Vec::new(), next_due }
+        let mut health = Health { checks, state, quick: Vec::new(), exhaustive: false, out: Vec::new(), next_due };
+        for c in 0..health.state.cells.len() {
+            health.refresh(c);
+        }
+        health
+    }
+
+    /// Judges every value in full, as if no result were known to stay: the
+    /// same results, slower (for tests).
+    #[doc(hidden)]
+    pub fn judge_every_value(&mut self) {
+        self.exhaustive = true;
+        for c in 0..self.state.cells.len() {
+            self.refresh(c);
+        }
+    }
+
+    /// Derives the [`Quick`] of cell `c` from its state (after any change to it).
+    fn refresh(&mut self, c: usize) {
+        let cell = &self.state.cells[c];
+        let check = &self.checks.checks[cell.check];
+        let idle = cell.active.is_none() && cell.pending.is_none() && cell.clearing.is_none();
+        let failing = cell.active.is_some() && cell.pending.is_none() && cell.clearing.is_none();
+        let quick = match check.for_device(&cell.device).1 {
+            _ if self.exhaustive || !(idle || failing) => Quick::Judge,
+            &Params::Range { min, max, hysteresis } => {
+                let h = if failing { hysteresis } else { 0.0 };
+                let lo = min.map_or(f64::NEG_INFINITY, |m| m + h);
+                let hi = max.map_or(f64::INFINITY, |m| m - h);
+                Quick::Range { lo, hi, failing }
+            }
+            &Params::Rate { max_change, per_ms } => Quick::Rate { max_change, per_ms, failing },
+            Params::Stale { .. } if idle && cell.deadline.is_some() => Quick::Calm,
+            _ => Quick::Judge,
+        };
+        if self.quick.len() <= c {
+            self.quick.resize(c + 1, Quick::Judge);
+        }
+        self.quick[c] = quick;
     }
 
     pub fn state(&self) -> &State {
@@ -291,7 +388,10 @@ impl Health {
             }
             self.state.deadlines.remove(&(at, timer));
             match timer {
-                Timer::Cell(c) => self.cell_deadline(c, at),
+                Timer::Cell(c) => {
+                    self.cell_deadline(c, at);
+                    self.refresh(c);
+                }
                 Timer::Device(d) => self.device_deadline(d, at),
             }
         }
@@ -348,7 +448,9 @@ impl Health {
             latest: BTreeMap::new(),
             hours,
         });
-        self.state.cells.len() - 1
+        let c = self.state.cells.len() - 1;
+        self.refresh(c);
+        c
     }
 
     /// The handle of a sensor (`SOURCE/DEVICE/FIELD` of device
@@ -453,7 +555,18 @@ impl Health {
         let prev = self.state.sensors[s.index].last.replace((t, value));
         for i in 0..self.state.sensors[s.index].cells.len() {
             let c = self.state.sensors[s.index].cells[i];
-            self.judge(c, s.index, t, value, line, prev);
+            match self.quick[c].outcome(t, value, prev) {
+                Outcome::Stays => {}
+                Outcome::StillFails(shown) => {
+                    if let Some(a) = &mut self.state.cells[c].active {
+                        a.value = shown.is_finite().then_some(shown);
+                    }
+                }
+                Outcome::Judge => {
+                    self.judge(c, s.index, t, value, line, prev);
+                    self.refresh(c);
+                }
+            }
         }
     }
 
@@ -510,6 +623,7 @@ impl Health {
                     self.set_deadline(Timer::Cell(c), Some(time_ms.saturating_add(hold_ms)));
                 }
             }
+            self.refresh(c);
         }
     }
 

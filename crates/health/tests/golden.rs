@@ -369,4 +369,41 @@ proptest::proptest! {
         proptest::prop_assert_eq!(a, b);
         proptest::prop_assert_eq!(sa, sb);
     }
+
+    /// The shortcut for values that change nothing but the latest value (a
+    /// passing result and a value within, a failing one and a value
+    /// outside) gives exactly the results of judging every value.
+    #[test]
+    fn the_shortcut_for_passing_values_changes_nothing(
+        // Values anywhere, and near the range's limits (within the hysteresis).
+        feed_ in proptest::collection::vec(
+            (0usize..5, 0i64..15 * MIN, proptest::prop_oneof![-20.0f64..60.0, 29.5f64..30.5, -0.5f64..0.5]),
+            1..200,
+        ),
+    ) {
+        let config = Config::parse(ALL_KINDS, Path::new("t.toml")).unwrap();
+        let sensors = ["a/x/t", "b/x/t", "a/y/t", "c/z/t"];
+        let run = |exhaustive: bool| {
+            let mut h = Health::new(Checks::new(&config, &[]).unwrap());
+            if exhaustive {
+                h.judge_every_value();
+            }
+            let mut t = 0;
+            for (i, &(which, dt, v)) in feed_.iter().enumerate() {
+                t += dt;
+                if which == 4 {
+                    let code = if v > 20.0 { "F1" } else { "F0" };
+                    h.event("c", code, "error", t, "fault", Cause { day: "d".into(), line: i as u64, time_ms: t });
+                } else {
+                    feed(&mut h, sensors[which], t, v);
+                }
+            }
+            h.advance(t + 2 * HOUR);
+            (h.take_transitions(), encode(h.state()))
+        };
+        let (a, sa) = run(false);
+        let (b, sb) = run(true);
+        proptest::prop_assert_eq!(a, b);
+        proptest::prop_assert_eq!(sa, sb);
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::decoding::{Decoded, Lines};
 use crate::fx::FxMap;
-use crate::judging::Judge;
+use crate::judging::{Judge, Mark};
 use crate::sensors::Accumulator;
 use crate::store::Segments;
 use crate::{codec, keys, mtime_ns, CatchUp, Cursor, Index, IndexError, Progress, BATCH_LINES, COMMIT_LINES};
@@ -148,8 +148,8 @@ impl Index {
     /// batch passing from one to the next through queues one batch deep (so
     /// memory stays bounded): this thread reads lines in order ([`Lines`]);
     /// [`DECODERS`] threads decode batches in turn ([`Decoded`]); one gives
-    /// the fields their sensor ids in line order and gathers them in rows
-    /// per device; one encodes the rows and commits them. Batches leave the
+    /// the fields their sensor ids in line order, gathers them in rows per
+    /// device and judges their health; one encodes the rows and commits them. Batches leave the
     /// decoders in the order they entered, and only one stage hands out ids,
     /// so the cache is the same whatever the timing. Each batch is committed
     /// atomically with its cursor, in order.
@@ -178,7 +178,7 @@ impl Index {
         cur.mtime_ns = 0;
         cur.compressed = day.compressed;
         let Index { store, sensors, segments, checks, .. } = self;
-        let mut judge = Judge::new(Health::with_state(checks.clone(), health), sensors);
+        let mut judge = Judge::new(Health::with_state(checks.clone(), health));
         judge.health.set_day(&name);
         let (store, name) = (&*store, &name);
         // Only this day's segments are written from now on; a day indexed
@@ -206,42 +206,36 @@ impl Index {
                 to_decoders.push(tx);
                 from_decoders.push(out_rx);
             }
-            let (to_judge, judge_rx) = sync_channel::<(Accumulator, Cursor)>(0);
             let (to_commit, commit_rx) = sync_channel::<(Accumulator, Cursor)>(0);
             let gatherer = std::thread::Builder::new()
                 .name("index ids".into())
                 .spawn_scoped(scope, move || {
                     // Batch k went to decoder k % DECODERS: take them back in that
-                    // order, several to a commit (fewer, larger segments).
+                    // order, several to a commit (fewer, larger segments). Each
+                    // batch is judged as soon as it is gathered, while its rows
+                    // are in this processor's cache; the evaluator's state goes
+                    // with the commit.
                     let mut acc = Accumulator::default();
                     let mut last = None;
+                    let commit = |mut acc: Accumulator, cur: Cursor, judge: &Judge| {
+                        acc.health = Some(codec::encode(judge.health.state()));
+                        to_commit.send((acc, cur)).is_ok()
+                    };
                     for k in 0.. {
                         let Ok((decoded, cur)) = from_decoders[k % DECODERS].recv() else { break };
+                        let mark = Mark::of(&acc);
                         sensors.gather(decoded, &mut acc);
+                        judge.feed(&mut acc, &mark, sensors, day_no);
                         last = Some(cur);
                         if acc.lines >= COMMIT_LINES {
                             let cur = last.take().unwrap_or_default();
-                            if to_judge.send((std::mem::take(&mut acc), cur)).is_err() {
-                                return; // a later stage failed: its error is returned below
+                            if !commit(std::mem::take(&mut acc), cur, &judge) {
+                                return; // the committer failed: its error is returned below
                             }
                         }
                     }
                     if let Some(cur) = last {
-                        let _ = to_judge.send((acc, cur));
-                    }
-                })
-                .map_err(spawn_err)?;
-            // Judges each commit's lines in order, and puts the evaluator's
-            // state in its cursor; returns the state after the day's last line.
-            let judging = std::thread::Builder::new()
-                .name("index health".into())
-                .spawn_scoped(scope, move || {
-                    for (mut acc, cur) in judge_rx {
-                        acc.transitions = judge.feed(&acc, day_no);
-                        acc.health = Some(codec::encode(judge.health.state()));
-                        if to_commit.send((acc, cur)).is_err() {
-                            break; // the committer failed: its error is returned below
-                        }
+                        commit(acc, cur, &judge);
                     }
                 })
                 .map_err(spawn_err)?;
@@ -332,7 +326,6 @@ impl Index {
             drop(send);
             // A panic in another stage is a bug: let it go on as a panic.
             gatherer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            judging.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             committer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
             read
         })

@@ -1,56 +1,44 @@
-//! Feeding the health evaluator: a commit's rows (per device) and events,
-//! put back in line order, as the indexer gathers them. The evaluator's
-//! state goes into the commit's cursor and its transitions into the same
-//! batch, so results are exactly as consistent as the readings.
+//! Feeding the health evaluator: each batch's rows (per device) and events,
+//! put back in line order, as the indexer gathers them into a commit. The
+//! evaluator's state and the transitions go into the same atomic batch as
+//! the commit's cursor, so results are exactly as consistent as the readings.
 
 use crate::keys;
 use crate::sensors::{Accumulator, Sensors};
 use decode::Value;
-use health::{Cause, Health, SensorRef, Transition};
+use health::{Cause, Health, SensorRef};
 
-/// The evaluator of a day being indexed, on its own thread: its handles by
-/// sensor id, and the names of the ids (copied at the start of the day,
-/// then added from each commit's new ones, since ids are handed out by the
-/// stage before it).
+/// Where a commit's rows and events stood before a batch was gathered into
+/// it: the batch's rows and events are the ones after.
+pub(crate) struct Mark {
+    /// Per device batch of the commit: its rows, and each column's values.
+    rows: Vec<(usize, Vec<usize>)>,
+    events: usize,
+}
+
+impl Mark {
+    pub fn of(acc: &Accumulator) -> Mark {
+        Mark {
+            rows: acc.devices.iter().map(|d| (d.rows.len(), d.rows.columns.iter().map(|c| c.values.len()).collect())).collect(),
+            events: acc.events.len(),
+        }
+    }
+}
+
+/// The evaluator of a day being indexed, in the stage that gathers rows
+/// (it judges a batch's rows while they are in that processor's cache),
+/// and its handles by sensor id.
 pub(crate) struct Judge {
     pub health: Health,
     refs: Vec<Option<SensorRef>>,
-    names: Vec<String>,
-    device_of: Vec<u32>,
-    devices: Vec<String>,
 }
 
 impl Judge {
-    pub fn new(health: Health, sensors: &Sensors) -> Judge {
-        Judge {
-            health,
-            refs: Vec::new(),
-            names: sensors.names.clone(),
-            device_of: sensors.device_of.clone(),
-            devices: sensors.devices.clone(),
-        }
+    pub fn new(health: Health) -> Judge {
+        Judge { health, refs: Vec::new() }
     }
 
-    fn learn(&mut self, acc: &Accumulator) {
-        for (id, name) in &acc.new_devices {
-            let i = *id as usize;
-            if self.devices.len() <= i {
-                self.devices.resize(i + 1, String::new());
-            }
-            self.devices[i].clone_from(name);
-        }
-        for (id, device, name) in &acc.new_sensors {
-            let i = *id as usize;
-            if self.names.len() <= i {
-                self.names.resize(i + 1, String::new());
-                self.device_of.resize(i + 1, u32::MAX);
-            }
-            self.names[i].clone_from(name);
-            self.device_of[i] = *device;
-        }
-    }
-
-    fn sensor(&mut self, id: u32) -> SensorRef {
+    fn sensor(&mut self, id: u32, sensors: &Sensors) -> SensorRef {
         let i = id as usize;
         if self.refs.len() <= i {
             self.refs.resize(i + 1, None);
@@ -58,39 +46,58 @@ impl Judge {
         if let Some(r) = self.refs[i] {
             return r;
         }
-        let name = &self.names[i];
-        let device = &self.devices[self.device_of[i] as usize];
+        let name = &sensors.names[i];
+        let device = &sensors.devices[sensors.device_of[i] as usize];
         let source = device.split_once('/').map_or(device.as_str(), |(s, _)| s);
         let r = self.health.sensor_ref(source, device, name);
         self.refs[i] = Some(r);
         r
     }
 
-    /// Judges a commit's rows and events in line order; returns its
-    /// transitions keyed by the day and line that decided them.
-    pub fn feed(&mut self, acc: &Accumulator, day_no: i64) -> Vec<(Vec<u8>, Transition)> {
-        self.learn(acc);
+    /// Judges the rows and events gathered into `acc` since `mark`, in line
+    /// order, and adds their transitions to the commit, keyed by the day
+    /// and line that decided them.
+    pub fn feed(&mut self, acc: &mut Accumulator, mark: &Mark, sensors: &Sensors, day_no: i64) {
         // Rows replayed from a dataflash (`acc.late`) are not judged: they come
         // after the data clock has passed their time (docs/configuration.md).
         // (line, what): rows before the events of the same line.
+        let start = |b: usize| mark.rows.get(b).map_or(0, |m| m.0);
         let mut order: Vec<(u64, u32, u32)> = Vec::new();
         for (b, d) in acc.devices.iter().enumerate() {
-            order.extend(d.rows.lines.iter().enumerate().map(|(r, &line)| (line, b as u32, r as u32)));
+            let from = start(b);
+            order.extend(d.rows.lines[from..].iter().enumerate().map(|(r, &line)| (line, b as u32, (from + r) as u32)));
         }
         const EVENT: u32 = u32::MAX;
-        order.extend(acc.events.iter().enumerate().map(|(e, (_, ev))| (ev.line, EVENT, e as u32)));
+        order.extend(acc.events[mark.events..].iter().enumerate().map(|(e, (_, ev))| (ev.line, EVENT, (mark.events + e) as u32)));
         order.sort_unstable();
         // Per device batch: its sensors' handles by column, whether any is
         // checked, and where each column's next value is.
+        // The values of checked columns are read column by column first, as
+        // numbers: in line order, rows hop between devices and columns,
+        // and reading the values themselves there waits on memory.
         let mut columns: Vec<Vec<SensorRef>> = Vec::with_capacity(acc.devices.len());
         let mut checked = Vec::with_capacity(acc.devices.len());
-        for d in &acc.devices {
-            let refs: Vec<SensorRef> = d.rows.columns.iter().map(|c| self.sensor(c.sensor)).collect();
+        let mut numbers: Vec<Vec<Vec<Option<f64>>>> = Vec::with_capacity(acc.devices.len());
+        let mut next: Vec<Vec<usize>> = Vec::with_capacity(acc.devices.len());
+        for (b, d) in acc.devices.iter().enumerate() {
+            let refs: Vec<SensorRef> = d.rows.columns.iter().map(|c| self.sensor(c.sensor, sensors)).collect();
+            let from = mark.rows.get(b).map_or(&[][..], |m| &m.1[..]);
+            numbers.push(
+                d.rows
+                    .columns
+                    .iter()
+                    .zip(&refs)
+                    .enumerate()
+                    .map(|(c, (column, r))| match r.checked {
+                        true => column.values[from.get(c).copied().unwrap_or(0)..].iter().map(number).collect(),
+                        false => Vec::new(),
+                    })
+                    .collect(),
+            );
             checked.push(refs.iter().any(|r| r.checked));
             columns.push(refs);
+            next.push(vec![0; d.rows.columns.len()]);
         }
-        let mut next: Vec<Vec<usize>> = acc.devices.iter().map(|d| d.rows.cursors()).collect();
-        let mut out = Vec::new();
         let (mut last_line, mut n) = (u64::MAX, 0u16);
         for (line, b, r) in order {
             if b == EVENT {
@@ -115,16 +122,15 @@ impl Judge {
                     let layout = &rows.layouts[rows.row_layout[r] as usize];
                     for &c in layout {
                         let c = c as usize;
-                        let v = &rows.columns[c].values[next[bi][c]];
-                        next[bi][c] += 1;
                         let s = columns[bi][c];
-                        let value = match v {
-                            Value::Int(i) => *i as f64,
-                            Value::Float(f) => *f,
-                            Value::Bool(b) => f64::from(u8::from(*b)),
-                            Value::Text(_) => continue,
-                        };
-                        self.health.value(s, t, value, line);
+                        if !s.checked {
+                            continue;
+                        }
+                        let at = next[bi][c];
+                        next[bi][c] += 1;
+                        if let Some(value) = numbers[bi][c][at] {
+                            self.health.value(s, t, value, line);
+                        }
                     }
                 }
             }
@@ -134,11 +140,20 @@ impl Judge {
                     (last_line, n) = (line, 0);
                 }
                 for tr in made {
-                    out.push((keys::transition(day_no, line, n), tr));
+                    acc.transitions.push((keys::transition(day_no, line, n), tr));
                     n = n.saturating_add(1);
                 }
             }
         }
-        out
+    }
+}
+
+/// A value as the evaluator judges it (text is not judged).
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::Text(_) => None,
     }
 }
