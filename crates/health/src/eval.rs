@@ -43,8 +43,11 @@ pub struct Reading<'a> {
 /// A sensor known to the evaluator ([`Health::sensor_ref`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SensorRef {
-    index: usize,
-    device: usize,
+    index: u32,
+    device: u32,
+    /// Its cells: `cells[first..first + count]` of [`Health`]'s flat list.
+    first: u32,
+    count: u32,
     /// Whether any check applies to it.
     pub checked: bool,
 }
@@ -240,6 +243,10 @@ pub struct Health {
     state: State,
     /// Per cell: see [`Quick`].
     quick: Vec<Quick>,
+    /// The cells of every sensor, one after another (see [`SensorRef`]).
+    cell_list: Vec<u32>,
+    /// The handle of each sensor, by its index in the state.
+    handles: Vec<Option<SensorRef>>,
     /// Judge every value in full (to test that [`Quick`] changes nothing).
     exhaustive: bool,
     out: Vec<Transition>,
@@ -308,18 +315,54 @@ pub fn show_duration(ms: i64) -> String {
 
 impl Health {
     pub fn new(checks: Checks) -> Health {
-        Health { checks, state: State::default(), quick: Vec::new(), exhaustive: false, out: Vec::new(), next_due: i64::MAX }
+        Health {
+            checks,
+            state: State::default(),
+            quick: Vec::new(),
+            cell_list: Vec::new(),
+            handles: Vec::new(),
+            exhaustive: false,
+            out: Vec::new(),
+            next_due: i64::MAX,
+        }
     }
 
     /// Goes on from a committed state (made with the same checks: a change
     /// to the checks changes the cache's fingerprint, and results are recomputed).
     pub fn with_state(checks: Checks, state: State) -> Health {
         let next_due = state.deadlines.first().map_or(i64::MAX, |d| d.0);
-        let mut health = Health { checks, state, quick: Vec::new(), exhaustive: false, out: Vec::new(), next_due };
+        let mut health = Health {
+            checks,
+            state,
+            quick: Vec::new(),
+            cell_list: Vec::new(),
+            handles: Vec::new(),
+            exhaustive: false,
+            out: Vec::new(),
+            next_due,
+        };
         for c in 0..health.state.cells.len() {
             health.refresh(c);
         }
+        for s in 0..health.state.sensors.len() {
+            health.handle(s);
+        }
         health
+    }
+
+    /// Makes the handle of sensor `s`, adding its cells to the flat list
+    /// (once per sensor and [`Health`]).
+    fn handle(&mut self, s: usize) -> SensorRef {
+        let sensor = &self.state.sensors[s];
+        let first = self.cell_list.len() as u32;
+        self.cell_list.extend(sensor.cells.iter().map(|&c| c as u32));
+        let count = sensor.cells.len() as u32;
+        if self.handles.len() <= s {
+            self.handles.resize(s + 1, None);
+        }
+        let r = SensorRef { index: s as u32, device: sensor.device as u32, first, count, checked: count > 0 };
+        self.handles[s] = Some(r);
+        r
     }
 
     /// Judges every value in full, as if no result were known to stay: the
@@ -459,7 +502,10 @@ impl Health {
     /// that follow from it.
     pub fn sensor_ref(&mut self, source: &str, device: &str, sensor: &str) -> SensorRef {
         if let Some(&s) = self.state.sensor_ids.get(sensor) {
-            return SensorRef { index: s, device: self.state.sensors[s].device, checked: !self.state.sensors[s].cells.is_empty() };
+            return match self.handles.get(s) {
+                Some(&Some(r)) => r,
+                _ => self.handle(s),
+            };
         }
         let device = self.device(source, device);
         let mut cells = Vec::new();
@@ -488,10 +534,9 @@ impl Health {
             cells.push(c);
         }
         let s = self.state.sensors.len();
-        let checked = !cells.is_empty();
         self.state.sensors.push(SensorState { name: sensor.to_string(), device, cells, last: None });
         self.state.sensor_ids.insert(sensor.to_string(), s);
-        SensorRef { index: s, device, checked }
+        self.handle(s)
     }
 
     /// The device of `s` was heard at `t` (a row of it was read): back
@@ -499,7 +544,7 @@ impl Health {
     /// comes, it is put off if the device was heard since.
     pub fn heard(&mut self, s: SensorRef, t: i64) {
         self.advance(t);
-        let d = s.device;
+        let d = s.device as usize;
         let dev = &mut self.state.devices[d];
         dev.last_ms = dev.last_ms.max(t);
         dev.reads = true;
@@ -552,9 +597,10 @@ impl Health {
             return;
         }
         self.advance(t);
-        let prev = self.state.sensors[s.index].last.replace((t, value));
-        for i in 0..self.state.sensors[s.index].cells.len() {
-            let c = self.state.sensors[s.index].cells[i];
+        let index = s.index as usize;
+        let prev = self.state.sensors[index].last.replace((t, value));
+        for i in s.first..s.first + s.count {
+            let c = self.cell_list[i as usize] as usize;
             match self.quick[c].outcome(t, value, prev) {
                 Outcome::Stays => {}
                 Outcome::StillFails(shown) => {
@@ -563,7 +609,7 @@ impl Health {
                     }
                 }
                 Outcome::Judge => {
-                    self.judge(c, s.index, t, value, line, prev);
+                    self.judge(c, index, t, value, line, prev);
                     self.refresh(c);
                 }
             }
@@ -779,10 +825,6 @@ impl Health {
             if cell.clearing.take().is_some() {
                 self.set_deadline(Timer::Cell(c), None);
             }
-            let Some(a) = &mut self.state.cells[c].active else { unreachable!("checked above") };
-            if let Why::Text(text) = why {
-                a.message = text;
-            }
             return;
         }
         if let Some(p) = &mut cell.pending {
@@ -954,8 +996,32 @@ impl Health {
     }
 
     /// The site as it stands at wall time `now_ms`: levels from the data,
-    /// with devices silent since then grey or black *now*.
+    /// and the deadlines that passed since its last line fired as if the
+    /// data clock were at `now_ms` (no line since is silence): devices
+    /// silent since then grey or black *now*, sensors stale, an event's
+    /// `hold` over, a `for` or `clear_for` run out.
     pub fn status_at(&self, now_ms: i64) -> Status {
+        if now_ms > self.state.clock_ms && self.next_due <= now_ms {
+            // Deadlines passed since the last line (a stale sensor, an
+            // event's hold, a `for`, a silent device): with no line since,
+            // they stand as the evaluator would fire them.
+            let mut later = Health {
+                checks: self.checks.clone(),
+                state: self.state.clone(),
+                quick: self.quick.clone(),
+                cell_list: Vec::new(),
+                handles: Vec::new(),
+                exhaustive: self.exhaustive,
+                out: Vec::new(),
+                next_due: self.next_due,
+            };
+            later.advance(now_ms);
+            return later.standing(now_ms);
+        }
+        self.standing(now_ms)
+    }
+
+    fn standing(&self, now_ms: i64) -> Status {
         let mut devices = Vec::new();
         for dev in &self.state.devices {
             let (grey, black) = self.checks.silence_limits(&dev.source);

@@ -263,6 +263,47 @@ fn ups_fault_codes_map_to_their_levels_and_hold() {
     );
 }
 
+/// `status_at(now)` fires the deadlines passed since the last line as if
+/// the data clock were at now (no line since is silence), without
+/// changing the evaluator; a later event keeps the first's message.
+#[test]
+fn status_now_fires_the_deadlines_passed_since_the_last_line() {
+    let mut h = health(
+        r#"
+        [[check]]
+        name = "ups fault"
+        sensors = ["ups"]
+        kind = "event"
+        codes = ["101", "102"]
+        hold = "1h"
+        level = "critical"
+        [[check]]
+        name = "quiet"
+        sensors = ["*/*/t"]
+        kind = "stale"
+        after = "15m"
+        "#,
+    );
+    let cause = |t: i64| Cause { day: "20121130".into(), line: t as u64, time_ms: t };
+    h.event("ups", "101", "critical", 0, "inverter fault", cause(0));
+    h.event("ups", "102", "critical", MIN, "fan fault", cause(1));
+    feed(&mut h, "a/x/t", 2 * MIN, 20.0);
+    h.advance(2 * MIN);
+    let level = |st: &health::Status, d: &str| st.devices.iter().find(|x| x.device == d).map(|x| x.level);
+    let st = h.status_at(10 * MIN);
+    assert_eq!((level(&st, "ups"), level(&st, "a/x")), (Some(Level::Critical), Some(Level::Ok)));
+    let ups = st.devices.iter().find(|x| x.device == "ups").unwrap();
+    assert_eq!((ups.why.as_str(), ups.results[0].cause.as_ref().map(|c| c.line)), ("event 101: inverter fault", Some(0)));
+    // 20 minutes on: the sensor is stale; two hours on: the hold is over too.
+    let st = h.status_at(20 * MIN);
+    assert_eq!((level(&st, "ups"), level(&st, "a/x")), (Some(Level::Critical), Some(Level::Warning)));
+    let st = h.status_at(2 * HOUR);
+    assert_eq!((level(&st, "ups"), level(&st, "a/x")), (Some(Level::Ok), Some(Level::Warning)));
+    // The evaluator itself is where the data left it.
+    assert_eq!(h.clock_ms(), 2 * MIN);
+    assert!(h.take_transitions().iter().all(|t| t.at_ms <= 2 * MIN));
+}
+
 #[test]
 fn overrides_and_sensors_that_appear_late() {
     let mut h = health("[[check]]\nname = \"warm\"\nsensors = [\"*/*/temp\"]\nkind = \"range\"\nmax = 28\n[[check.override]]\ndevices = [\"a/lab\"]\nmax = 40\nlevel = \"error\"\n");

@@ -70,70 +70,84 @@ impl Judge {
         const EVENT: u32 = u32::MAX;
         order.extend(acc.events[mark.events..].iter().enumerate().map(|(e, (_, ev))| (ev.line, EVENT, (mark.events + e) as u32)));
         order.sort_unstable();
-        // Per device batch: its sensors' handles by column, whether any is
-        // checked, and where each column's next value is.
-        // The values of checked columns are read column by column first, as
-        // numbers: in line order, rows hop between devices and columns,
-        // and reading the values themselves there waits on memory.
-        let mut columns: Vec<Vec<SensorRef>> = Vec::with_capacity(acc.devices.len());
-        let mut checked = Vec::with_capacity(acc.devices.len());
-        let mut numbers: Vec<Vec<Vec<Option<f64>>>> = Vec::with_capacity(acc.devices.len());
-        let mut next: Vec<Vec<usize>> = Vec::with_capacity(acc.devices.len());
-        for (b, d) in acc.devices.iter().enumerate() {
-            let refs: Vec<SensorRef> = d.rows.columns.iter().map(|c| self.sensor(c.sensor, sensors)).collect();
-            let from = mark.rows.get(b).map_or(&[][..], |m| &m.1[..]);
-            numbers.push(
-                d.rows
-                    .columns
-                    .iter()
-                    .zip(&refs)
-                    .enumerate()
-                    .map(|(c, (column, r))| match r.checked {
-                        true => column.values[from.get(c).copied().unwrap_or(0)..].iter().map(number).collect(),
-                        false => Vec::new(),
-                    })
-                    .collect(),
-            );
-            checked.push(refs.iter().any(|r| r.checked));
-            columns.push(refs);
-            next.push(vec![0; d.rows.columns.len()]);
-        }
-        let (mut last_line, mut n) = (u64::MAX, 0u16);
-        for (line, b, r) in order {
-            if b == EVENT {
-                let ev = &acc.events[r as usize].1;
-                self.health.event(
-                    &ev.source,
-                    &ev.code,
-                    &ev.level,
-                    ev.time_ms,
-                    &ev.description,
-                    Cause { day: ev.file.trim_end_matches(".txt").to_string(), line, time_ms: ev.time_ms },
-                );
-            } else {
+        // First the batch's steps in line order, with the values of checked
+        // sensors as numbers, in a pass that only reads (rows hop between
+        // devices and columns, and reading their values waits on memory:
+        // with nothing else to do, those reads overlap); then the judging,
+        // reading the steps in order.
+        let mut steps: Vec<Step> = Vec::with_capacity(order.len());
+        let mut values: Vec<(SensorRef, f64)> = Vec::new();
+        {
+            // Per device batch: its sensors' handles by column, whether any is
+            // checked, and where each column's next value is.
+            // The values of checked columns are read column by column first
+            // (one stream at a time, which the processor fetches ahead), as
+            // numbers.
+            let mut columns: Vec<Vec<SensorRef>> = Vec::with_capacity(acc.devices.len());
+            let mut numbers: Vec<Vec<Vec<Option<f64>>>> = Vec::with_capacity(acc.devices.len());
+            let mut next: Vec<Vec<usize>> = Vec::with_capacity(acc.devices.len());
+            for (b, d) in acc.devices.iter().enumerate() {
+                let refs: Vec<SensorRef> = d.rows.columns.iter().map(|c| self.sensor(c.sensor, sensors)).collect();
+                let from = mark.rows.get(b).map_or(&[][..], |m| &m.1[..]);
+                let column_numbers = d.rows.columns.iter().zip(&refs).enumerate().map(|(c, (column, r))| match r.checked {
+                    true => column.values[from.get(c).copied().unwrap_or(0)..].iter().map(number).collect(),
+                    false => Vec::new(),
+                });
+                numbers.push(column_numbers.collect());
+                columns.push(refs);
+                next.push(vec![0; d.rows.columns.len()]);
+            }
+            let checked: Vec<bool> = columns.iter().map(|refs| refs.iter().any(|r| r.checked)).collect();
+            for &(line, b, r) in &order {
+                if b == EVENT {
+                    steps.push(Step::Event(line, r));
+                    continue;
+                }
                 let (bi, r) = (b as usize, r as usize);
                 let rows = &acc.devices[bi].rows;
-                let t = rows.times[r];
-                if let Some(&first) = columns[bi].first() {
-                    self.health.heard(first, t);
-                }
+                let Some(&first) = columns[bi].first() else { continue };
+                let from = values.len();
                 if checked[bi] {
                     // Column numbers of the row's values, in the layout's order.
-                    let layout = &rows.layouts[rows.row_layout[r] as usize];
-                    for &c in layout {
+                    for &c in &rows.layouts[rows.row_layout[r] as usize] {
                         let c = c as usize;
                         let s = columns[bi][c];
-                        if !s.checked {
-                            continue;
-                        }
-                        let at = next[bi][c];
-                        next[bi][c] += 1;
-                        if let Some(value) = numbers[bi][c][at] {
-                            self.health.value(s, t, value, line);
+                        if s.checked {
+                            let at = next[bi][c];
+                            next[bi][c] += 1;
+                            if let Some(v) = numbers[bi][c][at] {
+                                values.push((s, v));
+                            }
                         }
                     }
                 }
+                steps.push(Step::Row { line, t: rows.times[r], first, values: (values.len() - from) as u32 });
             }
+        }
+        let mut values = values.into_iter();
+        let (mut last_line, mut n) = (u64::MAX, 0u16);
+        for step in steps {
+            let line = match step {
+                Step::Event(line, e) => {
+                    let ev = &acc.events[e as usize].1;
+                    self.health.event(
+                        &ev.source,
+                        &ev.code,
+                        &ev.level,
+                        ev.time_ms,
+                        &ev.description,
+                        Cause { day: ev.file.trim_end_matches(".txt").to_string(), line, time_ms: ev.time_ms },
+                    );
+                    line
+                }
+                Step::Row { line, t, first, values: k } => {
+                    self.health.heard(first, t);
+                    for (s, v) in values.by_ref().take(k as usize) {
+                        self.health.value(s, t, v, line);
+                    }
+                    line
+                }
+            };
             let made = self.health.take_transitions();
             if !made.is_empty() {
                 if line != last_line {
@@ -146,6 +160,15 @@ impl Judge {
             }
         }
     }
+}
+
+/// What the evaluator is fed, in line order.
+enum Step {
+    /// A device's row: the device is heard, and the next `values` values
+    /// (of its checked sensors) are judged.
+    Row { line: u64, t: i64, first: SensorRef, values: u32 },
+    /// An event occurrence on a line: its index in the commit's events.
+    Event(u64, u32),
 }
 
 /// A value as the evaluator judges it (text is not judged).
