@@ -91,7 +91,7 @@ impl Index {
                 // Health goes on from where this day's cursor left it, or from the day before.
                 let from = if start.offset > 0 { Some(&name) } else { previous.as_ref() };
                 let health = match from {
-                    Some(d) => self.store.get::<health::State>(&keys::health(d))?.unwrap_or_default(),
+                    Some(d) => self.store.get_packed::<health::State>(&keys::health(d))?.unwrap_or_default(),
                     None => health::State::default(),
                 };
                 match self.index_day(day, start, health, &file_meta, decoders, &mut result, &mut p, progress)? {
@@ -218,7 +218,7 @@ impl Index {
                     let mut acc = Accumulator::default();
                     let mut last = None;
                     let commit = |mut acc: Accumulator, cur: Cursor, judge: &Judge| {
-                        acc.health = Some(codec::encode(judge.health.state()));
+                        acc.health = Some(codec::encode_packed(judge.health.state()));
                         to_commit.send((acc, cur)).is_ok()
                     };
                     for k in 0.. {

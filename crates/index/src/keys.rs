@@ -9,7 +9,8 @@ pub const DEVICE_ID: u8 = b'V';
 pub const CHUNK: u8 = b'R';
 pub const EVENT: u8 = b'E';
 pub const DAY: u8 = b'D';
-/// Health transitions, by the day and line that decided them.
+/// Health transitions, a commit's in one record, by the day and line that
+/// decided the first of them.
 pub const TRANSITION: u8 = b'T';
 /// The health evaluator's state after a day's last committed line, beside its cursor.
 pub const HEALTH: u8 = b'H';

@@ -55,7 +55,9 @@ use store::{Segments, Store};
 /// 4: readings in column segments per device and day, packed without deflate.
 /// 5: readings a dataflash replayed, stored by the day they were read.
 /// 6: the dataflash state in the cursors holds capture's `Progress` whole.
-pub const FORMAT_VERSION: u32 = 7;
+/// 7: health transitions and the evaluator's state (`T`, `H`).
+/// 8: the evaluator's state deflated; a commit's transitions in one record.
+pub const FORMAT_VERSION: u32 = 8;
 /// Lines per batch that passes between the stages of indexing a day: small,
 /// so the batches in flight take little memory whatever the size of the logs.
 pub(crate) const BATCH_LINES: u64 = 4_000;

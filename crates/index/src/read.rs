@@ -305,7 +305,7 @@ impl Index {
             newest = Some(item.map_err(self.store.db_err())?.0);
         }
         let state = match newest {
-            Some(k) => self.store.get::<health::State>(&k)?.unwrap_or_default(),
+            Some(k) => self.store.get_packed::<health::State>(&k)?.unwrap_or_default(),
             None => health::State::default(),
         };
         Ok(health::Health::with_state(self.checks.clone(), state))
@@ -332,11 +332,9 @@ impl Index {
         let mut out = Vec::new();
         for item in self.store.db.scan_prefix([keys::TRANSITION]) {
             let (_, v) = item.map_err(self.store.db_err())?;
-            let t: health::Transition = codec::decode(&v).ok_or_else(|| self.store.damaged("transition"))?;
-            if from.is_some_and(|f| t.at_ms < f) || to.is_some_and(|e| t.at_ms >= e) {
-                continue;
-            }
-            out.push(t);
+            // A commit's transitions, in log order (see `Store::commit`).
+            let block: Vec<health::Transition> = codec::decode_packed(&v).ok_or_else(|| self.store.damaged("transitions"))?;
+            out.extend(block.into_iter().filter(|t| !(from.is_some_and(|f| t.at_ms < f) || to.is_some_and(|e| t.at_ms >= e))));
         }
         Ok(out)
     }
