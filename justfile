@@ -30,7 +30,7 @@ bench-capture lines="1000000":
     cargo build --release -p cli -p bench
     target/release/bench capture {{lines}}
 
-# Indexer benchmarks on the mixed, homepower and sensors workloads: rebuild speed, cache size, memory, catch-up and query time
+# Indexer benchmarks on the mixed, homepower and sensors workloads: rebuild speed (with and without checks), cache size, memory, catch-up, query time and status on 1,000 devices
 # (optional line count per workload; from 5000000 on it adds a rebuild of 15000000 lines for memory, BENCH_BIG=0 skips that)
 bench-index lines="5000000":
     cargo build --release -p cli -p bench

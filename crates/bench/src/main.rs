@@ -1,10 +1,10 @@
 //! `just bench`: the real `blackbox` binary's capture throughput and
-//! memory, indexer speed, size, memory and query time, and `tail -f`
+//! memory, indexer speed, size, memory, query and status time, and `tail -f`
 //! latency, each figure beside a baseline measured in the same run (`cat`
 //! of the same input, `grep -c OK` over the same files, process start, GNU
 //! `tail -F`). Every run is checked to have done its work (captured every
-//! line, indexed every packet, answered the full day), so a figure never
-//! comes from a broken run.
+//! line, indexed every packet, answered the full day, listed every device
+//! at its level), so a figure never comes from a broken run.
 //!
 //! Usage: bench                  everything, then one table (`just bench`)
 //!        bench capture [LINES]  capture (default 1000000 lines)
@@ -13,6 +13,7 @@
 //!        bench tail [SAMPLES]   `tail -f` latency (default 300 lines)
 //!        bench index-data DIR [LINES [DAYS]] [--workload W]   a workload's logs, kept
 //!        bench year-data DIR    the query benchmark's year of logs, kept
+//!        bench status-data DIR  the status benchmark's site of 1,000 devices, kept
 //! The binary is target/release/blackbox or $BLACKBOX_BIN. `bench index`
 //! with LINES >= 5000000 also rebuilds 15000000 lines over 30 days for its
 //! memory (BENCH_BIG=0 skips that, BENCH_BIG=1 runs it with fewer LINES).
@@ -107,6 +108,22 @@ fn main() -> ExitCode {
             println!("{dir}: blackbox.toml and logs/ (a year, one line of 20 values a minute); try `blackbox index` there");
             return ExitCode::SUCCESS;
         }
+        // The status benchmark's site of 1,000 devices, kept for profiling: `bench status-data DIR`.
+        Some("status-data") => {
+            let Some(dir) = args.get(1) else {
+                eprintln!("bench: usage: bench status-data DIR");
+                return ExitCode::from(2);
+            };
+            let site = workloads::status_data(Path::new(dir));
+            println!(
+                "{dir}: blackbox.toml (6 checks) and logs/ ({} lines from {} devices in 2 days, {:.1} MB); try `blackbox rebuild` and `blackbox status --at {}` there",
+                site.lines,
+                workloads::STATUS_DEVICES,
+                site.log_bytes as f64 / 1e6,
+                logfile::time::rfc3339_millis(site.end_ms)
+            );
+            return ExitCode::SUCCESS;
+        }
         _ => {}
     }
     let Some(bin) = binary() else { return ExitCode::from(2) };
@@ -125,7 +142,9 @@ fn main() -> ExitCode {
         // `bench LINES`, as before: capture only.
         Some(n) if n.parse::<usize>().is_ok() => capture_bench(&bin, arg(0, 1_000_000), &mut rows),
         Some(other) => {
-            eprintln!("bench: unknown benchmark {other:?}; use capture, index, tail, index-data, year-data or nothing for all");
+            eprintln!(
+                "bench: unknown benchmark {other:?}; use capture, index, tail, index-data, year-data, status-data or nothing for all"
+            );
             return ExitCode::from(2);
         }
     }

@@ -182,6 +182,154 @@ pub fn year_data(dir: &Path) {
     });
 }
 
+/// The status benchmark's site: devices that name themselves in their lines
+/// (rtl_433 JSON, `device = ["model", "id"]`), so that a site can have as
+/// many as it likes, which RF12demo's 31 nodes a group cannot.
+pub const STATUS_DEVICES: usize = 1_000;
+const STATUS_SOURCE: &str = "rtl433";
+/// A status site device's id, without its number: the source, the model and `-`.
+pub const STATUS_DEVICE_PREFIX: &str = "rtl433/Acurite-Tower-";
+const STATUS_DAYS: usize = 2;
+/// Each device reports every 10 minutes, the devices 600 ms apart.
+const STATUS_EVERY_MS: u32 = 600_000;
+
+/// The status site's configuration: its receiver and six checks of the
+/// kinds a site uses most (ranges at two levels, jumps, silence, batteries).
+const STATUS_CONFIG: &str = r#"[[source]]
+name = "rtl433"
+stdin = true
+decoder = "json"
+device = ["model", "id"]
+
+[[check]]
+name = "too warm"
+sensors = ["rtl433/*/temperature_C"]
+kind = "range"
+max = 30
+
+[[check]]
+name = "too cold"
+sensors = ["rtl433/*/temperature_C"]
+kind = "range"
+min = 5
+level = "error"
+
+[[check]]
+name = "too humid"
+sensors = ["rtl433/*/humidity"]
+kind = "range"
+max = 85
+level = "error"
+
+[[check]]
+name = "temperature jumps"
+sensors = ["rtl433/*/temperature_C"]
+kind = "rate"
+max_change = 5
+per = "1h"
+
+[[check]]
+name = "silent"
+sensors = ["rtl433/*/temperature_C"]
+kind = "stale"
+after = "1h"
+level = "critical"
+
+[[check]]
+name = "battery low"
+sensors = ["rtl433/*/battery_ok"]
+kind = "range"
+min = 1
+"#;
+
+// What is wrong with a device of the status site, by its id. No id is in
+// two of these (1 mod 25, 2 mod 40, 3 and 5 mod 100 differ mod 5), so each
+// device's level is the one of its trouble.
+fn too_warm(id: usize) -> bool {
+    id % 25 == 1
+}
+fn too_humid(id: usize) -> bool {
+    id % 40 == 2
+}
+fn falls_silent(id: usize) -> bool {
+    id % 100 == 3
+}
+fn battery_low(id: usize) -> bool {
+    id % 200 == 5
+}
+
+/// The level `blackbox status` must give a device of the status site at the
+/// end of its last day.
+pub fn status_level(id: usize) -> &'static str {
+    if too_warm(id) || battery_low(id) {
+        "warning"
+    } else if too_humid(id) {
+        "error"
+    } else if falls_silent(id) {
+        // Its stale check is critical, but 36 h without a reading is grey, which is worse.
+        "grey"
+    } else {
+        "ok"
+    }
+}
+
+/// The status site's data set.
+#[derive(Debug)]
+pub struct StatusSite {
+    pub lines: usize,
+    pub log_bytes: u64,
+    /// The end of the last day: `status --at` it judges silence as if read then.
+    pub end_ms: i64,
+}
+
+/// Writes the status site into `dir`: `blackbox.toml` (receiver and
+/// checks) and two days of `logs/` in which each of 1,000 devices reports
+/// temperature, humidity and battery every 10 minutes; a few are too warm,
+/// too humid, short of battery, or fall silent at noon of the first day.
+pub fn status_data(dir: &Path) -> StatusSite {
+    std::fs::create_dir_all(dir).expect("site dir");
+    std::fs::write(dir.join("blackbox.toml"), STATUS_CONFIG).expect("write blackbox.toml");
+    let mut rng = Rng::new(29);
+    // Each device's usual temperature (tenths of °C) and humidity (%).
+    let usual: Vec<(i32, i32)> = (0..STATUS_DEVICES)
+        .map(|id| {
+            let temp = if too_warm(id) { 310 } else { 180 } + rng.below(60) as i32;
+            let humi = if too_humid(id) { 88 } else { 35 } + rng.below(25) as i32;
+            (temp, humi)
+        })
+        .collect();
+    let logs = dir.join("logs");
+    let (mut lines, mut log_bytes) = (0, 0);
+    for d in 0..STATUS_DAYS {
+        let path = day_path(&logs, d);
+        std::fs::create_dir_all(path.parent().expect("year")).expect("mkdir");
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(&path).expect("day file"));
+        for round in 0..DAY_MS / STATUS_EVERY_MS {
+            for (id, &(temp, humi)) in usual.iter().enumerate() {
+                let ms = round * STATUS_EVERY_MS + id as u32 * (STATUS_EVERY_MS / STATUS_DEVICES as u32);
+                if falls_silent(id) && (d > 0 || ms >= DAY_MS / 2) {
+                    continue;
+                }
+                // Noise within what the rate check allows between readings 10 minutes apart (0.8 °C).
+                let temp = temp + signed(&mut rng, 3);
+                let humi = humi + signed(&mut rng, 2);
+                let battery = u8::from(!battery_low(id));
+                let tod = logfile::TimeOfDay::from_millis(ms).expect("time of day");
+                let json = format!(
+                    r#"{{"model":"Acurite-Tower","id":{id},"battery_ok":{battery},"temperature_C":{}.{},"humidity":{humi}}}"#,
+                    temp / 10,
+                    temp % 10
+                );
+                writeln!(out, "L {tod} {STATUS_SOURCE} {json}").expect("write");
+                lines += 1;
+            }
+        }
+        out.flush().expect("write a day file");
+        log_bytes += std::fs::metadata(&path).expect("a day file").len();
+    }
+    StatusSite { lines, log_bytes, end_ms: (FIRST_DAY + STATUS_DAYS as i64) * i64::from(DAY_MS) }
+}
+
 /// The path of day `d` (0 for the first) of a data set.
 pub fn day_path(logs: &Path, d: usize) -> PathBuf {
     logfile::layout::day_path(logs, logfile::time::split_millis((FIRST_DAY + d as i64) * i64::from(DAY_MS)).0)
@@ -417,6 +565,14 @@ mod tests {
         assert!((3500..4500).contains(&(count(2) + count(4) + count(5))), "roomNode");
         assert!((700..1300).contains(&count(3)), "radioBlip {}", count(3));
         assert!(ls.iter().filter(|l| node(l) == 9).all(|l| l.text.split(' ').count() == 14), "12 payload bytes");
+    }
+
+    #[test]
+    fn a_status_site_device_has_at_most_one_trouble() {
+        let troubles = |id: usize| [too_warm(id), too_humid(id), falls_silent(id), battery_low(id)].iter().filter(|&&t| t).count();
+        assert!((0..STATUS_DEVICES).all(|id| troubles(id) <= 1));
+        let count = |level: &str| (0..STATUS_DEVICES).filter(|&id| status_level(id) == level).count();
+        assert_eq!((count("warning"), count("error"), count("grey"), count("ok")), (45, 25, 10, 920));
     }
 
     #[test]

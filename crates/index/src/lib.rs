@@ -214,6 +214,10 @@ pub struct Index {
     segments: Segments,
     /// The checks the health evaluator applies while indexing ([`Index::set_checks`]).
     checks: health::Checks,
+    /// The newest health state as [`Index::health`] last decoded it, with
+    /// the bytes it came from: a follower answers `status` without
+    /// decoding it again until a commit changes it.
+    health_memo: std::sync::Mutex<Option<(sled::IVec, std::sync::Arc<health::Health>)>>,
     /// For readers: the cache directory, held open so that every file comes from it.
     _dir: Option<std::fs::File>,
 }
@@ -247,6 +251,7 @@ impl Index {
     /// with other checks than those it was built with.
     pub fn set_checks(&mut self, checks: health::Checks) {
         self.checks = checks;
+        *self.health_memo.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
     /// Opens (or creates) the cache at `path`. A cache that cannot be opened
@@ -327,6 +332,7 @@ impl Index {
             sensors: Sensors::default(),
             segments: Segments::default(),
             checks: health::Checks::default(),
+            health_memo: std::sync::Mutex::new(None),
             _dir: None,
         };
         index.load_sensors()?;

@@ -297,18 +297,31 @@ impl Index {
     }
 
     /// The health evaluator as the newest day's cursor left it (checks from
-    /// [`Index::set_checks`]): what stands now, in data time.
-    pub fn health(&self) -> Result<health::Health, IndexError> {
+    /// [`Index::set_checks`]): what stands now, in data time. Decoded once
+    /// per state written (a follower answers many `status` requests between
+    /// commits).
+    pub fn health(&self) -> Result<std::sync::Arc<health::Health>, IndexError> {
         // The newest day's key, without decoding any other.
         let mut newest = None;
         for item in self.store.db.scan_prefix([keys::HEALTH]) {
             newest = Some(item.map_err(self.store.db_err())?.0);
         }
-        let state = match newest {
-            Some(k) => self.store.get_packed::<health::State>(&k)?.unwrap_or_default(),
-            None => health::State::default(),
+        let bytes = match newest {
+            Some(k) => self.store.db.get(k).map_err(self.store.db_err())?.unwrap_or_default(),
+            None => sled::IVec::default(),
         };
-        Ok(health::Health::with_state(self.checks.clone(), state))
+        // A panic while the memo was held left nothing half-written in it.
+        let mut memo = self.health_memo.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, health)) = memo.as_ref().filter(|(seen, _)| *seen == bytes) {
+            return Ok(health.clone());
+        }
+        let state = match bytes.is_empty() {
+            true => health::State::default(),
+            false => codec::decode_packed(&bytes).ok_or_else(|| self.store.damaged("health state"))?,
+        };
+        let health = std::sync::Arc::new(health::Health::with_state(self.checks.clone(), state));
+        *memo = Some((bytes, health.clone()));
+        Ok(health)
     }
 
     /// The day file (`YYYYMMDD`) and line number of the last `n` lines of

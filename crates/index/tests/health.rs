@@ -148,6 +148,9 @@ fn rebuild_follow_and_restart_agree() {
             let step = 1 + (n * 7919) % 97;
             let end = (i + step).min(lines.len());
             follow.append(day, &lines[i..end]);
+            // As a follower answering `status` between commits: the state it
+            // decoded must not outlive the next commit.
+            let _ = idx.health().unwrap();
             follow.catch_up(&mut idx);
             i = end;
             n += 1;
