@@ -80,6 +80,9 @@ pub fn warn_about_checks(derive: &Deriving, idx: &index::Index) {
     let mut sources: Vec<&str> = sensors.iter().filter_map(|s| s.split('/').next()).collect();
     let named = source_names(&derive.config);
     sources.extend(named.iter().map(String::as_str));
+    // And every source that logged lines (one judged by its events alone has no sensors).
+    let logged: Vec<String> = idx.stats().map(|st| st.sources.into_iter().map(|s| s.source).collect()).unwrap_or_default();
+    sources.extend(logged.iter().map(String::as_str));
     sources.sort_unstable();
     sources.dedup();
     let sensors: Vec<&str> = sensors.iter().map(String::as_str).collect();
