@@ -120,6 +120,18 @@ fn status_colours_match_an_independent_computation() {
     assert!(!times.is_empty() && times.windows(2).all(|w| w[0] <= w[1]), "{history}");
 }
 
+/// A site with nothing indexed (no logs yet, or a wrong log directory) is
+/// not "OK" to a monitoring system: UNKNOWN, exit code 3.
+#[test]
+fn nagios_says_unknown_when_there_is_nothing_to_judge() {
+    let dir = crate::harness::Dir::new();
+    std::fs::create_dir_all(dir.logs()).unwrap();
+    ok(&dir.run(&["index"]));
+    let out = dir.run(&["status", "--nagios"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("BLACKBOX UNKNOWN - no devices"), "{}", stdout(&out));
+}
+
 #[test]
 fn check_errors_name_the_file_and_line() {
     let dir = real_site();

@@ -204,6 +204,11 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
     let status = health.status_at(at);
     let counts = status.counts();
     if args.nagios {
+        if status.devices.is_empty() {
+            // Nothing to judge (no logs yet, or a wrong log directory): not "OK".
+            writeln!(out, "BLACKBOX UNKNOWN - no devices in the cache yet")?;
+            return Ok(3);
+        }
         let state = match status.level.exit_code() {
             0 => "OK",
             1 => "WARNING",
