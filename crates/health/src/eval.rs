@@ -236,6 +236,30 @@ impl Quick {
     }
 }
 
+/// What a value of a sensor may be for every one of its cells to stay as it
+/// is, when each is a passing `range`, a passing `rate` or a calm `stale`:
+/// within `[lo, hi]`, and changed by at most `max_step` (the smallest
+/// `max_change`) from the previous value (a rate allows at least its
+/// `max_change` between readings however far apart). Derived from the
+/// cells' [`Quick`]s, so that most values skip all of their cells at once.
+#[derive(Clone, Copy, Debug)]
+struct Calm {
+    /// Whether the shortcut applies at all.
+    on: bool,
+    lo: f64,
+    hi: f64,
+    max_step: f64,
+}
+
+impl Calm {
+    const OFF: Calm = Calm { on: false, lo: 0.0, hi: 0.0, max_step: 0.0 };
+
+    fn stays(&self, v: f64, prev: Option<(i64, f64)>) -> bool {
+        // Written as in `Quick::outcome`, so NaN is treated alike.
+        self.on && !(v > self.hi) && !(v < self.lo) && prev.is_none_or(|(_, pv)| !((v - pv).abs() > self.max_step))
+    }
+}
+
 /// The evaluator: compiled checks and their state.
 #[derive(Debug)]
 pub struct Health {
@@ -247,6 +271,11 @@ pub struct Health {
     cell_list: Vec<u32>,
     /// The handle of each sensor, by its index in the state.
     handles: Vec<Option<SensorRef>>,
+    /// Per sensor: see [`Calm`].
+    calm: Vec<Calm>,
+    /// The sensor of each cell that belongs to one (not `agree` or `event`
+    /// cells, which are always judged), or `u32::MAX`.
+    cell_sensor: Vec<u32>,
     /// Judge every value in full (to test that [`Quick`] changes nothing).
     exhaustive: bool,
     out: Vec<Transition>,
@@ -321,6 +350,8 @@ impl Health {
             quick: Vec::new(),
             cell_list: Vec::new(),
             handles: Vec::new(),
+            calm: Vec::new(),
+            cell_sensor: Vec::new(),
             exhaustive: false,
             out: Vec::new(),
             next_due: i64::MAX,
@@ -337,6 +368,8 @@ impl Health {
             quick: Vec::new(),
             cell_list: Vec::new(),
             handles: Vec::new(),
+            calm: Vec::new(),
+            cell_sensor: Vec::new(),
             exhaustive: false,
             out: Vec::new(),
             next_due,
@@ -362,7 +395,39 @@ impl Health {
         }
         let r = SensorRef { index: s as u32, device: sensor.device as u32, first, count, checked: count > 0 };
         self.handles[s] = Some(r);
+        for i in 0..sensor.cells.len() {
+            let c = self.state.sensors[s].cells[i];
+            if self.cell_sensor.len() <= c {
+                self.cell_sensor.resize(c + 1, u32::MAX);
+            }
+            if !matches!(self.checks.checks[self.state.cells[c].check].kind, Kind::Agree | Kind::Event) {
+                self.cell_sensor[c] = s as u32;
+            }
+        }
+        self.recalm(s);
         r
+    }
+
+    /// Derives the [`Calm`] of sensor `s` from its cells' [`Quick`]s.
+    fn recalm(&mut self, s: usize) {
+        let mut calm = Calm { on: true, lo: f64::NEG_INFINITY, hi: f64::INFINITY, max_step: f64::INFINITY };
+        for &c in &self.state.sensors[s].cells {
+            let shared = self.cell_sensor.get(c).is_none_or(|&owner| owner != s as u32);
+            match self.quick[c] {
+                _ if shared => calm.on = false,
+                Quick::Range { lo, hi, failing: false } => {
+                    calm.lo = calm.lo.max(lo);
+                    calm.hi = calm.hi.min(hi);
+                }
+                Quick::Rate { max_change, failing: false, .. } => calm.max_step = calm.max_step.min(max_change),
+                Quick::Calm => {}
+                _ => calm.on = false,
+            }
+        }
+        if self.calm.len() <= s {
+            self.calm.resize(s + 1, Calm::OFF);
+        }
+        self.calm[s] = if calm.on { calm } else { Calm::OFF };
     }
 
     /// Judges every value in full, as if no result were known to stay: the
@@ -397,6 +462,9 @@ impl Health {
             self.quick.resize(c + 1, Quick::Judge);
         }
         self.quick[c] = quick;
+        if let Some(&owner) = self.cell_sensor.get(c).filter(|&&o| o != u32::MAX) {
+            self.recalm(owner as usize);
+        }
     }
 
     pub fn state(&self) -> &State {
@@ -419,12 +487,19 @@ impl Health {
 
     /// Moves the data clock to `time_ms` (a line's time; it never goes
     /// back) and fires every deadline it passes, in time order.
+    #[inline]
     pub fn advance(&mut self, time_ms: i64) {
         self.state.clock_ms = self.state.clock_ms.max(time_ms);
-        let clock = self.state.clock_ms;
-        if self.next_due > clock {
-            return;
+        // Nearly every line: nothing is due.
+        if self.next_due <= self.state.clock_ms {
+            self.fire_due();
         }
+    }
+
+    /// Fires every deadline up to the data clock, in time order.
+    #[inline(never)]
+    fn fire_due(&mut self) {
+        let clock = self.state.clock_ms;
         while let Some(&(at, timer)) = self.state.deadlines.first() {
             if at > clock {
                 break;
@@ -599,6 +674,9 @@ impl Health {
         self.advance(t);
         let index = s.index as usize;
         let prev = self.state.sensors[index].last.replace((t, value));
+        if self.calm[index].stays(value, prev) {
+            return;
+        }
         for i in s.first..s.first + s.count {
             let c = self.cell_list[i as usize] as usize;
             match self.quick[c].outcome(t, value, prev) {
@@ -1011,6 +1089,8 @@ impl Health {
                 quick: self.quick.clone(),
                 cell_list: Vec::new(),
                 handles: Vec::new(),
+                calm: Vec::new(),
+                cell_sensor: Vec::new(),
                 exhaustive: self.exhaustive,
                 out: Vec::new(),
                 next_due: self.next_due,

@@ -447,4 +447,65 @@ proptest::proptest! {
         proptest::prop_assert_eq!(a, b);
         proptest::prop_assert_eq!(sa, sb);
     }
+
+    /// The same for a sensor whose cells all pass most of the time (wide
+    /// ranges, a rate that a small step keeps, a stale check), where values
+    /// skip all of their cells at once: steps small and large, readings
+    /// close together and further apart than the rate's `per`.
+    #[test]
+    fn the_shortcut_for_calm_sensors_changes_nothing(
+        feed_ in proptest::collection::vec((0i64..25 * MIN, proptest::prop_oneof![-2.0f64..2.0, -12.0f64..12.0, -0.01f64..0.01]), 1..300),
+    ) {
+        let config = Config::parse(CALM, Path::new("t.toml")).unwrap();
+        let run = |exhaustive: bool| {
+            let mut h = Health::new(Checks::new(&config, &[]).unwrap());
+            if exhaustive {
+                h.judge_every_value();
+            }
+            let (mut t, mut v) = (0, 20.0);
+            for &(dt, step) in &feed_ {
+                t += dt;
+                v += step;
+                feed(&mut h, "a/x/t", t, v);
+            }
+            h.advance(t + 2 * HOUR);
+            (h.take_transitions(), encode(h.state()))
+        };
+        let (a, sa) = run(false);
+        let (b, sb) = run(true);
+        proptest::prop_assert_eq!(a, b);
+        proptest::prop_assert_eq!(sa, sb);
+    }
 }
+
+const CALM: &str = r#"
+[[check]]
+name = "warm"
+sensors = ["*/*/t"]
+kind = "range"
+max = 40
+[[check]]
+name = "cold"
+sensors = ["*/*/t"]
+kind = "range"
+min = 0
+level = "error"
+for = "5m"
+[[check]]
+name = "jump"
+sensors = ["*/*/t"]
+kind = "rate"
+max_change = 5
+per = "10m"
+[[check]]
+name = "slow jump"
+sensors = ["*/*/t"]
+kind = "rate"
+max_change = 8
+per = "20m"
+[[check]]
+name = "quiet"
+sensors = ["*/*/t"]
+kind = "stale"
+after = "20m"
+"#;
