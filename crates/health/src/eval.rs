@@ -256,7 +256,8 @@ impl Calm {
 
     fn stays(&self, v: f64, prev: Option<(i64, f64)>) -> bool {
         // Written as in `Quick::outcome`, so NaN is treated alike.
-        self.on && !(v > self.hi) && !(v < self.lo) && prev.is_none_or(|(_, pv)| !((v - pv).abs() > self.max_step))
+        let jumps = prev.is_some_and(|(_, pv)| (v - pv).abs() > self.max_step);
+        self.on && !(v > self.hi || v < self.lo || jumps)
     }
 }
 
