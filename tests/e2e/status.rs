@@ -132,6 +132,42 @@ fn nagios_says_unknown_when_there_is_nothing_to_judge() {
     assert!(stdout(&out).starts_with("BLACKBOX UNKNOWN - no devices"), "{}", stdout(&out));
 }
 
+/// A reader (`status` from a monitoring probe) holds the cache for a
+/// moment: `index` (and a follower starting) waits for it instead of
+/// taking it for a follower and giving up.
+#[test]
+fn index_waits_for_a_reader_that_holds_the_cache() {
+    let dir = real_site();
+    ok(&dir.run(&["index"]));
+    // This test holds the cache's lock as a reader would.
+    let held = index::Index::open_read(&dir.path().join("cache"), "any").unwrap();
+    let mut indexing = dir.spawn(&["index"]);
+    let mut err = indexing.stderr_lines();
+    err.wait_for("is busy (another blackbox reads it?); waiting up to");
+    drop(held);
+    let out = indexing.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `status` with a configuration other than the cache's (a forgotten
+/// `--config`) says so and exits 2; it never judges the stored state with
+/// checks that are not its own.
+#[test]
+fn status_refuses_a_cache_built_with_other_checks() {
+    let dir = real_site();
+    std::fs::write(dir.path().join("checks.toml"), format!("{HOUSEMON}{CHECKS}")).unwrap();
+    ok(&dir.run(&["--config", "checks.toml", "index"]));
+    for args in [&["status"][..], &["status", "--all"], &["status", "--nagios"], &["status", "usb-A40117UK/roomNode-12"]] {
+        let out = dir.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("was built with another configuration"), "{args:?}");
+    }
+    // The stored history still reads, with a warning.
+    let out = dir.run(&["health"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(&dir.run(&["--config", "checks.toml", "status"]));
+}
+
 #[test]
 fn check_errors_name_the_file_and_line() {
     let dir = real_site();

@@ -247,7 +247,9 @@ pub struct StatusArgs {
     /// table or json
     #[arg(long, value_enum, default_value_t = StatusFormat::Table, value_name = "FORMAT")]
     pub format: StatusFormat,
-    /// Judge silence (grey, black) at this time instead of now, as for old logs
+    /// Judge at this time instead of now (silence, stale sensors, holds), as
+    /// for old logs; results are those of the last line indexed (`health`
+    /// has the history)
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// The log directory, for the lines behind a result (set by the client).

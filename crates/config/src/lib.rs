@@ -175,6 +175,7 @@ pub struct CheckParams {
 /// `[[check.override]]`: other parameters for the devices its globs match
 /// (`SOURCE/DEVICE`); the first override that matches a device applies.
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct CheckOverride {
     pub devices: Vec<String>,
     pub level: Option<String>,
@@ -341,6 +342,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A typo in a check's override is an error, as everywhere else.
+    #[test]
+    fn unknown_keys_of_an_override_are_errors() {
+        let text = "[[check]]\nname = \"warm\"\nsensors = [\"*/*/temp\"]\nkind = \"range\"\nmax = 28\n[[check.override]]\ndevices = [\"a/b\"]\nmx = 32\n";
+        let err = Config::parse(text, Path::new("b.toml")).unwrap_err().to_string();
+        assert!(err.contains("b.toml") && err.contains("line 6") && err.contains("unknown field `mx`"), "{err}");
+    }
 
     #[test]
     fn a_full_file_parses() {

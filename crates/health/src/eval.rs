@@ -362,6 +362,14 @@ impl Health {
     /// Goes on from a committed state (made with the same checks: a change
     /// to the checks changes the cache's fingerprint, and results are recomputed).
     pub fn with_state(checks: Checks, state: State) -> Health {
+        // A state made with other checks (a cache read with another
+        // configuration) cannot be judged with these: start afresh rather
+        // than index cells by checks that are not theirs.
+        let fits = state
+            .cells
+            .iter()
+            .all(|cell| checks.checks.get(cell.check).is_some_and(|c| (c.kind == Kind::Anomaly) == (cell.hours.len() == 24)));
+        let state = if fits { state } else { State::default() };
         let next_due = state.deadlines.first().map_or(i64::MAX, |d| d.0);
         let mut health = Health {
             checks,
@@ -1037,31 +1045,45 @@ impl Health {
             return;
         }
         let from = dev.level;
-        let message = self.why(d, worst.as_ref(), level, at);
-        let r = ResultNow {
-            check: String::new(),
-            sensor: String::new(),
-            level,
-            since_ms: at,
-            value: worst.as_ref().and_then(|w| w.value),
-            message,
-            cause: worst.as_ref().and_then(|w| w.cause.clone()),
-        };
         let dev = &mut self.state.devices[d];
         dev.level = level;
         dev.since_ms = at;
         let (name, source) = (dev.name.clone(), dev.source.clone());
+        let r = self.record(d, at);
         self.transition(Subject::Device(name), at, from, level, &r);
-        // The source and the site: the worst of theirs.
-        let src_level = self.state.devices.iter().filter(|x| x.source == source).map(|x| x.level).max().unwrap_or(Level::Ok);
+        // The source and the site: the worst of theirs, each with the why of
+        // a device at that level (not this one's, when it got better).
+        let worst_of = |h: &Health, source: Option<&str>| {
+            let devices = h.state.devices.iter().enumerate().filter(|(_, x)| source.is_none_or(|s| x.source == s));
+            devices.max_by_key(|(i, x)| (x.level, *i == d)).map(|(i, x)| (i, x.level))
+        };
+        let (src_device, src_level) = worst_of(self, Some(&source)).unwrap_or((d, Level::Ok));
         let old = self.state.sources.insert(source.clone(), src_level).unwrap_or(Level::Ok);
         if old != src_level {
+            let r = self.record(src_device, at);
             self.transition(Subject::Source(source), at, old, src_level, &r);
-            let site = self.state.sources.values().copied().max().unwrap_or(Level::Ok);
+            let (site_device, site) = worst_of(self, None).unwrap_or((d, Level::Ok));
             if site != self.state.site {
                 let old = std::mem::replace(&mut self.state.site, site);
+                let r = self.record(site_device, at);
                 self.transition(Subject::Site, at, old, site, &r);
             }
+        }
+    }
+
+    /// Device `d` as it stands at `at`: its level and why, and the value and
+    /// cause of its worst result.
+    fn record(&self, d: usize, at: i64) -> ResultNow {
+        let worst = self.worst(d);
+        let level = self.state.devices[d].level;
+        ResultNow {
+            check: String::new(),
+            sensor: String::new(),
+            level,
+            since_ms: at,
+            value: worst.and_then(|w| w.value),
+            message: self.why(d, worst, level, at),
+            cause: worst.and_then(|w| w.cause.clone()),
         }
     }
 

@@ -134,6 +134,16 @@ fn device_and_site_levels_are_the_worst_of_theirs() {
     assert_eq!(d7.why, "usb-B/roomNode-7/temp is 40, above 35");
     // Wall time: a day later, nothing heard since: grey now (the stored levels are unchanged).
     assert_eq!(h.status_at(12 * MIN + DAY).counts(), [0, 0, 0, 0, 3, 0]);
+    // roomNode-7 recovers while roomNode-5 is still warm: the site goes down
+    // to warning, and says why with roomNode-5's message, not "every check passes".
+    feed(&mut h, "usb-A/roomNode-5/temp", 13 * MIN, 30.0);
+    feed(&mut h, "usb-B/roomNode-7/temp", 14 * MIN, 20.0);
+    h.advance(30 * MIN);
+    let ts = h.take_transitions();
+    let site = ts.iter().find(|t| t.subject == Subject::Site).expect("the site changes");
+    assert_eq!((site.from, site.to, site.message.as_str()), (Level::Critical, Level::Warning, "usb-A/roomNode-5/temp is 30, above 28"));
+    let source = ts.iter().find(|t| t.subject == Subject::Source("usb-B".into())).expect("usb-B changes");
+    assert_eq!((source.to, source.message.as_str()), (Level::Ok, "every check passes"));
 }
 
 #[test]
@@ -302,6 +312,23 @@ fn status_now_fires_the_deadlines_passed_since_the_last_line() {
     // The evaluator itself is where the data left it.
     assert_eq!(h.clock_ms(), 2 * MIN);
     assert!(h.take_transitions().iter().all(|t| t.at_ms <= 2 * MIN));
+}
+
+/// A state made with other checks is not judged with these (it would index
+/// cells by checks that are not theirs): the evaluator starts afresh.
+#[test]
+fn a_state_from_other_checks_starts_afresh() {
+    let mut h = health(ALL_KINDS);
+    feed(&mut h, "a/x/t", 0, 50.0);
+    feed(&mut h, "c/z/t", MIN, 50.0);
+    let other = Checks::new(
+        &Config::parse("[[check]]\nname = \"w\"\nsensors = [\"*/*/t\"]\nkind = \"range\"\nmax = 1\n", Path::new("o.toml")).unwrap(),
+        &[],
+    )
+    .unwrap();
+    let h = Health::with_state(other, h.state().clone());
+    assert_eq!(h.status_at(HOUR).devices.len(), 0);
+    assert_eq!(h.clock_ms(), 0);
 }
 
 #[test]

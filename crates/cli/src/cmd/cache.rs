@@ -36,8 +36,27 @@ pub fn open_current(cache: &Path, logs: &Path, derive: &Deriving) -> Result<(Ind
     Ok((open(cache, derive)?, rebuilt))
 }
 
+/// How long `index` waits for a cache another process holds: a reader
+/// (`status`, `query`) holds it for milliseconds, a follower for good.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
 fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
-    let (mut idx, reset) = match Index::open(cache, &derive.fingerprint) {
+    let deadline = Instant::now() + BUSY_WAIT;
+    let mut pause = Duration::from_millis(10);
+    let opened = loop {
+        match Index::open(cache, &derive.fingerprint) {
+            Err(index::IndexError::Busy { .. }) if Instant::now() < deadline => {
+                if pause == Duration::from_millis(10) {
+                    note!("blackbox: {} is busy (another blackbox reads it?); waiting up to {} s", cache.display(), BUSY_WAIT.as_secs());
+                }
+                // Retried, not waited on a signal: sled's lock says nothing about who holds it.
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => break other,
+        }
+    };
+    let (mut idx, reset) = match opened {
         Ok(opened) => opened,
         Err(index::IndexError::Busy { .. }) => {
             return Err(setup_error(format!(

@@ -67,6 +67,15 @@ pub(crate) fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
                     index::FORMAT_VERSION
                 )))
                 }
+                // Status judges the stored evaluator with the configuration's
+                // checks: with other checks its results mean nothing.
+                Some(Reset::Config) if matches!(req, Request::Status(_)) => {
+                    return Err(setup_error(format!(
+                        "{} was built with another configuration of its decoders or checks, so its health cannot be judged with these: \
+run `blackbox index` to rebuild it, or give the --config it was built with",
+                        cache.display()
+                    )))
+                }
                 Some(Reset::Config) => note!(
                     "blackbox: warning: {} was built with another configuration of its decoders or checks; run `blackbox index` to rebuild it",
                     cache.display()

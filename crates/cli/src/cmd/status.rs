@@ -283,6 +283,15 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             printable(&d.why)
         )?;
     }
+    if at < health.clock_ms() {
+        // The stored results are those of the last line indexed: an earlier
+        // --at judges only silence, so say so, and where the past is.
+        writeln!(
+            out,
+            "(results as of the last line indexed, {}; an earlier --at judges silence only: `blackbox health --to T` lists what changed before)",
+            when(health.clock_ms())
+        )?;
+    }
     Ok(0)
 }
 
