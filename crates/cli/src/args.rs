@@ -37,7 +37,7 @@ pub struct Global {
     /// Only errors on stderr
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
-    /// Colours in tail and demo output: auto (a terminal without NO_COLOR), always or never
+    /// Colours in tail, demo and status output: auto (a terminal without NO_COLOR), always or never
     #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 }

@@ -394,7 +394,8 @@ fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path, sensor: Opti
     });
     let status = [(format!("{me}{flags} status --all"), "every device's colour, and why")]
         .into_iter()
-        .chain(device.map(|d| (format!("{me}{flags} status {d}"), "one device: its checks and the log lines behind them")));
+        .chain(device.map(|d| (format!("{me}{flags} status {d}"), "one device: its checks and the log lines behind them")))
+        .chain([(format!("{me}{flags} health"), "every change of colour, oldest first")]);
     let rows = query.into_iter().chain(status).chain([
         (format!("{me}{flags} schema"), "every device and field discovered"),
         (format!("{me}{flags} stats"), "what was collected, per source"),
