@@ -118,6 +118,11 @@ fn status_colours_match_an_independent_computation() {
     let history = ok(&dir.run(&["health", "--device", warm]));
     let times: Vec<&str> = history.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
     assert!(!times.is_empty() && times.windows(2).all(|w| w[0] <= w[1]), "{history}");
+    // --device takes a device as `status DEVICE` does (its name alone when
+    // unique), and says when there is no such device.
+    let (_, name) = warm.split_once('/').unwrap();
+    assert_eq!(ok(&dir.run(&["health", "--device", name])), history);
+    assert_eq!(dir.run(&["health", "--device", "roomNode-99"]).status.code(), Some(2));
 }
 
 /// A site with nothing indexed (no logs yet, or a wrong log directory) is

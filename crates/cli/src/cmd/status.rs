@@ -315,11 +315,23 @@ pub fn health_on(idx: &Index, args: &HealthArgs, out: &mut dyn Write) -> Result<
         ),
         None => None,
     };
+    // --device: a source (all of its devices), or a device as `status DEVICE` takes it.
+    let device = match &args.device {
+        None => None,
+        Some(want) => {
+            let status = idx.health()?.status_at(now_ms());
+            if status.devices.iter().any(|d| d.source == *want) {
+                Some(want.clone())
+            } else {
+                Some(matching(&status, want)?.device.clone())
+            }
+        }
+    };
     for t in idx.transitions(from, to)? {
         if level.is_some_and(|l| t.from != l && t.to != l) {
             continue;
         }
-        if let Some(want) = &args.device {
+        if let Some(want) = &device {
             let about = match &t.subject {
                 Subject::Result { sensor, .. } => sensor.as_str(),
                 Subject::Device(d) => d.as_str(),
