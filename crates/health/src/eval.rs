@@ -889,12 +889,12 @@ impl Health {
             return fill(t, &value, sensor, &limit, &check.name);
         }
         match why {
-            Why::Above(..) => format!("{sensor} is {value}, above {limit}"),
-            Why::Below(..) => format!("{sensor} is {value}, below {limit}"),
+            Why::Above(..) => format!("{sensor} reached {value}, above {limit}"),
+            Why::Below(..) => format!("{sensor} fell to {value}, below {limit}"),
             Why::Rate { per_ms, .. } => format!("{sensor} changed at {value} per {}, faster than {limit}", show_duration(*per_ms)),
             Why::Spread { .. } => format!("{} sensors disagree by {value}, more than {limit}", check.name),
             Why::Anomaly { dev, mean, days, .. } => {
-                format!("{sensor} is {value}, {} σ from the mean {} of this hour over {days} days", show(*dev), show(*mean))
+                format!("{sensor} was {value}, {} σ from the mean {} of this hour over {days} days", show(*dev), show(*mean))
             }
             Why::Text(t) => t.clone(),
         }

@@ -131,7 +131,7 @@ fn device_and_site_levels_are_the_worst_of_theirs() {
         d7.results.iter().map(|r| (r.check.as_str(), r.level)).collect::<Vec<_>>(),
         [("hot", Level::Critical), ("warm", Level::Warning)]
     );
-    assert_eq!(d7.why, "usb-B/roomNode-7/temp is 40, above 35");
+    assert_eq!(d7.why, "usb-B/roomNode-7/temp reached 40, above 35");
     // Wall time: a day later, nothing heard since: grey now (the stored levels are unchanged).
     assert_eq!(h.status_at(12 * MIN + DAY).counts(), [0, 0, 0, 0, 3, 0]);
     // roomNode-7 recovers while roomNode-5 is still warm: the site goes down
@@ -141,7 +141,10 @@ fn device_and_site_levels_are_the_worst_of_theirs() {
     h.advance(30 * MIN);
     let ts = h.take_transitions();
     let site = ts.iter().find(|t| t.subject == Subject::Site).expect("the site changes");
-    assert_eq!((site.from, site.to, site.message.as_str()), (Level::Critical, Level::Warning, "usb-A/roomNode-5/temp is 30, above 28"));
+    assert_eq!(
+        (site.from, site.to, site.message.as_str()),
+        (Level::Critical, Level::Warning, "usb-A/roomNode-5/temp reached 30, above 28")
+    );
     let source = ts.iter().find(|t| t.subject == Subject::Source("usb-B".into())).expect("usb-B changes");
     assert_eq!((source.to, source.message.as_str()), (Level::Ok, "every check passes"));
 }
@@ -345,7 +348,10 @@ fn overrides_and_sensors_that_appear_late() {
         .collect();
     assert_eq!(
         r,
-        [(HOUR, Level::Warning, "a/room/temp is 30, above 28".into()), (2 * HOUR, Level::Error, "a/lab/temp is 41, above 40".into())]
+        [
+            (HOUR, Level::Warning, "a/room/temp reached 30, above 28".into()),
+            (2 * HOUR, Level::Error, "a/lab/temp reached 41, above 40".into())
+        ]
     );
 }
 
