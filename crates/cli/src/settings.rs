@@ -77,16 +77,23 @@ pub fn deriving(config: &Config) -> Result<Deriving, CliError> {
 /// yet: a typo, or a device that has not spoken.
 pub fn warn_about_checks(derive: &Deriving, idx: &index::Index) {
     let sensors = idx.sensor_names();
-    let mut sources: Vec<&str> = sensors.iter().filter_map(|s| s.split('/').next()).collect();
-    let named = source_names(&derive.config);
-    sources.extend(named.iter().map(String::as_str));
-    // And every source that logged lines (one judged by its events alone has no sensors).
-    let logged: Vec<String> = idx.stats().map(|st| st.sources.into_iter().map(|s| s.source).collect()).unwrap_or_default();
-    sources.extend(logged.iter().map(String::as_str));
-    sources.sort_unstable();
-    sources.dedup();
+    let mut sources: Vec<String> = sensors.iter().filter_map(|s| s.split('/').next()).map(str::to_string).collect();
+    sources.extend(source_names(&derive.config));
     let sensors: Vec<&str> = sensors.iter().map(String::as_str).collect();
-    for w in derive.checks.unmatched(&derive.config, &sensors, &sources) {
+    let unmatched = |sources: &mut Vec<String>| {
+        sources.sort_unstable();
+        sources.dedup();
+        let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+        derive.checks.unmatched(&derive.config, &sensors, &sources)
+    };
+    let mut warnings = unmatched(&mut sources);
+    if !warnings.is_empty() {
+        // Only then read which sources logged lines (one judged by its
+        // events alone has no sensors): every day's records of the cache.
+        sources.extend(idx.stats().map(|st| st.sources.into_iter().map(|s| s.source).collect::<Vec<_>>()).unwrap_or_default());
+        warnings = unmatched(&mut sources);
+    }
+    for w in warnings {
         note!("blackbox: warning: {w}");
     }
 }

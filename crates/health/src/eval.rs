@@ -345,18 +345,7 @@ pub fn show_duration(ms: i64) -> String {
 
 impl Health {
     pub fn new(checks: Checks) -> Health {
-        Health {
-            checks,
-            state: State::default(),
-            quick: Vec::new(),
-            cell_list: Vec::new(),
-            handles: Vec::new(),
-            calm: Vec::new(),
-            cell_sensor: Vec::new(),
-            exhaustive: false,
-            out: Vec::new(),
-            next_due: i64::MAX,
-        }
+        Health::with_state(checks, State::default())
     }
 
     /// Goes on from a committed state (made with the same checks: a change
@@ -1106,18 +1095,7 @@ impl Health {
             // Deadlines passed since the last line (a stale sensor, an
             // event's hold, a `for`, a silent device): with no line since,
             // they stand as the evaluator would fire them.
-            let mut later = Health {
-                checks: self.checks.clone(),
-                state: self.state.clone(),
-                quick: self.quick.clone(),
-                cell_list: Vec::new(),
-                handles: Vec::new(),
-                calm: Vec::new(),
-                cell_sensor: Vec::new(),
-                exhaustive: self.exhaustive,
-                out: Vec::new(),
-                next_due: self.next_due,
-            };
+            let mut later = Health::with_state(self.checks.clone(), self.state.clone());
             later.advance(now_ms);
             return later.standing(now_ms);
         }

@@ -404,6 +404,40 @@ fn decode(bytes: &[u8]) -> health::State {
     bincode::serde::decode_from_slice(bytes, bincode::config::standard()).unwrap().0
 }
 
+/// The property tests' feed over ALL_KINDS: readings of four sensors and
+/// (`which == 4`) events of source `c`; `after` runs after each step with
+/// its index and time. Returns the last time.
+fn feed_all_kinds(h: &mut Health, feed_: &[(usize, i64, f64)], mut after: impl FnMut(&mut Health, usize, i64)) -> i64 {
+    let sensors = ["a/x/t", "b/x/t", "a/y/t", "c/z/t"];
+    let mut t = 0;
+    for (i, &(which, dt, v)) in feed_.iter().enumerate() {
+        t += dt;
+        if which == 4 {
+            let code = if v > 20.0 { "F1" } else { "F0" };
+            h.event("c", code, "error", t, "fault", Cause { day: "d".into(), line: i as u64, time_ms: t });
+        } else {
+            feed(h, sensors[which], t, v);
+        }
+        after(h, i, t);
+    }
+    t
+}
+
+/// A fresh evaluator of `config`, judging every value in full if `exhaustive`.
+fn evaluator(config: &Config, exhaustive: bool) -> Health {
+    let mut h = Health::new(Checks::new(config, &[]).unwrap());
+    if exhaustive {
+        h.judge_every_value();
+    }
+    h
+}
+
+/// The transitions after the clock passed every deadline, and the state.
+fn finish(h: &mut Health, t: i64) -> (Vec<Transition>, Vec<u8>) {
+    h.advance(t + 2 * HOUR);
+    (h.take_transitions(), encode(h.state()))
+}
+
 proptest::proptest! {
     /// Results and transitions are a function of the feed: the same with the
     /// state saved and restored anywhere (a kill and a restart), and with
@@ -414,29 +448,20 @@ proptest::proptest! {
         cuts in proptest::collection::vec(proptest::bool::ANY, 150),
     ) {
         let config = Config::parse(ALL_KINDS, Path::new("t.toml")).unwrap();
-        let sensors = ["a/x/t", "b/x/t", "a/y/t", "c/z/t"];
         let run = |restarts: bool| {
-            let mut h = Health::new(Checks::new(&config, &[]).unwrap());
+            let mut h = evaluator(&config, false);
             let mut out = Vec::new();
-            let mut t = 0;
-            for (i, &(which, dt, v)) in feed_.iter().enumerate() {
-                t += dt;
-                if which == 4 {
-                    let code = if v > 20.0 { "F1" } else { "F0" };
-                    h.event("c", code, "error", t, "fault", Cause { day: "d".into(), line: i as u64, time_ms: t });
-                } else {
-                    feed(&mut h, sensors[which], t, v);
-                }
+            let t = feed_all_kinds(&mut h, &feed_, |h, i, t| {
                 if restarts && cuts[i] {
                     h.advance(t);
                     out.extend(h.take_transitions());
                     let state = decode(&encode(h.state()));
-                    h = Health::with_state(Checks::new(&config, &[]).unwrap(), state);
+                    *h = Health::with_state(Checks::new(&config, &[]).unwrap(), state);
                 }
-            }
-            h.advance(t + 2 * HOUR);
-            out.extend(h.take_transitions());
-            (out, encode(h.state()))
+            });
+            let (rest, state) = finish(&mut h, t);
+            out.extend(rest);
+            (out, state)
         };
         let (a, sa) = run(false);
         let (b, sb) = run(true);
@@ -456,24 +481,10 @@ proptest::proptest! {
         ),
     ) {
         let config = Config::parse(ALL_KINDS, Path::new("t.toml")).unwrap();
-        let sensors = ["a/x/t", "b/x/t", "a/y/t", "c/z/t"];
         let run = |exhaustive: bool| {
-            let mut h = Health::new(Checks::new(&config, &[]).unwrap());
-            if exhaustive {
-                h.judge_every_value();
-            }
-            let mut t = 0;
-            for (i, &(which, dt, v)) in feed_.iter().enumerate() {
-                t += dt;
-                if which == 4 {
-                    let code = if v > 20.0 { "F1" } else { "F0" };
-                    h.event("c", code, "error", t, "fault", Cause { day: "d".into(), line: i as u64, time_ms: t });
-                } else {
-                    feed(&mut h, sensors[which], t, v);
-                }
-            }
-            h.advance(t + 2 * HOUR);
-            (h.take_transitions(), encode(h.state()))
+            let mut h = evaluator(&config, exhaustive);
+            let t = feed_all_kinds(&mut h, &feed_, |_, _, _| {});
+            finish(&mut h, t)
         };
         let (a, sa) = run(false);
         let (b, sb) = run(true);
@@ -491,18 +502,14 @@ proptest::proptest! {
     ) {
         let config = Config::parse(CALM, Path::new("t.toml")).unwrap();
         let run = |exhaustive: bool| {
-            let mut h = Health::new(Checks::new(&config, &[]).unwrap());
-            if exhaustive {
-                h.judge_every_value();
-            }
+            let mut h = evaluator(&config, exhaustive);
             let (mut t, mut v) = (0, 20.0);
             for &(dt, step) in &feed_ {
                 t += dt;
                 v += step;
                 feed(&mut h, "a/x/t", t, v);
             }
-            h.advance(t + 2 * HOUR);
-            (h.take_transitions(), encode(h.state()))
+            finish(&mut h, t)
         };
         let (a, sa) = run(false);
         let (b, sb) = run(true);

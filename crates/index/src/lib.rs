@@ -261,6 +261,35 @@ impl Index {
         Self::open_mode(path, path, fingerprint, true)
     }
 
+    /// [`Index::open`], waiting up to `wait` while another holder has the
+    /// cache's lock ([`IndexError::Busy`]): a reader in another process
+    /// holds it for milliseconds, and sled's threads hold it a moment after
+    /// an `Index` of this process is dropped; a follower holds it for good.
+    /// `waiting` is called once, when the first attempt finds it busy.
+    pub fn open_waiting(
+        path: &Path,
+        fingerprint: &str,
+        wait: std::time::Duration,
+        waiting: impl FnOnce(),
+    ) -> Result<(Index, Option<Reset>), IndexError> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut pause = std::time::Duration::from_millis(5);
+        let mut waiting = Some(waiting);
+        loop {
+            match Self::open(path, fingerprint) {
+                Err(IndexError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                    if let Some(f) = waiting.take() {
+                        f();
+                    }
+                    // Retried, not waited on a signal: sled's lock says nothing about who holds it.
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Opens an existing cache for reading: nothing is reset or moved. A
     /// cache built differently is returned with the reason, so the caller can
     /// warn that its answers are stale until `blackbox index` runs.

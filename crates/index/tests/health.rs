@@ -93,21 +93,11 @@ impl Site {
         Site { _dir: dir, logs, cache, config }
     }
 
-    /// Opens the cache. sled's background threads can hold its lock for a
-    /// moment after the previous `Index` of this process is dropped (as in
-    /// tests/index.rs; seen here on a loaded machine): wait until the lock
-    /// is free, at most 5 s.
+    /// Opens the cache (sled's threads can hold its lock a moment after the
+    /// previous `Index` of this process is dropped).
     fn open(&self) -> index::Index {
         let fp = index::fingerprint(&self.config, &[]);
-        let start = std::time::Instant::now();
-        let (mut idx, _) = loop {
-            match index::Index::open(&self.cache, &fp) {
-                Err(index::IndexError::Busy { .. }) if start.elapsed() < std::time::Duration::from_secs(5) => {
-                    std::thread::sleep(std::time::Duration::from_millis(5))
-                }
-                r => break r.unwrap(),
-            }
-        };
+        let (mut idx, _) = index::Index::open_waiting(&self.cache, &fp, std::time::Duration::from_secs(5), || {}).unwrap();
         idx.set_checks(health::Checks::new(&self.config, &[]).unwrap());
         idx
     }

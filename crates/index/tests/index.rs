@@ -39,15 +39,7 @@ impl Site {
     /// moment after the previous `Index` of this process is dropped (seen
     /// once in CI as `Busy`): wait until the lock is free, at most 5 s.
     fn open(&self) -> (Index, Option<Reset>) {
-        let start = std::time::Instant::now();
-        loop {
-            match Index::open(&self.cache(), &index::fingerprint(&self.config, &[])) {
-                Err(index::IndexError::Busy { .. }) if start.elapsed() < std::time::Duration::from_secs(5) => {
-                    std::thread::sleep(std::time::Duration::from_millis(5))
-                }
-                r => return r.unwrap(),
-            }
-        }
+        Index::open_waiting(&self.cache(), &index::fingerprint(&self.config, &[]), std::time::Duration::from_secs(5), || {}).unwrap()
     }
     /// Opens, catches up, and returns the export as JSON lines.
     fn index(&self) -> Vec<String> {

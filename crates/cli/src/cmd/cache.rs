@@ -41,21 +41,9 @@ pub fn open_current(cache: &Path, logs: &Path, derive: &Deriving) -> Result<(Ind
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 
 fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
-    let deadline = Instant::now() + BUSY_WAIT;
-    let mut pause = Duration::from_millis(10);
-    let opened = loop {
-        match Index::open(cache, &derive.fingerprint) {
-            Err(index::IndexError::Busy { .. }) if Instant::now() < deadline => {
-                if pause == Duration::from_millis(10) {
-                    note!("blackbox: {} is busy (another blackbox reads it?); waiting up to {} s", cache.display(), BUSY_WAIT.as_secs());
-                }
-                // Retried, not waited on a signal: sled's lock says nothing about who holds it.
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(200));
-            }
-            other => break other,
-        }
-    };
+    let opened = Index::open_waiting(cache, &derive.fingerprint, BUSY_WAIT, || {
+        note!("blackbox: {} is busy (another blackbox reads it?); waiting up to {} s", cache.display(), BUSY_WAIT.as_secs());
+    });
     let (mut idx, reset) = match opened {
         Ok(opened) => opened,
         Err(index::IndexError::Busy { .. }) => {
