@@ -34,6 +34,10 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
     #[serde(default)]
     pub status: StatusConfig,
+    #[serde(default)]
+    pub rollup: RollupConfig,
+    #[serde(default, rename = "counter")]
+    pub counters: Vec<CounterConfig>,
     /// The file this was read from, with the lines of its entries (none for
     /// a configuration that was not read from a file).
     #[serde(skip)]
@@ -181,6 +185,37 @@ pub struct CheckOverride {
     pub level: Option<String>,
     #[serde(flatten)]
     pub params: CheckParams,
+}
+
+/// `[rollup]`: the per-hour and per-day summaries the indexer keeps.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RollupConfig {
+    /// Summaries of every numeric sensor that is not a counter (default
+    /// true; false saves their space and time on small boards).
+    pub gauges: Option<bool>,
+}
+
+/// `[[counter]]`: sensors that are cumulative meters, rolled up as
+/// increments per period. Checked by the `rollup` crate, which names the
+/// file and line of a wrong one.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CounterConfig {
+    /// Globs over sensor ids, `SOURCE/DEVICE/FIELD`, as in `[[check]]`.
+    pub sensors: Vec<String>,
+    /// An hour's increment below this counts as 0 and is flagged.
+    pub low: Option<f64>,
+    /// An hour's increment above this counts as 0 and is flagged.
+    pub high: Option<f64>,
+    /// The value at which the counter wraps to 0 (65536 for 16 bits).
+    pub wrap: Option<f64>,
+    /// `rebase` (default) or `max`: what a drop that is not a wrap means.
+    pub reset: Option<String>,
+    /// Multiplies every increment (Wh per pulse, for example); default 1.
+    pub scale: Option<f64>,
+    /// The unit of the increments once scaled.
+    pub unit: Option<String>,
 }
 
 /// `[status]`: when a device without readings turns grey, then black.

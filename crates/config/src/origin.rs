@@ -17,6 +17,7 @@ pub struct Origin {
     drivers: Vec<usize>,
     events: Vec<usize>,
     checks: Vec<usize>,
+    counters: Vec<usize>,
     nodes: BTreeMap<String, usize>,
 }
 
@@ -31,6 +32,8 @@ pub enum Place<'a> {
     Event(usize),
     /// The `[[check]]` with this index.
     Check(usize),
+    /// The `[[counter]]` with this index.
+    Counter(usize),
     /// The `[rf12.nodes]` entry with this key.
     Node(&'a str),
     /// The file as a whole.
@@ -65,6 +68,8 @@ struct Spans {
     events: Vec<Spanned<IgnoredAny>>,
     #[serde(default, rename = "check")]
     checks: Vec<Spanned<IgnoredAny>>,
+    #[serde(default, rename = "counter")]
+    counters: Vec<Spanned<IgnoredAny>>,
     #[serde(default)]
     rf12: Rf12Spans,
 }
@@ -87,6 +92,7 @@ impl Origin {
                 drivers: lines(&s.drivers),
                 events: lines(&s.events),
                 checks: lines(&s.checks),
+                counters: lines(&s.counters),
                 nodes: s.rf12.nodes.keys().map(|k| (k.get_ref().clone(), line(k.span().start))).collect(),
             },
             // Positions are a courtesy: without them messages name the file only.
@@ -101,6 +107,7 @@ impl Origin {
             Place::Driver(i) => self.drivers.get(i).copied(),
             Place::Event(i) => self.events.get(i).copied(),
             Place::Check(i) => self.checks.get(i).copied(),
+            Place::Counter(i) => self.counters.get(i).copied(),
             Place::Node(key) => self.nodes.get(key).copied(),
             Place::File => None,
         };

@@ -13,7 +13,7 @@ mod value;
 
 pub use bits::{BitField, Driver};
 pub use rf12::{parse as parse_rf12, NodeMap, NodeRule, ReceiverState, Rf12Line};
-pub use value::{EventMatch, Field, Found, Level, Outcome, Value};
+pub use value::{as_decimal, EventMatch, Field, Found, Level, Outcome, Value};
 
 use config::{Config, NodeSpec, Place};
 use serde::{Deserialize, Serialize};

@@ -45,6 +45,26 @@ impl Value {
     }
 }
 
+/// `f == m / 10^k` exactly, for the smallest k up to 9. Negative zero is
+/// not a decimal (it would read back as zero).
+pub fn as_decimal(f: f64) -> Option<(i64, u8)> {
+    if !f.is_finite() || (f == 0.0 && f.is_sign_negative()) {
+        return None;
+    }
+    let mut p = 1f64;
+    for k in 0..=9u8 {
+        let m = (f * p).round();
+        if m.abs() >= 9.0e15 {
+            return None;
+        }
+        if m / p == f {
+            return Some((m as i64, k));
+        }
+        p *= 10.0;
+    }
+    None
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

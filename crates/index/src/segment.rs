@@ -18,7 +18,7 @@
 //! kind byte and the values.
 
 use crate::pack::{self, put_varint, zigzag, Reader};
-use decode::Value;
+use decode::{as_decimal, Value};
 
 /// One device's rows, in the order they were added (line order).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -260,26 +260,6 @@ fn common_scale(values: &[Value]) -> Option<u8> {
         m.abs() < 9.0e15 && m / p == f
     };
     values.iter().all(|v| matches!(v, Value::Float(f) if exact(*f))).then_some(scale)
-}
-
-/// `f == m / 10^k` exactly, for the smallest k up to 9. Negative zero is
-/// not a decimal (it would read back as zero).
-fn as_decimal(f: f64) -> Option<(i64, u8)> {
-    if !f.is_finite() || (f == 0.0 && f.is_sign_negative()) {
-        return None;
-    }
-    let mut p = 1f64;
-    for k in 0..=9u8 {
-        let m = (f * p).round();
-        if m.abs() >= 9.0e15 {
-            return None;
-        }
-        if m / p == f {
-            return Some((m as i64, k));
-        }
-        p *= 10.0;
-    }
-    None
 }
 
 /// The parts of a segment before its columns.
