@@ -92,7 +92,7 @@ fn rebuild_swaps_in_a_cache_equal_to_a_fresh_index() {
 #[test]
 fn follow_with_random_kills_ends_equal_to_rebuild_and_to_a_fresh_index() {
     let dir = Dir::new();
-    std::fs::write(dir.path().join("blackbox.toml"), format!("{HOUSEMON}{CHECKS}")).unwrap();
+    std::fs::write(dir.path().join("blackbox.toml"), format!("{HOUSEMON}{CHECKS}{COUNTERS}")).unwrap();
     let mut pty = Pty::new();
     let capture = dir.spawn(&["capture", "--port", &pty.path, "--source", "usb-SIM"]);
     dir.wait_for("capture", |l| l.iter().any(|l| l.contains(" connect ")));
@@ -133,14 +133,29 @@ fn follow_with_random_kills_ends_equal_to_rebuild_and_to_a_fresh_index() {
     // Health too: the same transitions, decided at the same lines, however the followers were stopped.
     let health = ok(&dir.run(&["health", "--format", "json"]));
     assert!(health.contains("\"to\":\"warning\""), "the checks judged nothing: {health}");
+    // And the rollups (the hour that holds now is partial: not compared, it may end between two reads).
+    let rollups = || ok(&dir.run(&["export", "--every", "1h"])).replace("\"partial\":true", "\"partial\":false");
+    let rolled = rollups();
+    assert!(rolled.contains("\"kind\":\"counter\"") && rolled.contains("\"kind\":\"gauge\""), "{rolled}");
     ok(&dir.run(&["rebuild"]));
     assert_eq!(ok(&dir.run(&["export"])), followed, "the followed cache differs from a rebuild");
     assert_eq!(ok(&dir.run(&["health", "--format", "json"])), health, "the followed health differs from a rebuild");
+    assert_eq!(rollups(), rolled, "the followed rollups differ from a rebuild");
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
     ok(&dir.run(&["index"]));
     assert_eq!(ok(&dir.run(&["export"])), followed, "the followed cache differs from a fresh index");
     assert_eq!(ok(&dir.run(&["health", "--format", "json"])), health, "the followed health differs from a fresh index");
+    assert_eq!(rollups(), rolled, "the followed rollups differ from a fresh index");
 }
+
+/// The homePower node's counters, as cumulative meters.
+const COUNTERS: &str = r#"
+[[counter]]
+sensors = ["*/homePower-*/c?"]
+wrap = 65536
+scale = 0.5
+unit = "Wh"
+"#;
 
 /// Checks that judge the simulated and the real nodes: a room too warm, a
 /// temperature that jumps, a sensor that falls silent for a moment.
@@ -170,7 +185,7 @@ after = "100ms"
 #[test]
 fn a_killed_catch_up_resumes_to_the_same_cache() {
     let dir = real_site();
-    std::fs::write(dir.path().join("blackbox.toml"), format!("{HOUSEMON}{CHECKS}")).unwrap();
+    std::fs::write(dir.path().join("blackbox.toml"), format!("{HOUSEMON}{CHECKS}{COUNTERS}")).unwrap();
     // Several days so that the kill lands between batches and between days.
     for d in ["20121201", "20121202"] {
         std::fs::copy(real_day(), dir.logs().join(format!("{d}.txt.gz"))).unwrap();
@@ -189,10 +204,14 @@ fn a_killed_catch_up_resumes_to_the_same_cache() {
     let resumed = ok(&dir.run(&["export"]));
     let health = ok(&dir.run(&["health", "--format", "json"]));
     assert!(health.lines().count() > 10, "the checks judged nothing: {health}");
+    let rollups = ok(&dir.run(&["export", "--every", "1h"]));
+    // Three days of hours of every sensor (the first two stored, the last made from its readings).
+    assert!(rollups.lines().filter(|l| l.contains("homePower-9/c1")).count() == 72, "{rollups}");
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
     ok(&dir.run(&["index"]));
     assert_eq!(ok(&dir.run(&["export"])), resumed);
     assert_eq!(ok(&dir.run(&["health", "--format", "json"])), health, "health after kills differs from a fresh index");
+    assert_eq!(ok(&dir.run(&["export", "--every", "1h"])), rollups, "rollups after kills differ from a fresh index");
     assert_eq!(resumed.lines().count(), 3 * 156_135);
 }
 

@@ -8,6 +8,7 @@ mod dataflash;
 mod demo;
 mod deploy;
 mod index;
+mod rollups;
 mod snapshots;
 mod soak;
 mod status;

@@ -169,10 +169,16 @@ pub struct IndexArgs {
 #[command(after_help = "Example:\n  blackbox rebuild")]
 pub struct RebuildArgs {}
 
-/// One sensor's readings.
+/// One sensor's readings, or its rollups per period (--every).
+///
+/// With --every, one row per period (UTC: days start at midnight, weeks on
+/// Mondays): a gauge's count, min, max, mean, first and last value and when
+/// the min and max were read; a [[counter]]'s increment, count of readings
+/// and flags (which of its rules applied: first, zero, reset, wrap, low,
+/// high). The period holding the current time is marked partial.
 #[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
 #[command(
-    after_help = "Examples:\n  blackbox query usb-A40117UK/roomNode-2/temp --from 2012-11-30 --to '2012-11-30 06:00'\n  blackbox query usb-A40117UK/roomNode-2/temp --from -2h --format jsonl"
+    after_help = "Examples:\n  blackbox query usb-A40117UK/roomNode-2/temp --from 2012-11-30 --to '2012-11-30 06:00'\n  blackbox query usb-A40117UK/roomNode-2/temp --from -2h --format jsonl\n  blackbox query usb-A40117UK/roomNode-2/temp --every 1d --from -30d\n  blackbox query usb-A40117UK/homePower-9/c1 --every 1h --format csv"
 )]
 pub struct QueryArgs {
     /// SOURCE/DEVICE/FIELD, as listed by `blackbox schema`
@@ -186,6 +192,13 @@ pub struct QueryArgs {
     /// How to write the readings (json is accepted for jsonl)
     #[arg(long, value_enum, default_value_t = Format::Table, value_name = "FORMAT")]
     pub format: Format,
+    /// One row per period instead of every reading: 1h, 1d, or a multiple
+    /// of either (6h, 7d), from the rollups; a counter gives its increment
+    #[arg(long, value_name = "PERIOD")]
+    pub every: Option<String>,
+    /// With --every and the table format, empty rows for periods without readings
+    #[arg(long, requires = "every")]
+    pub fill: bool,
 }
 
 /// How the read commands write readings: the same names for every one of
@@ -214,6 +227,10 @@ pub struct ExportArgs {
     /// How to write the readings (json is accepted for jsonl)
     #[arg(long, value_enum, default_value_t = Format::Jsonl, value_name = "FORMAT")]
     pub format: Format,
+    /// Every sensor's rollups instead of every reading: one row per sensor
+    /// and period of 1h, 1d, or a multiple of either
+    #[arg(long, value_name = "PERIOD")]
+    pub every: Option<String>,
 }
 
 /// Devices and fields discovered, with type, unit, count, first and last seen.

@@ -60,6 +60,7 @@ pub fn decoders(config: &Config) -> Result<(decode::Decoders, String), CliError>
 pub struct Deriving {
     pub decoders: decode::Decoders,
     pub checks: health::Checks,
+    pub rollups: rollup::Rollups,
     pub fingerprint: String,
     /// For the places of the checks in messages.
     pub config: Config,
@@ -70,7 +71,8 @@ pub fn deriving(config: &Config) -> Result<Deriving, CliError> {
     let (decoders, fingerprint) = decoders(config)?;
     warn_about(&decoders);
     let checks = health::Checks::new(config, &source_names(config)).map_err(setup_error)?;
-    Ok(Deriving { decoders, checks, fingerprint, config: config.clone() })
+    let rollups = rollup::Rollups::new(config).map_err(setup_error)?;
+    Ok(Deriving { decoders, checks, rollups, fingerprint, config: config.clone() })
 }
 
 /// Warns about check globs that match no sensor (or source) of the cache
@@ -86,6 +88,9 @@ pub fn warn_about_checks(derive: &Deriving, idx: &index::Index) {
         let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
         derive.checks.unmatched(&derive.config, &sensors, &sources)
     };
+    for w in derive.rollups.unmatched(&derive.config, &sensors) {
+        note!("blackbox: warning: {w}");
+    }
     let mut warnings = unmatched(&mut sources);
     if !warnings.is_empty() {
         // Only then read which sources logged lines (one judged by its

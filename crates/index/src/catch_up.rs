@@ -110,6 +110,8 @@ impl Index {
         }
         p.days_done = scan.days.len();
         progress(&p);
+        let days: Vec<i64> = scan.days.iter().map(|d| keys::parse_day_name(&keys::day_name(d.date))).collect();
+        self.roll_up(&days)?;
         Ok(result)
     }
 
@@ -332,8 +334,18 @@ impl Index {
     }
 
     /// Adds to `batch` the removal of everything derived from one day.
-    fn remove_day(&self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
+    fn remove_day(&mut self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
         let day_no = keys::parse_day_name(day);
+        // Its rollups, and every later day's (a counter's state flows from day to day).
+        for item in self.store.db.scan_prefix(keys::day_key(day_no, keys::DAY_FIELD, b"")) {
+            let (k, _) = item.map_err(self.store.db_err())?;
+            let id = u32::from_be_bytes(k[k.len() - 4..].try_into().map_err(|_| self.store.damaged("field key"))?);
+            batch.remove(keys::rollup(id, day_no));
+        }
+        if self.rolled.is_some_and(|r| r >= day_no) {
+            self.rolled = Some(day_no - 1);
+            batch.insert(keys::meta("rolled"), codec::encode(&(day_no - 1)));
+        }
         batch.remove(keys::cursor(day));
         batch.remove(keys::health(day));
         for item in self.store.db.scan_prefix(keys::day_key(day_no, keys::DAY_LATE, b"")) {

@@ -14,6 +14,8 @@ pub const DAY: u8 = b'D';
 pub const TRANSITION: u8 = b'T';
 /// The health evaluator's state after a day's last committed line, beside its cursor.
 pub const HEALTH: u8 = b'H';
+/// A sensor's rollups of a day: its hours, and a counter's state after them.
+pub const ROLLUP: u8 = b'U';
 
 pub const DAY_SOURCE: u8 = b's';
 pub const DAY_FIELD: u8 = b'f';
@@ -193,5 +195,18 @@ pub fn day_key(day: i64, kind: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = day_prefix(day);
     k.push(kind);
     k.extend_from_slice(rest);
+    k
+}
+
+/// `U`, the sensor, then the day: a sensor's days are together and in order.
+pub fn rollup(sensor: u32, day: i64) -> Vec<u8> {
+    let mut k = rollup_prefix(sensor);
+    k.extend_from_slice(&ordered_i64(day));
+    k
+}
+
+pub fn rollup_prefix(sensor: u32) -> Vec<u8> {
+    let mut k = vec![ROLLUP];
+    k.extend_from_slice(&sensor.to_be_bytes());
     k
 }

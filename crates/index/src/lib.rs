@@ -31,11 +31,13 @@ mod judging;
 mod keys;
 pub mod pack;
 mod read;
+mod rollups;
 pub mod segment;
 mod sensors;
 mod store;
 
 pub use read::{EventRecord, SchemaRow, SourceStats, Stats};
+pub use rollups::SensorHours;
 
 use decode::{Cuts, SourceState, Value};
 use sensors::Sensors;
@@ -57,7 +59,8 @@ use store::{Segments, Store};
 /// 6: the dataflash state in the cursors holds capture's `Progress` whole.
 /// 7: health transitions and the evaluator's state (`T`, `H`).
 /// 8: the evaluator's state deflated; a commit's transitions in one record.
-pub const FORMAT_VERSION: u32 = 8;
+/// 9: rollups (`U`) of the days that are over.
+pub const FORMAT_VERSION: u32 = 9;
 /// Lines per batch that passes between the stages of indexing a day: small,
 /// so the batches in flight take little memory whatever the size of the logs.
 pub(crate) const BATCH_LINES: u64 = 4_000;
@@ -218,6 +221,14 @@ pub struct Index {
     /// the bytes it came from: a follower answers `status` without
     /// decoding it again until a commit changes it.
     health_memo: std::sync::Mutex<Option<(sled::IVec, std::sync::Arc<health::Health>)>>,
+    /// The rollups made of the days that are over ([`Index::set_rollups`]).
+    rollups: rollup::Rollups,
+    /// The last day rolled up (every day before it is too).
+    rolled: Option<i64>,
+    /// Counters' states after the day `.0`, as rolling up left them.
+    counter_memo: Option<(i64, fx::FxMap<u32, rollup::CounterState>)>,
+    /// Opened to index (not only to read).
+    writable: bool,
     /// For readers: the cache directory, held open so that every file comes from it.
     _dir: Option<std::fs::File>,
 }
@@ -362,9 +373,14 @@ impl Index {
             segments: Segments::default(),
             checks: health::Checks::default(),
             health_memo: std::sync::Mutex::new(None),
+            rollups: rollup::Rollups::default(),
+            rolled: None,
+            counter_memo: None,
+            writable: write,
             _dir: None,
         };
         index.load_sensors()?;
+        index.sync_rollups()?;
         Ok((index, reset))
     }
 

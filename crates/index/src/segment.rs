@@ -120,6 +120,16 @@ impl Rows {
         out
     }
 
+    /// The time of each value of column `c`, in order: the times of the
+    /// rows whose layout names it (as often as it names it).
+    pub fn column_times(&self, c: u32) -> Vec<i64> {
+        let times_in: Vec<usize> = self.layouts.iter().map(|l| l.iter().filter(|&&x| x == c).count()).collect();
+        if times_in.iter().all(|&n| n == 1) {
+            return self.times.clone();
+        }
+        self.row_layout.iter().zip(&self.times).flat_map(|(&l, &t)| std::iter::repeat_n(t, times_in[l as usize])).collect()
+    }
+
     /// Where each column's values start: the position [`Rows::row`] takes values from.
     pub fn cursors(&self) -> Vec<usize> {
         vec![0; self.columns.len()]
@@ -187,7 +197,7 @@ pub fn encode(rows: &Rows) -> Vec<u8> {
     out
 }
 
-fn encode_column(out: &mut Vec<u8>, values: &[Value]) {
+pub(crate) fn encode_column(out: &mut Vec<u8>, values: &[Value]) {
     if values.iter().all(|v| matches!(v, Value::Int(_))) {
         out.push(INT);
         pack::put_deltas(out, values.iter().map(|v| if let Value::Int(i) = v { *i } else { 0 }));
@@ -379,7 +389,7 @@ fn value_counts(h: &Head<'_>) -> Vec<usize> {
     counts
 }
 
-fn decode_column(bytes: &[u8], count: usize) -> Option<Vec<Value>> {
+pub(crate) fn decode_column(bytes: &[u8], count: usize) -> Option<Vec<Value>> {
     let mut r = Reader(bytes);
     let kind = r.byte()?;
     let mut out = Vec::with_capacity(count.min(64 * bytes.len() + 1));

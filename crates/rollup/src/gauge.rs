@@ -151,8 +151,19 @@ impl Gauge {
         self.sum.add(later.sum);
     }
 
+    /// The mean, rounded once: an exact sum `m / 10^k` of `n` readings is
+    /// `m / (n·10^k)`, one division.
     pub fn mean(&self) -> f64 {
-        self.sum.value() / self.count as f64
+        match self.sum {
+            Sum::Exact { m, k } => {
+                let d = i128::from(self.count).checked_mul(pow10(k)).filter(|d| *d < 1 << 53);
+                match d {
+                    Some(d) if m.unsigned_abs() < 1 << 53 => m as f64 / d as f64,
+                    _ => self.sum.value() / self.count as f64,
+                }
+            }
+            Sum::Float(f) => f / self.count as f64,
+        }
     }
 }
 

@@ -74,6 +74,7 @@ fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
         None => {}
     }
     idx.set_checks(derive.checks.clone());
+    idx.set_rollups(derive.rollups.clone()).map_err(anyhow::Error::new).setup()?;
     Ok(idx)
 }
 
@@ -207,6 +208,7 @@ fn rebuild_beside(cache: &Path, logs: &Path, derive: &Deriving) -> Result<index:
     }
     let (mut idx, _) = Index::open(&building, &derive.fingerprint).map_err(anyhow::Error::new).setup()?;
     idx.set_checks(derive.checks.clone());
+    idx.set_rollups(derive.rollups.clone()).map_err(anyhow::Error::new).setup()?;
     let bar = bar();
     let done = idx
         .catch_up(logs, &derive.decoders, &mut |p| {

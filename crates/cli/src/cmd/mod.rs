@@ -1,6 +1,7 @@
 pub mod cache;
 pub mod capture;
 pub mod demo;
+pub mod every;
 pub mod ports;
 pub mod read;
 pub mod serve;

@@ -1,7 +1,7 @@
 //! `query`, `export`, `schema`, `stats`: read the cache, never write it.
 
 use crate::args::{EventsArgs, ExportArgs, Format, Global, HealthArgs, QueryArgs, SchemaArgs, StatsArgs, StatusArgs};
-use crate::cmd::serve;
+use crate::cmd::{every, serve};
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
 use index::{value_json, Index, IndexError, Reset};
@@ -54,10 +54,12 @@ pub(crate) fn run(global: &Global, req: Request) -> Result<ExitCode, CliError> {
     let config = settings::load_config(global)?;
     let (_, fingerprint) = settings::decoders(&config)?;
     let checks = health::Checks::new(&config, &settings::source_names(&config)).map_err(setup_error)?;
+    let rollups = rollup::Rollups::new(&config).map_err(setup_error)?;
     let cache = settings::cache_dir(global, &config);
     match Index::open_read(&cache, &fingerprint) {
         Ok((mut idx, stale)) => {
             idx.set_checks(checks);
+            idx.set_rollups(rollups).map_err(anyhow::Error::new).setup()?;
             match stale {
                 // Another format may not even read back right: no answers from it.
                 Some(Reset::Version { found }) => {
@@ -145,11 +147,17 @@ fn describe(from: Option<i64>, to: Option<i64>) -> String {
 
 pub fn query(global: &Global, args: QueryArgs) -> Result<ExitCode, CliError> {
     range(args.from.as_deref(), args.to.as_deref())?;
+    if let Some(e) = &args.every {
+        every::parse_every(e)?;
+    }
     run(global, Request::Query(args))
 }
 
 fn query_on(idx: &Index, args: &QueryArgs, out: &mut dyn Write, notes: Notes<'_>) -> Result<(), CliError> {
     let (from, to) = range(args.from.as_deref(), args.to.as_deref())?;
+    if args.every.is_some() {
+        return every::query_every(idx, args, from, to, out, notes);
+    }
     let unit = match args.format {
         Format::Table => idx.unit(&args.sensor)?.map(|u| format!(" {u}")).unwrap_or_default(),
         _ => String::new(),
@@ -168,15 +176,7 @@ fn query_on(idx: &Index, args: &QueryArgs, out: &mut dyn Write, notes: Notes<'_>
         }
     })?;
     if !found {
-        let needle = args.sensor.to_lowercase();
-        let last = needle.rsplit('/').next().unwrap_or(&needle).to_string();
-        let similar: Vec<String> = idx.sensor_names().into_iter().filter(|s| s.to_lowercase().contains(&last)).take(8).collect();
-        let hint = if similar.is_empty() {
-            "`blackbox schema` lists every sensor".to_string()
-        } else {
-            format!("similar: {}", similar.join(", "))
-        };
-        return Err(setup_error(format!("no sensor {:?} in the cache; {hint}", args.sensor)));
+        return Err(no_such_sensor(idx, &args.sensor));
     }
     // An empty answer is still an answer (status 0), but one that a person
     // should not mistake for a command that printed nothing by accident.
@@ -191,13 +191,29 @@ fn query_on(idx: &Index, args: &QueryArgs, out: &mut dyn Write, notes: Notes<'_>
     Ok(())
 }
 
+/// The error for a sensor the cache does not have, with similar names.
+pub(crate) fn no_such_sensor(idx: &Index, sensor: &str) -> CliError {
+    let needle = sensor.to_lowercase();
+    let last = needle.rsplit('/').next().unwrap_or(&needle).to_string();
+    let similar: Vec<String> = idx.sensor_names().into_iter().filter(|s| s.to_lowercase().contains(&last)).take(8).collect();
+    let hint =
+        if similar.is_empty() { "`blackbox schema` lists every sensor".to_string() } else { format!("similar: {}", similar.join(", ")) };
+    setup_error(format!("no sensor {sensor:?} in the cache; {hint}"))
+}
+
 pub fn export(global: &Global, args: ExportArgs) -> Result<ExitCode, CliError> {
     range(args.from.as_deref(), args.to.as_deref())?;
+    if let Some(e) = &args.every {
+        every::parse_every(e)?;
+    }
     run(global, Request::Export(args))
 }
 
 fn export_on(idx: &Index, args: &ExportArgs, out: &mut dyn Write, notes: Notes<'_>) -> Result<(), CliError> {
     let (from, to) = range(args.from.as_deref(), args.to.as_deref())?;
+    if args.every.is_some() {
+        return every::export_every(idx, args, from, to, out, notes);
+    }
     if args.format == Format::Csv {
         writeln!(out, "time,sensor,value")?;
     }

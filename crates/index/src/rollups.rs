@@ -1,0 +1,457 @@
+//! Rollups in the cache: each sensor's hours of a day (`U`, the sensor,
+//! the day), made by the `rollup` crate from the day's stored readings once
+//! the day is over, and made the same way from the readings when a day is
+//! not rolled up yet (the current day, or a cache that has not caught up).
+//!
+//! A day is rolled up when a later day's file exists: it will not grow any
+//! more (if it does, it is re-indexed, and rolled up again). The days rolled
+//! up are those up to `M rolled` (all of them, in order: a counter's state
+//! flows from day to day), written in the same batch as the day's records;
+//! removing a day lowers it. Rollups are made from the readings, not while
+//! lines are indexed, so indexing does no more work per line, a crash or a
+//! follow cannot make them differ from a rebuild, and a change of
+//! `[[counter]]` makes them again without indexing the logs again.
+//!
+//! A day's record: a format byte (0), a kind byte (0 gauge, 1 counter),
+//! the number of hours, the hours (since the epoch) and the counts as
+//! packed deltas; a gauge's min, max, first and last as packed columns
+//! ([`segment`]), its sums, and the times of its min and max (ms after the
+//! hour, packed deltas); a counter's increments, its flags (a byte each)
+//! and its state after the day.
+
+use crate::fx::FxMap;
+use crate::pack::{put_deltas, put_varint, Reader};
+use crate::{codec, keys, segment, Index, IndexError};
+use decode::Value;
+use rollup::{CounterParams, CounterState, Flags, Gauge, Hour, Increment, Kind, Roller, Rollups, Sum, Summary, DAY_MS, HOUR_MS};
+
+const FORMAT: u8 = 0;
+const GAUGE: u8 = 0;
+const COUNTER: u8 = 1;
+/// The sums' encodings: integers at a common scale, or doubles.
+const SUMS_SCALED: u8 = 0;
+const SUMS_F64: u8 = 1;
+
+pub(crate) fn encode_day(hours: &[Hour], state: Option<&CounterState>) -> Vec<u8> {
+    let mut out = vec![FORMAT];
+    let counter = matches!(hours.first().map(|h| &h.summary), Some(Summary::Counter(_))) || state.is_some();
+    out.push(if counter { COUNTER } else { GAUGE });
+    put_varint(&mut out, hours.len() as u64);
+    put_deltas(&mut out, hours.iter().map(|h| h.start.div_euclid(HOUR_MS)));
+    put_deltas(&mut out, hours.iter().map(|h| h.summary.count() as i64));
+    let gauges: Vec<&Gauge> = hours.iter().filter_map(|h| if let Summary::Gauge(g) = &h.summary { Some(g) } else { None }).collect();
+    let incs: Vec<&Increment> = hours.iter().filter_map(|h| if let Summary::Counter(c) = &h.summary { Some(c) } else { None }).collect();
+    if counter {
+        put_sums(&mut out, &incs.iter().map(|c| c.total).collect::<Vec<_>>());
+        out.extend(incs.iter().map(|c| c.flags.0));
+        match state {
+            Some(s) => {
+                out.push(1 | u8::from(s.faulty) << 1 | u8::from(s.last.is_some()) << 2);
+                out.extend_from_slice(&s.last.unwrap_or(0.0).to_le_bytes());
+                out.extend_from_slice(&s.max.to_le_bytes());
+            }
+            None => out.push(0),
+        }
+    } else {
+        for pick in [|g: &Gauge| g.min.clone(), |g: &Gauge| g.max.clone(), |g: &Gauge| g.first.clone(), |g: &Gauge| g.last.clone()] {
+            let values: Vec<Value> = gauges.iter().map(|g| pick(g)).collect();
+            let mut col = Vec::new();
+            segment::encode_column(&mut col, &values);
+            put_varint(&mut out, col.len() as u64);
+            out.extend_from_slice(&col);
+        }
+        put_sums(&mut out, &gauges.iter().map(|g| g.sum).collect::<Vec<_>>());
+        put_deltas(&mut out, hours.iter().zip(&gauges).map(|(h, g)| g.t_min - h.start));
+        put_deltas(&mut out, hours.iter().zip(&gauges).map(|(h, g)| g.t_max - h.start));
+    }
+    out
+}
+
+pub(crate) fn decode_day(bytes: &[u8]) -> Option<(Vec<Hour>, Option<CounterState>)> {
+    let mut r = Reader(bytes);
+    if r.byte()? != FORMAT {
+        return None;
+    }
+    let kind = r.byte()?;
+    let n = r.count(r.0.len())?;
+    let (mut starts, mut counts) = (Vec::new(), Vec::new());
+    r.deltas(n, &mut starts)?;
+    r.deltas(n, &mut counts)?;
+    let starts: Vec<i64> = starts.into_iter().map(|h| h.checked_mul(HOUR_MS)).collect::<Option<_>>()?;
+    let counts: Vec<u64> = counts.into_iter().map(|c| u64::try_from(c).ok()).collect::<Option<_>>()?;
+    match kind {
+        COUNTER => {
+            let sums = get_sums(&mut r, n)?;
+            let flags = r.take(n)?;
+            let hours = (0..n)
+                .map(|i| Hour {
+                    start: starts[i],
+                    summary: Summary::Counter(Increment { count: counts[i], total: sums[i], flags: Flags(flags[i]) }),
+                })
+                .collect();
+            let s = r.byte()?;
+            let state = if s & 1 == 0 {
+                None
+            } else {
+                let last = f64::from_le_bytes(r.take(8)?.try_into().ok()?);
+                let max = f64::from_le_bytes(r.take(8)?.try_into().ok()?);
+                Some(CounterState { last: (s & 4 != 0).then_some(last), max, faulty: s & 2 != 0 })
+            };
+            Some((hours, state))
+        }
+        GAUGE => {
+            let mut columns = Vec::with_capacity(4);
+            for _ in 0..4 {
+                let len = r.count(r.0.len())?;
+                let values = segment::decode_column(r.take(len)?, n)?;
+                if values.len() != n {
+                    return None;
+                }
+                columns.push(values);
+            }
+            let sums = get_sums(&mut r, n)?;
+            let (mut t_min, mut t_max) = (Vec::new(), Vec::new());
+            r.deltas(n, &mut t_min)?;
+            r.deltas(n, &mut t_max)?;
+            let mut it = columns.into_iter();
+            let (min, max, first, last) = (it.next()?, it.next()?, it.next()?, it.next()?);
+            let hours = (0..n)
+                .map(|i| Hour {
+                    start: starts[i],
+                    summary: Summary::Gauge(Gauge {
+                        count: counts[i],
+                        min: min[i].clone(),
+                        max: max[i].clone(),
+                        first: first[i].clone(),
+                        last: last[i].clone(),
+                        sum: sums[i],
+                        t_min: starts[i] + t_min[i],
+                        t_max: starts[i] + t_max[i],
+                    }),
+                })
+                .collect();
+            Some((hours, None))
+        }
+        _ => None,
+    }
+}
+
+/// Sums as integers at their common scale when every one is exact and fits, else as doubles.
+fn put_sums(out: &mut Vec<u8>, sums: &[Sum]) {
+    let scale = sums.iter().try_fold(0u8, |k, s| match s {
+        Sum::Exact { k: sk, .. } => Some(k.max(*sk)),
+        Sum::Float(_) => None,
+    });
+    let scaled: Option<Vec<i64>> = scale.and_then(|k| {
+        sums.iter()
+            .map(|s| match *s {
+                Sum::Exact { m, k: sk } => m.checked_mul(10i128.checked_pow(u32::from(k - sk))?).and_then(|m| i64::try_from(m).ok()),
+                Sum::Float(_) => None,
+            })
+            .collect()
+    });
+    match (scale, scaled) {
+        (Some(k), Some(ms)) => {
+            out.push(SUMS_SCALED);
+            out.push(k);
+            put_deltas(out, ms.into_iter());
+        }
+        _ => {
+            out.push(SUMS_F64);
+            for s in sums {
+                out.extend_from_slice(&s.value().to_le_bytes());
+            }
+        }
+    }
+}
+
+fn get_sums(r: &mut Reader<'_>, n: usize) -> Option<Vec<Sum>> {
+    match r.byte()? {
+        SUMS_SCALED => {
+            let k = r.byte()?;
+            if k > 38 {
+                return None;
+            }
+            let mut ms = Vec::new();
+            r.deltas(n, &mut ms)?;
+            Some(ms.into_iter().map(|m| Sum::Exact { m: i128::from(m), k }).collect())
+        }
+        SUMS_F64 => (0..n).map(|_| Some(Sum::Float(f64::from_le_bytes(r.take(8)?.try_into().ok()?)))).collect(),
+        _ => None,
+    }
+}
+
+/// A sensor's id, its hours of a day, and a counter's state after them.
+type DayOfSensor = (u32, Vec<Hour>, Option<CounterState>);
+
+/// A sensor's hours, as `query --every` and `export --every` read them.
+#[derive(Debug, Clone)]
+pub struct SensorHours {
+    pub kind: Kind,
+    /// A counter's parameters (its limits are applied when periods are made).
+    pub counter: Option<CounterParams>,
+    pub hours: Vec<Hour>,
+}
+
+impl Index {
+    /// The rollups to make from now on ([`Rollups::default`]: gauges of
+    /// every numeric sensor, no counters). Rollups made with others are
+    /// removed, to be made again by the next catch-up (readers make the
+    /// hours they need from the readings meanwhile).
+    pub fn set_rollups(&mut self, rollups: Rollups) -> Result<(), IndexError> {
+        self.rollups = rollups;
+        self.sync_rollups()
+    }
+
+    /// Reads how far days are rolled up, or (when the rollups stored were
+    /// made differently) removes them if the cache is writable.
+    pub(crate) fn sync_rollups(&mut self) -> Result<(), IndexError> {
+        let fp = self.rollups.fingerprint();
+        let stored = self.store.get::<String>(&keys::meta("rollups"))?;
+        self.counter_memo = None;
+        if stored.as_deref() == Some(fp.as_str()) {
+            self.rolled = self.store.get::<i64>(&keys::meta("rolled"))?;
+            return Ok(());
+        }
+        self.rolled = None;
+        if self.writable {
+            let mut batch = sled::Batch::default();
+            for item in self.store.db.scan_prefix([keys::ROLLUP]) {
+                batch.remove(item.map_err(self.store.db_err())?.0);
+            }
+            batch.remove(keys::meta("rolled"));
+            batch.insert(keys::meta("rollups"), codec::encode(&fp));
+            self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
+        }
+        Ok(())
+    }
+
+    /// Rolls up, in order, every day of `days` (the days with a file, in
+    /// order) that is over and not rolled up yet: all but the last.
+    pub(crate) fn roll_up(&mut self, days: &[i64]) -> Result<(), IndexError> {
+        let Some((_, over)) = days.split_last() else { return Ok(()) };
+        for &day in over {
+            if self.rolled.is_some_and(|r| r >= day) {
+                continue;
+            }
+            let mut batch = sled::Batch::default();
+            let mut states = Vec::new();
+            for (id, hours, state) in self.make_day(day)? {
+                if let Some(s) = state {
+                    states.push((id, s));
+                }
+                if !hours.is_empty() || state.is_some() {
+                    batch.insert(keys::rollup(id, day), encode_day(&hours, state.as_ref()));
+                }
+            }
+            batch.insert(keys::meta("rolled"), codec::encode(&day));
+            self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
+            let memo = self.counter_memo.get_or_insert_with(|| (day, FxMap::default()));
+            memo.0 = day;
+            memo.1.extend(states);
+            self.rolled = Some(day);
+        }
+        Ok(())
+    }
+
+    /// The hours of every rolled-up sensor with readings on `day` (and a
+    /// counter's state after it), made from the day's readings.
+    fn make_day(&mut self, day: i64) -> Result<Vec<DayOfSensor>, IndexError> {
+        // The sensors with readings that day, from the day's field records, by device.
+        let mut by_device: std::collections::BTreeMap<u32, Vec<(u32, Kind)>> = std::collections::BTreeMap::new();
+        for item in self.store.db.scan_prefix(keys::day_key(day, keys::DAY_FIELD, b"")) {
+            let (k, _) = item.map_err(self.store.db_err())?;
+            let id = u32::from_be_bytes(k[k.len() - 4..].try_into().map_err(|_| self.store.damaged("field key"))?);
+            let name = self.sensors.names.get(id as usize).ok_or_else(|| self.store.damaged("field of an unknown sensor"))?;
+            if let Some(kind) = self.rollups.kind(name) {
+                by_device.entry(self.sensors.device_of[id as usize]).or_default().push((id, kind));
+            }
+        }
+        // A counter's state goes on from the day before it reported, which
+        // the previous day rolled up left in memory, or its stored record.
+        let memo_ok = self.counter_memo.as_ref().is_some_and(|(d, _)| Some(*d) == self.rolled);
+        if !memo_ok {
+            self.counter_memo = Some((self.rolled.unwrap_or(i64::MIN), FxMap::default()));
+        }
+        let mut out = Vec::new();
+        for (device, sensors) in by_device {
+            let mut rollers = Vec::with_capacity(sensors.len());
+            for &(id, kind) in &sensors {
+                rollers.push(match kind {
+                    Kind::Gauge => Roller::gauge(),
+                    Kind::Counter(i) => {
+                        let memo = self.counter_memo.as_ref().and_then(|(_, m)| m.get(&id).copied());
+                        let state = match memo {
+                            Some(s) => s,
+                            None => self.counter_state_before(id, day)?,
+                        };
+                        Roller::counter(self.rollups.counter(i).clone(), state)
+                    }
+                });
+            }
+            self.feed_day(device, day, &sensors.iter().map(|s| s.0).collect::<Vec<_>>(), &mut rollers)?;
+            for ((id, _), roller) in sensors.into_iter().zip(rollers) {
+                let (hours, state) = roller.finish();
+                out.push((id, hours, state));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Feeds a device's readings of `day` (its own segments, in line order;
+    /// readings a dataflash replayed are not rolled up) of `sensors` to their rollers.
+    fn feed_day(&self, device: u32, day: i64, sensors: &[u32], rollers: &mut [Roller]) -> Result<(), IndexError> {
+        for item in self.store.db.range(keys::chunk_prefix(device, day)..keys::chunk_end(device, day)) {
+            let (_, v) = item.map_err(self.store.db_err())?;
+            let rows = segment::decode(&v).ok_or_else(|| self.store.damaged("reading segment"))?;
+            for column in 0..rows.columns.len() {
+                let Some(s) = sensors.iter().position(|&id| id == rows.columns[column].sensor) else { continue };
+                let times = rows.column_times(column as u32);
+                for (t, v) in times.into_iter().zip(&rows.columns[column].values) {
+                    rollers[s].add(t, v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A counter's state after its last day rolled up before `day`.
+    fn counter_state_before(&self, id: u32, day: i64) -> Result<CounterState, IndexError> {
+        let mut last = None;
+        for item in self.store.db.range(keys::rollup(id, i64::MIN)..keys::rollup(id, day)) {
+            last = Some(item.map_err(self.store.db_err())?.1);
+        }
+        match last {
+            None => Ok(CounterState::default()),
+            Some(v) => Ok(decode_day(&v).ok_or_else(|| self.store.damaged("rollup record"))?.1.unwrap_or_default()),
+        }
+    }
+
+    /// The hours of `sensor` from the period holding `from` to before `to`:
+    /// stored for the days rolled up, made from the readings for the others.
+    /// `None` when the sensor is unknown; its kind is `None` when it is not
+    /// rolled up (gauges are off, and it is no counter).
+    pub fn rollup_hours(&self, sensor: &str, from: Option<i64>, to: Option<i64>) -> Result<Option<Option<SensorHours>>, IndexError> {
+        let Some(&id) = self.sensors.by_name.get(sensor) else { return Ok(None) };
+        let Some(kind) = self.rollups.kind(sensor) else { return Ok(Some(None)) };
+        let counter = match kind {
+            Kind::Counter(i) => Some(self.rollups.counter(i).clone()),
+            Kind::Gauge => None,
+        };
+        let first_day = from.map_or(i64::MIN, |t| t.div_euclid(DAY_MS));
+        let last_day = to.map_or(i64::MAX, |t| (t - 1).div_euclid(DAY_MS));
+        let rolled = self.rolled.unwrap_or(i64::MIN);
+        let mut hours = Vec::new();
+        let mut state = None;
+        let stored_to = rolled.min(last_day).saturating_add(1);
+        if first_day < stored_to {
+            for item in self.store.db.range(keys::rollup(id, first_day)..keys::rollup(id, stored_to)) {
+                let (_, v) = item.map_err(self.store.db_err())?;
+                let (h, s) = decode_day(&v).ok_or_else(|| self.store.damaged("rollup record"))?;
+                hours.extend(h);
+                state = s;
+            }
+        }
+        // The days not rolled up yet, made from their readings.
+        let device = self.sensors.device_of[id as usize];
+        for day in self.days()? {
+            if day <= rolled || day > last_day {
+                continue;
+            }
+            let has = self.store.db.get(keys::day_key(day, keys::DAY_FIELD, &id.to_be_bytes())).map_err(self.store.db_err())?.is_some();
+            if !has {
+                continue;
+            }
+            let mut roller = match &counter {
+                None => Roller::gauge(),
+                Some(p) => {
+                    let s = match state {
+                        Some(s) => s,
+                        None => self.counter_state_before(id, day)?,
+                    };
+                    Roller::counter(p.clone(), s)
+                }
+            };
+            self.feed_day(device, day, &[id], std::slice::from_mut(&mut roller))?;
+            let (h, s) = roller.finish();
+            state = s;
+            if day >= first_day {
+                hours.extend(h);
+            }
+        }
+        // Hours are in time order within a day; a clock step can put a day's hour among another's.
+        hours.sort_by_key(|h| h.start);
+        let from_hour = from.map(|t| t.div_euclid(HOUR_MS) * HOUR_MS);
+        hours.retain(|h| from_hour.is_none_or(|f| h.start >= f) && to.is_none_or(|t| h.start < t));
+        Ok(Some(Some(SensorHours { kind, counter, hours })))
+    }
+
+    /// The sensors that are rolled up, in natural order.
+    pub fn rollup_sensors(&self) -> Vec<String> {
+        self.sensor_names().into_iter().filter(|s| self.rollups.kind(s).is_some()).collect()
+    }
+
+    pub fn rollups(&self) -> &Rollups {
+        &self.rollups
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i32>().prop_map(|i| Value::Int(i64::from(i))),
+            (-100_000i64..100_000, 0u32..4).prop_map(|(m, k)| Value::Float(m as f64 / 10f64.powi(k as i32))),
+        ]
+    }
+
+    proptest! {
+        /// A day's record reads back as it was made, for gauges and counters.
+        #[test]
+        fn records_round_trip(readings in prop::collection::vec((0i64..DAY_MS, value()), 0..200), counter in any::<bool>(), wrap in any::<bool>()) {
+            let mut readings = readings;
+            readings.sort_by_key(|r| r.0);
+            let params = CounterParams { low: None, high: None, wrap: wrap.then_some(65536.0), reset: rollup::Reset::Rebase, scale: 1.0, unit: None };
+            let mut roller = if counter { Roller::counter(params, CounterState::default()) } else { Roller::gauge() };
+            for (t, v) in &readings {
+                roller.add(*t, v);
+            }
+            let (hours, state) = roller.finish();
+            let bytes = encode_day(&hours, state.as_ref());
+            let (back, back_state) = decode_day(&bytes).expect("decodes");
+            prop_assert_eq!(back_state, state);
+            prop_assert_eq!(back.len(), hours.len());
+            for (a, b) in back.iter().zip(&hours) {
+                prop_assert_eq!(a.start, b.start);
+                match (&a.summary, &b.summary) {
+                    (Summary::Gauge(x), Summary::Gauge(y)) => {
+                        prop_assert_eq!((x.count, &x.min, &x.max, &x.first, &x.last, x.t_min, x.t_max), (y.count, &y.min, &y.max, &y.first, &y.last, y.t_min, y.t_max));
+                        prop_assert_eq!(x.sum.value(), y.sum.value());
+                    }
+                    (Summary::Counter(x), Summary::Counter(y)) => {
+                        prop_assert_eq!((x.count, x.flags, x.total.value()), (y.count, y.flags, y.total.value()));
+                    }
+                    _ => prop_assert!(false, "kinds differ"),
+                }
+            }
+        }
+
+        /// Damaged records decode to `None` or something, never a panic.
+        #[test]
+        fn damaged_records_never_panic(readings in prop::collection::vec((0i64..DAY_MS, value()), 1..50), cut in any::<prop::sample::Index>(), flip in any::<(prop::sample::Index, u8)>()) {
+            let mut roller = Roller::gauge();
+            for (t, v) in &readings {
+                roller.add(*t, v);
+            }
+            let bytes = encode_day(&roller.finish().0, None);
+            let _ = decode_day(&bytes[..cut.index(bytes.len())]);
+            let mut flipped = bytes.clone();
+            let i = flip.0.index(flipped.len());
+            flipped[i] ^= flip.1;
+            let _ = decode_day(&flipped);
+        }
+    }
+}
