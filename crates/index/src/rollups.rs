@@ -21,7 +21,8 @@
 
 use crate::fx::FxMap;
 use crate::pack::{put_deltas, put_varint, Reader};
-use crate::{codec, keys, segment, Index, IndexError};
+use crate::segment::{self, ColumnValues};
+use crate::{codec, keys, Index, IndexError};
 use decode::Value;
 use rollup::{CounterParams, CounterState, Flags, Gauge, Hour, Increment, Kind, Roller, Rollups, Sum, Summary, DAY_MS, HOUR_MS};
 
@@ -303,14 +304,22 @@ impl Index {
     fn feed_day(&self, device: u32, day: i64, sensors: &[u32], rollers: &mut [Roller]) -> Result<(), IndexError> {
         for item in self.store.db.range(keys::chunk_prefix(device, day)..keys::chunk_end(device, day)) {
             let (_, v) = item.map_err(self.store.db_err())?;
-            let rows = segment::decode(&v).ok_or_else(|| self.store.damaged("reading segment"))?;
-            for column in 0..rows.columns.len() {
-                let Some(s) = sensors.iter().position(|&id| id == rows.columns[column].sensor) else { continue };
-                let times = rows.column_times(column as u32);
-                for (t, v) in times.into_iter().zip(&rows.columns[column].values) {
-                    rollers[s].add(t, v);
-                }
-            }
+            segment::each_column(
+                &v,
+                |id| sensors.contains(&id),
+                |id, times, values| {
+                    let Some(s) = sensors.iter().position(|&x| x == id) else { return };
+                    match values {
+                        ColumnValues::Scaled { ms, k, int } => rollers[s].add_scaled(times, ms, k, int),
+                        ColumnValues::Values(values) => {
+                            for (&t, v) in times.iter().zip(values) {
+                                rollers[s].add(t, v);
+                            }
+                        }
+                    }
+                },
+            )
+            .ok_or_else(|| self.store.damaged("reading segment"))?;
         }
         Ok(())
     }

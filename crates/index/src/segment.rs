@@ -120,16 +120,6 @@ impl Rows {
         out
     }
 
-    /// The time of each value of column `c`, in order: the times of the
-    /// rows whose layout names it (as often as it names it).
-    pub fn column_times(&self, c: u32) -> Vec<i64> {
-        let times_in: Vec<usize> = self.layouts.iter().map(|l| l.iter().filter(|&&x| x == c).count()).collect();
-        if times_in.iter().all(|&n| n == 1) {
-            return self.times.clone();
-        }
-        self.row_layout.iter().zip(&self.times).flat_map(|(&l, &t)| std::iter::repeat_n(t, times_in[l as usize])).collect()
-    }
-
     /// Where each column's values start: the position [`Rows::row`] takes values from.
     pub fn cursors(&self) -> Vec<usize> {
         vec![0; self.columns.len()]
@@ -351,6 +341,61 @@ pub fn decode(bytes: &[u8]) -> Option<Rows> {
         columns.push(Column { sensor, values });
     }
     Some(Rows { times: h.times, lines, row_layout: h.row_layout, layouts: h.layouts, columns })
+}
+
+/// A column's values as [`each_column`] gives them.
+#[derive(Debug)]
+pub enum ColumnValues<'a> {
+    /// Integers (`int`), or exact decimals `m / 10^k`, as packed.
+    Scaled {
+        ms: &'a [i64],
+        k: u8,
+        int: bool,
+    },
+    Values(&'a [Value]),
+}
+
+/// Calls `f` with the times and values of every column of a segment whose
+/// sensor `want`s it, in the segment's order of columns; integer and
+/// decimal columns come as the integers they are packed as (no `Value` is
+/// made for them). `None` when the segment is damaged.
+pub fn each_column(bytes: &[u8], want: impl Fn(u32) -> bool, mut f: impl FnMut(u32, &[i64], ColumnValues<'_>)) -> Option<()> {
+    let mut h = head(bytes, false, &mut Vec::new())?;
+    let counts = value_counts(&h);
+    let mut ints = Vec::new();
+    for (c, count) in counts.into_iter().enumerate() {
+        let id = u32::try_from(h.rest.varint()?).ok()?;
+        let len = h.rest.count(h.rest.0.len())?;
+        let bytes = h.rest.take(len)?;
+        if !want(id) {
+            continue;
+        }
+        let times_in: Vec<usize> = h.layouts.iter().map(|l| l.iter().filter(|&&x| x as usize == c).count()).collect();
+        let own;
+        let times: &[i64] = if times_in.iter().all(|&n| n == 1) {
+            &h.times
+        } else {
+            own = h.row_layout.iter().zip(&h.times).flat_map(|(&l, &t)| std::iter::repeat_n(t, times_in[l as usize])).collect::<Vec<_>>();
+            &own
+        };
+        if times.len() != count {
+            return None;
+        }
+        let mut r = Reader(bytes);
+        match r.byte()? {
+            kind @ (INT | DECIMAL) => {
+                let k = if kind == DECIMAL { r.byte()?.min(30) } else { 0 };
+                ints.clear();
+                r.deltas(count, &mut ints)?;
+                f(id, times, ColumnValues::Scaled { ms: &ints, k, int: kind == INT });
+            }
+            _ => {
+                let values = decode_column(bytes, count)?;
+                f(id, times, ColumnValues::Values(&values));
+            }
+        }
+    }
+    Some(())
 }
 
 /// The times and values of one sensor in a segment, in row order: `Some`

@@ -181,7 +181,9 @@ impl CounterState {
         }
         if let Some(w) = p.wrap {
             let across = Sum::number(w).minus(Sum::number(last)).plus(Sum::number(x));
-            if x >= 0.0 && last < w && across.value() > 0.0 && across.value() < w / 2.0 {
+            // 0 < across < w / 2, exactly: as `step_scaled` decides it.
+            let half = Sum::number(w).minus(across.times(Sum::Exact { m: 2, k: 0 }));
+            if x >= 0.0 && last < w && across.value() > 0.0 && half.value() > 0.0 {
                 self.max = x;
                 return (across, Flags(Flags::WRAP));
             }
@@ -190,6 +192,84 @@ impl CounterState {
             self.max = x;
         }
         (none, Flags(Flags::RESET))
+    }
+}
+
+/// A counter's readings `m / 10^k` as integers at that scale: the state's
+/// values, the wrap, and the arithmetic of [`CounterState::step`] without
+/// a double or a decimal in the loop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scaled {
+    last: Option<i64>,
+    max: i64,
+    faulty: bool,
+    wrap: Option<i64>,
+    p: f64,
+}
+
+impl Scaled {
+    /// The state at scale `k`, if its values (and the wrap) are exact there.
+    pub(crate) fn new(state: &CounterState, params: &CounterParams, k: u8) -> Option<Scaled> {
+        let p = 10f64.powi(i32::from(k));
+        let at = |x: f64| {
+            let m = (x * p).round();
+            (m.abs() < 9.0e15 && m / p == x).then_some(m as i64)
+        };
+        let last = match state.last {
+            Some(x) => Some(at(x)?),
+            None => None,
+        };
+        let max = if last.is_some() { at(state.max)? } else { 0 };
+        let wrap = match params.wrap {
+            Some(w) => Some(at(w)?),
+            None => None,
+        };
+        Some(Scaled { last, max, faulty: state.faulty, wrap, p })
+    }
+
+    /// [`CounterState::step`] for the reading `m / 10^k`: its increment in the same scale.
+    pub(crate) fn step(&mut self, reset: Reset, m: i64) -> (i128, u8) {
+        let Some(last) = self.last else {
+            (self.last, self.max, self.faulty) = (Some(m), m, false);
+            return (0, Flags::FIRST);
+        };
+        if m == 0 && last != 0 {
+            self.faulty = true;
+            return (0, Flags::ZERO);
+        }
+        self.faulty = false;
+        if last == 0 && m != 0 {
+            (self.last, self.max) = (Some(m), m);
+            return (0, Flags::FIRST);
+        }
+        self.last = Some(m);
+        if m >= last {
+            return match reset {
+                Reset::Rebase => (i128::from(m) - i128::from(last), 0),
+                Reset::Max => {
+                    let add = if m > self.max { i128::from(m) - i128::from(self.max) } else { 0 };
+                    self.max = self.max.max(m);
+                    (add, 0)
+                }
+            };
+        }
+        if let Some(w) = self.wrap {
+            let across = i128::from(w) - i128::from(last) + i128::from(m);
+            if m >= 0 && last < w && across > 0 && 2 * across < i128::from(w) {
+                self.max = m;
+                return (across, Flags::WRAP);
+            }
+        }
+        if reset == Reset::Rebase {
+            self.max = m;
+        }
+        (0, Flags::RESET)
+    }
+
+    /// The state as [`CounterState::step`] would have left it.
+    pub(crate) fn state(&self) -> CounterState {
+        let x = |m: i64| m as f64 / self.p;
+        CounterState { last: self.last.map(x), max: if self.last.is_some() { x(self.max) } else { 0.0 }, faulty: self.faulty }
     }
 }
 
