@@ -10,6 +10,11 @@
 //! - a query of one sensor-day from a year cache against `blackbox --version`
 //!   (process start): cold (<= 6x) and with `index --follow` holding the
 //!   cache and answering over its socket (<= 3x);
+//! - a rebuild with rollups (gauges, and the homePower counters) against one
+//!   without (<= 1.15x), and the cache's size with them against without
+//!   (< 1.10x); `query --every 1h` and `--every 1d` over a year of one
+//!   sensor at one reading a minute, the whole process, cold (< 50 ms) and
+//!   held by a follower (< 20 ms), each beside `--version` (issue 14);
 //! - `blackbox status` and `status --all` on a site of 1,000 devices with
 //!   checks, with `index --follow` holding the cache (< 20 ms for the whole
 //!   process, issue 13), and cold (no target), each beside `--version`.
@@ -33,6 +38,13 @@ const RSS_LIMIT_MB: f64 = 64.0;
 const CATCH_UP_RATIO: f64 = 2.0;
 /// A rebuild with 20 checks over every roomNode sensor, against one without.
 const CHECKS_RATIO: f64 = 1.15;
+/// Issue 14: a rebuild with rollups (gauges and counters) against one without them.
+const ROLLUPS_RATIO: f64 = 1.15;
+/// Issue 14: the cache with rollups against one without them.
+const ROLLUPS_SIZE_RATIO: f64 = 1.10;
+/// Issue 14: `query --every` over a year of one sensor, the whole process.
+const EVERY_HELD_MS: f64 = 20.0;
+const EVERY_COLD_MS: f64 = 50.0;
 const COLD_QUERY_RATIO: f64 = 6.0;
 const HELD_QUERY_RATIO: f64 = 3.0;
 /// Catch-up pairs (one line, then nothing new) per workload.
@@ -151,7 +163,7 @@ fn workload_bench(bin: &Path, workload: Workload, lines: usize, rows: &mut Vec<R
             .target(format!("<= {RSS_LIMIT_MB:.0} MB"), rss <= RSS_LIMIT_MB),
     );
 
-    checks_bench(bin, dir, w, rows);
+    derived_bench(bin, dir, w, rows);
     catch_up(bin, dir, &mut data, packets, rows);
 }
 
@@ -187,22 +199,55 @@ fn twenty_checks() -> String {
     out
 }
 
-/// A rebuild with 20 checks against one without, alternating, medians of 3.
-fn checks_bench(bin: &Path, dir: &Path, w: &str, rows: &mut Vec<Row>) {
+/// The homePower nodes' counters as cumulative meters (16-bit, wrapping).
+const COUNTERS: &str = "\n[[counter]]\nsensors = [\"*/homePower-*/c?\"]\nwrap = 65536\nscale = 0.5\nunit = \"Wh\"\n";
+
+/// What checks and rollups cost a rebuild: with 20 checks against without
+/// (issue 13), and with rollups on (every gauge, and the homePower counters)
+/// against off (issue 14), alternating, medians of 3; and the cache size
+/// with rollups against without.
+fn derived_bench(bin: &Path, dir: &Path, w: &str, rows: &mut Vec<Row>) {
     let base = std::fs::read_to_string(dir.join("blackbox.toml")).expect("read blackbox.toml");
     std::fs::write(dir.join("checks.toml"), format!("{base}{}", twenty_checks())).expect("write checks.toml");
-    let (mut with, mut without) = (Vec::new(), Vec::new());
+    std::fs::write(dir.join("rollups.toml"), format!("{base}{COUNTERS}")).expect("write rollups.toml");
+    std::fs::write(dir.join("no-rollups.toml"), format!("{base}\n[rollup]\ngauges = false\n")).expect("write no-rollups.toml");
+    let (mut with, mut without, mut on, mut off) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut size_on, mut size_off) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         without.push(timed(bin, dir, &["rebuild"]).0);
         with.push(timed(bin, dir, &["--config", "checks.toml", "rebuild"]).0);
+        on.push(timed(bin, dir, &["--config", "rollups.toml", "rebuild"]).0);
+        size_on.push(dir_size(&dir.join("cache")));
+        off.push(timed(bin, dir, &["--config", "no-rollups.toml", "rebuild"]).0);
+        size_off.push(dir_size(&dir.join("cache")));
     }
-    let (a, b) = (median(&with), median(&without));
-    let ratio = a.as_secs_f64() / b.as_secs_f64();
-    let name = format!("rebuild with 20 checks, {w} (baseline: without)");
-    let (value, baseline) = (format!("{:.2} s", a.as_secs_f64()), format!("{:.2} s", b.as_secs_f64()));
+    // Rollups were made: the rebuild with them answers `query --every` from stored days.
+    timed(bin, dir, &["--config", "rollups.toml", "index"]);
+    let every =
+        Command::new(bin).current_dir(dir).args(["--config", "rollups.toml", "export", "--every", "1d"]).output().expect("export --every");
+    assert!(
+        every.status.success() && !every.stdout.is_empty(),
+        "export --every 1d answered nothing: {}",
+        String::from_utf8_lossy(&every.stderr)
+    );
+    for (name, (a, b), limit) in [
+        (format!("rebuild with 20 checks, {w} (baseline: without)"), (median(&with), median(&without)), CHECKS_RATIO),
+        (format!("rebuild with rollups, {w} (baseline: without)"), (median(&on), median(&off)), ROLLUPS_RATIO),
+    ] {
+        let ratio = a.as_secs_f64() / b.as_secs_f64();
+        let (value, baseline) = (format!("{:.2} s", a.as_secs_f64()), format!("{:.2} s", b.as_secs_f64()));
+        detail(&name, &value, &baseline, &format!("{ratio:.2}x"));
+        rows.push(Row::new(name, value, baseline, format!("{ratio:.2}x")).target(format!("<= {limit:.2}x"), ratio <= limit));
+    }
+    let (a, b) = (median(&size_on), median(&size_off));
+    let ratio = a as f64 / b as f64;
+    let name = format!("cache size with rollups, {w} (baseline: without)");
+    let (value, baseline) = (format!("{:.1} MB", mb(a)), format!("{:.1} MB", mb(b)));
     detail(&name, &value, &baseline, &format!("{ratio:.2}x"));
-    rows.push(Row::new(name, value, baseline, format!("{ratio:.2}x")).target(format!("<= {CHECKS_RATIO:.2}x"), ratio <= CHECKS_RATIO));
-    // The cache the next measurements use is the one without checks.
+    rows.push(
+        Row::new(name, value, baseline, format!("{ratio:.2}x")).target(format!("< {ROLLUPS_SIZE_RATIO:.2}x"), ratio < ROLLUPS_SIZE_RATIO),
+    );
+    // The cache the next measurements use is the default one.
     timed(bin, dir, &["rebuild"]);
 }
 
@@ -340,6 +385,22 @@ fn query_bench(bin: &Path, rows: &mut Vec<Row>) {
         text
     };
     let cold = against_version(bin, year, &args, &out, &expected, "cold");
+    // The year's rollups: a row per hour (per day) of the whole year, each checked to count 60 (1440) readings.
+    let every = |period: &str| ["query", sensor, "--every", period, "--format", "csv"].map(str::to_string);
+    let (hourly, daily) = (every("1h"), every("1d"));
+    let (hourly, daily): (Vec<&str>, Vec<&str>) = (hourly.iter().map(String::as_str).collect(), daily.iter().map(String::as_str).collect());
+    let expect_every = |args: &[&str], rows: usize, count: &str| -> Vec<u8> {
+        let (_, status) = time_to(bin, year, args, &out);
+        assert!(status.success(), "{}", failure(args, status, year));
+        let text = std::fs::read(&out).expect("query output");
+        let lines: Vec<String> = String::from_utf8_lossy(&text).lines().skip(1).map(str::to_string).collect();
+        assert_eq!(lines.len(), rows, "{args:?}: a row per period of the year");
+        assert!(lines.iter().all(|l| l.split(',').nth(3) == Some(count)), "{args:?}: every period counts {count} readings");
+        text
+    };
+    let (expected_hourly, expected_daily) = (expect_every(&hourly, 365 * 24, "60"), expect_every(&daily, 365, "1440"));
+    let cold_hourly = against_version(bin, year, &hourly, &out, &expected_hourly, "cold");
+    let cold_daily = against_version(bin, year, &daily, &out, &expected_daily, "cold");
 
     // Held: `index --follow` keeps the cache open and answers over cache/query.sock.
     let mut follower = Follower::start(bin, year);
@@ -348,6 +409,8 @@ fn query_bench(bin: &Path, rows: &mut Vec<Row>) {
         status.success() && std::fs::read(&out).is_ok_and(|o| o == expected)
     });
     let held = against_version(bin, year, &args, &out, &expected, "held by the follower");
+    let held_hourly = against_version(bin, year, &hourly, &out, &expected_hourly, "held by the follower");
+    let held_daily = against_version(bin, year, &daily, &out, &expected_daily, "held by the follower");
     follower.stop();
 
     println!(
@@ -365,6 +428,17 @@ fn query_bench(bin: &Path, rows: &mut Vec<Row>) {
         let (value, baseline) = (format!("{:.1} ms", ms(t)), format!("{:.1} ms", ms(version)));
         detail(name, &value, &baseline, &format!("{ratio:.1}x"));
         rows.push(Row::new(name, value, baseline, format!("{ratio:.1}x")).target(format!("<= {limit:.1}x"), ratio <= limit));
+    }
+    for (name, (t, version), limit) in [
+        ("query --every 1h, a year of one sensor, cold (baseline: --version)", cold_hourly, EVERY_COLD_MS),
+        ("query --every 1d, a year of one sensor, cold (baseline: --version)", cold_daily, EVERY_COLD_MS),
+        ("query --every 1h, a year of one sensor, follower holds cache (baseline: --version)", held_hourly, EVERY_HELD_MS),
+        ("query --every 1d, a year of one sensor, follower holds cache (baseline: --version)", held_daily, EVERY_HELD_MS),
+    ] {
+        let ratio = t.as_secs_f64() / version.as_secs_f64();
+        let (value, baseline) = (format!("{:.1} ms", ms(t)), format!("{:.1} ms", ms(version)));
+        detail(name, &value, &baseline, &format!("{ratio:.1}x"));
+        rows.push(Row::new(name, value, baseline, format!("{ratio:.1}x")).target(format!("< {limit:.0} ms"), ms(t) < limit));
     }
 }
 

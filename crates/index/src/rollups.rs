@@ -116,19 +116,12 @@ pub(crate) fn decode_day(bytes: &[u8]) -> Option<(Vec<Hour>, Option<CounterState
             r.deltas(n, &mut t_max)?;
             let mut it = columns.into_iter();
             let (min, max, first, last) = (it.next()?, it.next()?, it.next()?, it.next()?);
-            let hours = (0..n)
-                .map(|i| Hour {
-                    start: starts[i],
-                    summary: Summary::Gauge(Gauge {
-                        count: counts[i],
-                        min: min[i].clone(),
-                        max: max[i].clone(),
-                        first: first[i].clone(),
-                        last: last[i].clone(),
-                        sum: sums[i],
-                        t_min: starts[i] + t_min[i],
-                        t_max: starts[i] + t_max[i],
-                    }),
+            let values = min.into_iter().zip(max).zip(first.into_iter().zip(last));
+            let hours = values
+                .zip(starts.iter().zip(&counts).zip(sums.into_iter().zip(t_min.iter().zip(&t_max))))
+                .map(|(((min, max), (first, last)), ((&start, &count), (sum, (&lo, &hi))))| Hour {
+                    start,
+                    summary: Summary::Gauge(Gauge { count, min, max, first, last, sum, t_min: start + lo, t_max: start + hi }),
                 })
                 .collect();
             Some((hours, None))

@@ -305,11 +305,11 @@ pub fn period_start(t: i64, every: i64) -> i64 {
 /// counter's increments after `low` and `high` (applied per hour, to whole
 /// hours: the hour holding `now` is not over, so only `high` applies to it)
 /// summed. A period that holds `now` is partial.
-pub fn combine(hours: &[Hour], every: i64, counter: Option<&CounterParams>, now: i64) -> Vec<Period> {
-    let mut out: Vec<Period> = Vec::new();
+pub fn combine(hours: Vec<Hour>, every: i64, counter: Option<&CounterParams>, now: i64) -> Vec<Period> {
+    let mut out: Vec<Period> = Vec::with_capacity(hours.len() / (every / HOUR_MS).max(1) as usize + 2);
     for h in hours {
         let start = period_start(h.start, every);
-        let mut summary = h.summary.clone();
+        let mut summary = h.summary;
         if let (Summary::Counter(inc), Some(p)) = (&mut summary, counter) {
             p.limit(inc, h.start + HOUR_MS > now);
         }
@@ -365,7 +365,7 @@ mod tests {
     fn longer_periods_combine_hours_exactly() {
         let readings: Vec<(i64, f64)> = (0..48 * 6).map(|i| (i * 10 * 60_000, ((i * 7) % 23) as f64 / 10.0)).collect();
         let hours = gauge_hours(&readings);
-        let days = combine(&hours, DAY_MS, None, i64::MAX);
+        let days = combine(hours, DAY_MS, None, i64::MAX);
         assert_eq!(days.len(), 2);
         for (d, day) in days.iter().enumerate() {
             let part: Vec<(i64, f64)> = readings.iter().copied().filter(|(t, _)| t / DAY_MS == d as i64).collect();
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn the_period_holding_now_is_partial() {
         let hours = gauge_hours(&[(10, 1.0), (HOUR_MS + 10, 2.0)]);
-        let p = combine(&hours, HOUR_MS, None, HOUR_MS + 17 * 60_000);
+        let p = combine(hours, HOUR_MS, None, HOUR_MS + 17 * 60_000);
         assert_eq!(p.iter().map(|p| p.partial).collect::<Vec<_>>(), [false, true]);
     }
 

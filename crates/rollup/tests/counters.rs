@@ -24,7 +24,7 @@ fn hourly(p: &CounterParams, readings: &[(&str, f64)]) -> Vec<(u32, f64, Vec<&'s
     for (t, v) in sorted {
         r.add(t, &Value::Float(v));
     }
-    combine(&r.finish().0, HOUR_MS, Some(p), i64::MAX)
+    combine(r.finish().0, HOUR_MS, Some(p), i64::MAX)
         .into_iter()
         .map(|period| {
             let Summary::Counter(inc) = period.summary else { panic!("a counter") };
@@ -190,7 +190,7 @@ fn days_sum_their_hours() {
     for i in 0..48 {
         r.add(i * HOUR_MS, &Value::Int(i * i + 5));
     }
-    let days = combine(&r.finish().0, DAY_MS, Some(&p), i64::MAX);
+    let days = combine(r.finish().0, DAY_MS, Some(&p), i64::MAX);
     let totals: Vec<f64> = days.iter().map(|d| if let Summary::Counter(c) = &d.summary { c.total.value() } else { f64::NAN }).collect();
     assert_eq!(totals, [(23 * 23) as f64, (47 * 47 - 23 * 23) as f64]);
 }
@@ -229,7 +229,7 @@ proptest! {
         }
         hours.extend(second.finish().0);
         let mut total = rollup::Sum::default();
-        for period in combine(&hours, HOUR_MS, Some(&p), i64::MAX) {
+        for period in combine(hours, HOUR_MS, Some(&p), i64::MAX) {
             let Summary::Counter(inc) = period.summary else { panic!("a counter") };
             prop_assert!(!inc.flags.has(Flags::ZERO | Flags::RESET | Flags::WRAP));
             total.add(inc.total);

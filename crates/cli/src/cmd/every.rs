@@ -6,7 +6,7 @@ use crate::args::{ExportArgs, Format, QueryArgs};
 use crate::cmd::read::Notes;
 use crate::error::{setup_error, CliError};
 use index::{value_json, Index, SensorHours};
-use logfile::time::rfc3339_millis;
+use logfile::time::{push_rfc3339_millis, rfc3339_millis};
 use rollup::{combine, period_start, Period, Summary, HOUR_MS};
 use std::io::Write;
 
@@ -47,79 +47,174 @@ fn exact(x: f64) -> String {
 }
 
 fn csv_field(s: &str) -> String {
+    let mut out = String::new();
+    push_csv(&mut out, s);
+    out
+}
+
+/// Appends `s` as a CSV field: quoted when it holds a comma, a quote or a newline.
+fn push_csv(out: &mut String, s: &str) {
     if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
     } else {
-        s.to_string()
+        out.push_str(s);
     }
 }
 
 /// The cells of one period, by column name, for every format.
-struct Row {
+struct Row<'a> {
     start: i64,
     end: i64,
-    summary: Option<Summary>,
+    summary: Option<&'a Summary>,
     partial: bool,
 }
 
 const GAUGE_COLUMNS: [&str; 9] = ["count", "min", "max", "mean", "first", "last", "min_time", "max_time", "partial"];
 const COUNTER_COLUMNS: [&str; 5] = ["increment", "unit", "count", "flags", "partial"];
 
-impl Row {
-    fn of(p: &Period) -> Row {
-        Row { start: p.start, end: p.end, summary: Some(p.summary.clone()), partial: p.partial }
+/// How cells are written: for a person (numbers shortened, empty cells
+/// for what does not apply), in CSV (quoted where needed) or as JSON values.
+#[derive(Clone, Copy, PartialEq)]
+enum Style {
+    Table,
+    Csv,
+    Json,
+}
+
+impl<'a> Row<'a> {
+    fn of(p: &'a Period) -> Row<'a> {
+        Row { start: p.start, end: p.end, summary: Some(&p.summary), partial: p.partial }
     }
 
-    /// The cells of `columns`, as text (`json`: as JSON values).
-    fn cells(&self, columns: &[&str], unit: &str, json: bool, table: bool) -> Vec<String> {
-        let num = |x: f64| if table { short(x) } else { exact(x) };
-        let text = |s: String| if json { serde_json::Value::String(s).to_string() } else { s };
-        let value = |v: &decode::Value| if json { value_json(v) } else { v.to_string() };
+    /// Appends the cell of column `c` to `out`.
+    fn cell(&self, c: &str, unit: &str, style: Style, out: &mut String) {
+        use std::fmt::Write as _;
+        let num = |x: f64, out: &mut String| match style {
+            Style::Table => out.push_str(&short(x)),
+            _ => out.push_str(&exact(x)),
+        };
+        let text = |s: &str, out: &mut String| match style {
+            Style::Json => out.push_str(&serde_json::Value::String(s.into()).to_string()),
+            Style::Csv => push_csv(out, s),
+            Style::Table => out.push_str(s),
+        };
+        let time = |t: i64, out: &mut String| match style {
+            Style::Json => {
+                out.push('"');
+                push_rfc3339_millis(out, t);
+                out.push('"');
+            }
+            _ => push_rfc3339_millis(out, t),
+        };
+        let value = |v: &decode::Value, out: &mut String| match style {
+            Style::Json => out.push_str(&value_json(v)),
+            // Numbers need no quoting; text may.
+            Style::Csv if !matches!(v, decode::Value::Text(_)) => {
+                let _ = write!(out, "{v}");
+            }
+            Style::Csv => text(&v.to_string(), out),
+            Style::Table => {
+                let _ = write!(out, "{v}");
+            }
+        };
+        let none = |out: &mut String| {
+            if style == Style::Json {
+                out.push_str("null");
+            }
+        };
+        match (self.summary, c) {
+            (_, "partial") if style == Style::Table => {
+                if self.partial {
+                    out.push_str("partial");
+                }
+            }
+            (_, "partial") => {
+                let _ = write!(out, "{}", self.partial);
+            }
+            (None, _) => none(out),
+            (Some(s), "count") => {
+                let _ = write!(out, "{}", s.count());
+            }
+            (Some(Summary::Gauge(g)), c) => match c {
+                "min" => value(&g.min, out),
+                "max" => value(&g.max, out),
+                "mean" => num(g.mean(), out),
+                "first" => value(&g.first, out),
+                "last" => value(&g.last, out),
+                "min_time" => time(g.t_min, out),
+                "max_time" => time(g.t_max, out),
+                _ => none(out),
+            },
+            (Some(Summary::Counter(inc)), c) => match c {
+                "increment" => num(inc.total.value(), out),
+                "unit" if unit.is_empty() => none(out),
+                "unit" => text(unit, out),
+                "flags" if style == Style::Json => out.push_str(&serde_json::to_string(&inc.flags.names()).unwrap_or_default()),
+                "flags" => text(&inc.flags.names().join("+"), out),
+                _ => none(out),
+            },
+        }
+    }
+
+    /// The cells of `columns`, each as text.
+    fn cells(&self, columns: &[&str], unit: &str, style: Style) -> Vec<String> {
         columns
             .iter()
-            .map(|&c| match (&self.summary, c) {
-                (_, "partial") if table => {
-                    if self.partial {
-                        "partial".into()
-                    } else {
-                        String::new()
-                    }
-                }
-                (_, "partial") => self.partial.to_string(),
-                (None, _) => String::new(),
-                (Some(s), "count") => s.count().to_string(),
-                (Some(Summary::Gauge(g)), c) => match c {
-                    "min" => value(&g.min),
-                    "max" => value(&g.max),
-                    "mean" => num(g.mean()),
-                    "first" => value(&g.first),
-                    "last" => value(&g.last),
-                    "min_time" => text(rfc3339_millis(g.t_min)),
-                    "max_time" => text(rfc3339_millis(g.t_max)),
-                    _ if json => "null".into(),
-                    _ => String::new(),
-                },
-                (Some(Summary::Counter(inc)), c) => match c {
-                    "increment" => num(inc.total.value()),
-                    "unit" if json && unit.is_empty() => "null".into(),
-                    "unit" => text(unit.to_string()),
-                    "flags" if json => serde_json::to_string(&inc.flags.names()).unwrap_or_default(),
-                    "flags" => inc.flags.names().join("+"),
-                    _ if json => "null".into(),
-                    _ => String::new(),
-                },
+            .map(|c| {
+                let mut s = String::new();
+                self.cell(c, unit, style, &mut s);
+                s
             })
             .collect()
+    }
+
+    /// A CSV line: start, end, sensor, then `columns`.
+    fn csv(&self, sensor: &str, columns: &[&str], unit: &str, out: &mut String) {
+        out.clear();
+        push_rfc3339_millis(out, self.start);
+        out.push(',');
+        push_rfc3339_millis(out, self.end);
+        out.push(',');
+        push_csv(out, sensor);
+        for c in columns {
+            out.push(',');
+            self.cell(c, unit, Style::Csv, out);
+        }
+    }
+
+    /// A JSON object: start, end, sensor, then `columns` (and `extra`, already `"key":value`).
+    fn json(&self, sensor: &str, columns: &[&str], unit: &str, extra: &str, out: &mut String) {
+        out.clear();
+        out.push_str("{\"start\":\"");
+        push_rfc3339_millis(out, self.start);
+        out.push_str("\",\"end\":\"");
+        push_rfc3339_millis(out, self.end);
+        out.push_str("\",\"sensor\":");
+        out.push_str(&serde_json::Value::String(sensor.into()).to_string());
+        for c in columns {
+            out.push_str(",\"");
+            out.push_str(c);
+            out.push_str("\":");
+            self.cell(c, unit, Style::Json, out);
+        }
+        out.push_str(extra);
+        out.push('}');
     }
 }
 
 /// The periods of one sensor's hours, and the unit of a counter's increments.
-fn periods(idx: &Index, sensor: &str, h: &SensorHours, every: i64) -> Result<(Vec<Period>, String), CliError> {
+fn periods(idx: &Index, sensor: &str, h: SensorHours, every: i64) -> Result<(Vec<Period>, String), CliError> {
+    // Only a counter's rows name a unit: its own, else its readings'.
     let unit = match &h.counter {
-        Some(p) => p.unit.clone().or(idx.unit(sensor)?).unwrap_or_default(),
-        None => idx.unit(sensor)?.unwrap_or_default(),
+        Some(p) => match &p.unit {
+            Some(u) => u.clone(),
+            None => idx.unit(sensor)?.unwrap_or_default(),
+        },
+        None => String::new(),
     };
-    Ok((combine(&h.hours, every, h.counter.as_ref(), now_ms()), unit))
+    Ok((combine(h.hours, every, h.counter.as_ref(), now_ms()), unit))
 }
 
 pub fn query_every(
@@ -143,8 +238,8 @@ pub fn query_every(
         }
         Some(Some(h)) => h,
     };
-    let (periods, unit) = periods(idx, &args.sensor, &hours, every)?;
     let counter = hours.counter.is_some();
+    let (periods, unit) = periods(idx, &args.sensor, hours, every)?;
     let columns: &[&str] = if counter { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
     let mut rows: Vec<Row> = periods.iter().map(Row::of).collect();
     if args.fill && args.format == Format::Table {
@@ -164,34 +259,37 @@ pub fn query_every(
             rows = filled;
         }
     }
+    let mut line = String::new();
     match args.format {
         Format::Table => {
             let mut header = vec!["start".to_string()];
             header.extend(columns.iter().map(|c| match *c {
                 "min_time" => "min at".to_string(),
                 "max_time" => "max at".to_string(),
-                "partial" => String::new(),
-                "unit" => String::new(),
+                "partial" | "unit" => String::new(),
                 c => c.to_string(),
             }));
             let mut table = vec![header];
             for r in &rows {
                 let mut cells = vec![rfc3339_millis(r.start)];
-                cells.extend(r.cells(columns, &unit, false, true));
+                cells.extend(r.cells(columns, &unit, Style::Table));
                 table.push(cells);
             }
-            write_table(out, &table)?;
+            write_table(out, &table, &numeric(1, columns))?;
         }
         Format::Csv => {
             writeln!(out, "start,end,sensor,{}", columns.join(","))?;
             for r in &rows {
-                let cells: Vec<String> = r.cells(columns, &unit, false, false).iter().map(|c| csv_field(c)).collect();
-                writeln!(out, "{},{},{},{}", rfc3339_millis(r.start), rfc3339_millis(r.end), csv_field(&args.sensor), cells.join(","))?;
+                r.csv(&args.sensor, columns, &unit, &mut line);
+                line.push('\n');
+                out.write_all(line.as_bytes())?;
             }
         }
         Format::Jsonl => {
             for r in &rows {
-                writeln!(out, "{}", json_row(r, &args.sensor, columns, &unit))?;
+                r.json(&args.sensor, columns, &unit, "", &mut line);
+                line.push('\n');
+                out.write_all(line.as_bytes())?;
             }
         }
     }
@@ -201,43 +299,44 @@ pub fn query_every(
     Ok(())
 }
 
-fn json_row(r: &Row, sensor: &str, columns: &[&str], unit: &str) -> String {
-    let mut s = format!(
-        "{{\"start\":\"{}\",\"end\":\"{}\",\"sensor\":{}",
-        rfc3339_millis(r.start),
-        rfc3339_millis(r.end),
-        serde_json::Value::String(sensor.into())
-    );
-    for (c, v) in columns.iter().zip(r.cells(columns, unit, true, false)) {
-        s.push_str(&format!(",\"{c}\":{v}"));
-    }
-    s.push('}');
-    s
-}
-
-/// Aligned columns: numbers to the right, text to the left, trailing spaces trimmed.
-fn write_table(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Result<()> {
+/// Aligned columns: those `right` says hold numbers to the right, others
+/// to the left, trailing spaces trimmed.
+fn write_table(out: &mut dyn Write, rows: &[Vec<String>], right: &[bool]) -> std::io::Result<()> {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
-    let numeric = |s: &str| s.parse::<f64>().is_ok();
-    for r in rows {
-        let mut line = String::new();
+    let width = |s: &str| if s.is_ascii() { s.len() } else { s.chars().count() };
+    let widths: Vec<usize> = (0..n).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| width(s)).max().unwrap_or(0)).collect();
+    let mut line = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        line.clear();
         for (c, cell) in r.iter().enumerate() {
             if c > 0 {
                 line.push_str("  ");
             }
-            let pad = widths[c] - cell.chars().count();
-            if numeric(cell) {
-                line.push_str(&" ".repeat(pad));
+            let pad = widths[c] - width(cell);
+            // The header's names go where their column's values do.
+            if right.get(c).copied().unwrap_or(false) {
+                line.extend(std::iter::repeat_n(' ', pad));
                 line.push_str(cell);
             } else {
                 line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
+                if i == 0 || c + 1 < r.len() {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
             }
         }
-        writeln!(out, "{}", line.trim_end())?;
+        let end = line.trim_end().len();
+        line.truncate(end);
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
     }
     Ok(())
+}
+
+/// Which of `columns` (after a first, left-aligned one) hold numbers.
+fn numeric(first: usize, columns: &[&str]) -> Vec<bool> {
+    let mut v = vec![false; first];
+    v.extend(columns.iter().map(|c| matches!(*c, "count" | "min" | "max" | "mean" | "first" | "last" | "increment")));
+    v
 }
 
 /// Every rolled-up sensor's periods, sensor by sensor.
@@ -258,31 +357,31 @@ pub fn export_every(
     }
     let mut table = vec![];
     let mut any = false;
+    let mut line = String::new();
     for sensor in idx.rollup_sensors() {
         let Some(Some(hours)) = idx.rollup_hours(&sensor, from, to)? else { continue };
-        let (periods, unit) = periods(idx, &sensor, &hours, every)?;
-        let kind = if hours.counter.is_some() { "counter" } else { "gauge" };
-        let columns: &[&str] = if hours.counter.is_some() { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
+        let counter = hours.counter.is_some();
+        let (periods, unit) = periods(idx, &sensor, hours, every)?;
+        let kind = if counter { "counter" } else { "gauge" };
+        let columns: &[&str] = if counter { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
         for p in &periods {
             any = true;
             let r = Row::of(p);
             match args.format {
                 Format::Jsonl => {
-                    let mut line = json_row(&r, &sensor, columns, &unit);
-                    line.insert_str(line.len() - 1, &format!(",\"kind\":\"{kind}\""));
+                    r.json(&sensor, columns, &unit, &format!(",\"kind\":\"{kind}\""), &mut line);
                     writeln!(out, "{line}")?;
                 }
                 Format::Csv => {
                     let cells: Vec<String> = ALL
                         .iter()
-                        .map(|&c| if c == "kind" { kind.to_string() } else { r.cells(&[c], &unit, false, false).remove(0) })
-                        .map(|c| csv_field(&c))
+                        .map(|&c| if c == "kind" { kind.to_string() } else { r.cells(&[c], &unit, Style::Csv).remove(0) })
                         .collect();
                     writeln!(out, "{},{},{},{}", rfc3339_millis(p.start), rfc3339_millis(p.end), csv_field(&sensor), cells.join(","))?;
                 }
                 Format::Table => {
                     let mut cells = vec![rfc3339_millis(p.start), sensor.clone()];
-                    cells.extend(r.cells(columns, &unit, false, true).into_iter().zip(columns).map(|(v, c)| match *c {
+                    cells.extend(r.cells(columns, &unit, Style::Table).into_iter().zip(columns).map(|(v, c)| match *c {
                         "partial" | "unit" => v,
                         "min_time" | "max_time" => String::new(),
                         c => format!("{c}={v}"),
@@ -293,7 +392,7 @@ pub fn export_every(
         }
     }
     if args.format == Format::Table {
-        write_table(out, &table)?;
+        write_table(out, &table, &[])?;
     }
     if !any {
         notes("blackbox: no rollups in that range".into());
