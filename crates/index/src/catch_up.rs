@@ -4,6 +4,7 @@
 use crate::decoding::{Decoded, Lines};
 use crate::fx::FxMap;
 use crate::judging::{Judge, Mark};
+use crate::rollups::{DayRoller, SensorTable};
 use crate::sensors::Accumulator;
 use crate::store::Segments;
 use crate::{codec, keys, mtime_ns, CatchUp, Cursor, Index, IndexError, Progress, BATCH_LINES, COMMIT_LINES};
@@ -12,7 +13,61 @@ use health::Health;
 use logfile::{DayFile, DayReader, Line};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// A day to roll up, with the sensors' names as they were once it was indexed.
+type DayToRoll = (i64, Arc<SensorTable>);
+
+/// The thread that rolls up the days a catch-up indexed, started with the first.
+#[derive(Default)]
+pub(crate) struct Rolling {
+    thread: Option<RollThread>,
+}
+
+struct RollThread {
+    days: SyncSender<DayToRoll>,
+    handle: JoinHandle<Result<DayRoller, IndexError>>,
+}
+
+impl Rolling {
+    /// Hands `day` (indexed, and over) to the rolling thread.
+    fn send(&mut self, idx: &mut Index, day: i64) -> Result<(), IndexError> {
+        let table = Arc::new(idx.sensor_table());
+        if self.thread.is_none() {
+            // Two days may wait: the indexer never waits for rollups unless they fall that far behind.
+            let (tx, rx) = sync_channel::<DayToRoll>(2);
+            let mut roller = idx.day_roller();
+            let handle = std::thread::Builder::new()
+                .name("rollups".into())
+                .spawn(move || {
+                    for (day, table) in rx {
+                        roller.roll(day, &table)?;
+                    }
+                    Ok(roller)
+                })
+                .map_err(|source| IndexError::Io { path: idx.path().into(), source })?;
+            self.thread = Some(RollThread { days: tx, handle });
+        }
+        if let Some(t) = &self.thread {
+            // A send fails only when the thread ended on an error, which `finish` reports.
+            let _ = t.days.send((day, table));
+        }
+        Ok(())
+    }
+
+    /// Waits for the days handed over to be rolled up; the roller to put back.
+    fn finish(self) -> Result<Option<DayRoller>, IndexError> {
+        let Some(RollThread { days, handle }) = self.thread else { return Ok(None) };
+        drop(days);
+        match handle.join() {
+            Ok(r) => r.map(Some),
+            // The roller does not panic on data (damaged records are errors); a panic is a bug, shown as one.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
 
 /// Threads that decode batches of lines: decoding is most of the work of
 /// indexing, and a small board has two to four cores.
@@ -48,19 +103,44 @@ impl Index {
 
         let mut p = Progress { days_total: scan.days.len(), ..Progress::default() };
         p.bytes_total = scan.days.iter().map(|d| std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0)).sum();
+        // The days indexed go to a thread that rolls each up while the next is indexed.
+        let mut rolling = Rolling::default();
+        let indexed = self.index_days(&scan.days, decoders, progress, &mut result, &mut p, &mut rolling);
+        if let Some(roller) = rolling.finish()? {
+            self.put_back(roller);
+        }
+        indexed?;
+        if !result.stopped {
+            p.days_done = scan.days.len();
+            progress(&p);
+        }
+        Ok(result)
+    }
+
+    /// Indexes `days` in order (the body of [`Index::catch_up`]), handing
+    /// each day that is over to `rolling` once it is indexed.
+    fn index_days(
+        &mut self,
+        days: &[DayFile],
+        decoders: &Decoders,
+        progress: &mut dyn FnMut(&Progress) -> bool,
+        result: &mut CatchUp,
+        p: &mut Progress,
+        rolling: &mut Rolling,
+    ) -> Result<(), IndexError> {
         // Decoder state flows from day to day; once a day is re-indexed, every later day is too.
         let mut carried: BTreeMap<String, SourceState> = BTreeMap::new();
         // The day before, whose health state a day indexed from its start
         // goes on from (read only then: a follower's catch-up reads none).
         let mut previous: Option<String> = None;
         let mut redo_rest = false;
-        for (i, day) in scan.days.iter().enumerate() {
+        for (i, day) in days.iter().enumerate() {
             let name = keys::day_name(day.date);
             p.day = name.clone();
             p.days_done = i;
-            if !progress(&p) {
+            if !progress(p) {
                 result.stopped = true;
-                return Ok(result);
+                return Ok(());
             }
             let stored: Option<Cursor> =
                 self.store.db.get(keys::cursor(&name)).map_err(self.store.db_err())?.and_then(|v| codec::decode(&v));
@@ -94,25 +174,26 @@ impl Index {
                     Some(d) => self.store.get_packed::<health::State>(&keys::health(d))?.unwrap_or_default(),
                     None => health::State::default(),
                 };
-                match self.index_day(day, start, health, &file_meta, decoders, &mut result, &mut p, progress)? {
+                match self.index_day(day, start, health, &file_meta, decoders, result, p, progress)? {
                     Some(end) => end,
                     None => {
                         result.stopped = true;
-                        return Ok(result);
+                        return Ok(());
                     }
                 }
             };
             p.bytes_done += file_meta.len();
             p.bytes_in_day = 0;
             carried = end.states;
+            // A day before the newest will not grow any more: it is rolled up.
+            let day_no = keys::parse_day_name(&name);
+            if i + 1 < days.len() && self.rolled.is_none_or(|r| day_no > r) {
+                rolling.send(self, day_no)?;
+            }
             previous = Some(name);
             result.days += 1;
         }
-        p.days_done = scan.days.len();
-        progress(&p);
-        let days: Vec<i64> = scan.days.iter().map(|d| keys::parse_day_name(&keys::day_name(d.date))).collect();
-        self.roll_up(&days)?;
-        Ok(result)
+        Ok(())
     }
 
     fn cursor_valid(&self, day: &DayFile, c: &Cursor, meta: &std::fs::Metadata) -> Result<bool, IndexError> {

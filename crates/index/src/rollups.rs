@@ -22,6 +22,7 @@
 use crate::fx::FxMap;
 use crate::pack::{put_deltas, put_varint, Reader};
 use crate::segment::{self, ColumnValues};
+use crate::store::Store;
 use crate::{codec, keys, Index, IndexError};
 use decode::Value;
 use rollup::{CounterParams, CounterState, Flags, Gauge, Hour, Increment, Kind, Roller, Rollups, Sum, Summary, DAY_MS, HOUR_MS};
@@ -220,113 +221,19 @@ impl Index {
         Ok(())
     }
 
-    /// Rolls up, in order, every day of `days` (the days with a file, in
-    /// order) that is over and not rolled up yet: all but the last.
-    pub(crate) fn roll_up(&mut self, days: &[i64]) -> Result<(), IndexError> {
-        let Some((_, over)) = days.split_last() else { return Ok(()) };
-        for &day in over {
-            if self.rolled.is_some_and(|r| r >= day) {
-                continue;
-            }
-            let mut batch = sled::Batch::default();
-            let mut states = Vec::new();
-            for (id, hours, state) in self.make_day(day)? {
-                if let Some(s) = state {
-                    states.push((id, s));
-                }
-                if !hours.is_empty() || state.is_some() {
-                    batch.insert(keys::rollup(id, day), encode_day(&hours, state.as_ref()));
-                }
-            }
-            batch.insert(keys::meta("rolled"), codec::encode(&day));
-            self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
-            let memo = self.counter_memo.get_or_insert_with(|| (day, FxMap::default()));
-            memo.0 = day;
-            memo.1.extend(states);
-            self.rolled = Some(day);
-        }
-        Ok(())
+    /// What rolling up needs, taken for a catch-up ([`DayRoller`]), and given back after it.
+    pub(crate) fn day_roller(&mut self) -> DayRoller {
+        DayRoller { store: self.store.clone(), rollups: self.rollups.clone(), rolled: self.rolled, memo: self.counter_memo.take() }
     }
 
-    /// The hours of every rolled-up sensor with readings on `day` (and a
-    /// counter's state after it), made from the day's readings.
-    fn make_day(&mut self, day: i64) -> Result<Vec<DayOfSensor>, IndexError> {
-        // The sensors with readings that day, from the day's field records, by device.
-        let mut by_device: std::collections::BTreeMap<u32, Vec<(u32, Kind)>> = std::collections::BTreeMap::new();
-        for item in self.store.db.scan_prefix(keys::day_key(day, keys::DAY_FIELD, b"")) {
-            let (k, _) = item.map_err(self.store.db_err())?;
-            let id = u32::from_be_bytes(k[k.len() - 4..].try_into().map_err(|_| self.store.damaged("field key"))?);
-            let name = self.sensors.names.get(id as usize).ok_or_else(|| self.store.damaged("field of an unknown sensor"))?;
-            if let Some(kind) = self.rollups.kind(name) {
-                by_device.entry(self.sensors.device_of[id as usize]).or_default().push((id, kind));
-            }
-        }
-        // A counter's state goes on from the day before it reported, which
-        // the previous day rolled up left in memory, or its stored record.
-        let memo_ok = self.counter_memo.as_ref().is_some_and(|(d, _)| Some(*d) == self.rolled);
-        if !memo_ok {
-            self.counter_memo = Some((self.rolled.unwrap_or(i64::MIN), FxMap::default()));
-        }
-        let mut out = Vec::new();
-        for (device, sensors) in by_device {
-            let mut rollers = Vec::with_capacity(sensors.len());
-            for &(id, kind) in &sensors {
-                rollers.push(match kind {
-                    Kind::Gauge => Roller::gauge(),
-                    Kind::Counter(i) => {
-                        let memo = self.counter_memo.as_ref().and_then(|(_, m)| m.get(&id).copied());
-                        let state = match memo {
-                            Some(s) => s,
-                            None => self.counter_state_before(id, day)?,
-                        };
-                        Roller::counter(self.rollups.counter(i).clone(), state)
-                    }
-                });
-            }
-            self.feed_day(device, day, &sensors.iter().map(|s| s.0).collect::<Vec<_>>(), &mut rollers)?;
-            for ((id, _), roller) in sensors.into_iter().zip(rollers) {
-                let (hours, state) = roller.finish();
-                out.push((id, hours, state));
-            }
-        }
-        Ok(out)
+    pub(crate) fn put_back(&mut self, roller: DayRoller) {
+        self.rolled = roller.rolled;
+        self.counter_memo = roller.memo;
     }
 
-    /// Feeds a device's readings of `day` (its own segments, in line order;
-    /// readings a dataflash replayed are not rolled up) of `sensors` to their rollers.
-    fn feed_day(&self, device: u32, day: i64, sensors: &[u32], rollers: &mut [Roller]) -> Result<(), IndexError> {
-        for item in self.store.db.range(keys::chunk_prefix(device, day)..keys::chunk_end(device, day)) {
-            let (_, v) = item.map_err(self.store.db_err())?;
-            segment::each_column(
-                &v,
-                |id| sensors.contains(&id),
-                |id, times, values| {
-                    let Some(s) = sensors.iter().position(|&x| x == id) else { return };
-                    match values {
-                        ColumnValues::Scaled { ms, k, int } => rollers[s].add_scaled(times, ms, k, int),
-                        ColumnValues::Values(values) => {
-                            for (&t, v) in times.iter().zip(values) {
-                                rollers[s].add(t, v);
-                            }
-                        }
-                    }
-                },
-            )
-            .ok_or_else(|| self.store.damaged("reading segment"))?;
-        }
-        Ok(())
-    }
-
-    /// A counter's state after its last day rolled up before `day`.
-    fn counter_state_before(&self, id: u32, day: i64) -> Result<CounterState, IndexError> {
-        let mut last = None;
-        for item in self.store.db.range(keys::rollup(id, i64::MIN)..keys::rollup(id, day)) {
-            last = Some(item.map_err(self.store.db_err())?.1);
-        }
-        match last {
-            None => Ok(CounterState::default()),
-            Some(v) => Ok(decode_day(&v).ok_or_else(|| self.store.damaged("rollup record"))?.1.unwrap_or_default()),
-        }
+    /// The sensors as rolling up a day needs them: name and device by id.
+    pub(crate) fn sensor_table(&self) -> SensorTable {
+        SensorTable { names: self.sensors.names.clone(), device_of: self.sensors.device_of.clone() }
     }
 
     /// The hours of `sensor` from the period holding `from` to before `to`:
@@ -369,12 +276,12 @@ impl Index {
                 Some(p) => {
                     let s = match state {
                         Some(s) => s,
-                        None => self.counter_state_before(id, day)?,
+                        None => counter_state_before(&self.store, id, day)?,
                     };
                     Roller::counter(p.clone(), s)
                 }
             };
-            self.feed_day(device, day, &[id], std::slice::from_mut(&mut roller))?;
+            feed_day(&self.store, device, day, &[id], std::slice::from_mut(&mut roller))?;
             let (h, s) = roller.finish();
             state = s;
             if day >= first_day {
@@ -395,6 +302,134 @@ impl Index {
 
     pub fn rollups(&self) -> &Rollups {
         &self.rollups
+    }
+}
+
+/// The sensors' names and devices by id, as a day roller reads them.
+#[derive(Debug, Default)]
+pub(crate) struct SensorTable {
+    names: Vec<String>,
+    device_of: Vec<u32>,
+}
+
+/// Rolls up the days a catch-up indexed, in order, on a thread of its own
+/// (a day is rolled up while the next one is indexed): it holds what it
+/// needs, and gives back how far it got and its counters' states.
+#[derive(Debug)]
+pub(crate) struct DayRoller {
+    store: Store,
+    rollups: Rollups,
+    /// The last day rolled up (every day before it is too).
+    pub rolled: Option<i64>,
+    /// Counters' states after the day `.0`.
+    memo: Option<(i64, FxMap<u32, CounterState>)>,
+}
+
+impl DayRoller {
+    /// Rolls up `day` (every day before it is), with `sensors` for the names of its sensors.
+    pub fn roll(&mut self, day: i64, sensors: &SensorTable) -> Result<(), IndexError> {
+        if self.rolled.is_some_and(|r| r >= day) {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut states = Vec::new();
+        for (id, hours, state) in self.make_day(day, sensors)? {
+            if let Some(s) = state {
+                states.push((id, s));
+            }
+            if !hours.is_empty() || state.is_some() {
+                batch.insert(keys::rollup(id, day), encode_day(&hours, state.as_ref()));
+            }
+        }
+        batch.insert(keys::meta("rolled"), codec::encode(&day));
+        self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
+        let memo = self.memo.get_or_insert_with(|| (day, FxMap::default()));
+        memo.0 = day;
+        memo.1.extend(states);
+        self.rolled = Some(day);
+        Ok(())
+    }
+
+    /// The hours of every rolled-up sensor with readings on `day` (and a
+    /// counter's state after it), made from the day's readings.
+    fn make_day(&mut self, day: i64, table: &SensorTable) -> Result<Vec<DayOfSensor>, IndexError> {
+        let store = &self.store;
+        // The sensors with readings that day, from the day's field records, by device.
+        let mut by_device: std::collections::BTreeMap<u32, Vec<(u32, Kind)>> = std::collections::BTreeMap::new();
+        for item in store.db.scan_prefix(keys::day_key(day, keys::DAY_FIELD, b"")) {
+            let (k, _) = item.map_err(store.db_err())?;
+            let id = u32::from_be_bytes(k[k.len() - 4..].try_into().map_err(|_| store.damaged("field key"))?);
+            let name = table.names.get(id as usize).ok_or_else(|| store.damaged("field of an unknown sensor"))?;
+            if let Some(kind) = self.rollups.kind(name) {
+                by_device.entry(table.device_of[id as usize]).or_default().push((id, kind));
+            }
+        }
+        // A counter's state goes on from the day before it reported, which
+        // the previous day rolled up left in memory, or its stored record.
+        let memo_ok = self.memo.as_ref().is_some_and(|(d, _)| Some(*d) == self.rolled);
+        if !memo_ok {
+            self.memo = Some((self.rolled.unwrap_or(i64::MIN), FxMap::default()));
+        }
+        let mut out = Vec::new();
+        for (device, sensors) in by_device {
+            let mut rollers = Vec::with_capacity(sensors.len());
+            for &(id, kind) in &sensors {
+                rollers.push(match kind {
+                    Kind::Gauge => Roller::gauge(),
+                    Kind::Counter(i) => {
+                        let memo = self.memo.as_ref().and_then(|(_, m)| m.get(&id).copied());
+                        let state = match memo {
+                            Some(s) => s,
+                            None => counter_state_before(store, id, day)?,
+                        };
+                        Roller::counter(self.rollups.counter(i).clone(), state)
+                    }
+                });
+            }
+            feed_day(store, device, day, &sensors.iter().map(|s| s.0).collect::<Vec<_>>(), &mut rollers)?;
+            for ((id, _), roller) in sensors.into_iter().zip(rollers) {
+                let (hours, state) = roller.finish();
+                out.push((id, hours, state));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Feeds a device's readings of `day` (its own segments, in line order;
+/// readings a dataflash replayed are not rolled up) of `sensors` to their rollers.
+fn feed_day(store: &Store, device: u32, day: i64, sensors: &[u32], rollers: &mut [Roller]) -> Result<(), IndexError> {
+    for item in store.db.range(keys::chunk_prefix(device, day)..keys::chunk_end(device, day)) {
+        let (_, v) = item.map_err(store.db_err())?;
+        segment::each_column(
+            &v,
+            |id| sensors.contains(&id),
+            |id, times, values| {
+                let Some(s) = sensors.iter().position(|&x| x == id) else { return };
+                match values {
+                    ColumnValues::Scaled { ms, k, int } => rollers[s].add_scaled(times, ms, k, int),
+                    ColumnValues::Values(values) => {
+                        for (&t, v) in times.iter().zip(values) {
+                            rollers[s].add(t, v);
+                        }
+                    }
+                }
+            },
+        )
+        .ok_or_else(|| store.damaged("reading segment"))?;
+    }
+    Ok(())
+}
+
+/// A counter's state after its last day rolled up before `day`.
+fn counter_state_before(store: &Store, id: u32, day: i64) -> Result<CounterState, IndexError> {
+    let mut last = None;
+    for item in store.db.range(keys::rollup(id, i64::MIN)..keys::rollup(id, day)) {
+        last = Some(item.map_err(store.db_err())?.1);
+    }
+    match last {
+        None => Ok(CounterState::default()),
+        Some(v) => Ok(decode_day(&v).ok_or_else(|| store.damaged("rollup record"))?.1.unwrap_or_default()),
     }
 }
 

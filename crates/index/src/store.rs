@@ -22,6 +22,7 @@ pub(crate) const SEGMENT_MIN: usize = 1024;
 /// three times for segments only a little longer.
 pub(crate) const MERGE_MAX: usize = SEGMENT_MIN / 4;
 
+#[derive(Clone, Debug)]
 pub(crate) struct Store {
     pub path: PathBuf,
     pub db: sled::Db,
