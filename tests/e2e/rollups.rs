@@ -181,3 +181,29 @@ fn fill_shows_empty_periods_in_the_table_only() {
     let csv = ok(&dir.run(&[&args[..], &["--format", "csv"]].concat()));
     assert_eq!(csv.lines().count(), 1 + 1, "{csv}");
 }
+
+/// A changed `[[counter]]` is answered right before `index` runs (from the
+/// readings: the stored rollups were made with the old table), and `index`
+/// makes the stored ones again without indexing the logs again.
+#[test]
+fn a_changed_counter_is_answered_before_and_after_index() {
+    let dir = real_site();
+    std::fs::write(dir.logs().join("20121201.txt"), "L 00:00:01.000 usb-A40117UK OK 9 1 0 0 0 2 0 0 0 3 0 0 0\n").unwrap();
+    std::fs::write(dir.path().join("blackbox.toml"), format!("{HOUSEMON}{COUNTERS}")).unwrap();
+    ok(&dir.run(&["index"]));
+    let args = ["export", "--every", "1h", "--format", "csv"];
+    let wrapped = ok(&dir.run(&args));
+    // The same meters counted in kWh (scale 0.0005) with the MyEMS rule for drops.
+    let other = COUNTERS.replace("scale = 0.5", "scale = 0.0005").replace("unit = \"Wh\"", "unit = \"kWh\"\nreset = \"max\"");
+    std::fs::write(dir.path().join("blackbox.toml"), format!("{HOUSEMON}{other}")).unwrap();
+    let before = ok(&dir.run(&args));
+    assert_ne!(before, wrapped);
+    assert!(before.contains(",kWh,"), "{}", &before[..400]);
+    let out = dir.run(&["index"]);
+    ok(&out);
+    assert!(stderr(&out).contains("indexed 0 new lines"), "the logs were not indexed again: {}", stderr(&out));
+    assert_eq!(ok(&dir.run(&args)), before, "stored rollups differ from those made from the readings");
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    ok(&dir.run(&["index"]));
+    assert_eq!(ok(&dir.run(&args)), before, "a fresh cache's rollups differ");
+}

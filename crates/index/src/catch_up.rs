@@ -417,6 +417,7 @@ impl Index {
     /// Adds to `batch` the removal of everything derived from one day.
     fn remove_day(&mut self, day: &str, batch: &mut sled::Batch) -> Result<(), IndexError> {
         let day_no = keys::parse_day_name(day);
+        self.rollup_generation += 1;
         // Its rollups, and every later day's (a counter's state flows from day to day).
         for item in self.store.db.scan_prefix(keys::day_key(day_no, keys::DAY_FIELD, b"")) {
             let (k, _) = item.map_err(self.store.db_err())?;

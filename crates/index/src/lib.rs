@@ -229,6 +229,13 @@ pub struct Index {
     counter_memo: Option<(i64, fx::FxMap<u32, rollup::CounterState>)>,
     /// Opened to index (not only to read).
     writable: bool,
+    /// Bumped whenever the stored rollups change (a day rolled up or
+    /// removed, other rollups), so that `rollup_memo` is never stale.
+    rollup_generation: u64,
+    /// The stored hours [`Index::rollup_hours`] read last, by generation,
+    /// sensor and days: a follower asked for the same year again (a
+    /// dashboard, a script polling) does not decode it again.
+    rollup_memo: std::sync::Mutex<Option<rollups::Memo>>,
     /// For readers: the cache directory, held open so that every file comes from it.
     _dir: Option<std::fs::File>,
 }
@@ -377,6 +384,8 @@ impl Index {
             rolled: None,
             counter_memo: None,
             writable: write,
+            rollup_generation: 0,
+            rollup_memo: std::sync::Mutex::new(None),
             _dir: None,
         };
         index.load_sensors()?;

@@ -176,6 +176,10 @@ fn get_sums(r: &mut Reader<'_>, n: usize) -> Option<Vec<Sum>> {
     }
 }
 
+/// The stored hours of a sensor as last read: (generation, sensor, first
+/// day, end day), and the hours with a counter's state after the last day.
+pub(crate) type Memo = ((u64, u32, i64, i64), std::sync::Arc<(Vec<Hour>, Option<CounterState>)>);
+
 /// A sensor's id, its hours of a day, and a counter's state after them.
 type DayOfSensor = (u32, Vec<Hour>, Option<CounterState>);
 
@@ -201,6 +205,7 @@ impl Index {
     /// Reads how far days are rolled up, or (when the rollups stored were
     /// made differently) removes them if the cache is writable.
     pub(crate) fn sync_rollups(&mut self) -> Result<(), IndexError> {
+        self.rollup_generation += 1;
         let fp = self.rollups.fingerprint();
         let stored = self.store.get::<String>(&keys::meta("rollups"))?;
         self.counter_memo = None;
@@ -227,6 +232,7 @@ impl Index {
     }
 
     pub(crate) fn put_back(&mut self, roller: DayRoller) {
+        self.rollup_generation += 1;
         self.rolled = roller.rolled;
         self.counter_memo = roller.memo;
     }
@@ -251,14 +257,33 @@ impl Index {
         let last_day = to.map_or(i64::MAX, |t| (t - 1).div_euclid(DAY_MS));
         let rolled = self.rolled.unwrap_or(i64::MIN);
         let mut hours = Vec::new();
-        let mut state = None;
+        // With no day rolled up (none yet, or those stored were made with
+        // other [[counter]] tables, which a reader cannot remove), a counter
+        // starts afresh: nothing stored can be trusted.
+        let mut state = if self.rolled.is_none() { Some(CounterState::default()) } else { None };
         let stored_to = rolled.min(last_day).saturating_add(1);
         if first_day < stored_to {
-            for item in self.store.db.range(keys::rollup(id, first_day)..keys::rollup(id, stored_to)) {
-                let (_, v) = item.map_err(self.store.db_err())?;
-                let (h, s) = decode_day(&v).ok_or_else(|| self.store.damaged("rollup record"))?;
-                hours.extend(h);
-                state = s;
+            let key = (self.rollup_generation, id, first_day, stored_to);
+            let mut memo = self.rollup_memo.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let stored = match memo.as_ref() {
+                Some((k, stored)) if *k == key => stored.clone(),
+                _ => {
+                    let (mut read, mut last) = (Vec::new(), None);
+                    for item in self.store.db.range(keys::rollup(id, first_day)..keys::rollup(id, stored_to)) {
+                        let (_, v) = item.map_err(self.store.db_err())?;
+                        let (h, s) = decode_day(&v).ok_or_else(|| self.store.damaged("rollup record"))?;
+                        read.extend(h);
+                        last = s;
+                    }
+                    let stored = std::sync::Arc::new((read, last));
+                    *memo = Some((key, stored.clone()));
+                    stored
+                }
+            };
+            drop(memo);
+            hours.extend(stored.0.iter().cloned());
+            if stored.1.is_some() {
+                state = stored.1;
             }
         }
         // The days not rolled up yet, made from their readings.

@@ -37,6 +37,26 @@ fn short(x: f64) -> String {
     }
 }
 
+/// Appends an integer's decimal digits (the fmt machinery costs more than the digits, a row at a time).
+fn push_int(out: &mut String, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
 /// A number for a program: the shortest text that reads back as the same double.
 fn exact(x: f64) -> String {
     if x.is_finite() {
@@ -71,8 +91,66 @@ struct Row<'a> {
     partial: bool,
 }
 
-const GAUGE_COLUMNS: [&str; 9] = ["count", "min", "max", "mean", "first", "last", "min_time", "max_time", "partial"];
-const COUNTER_COLUMNS: [&str; 5] = ["increment", "unit", "count", "flags", "partial"];
+/// The columns of a period's row.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Col {
+    Kind,
+    Count,
+    Min,
+    Max,
+    Mean,
+    First,
+    Last,
+    MinTime,
+    MaxTime,
+    Increment,
+    Unit,
+    Flags,
+    Partial,
+}
+
+impl Col {
+    /// Its name in CSV headers and JSON.
+    fn name(self) -> &'static str {
+        match self {
+            Col::Kind => "kind",
+            Col::Count => "count",
+            Col::Min => "min",
+            Col::Max => "max",
+            Col::Mean => "mean",
+            Col::First => "first",
+            Col::Last => "last",
+            Col::MinTime => "min_time",
+            Col::MaxTime => "max_time",
+            Col::Increment => "increment",
+            Col::Unit => "unit",
+            Col::Flags => "flags",
+            Col::Partial => "partial",
+        }
+    }
+
+    /// Its heading in a table.
+    fn heading(self) -> &'static str {
+        match self {
+            Col::MinTime => "min at",
+            Col::MaxTime => "max at",
+            Col::Partial | Col::Unit => "",
+            c => c.name(),
+        }
+    }
+
+    fn numeric(self) -> bool {
+        matches!(self, Col::Count | Col::Min | Col::Max | Col::Mean | Col::First | Col::Last | Col::Increment)
+    }
+}
+
+fn names(columns: &[Col]) -> String {
+    columns.iter().map(|c| c.name()).collect::<Vec<_>>().join(",")
+}
+
+const GAUGE_COLUMNS: [Col; 9] =
+    [Col::Count, Col::Min, Col::Max, Col::Mean, Col::First, Col::Last, Col::MinTime, Col::MaxTime, Col::Partial];
+const COUNTER_COLUMNS: [Col; 5] = [Col::Increment, Col::Unit, Col::Count, Col::Flags, Col::Partial];
 
 /// How cells are written: for a person (numbers shortened, empty cells
 /// for what does not apply), in CSV (quoted where needed) or as JSON values.
@@ -89,7 +167,7 @@ impl<'a> Row<'a> {
     }
 
     /// Appends the cell of column `c` to `out`.
-    fn cell(&self, c: &str, unit: &str, style: Style, out: &mut String) {
+    fn cell(&self, c: Col, unit: &str, style: Style, out: &mut String) {
         use std::fmt::Write as _;
         let num = |x: f64, out: &mut String| match style {
             Style::Table => out.push_str(&short(x)),
@@ -108,14 +186,12 @@ impl<'a> Row<'a> {
             }
             _ => push_rfc3339_millis(out, t),
         };
-        let value = |v: &decode::Value, out: &mut String| match style {
-            Style::Json => out.push_str(&value_json(v)),
+        let value = |v: &decode::Value, out: &mut String| match (style, v) {
+            (_, decode::Value::Int(i)) => push_int(out, *i),
+            (Style::Json, v) => out.push_str(&value_json(v)),
             // Numbers need no quoting; text may.
-            Style::Csv if !matches!(v, decode::Value::Text(_)) => {
-                let _ = write!(out, "{v}");
-            }
-            Style::Csv => text(&v.to_string(), out),
-            Style::Table => {
+            (Style::Csv, decode::Value::Text(t)) => text(t, out),
+            (_, v) => {
                 let _ = write!(out, "{v}");
             }
         };
@@ -125,44 +201,42 @@ impl<'a> Row<'a> {
             }
         };
         match (self.summary, c) {
-            (_, "partial") if style == Style::Table => {
+            (_, Col::Partial) if style == Style::Table => {
                 if self.partial {
                     out.push_str("partial");
                 }
             }
-            (_, "partial") => {
+            (_, Col::Partial) => {
                 let _ = write!(out, "{}", self.partial);
             }
             (None, _) => none(out),
-            (Some(s), "count") => {
-                let _ = write!(out, "{}", s.count());
-            }
+            (Some(s), Col::Count) => push_int(out, i64::try_from(s.count()).unwrap_or(i64::MAX)),
             (Some(Summary::Gauge(g)), c) => match c {
-                "min" => value(&g.min, out),
-                "max" => value(&g.max, out),
-                "mean" => num(g.mean(), out),
-                "first" => value(&g.first, out),
-                "last" => value(&g.last, out),
-                "min_time" => time(g.t_min, out),
-                "max_time" => time(g.t_max, out),
+                Col::Min => value(&g.min, out),
+                Col::Max => value(&g.max, out),
+                Col::Mean => num(g.mean(), out),
+                Col::First => value(&g.first, out),
+                Col::Last => value(&g.last, out),
+                Col::MinTime => time(g.t_min, out),
+                Col::MaxTime => time(g.t_max, out),
                 _ => none(out),
             },
             (Some(Summary::Counter(inc)), c) => match c {
-                "increment" => num(inc.total.value(), out),
-                "unit" if unit.is_empty() => none(out),
-                "unit" => text(unit, out),
-                "flags" if style == Style::Json => out.push_str(&serde_json::to_string(&inc.flags.names()).unwrap_or_default()),
-                "flags" => text(&inc.flags.names().join("+"), out),
+                Col::Increment => num(inc.total.value(), out),
+                Col::Unit if unit.is_empty() => none(out),
+                Col::Unit => text(unit, out),
+                Col::Flags if style == Style::Json => out.push_str(&serde_json::to_string(&inc.flags.names()).unwrap_or_default()),
+                Col::Flags => text(&inc.flags.names().join("+"), out),
                 _ => none(out),
             },
         }
     }
 
     /// The cells of `columns`, each as text.
-    fn cells(&self, columns: &[&str], unit: &str, style: Style) -> Vec<String> {
+    fn cells(&self, columns: &[Col], unit: &str, style: Style) -> Vec<String> {
         columns
             .iter()
-            .map(|c| {
+            .map(|&c| {
                 let mut s = String::new();
                 self.cell(c, unit, style, &mut s);
                 s
@@ -171,21 +245,21 @@ impl<'a> Row<'a> {
     }
 
     /// A CSV line: start, end, sensor, then `columns`.
-    fn csv(&self, sensor: &str, columns: &[&str], unit: &str, out: &mut String) {
+    fn csv(&self, sensor: &str, columns: &[Col], unit: &str, out: &mut String) {
         out.clear();
         push_rfc3339_millis(out, self.start);
         out.push(',');
         push_rfc3339_millis(out, self.end);
         out.push(',');
         push_csv(out, sensor);
-        for c in columns {
+        for &c in columns {
             out.push(',');
             self.cell(c, unit, Style::Csv, out);
         }
     }
 
     /// A JSON object: start, end, sensor, then `columns` (and `extra`, already `"key":value`).
-    fn json(&self, sensor: &str, columns: &[&str], unit: &str, extra: &str, out: &mut String) {
+    fn json(&self, sensor: &str, columns: &[Col], unit: &str, extra: &str, out: &mut String) {
         out.clear();
         out.push_str("{\"start\":\"");
         push_rfc3339_millis(out, self.start);
@@ -193,9 +267,9 @@ impl<'a> Row<'a> {
         push_rfc3339_millis(out, self.end);
         out.push_str("\",\"sensor\":");
         out.push_str(&serde_json::Value::String(sensor.into()).to_string());
-        for c in columns {
+        for &c in columns {
             out.push_str(",\"");
-            out.push_str(c);
+            out.push_str(c.name());
             out.push_str("\":");
             self.cell(c, unit, Style::Json, out);
         }
@@ -240,7 +314,7 @@ pub fn query_every(
     };
     let counter = hours.counter.is_some();
     let (periods, unit) = periods(idx, &args.sensor, hours, every)?;
-    let columns: &[&str] = if counter { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
+    let columns: &[Col] = if counter { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
     let mut rows: Vec<Row> = periods.iter().map(Row::of).collect();
     if args.fill && args.format == Format::Table {
         let first = from.or(rows.first().map(|r| r.start));
@@ -263,12 +337,7 @@ pub fn query_every(
     match args.format {
         Format::Table => {
             let mut header = vec!["start".to_string()];
-            header.extend(columns.iter().map(|c| match *c {
-                "min_time" => "min at".to_string(),
-                "max_time" => "max at".to_string(),
-                "partial" | "unit" => String::new(),
-                c => c.to_string(),
-            }));
+            header.extend(columns.iter().map(|c| c.heading().to_string()));
             let mut table = vec![header];
             for r in &rows {
                 let mut cells = vec![rfc3339_millis(r.start)];
@@ -278,7 +347,7 @@ pub fn query_every(
             write_table(out, &table, &numeric(1, columns))?;
         }
         Format::Csv => {
-            writeln!(out, "start,end,sensor,{}", columns.join(","))?;
+            writeln!(out, "start,end,sensor,{}", names(columns))?;
             for r in &rows {
                 r.csv(&args.sensor, columns, &unit, &mut line);
                 line.push('\n');
@@ -333,9 +402,9 @@ fn write_table(out: &mut dyn Write, rows: &[Vec<String>], right: &[bool]) -> std
 }
 
 /// Which of `columns` (after a first, left-aligned one) hold numbers.
-fn numeric(first: usize, columns: &[&str]) -> Vec<bool> {
+fn numeric(first: usize, columns: &[Col]) -> Vec<bool> {
     let mut v = vec![false; first];
-    v.extend(columns.iter().map(|c| matches!(*c, "count" | "min" | "max" | "mean" | "first" | "last" | "increment")));
+    v.extend(columns.iter().map(|c| c.numeric()));
     v
 }
 
@@ -350,10 +419,23 @@ pub fn export_every(
 ) -> Result<(), CliError> {
     let every = parse_every(args.every.as_deref().unwrap_or("1h"))?;
     let from = from.map(|t| period_start(t, every));
-    const ALL: [&str; 13] =
-        ["kind", "count", "min", "max", "mean", "first", "last", "min_time", "max_time", "increment", "unit", "flags", "partial"];
+    const ALL: [Col; 13] = [
+        Col::Kind,
+        Col::Count,
+        Col::Min,
+        Col::Max,
+        Col::Mean,
+        Col::First,
+        Col::Last,
+        Col::MinTime,
+        Col::MaxTime,
+        Col::Increment,
+        Col::Unit,
+        Col::Flags,
+        Col::Partial,
+    ];
     if args.format == Format::Csv {
-        writeln!(out, "start,end,sensor,{}", ALL.join(","))?;
+        writeln!(out, "start,end,sensor,{}", names(&ALL))?;
     }
     let mut table = vec![];
     let mut any = false;
@@ -363,7 +445,7 @@ pub fn export_every(
         let counter = hours.counter.is_some();
         let (periods, unit) = periods(idx, &sensor, hours, every)?;
         let kind = if counter { "counter" } else { "gauge" };
-        let columns: &[&str] = if counter { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
+        let columns: &[Col] = if counter { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
         for p in &periods {
             any = true;
             let r = Row::of(p);
@@ -375,16 +457,16 @@ pub fn export_every(
                 Format::Csv => {
                     let cells: Vec<String> = ALL
                         .iter()
-                        .map(|&c| if c == "kind" { kind.to_string() } else { r.cells(&[c], &unit, Style::Csv).remove(0) })
+                        .map(|&c| if c == Col::Kind { kind.to_string() } else { r.cells(&[c], &unit, Style::Csv).remove(0) })
                         .collect();
                     writeln!(out, "{},{},{},{}", rfc3339_millis(p.start), rfc3339_millis(p.end), csv_field(&sensor), cells.join(","))?;
                 }
                 Format::Table => {
                     let mut cells = vec![rfc3339_millis(p.start), sensor.clone()];
-                    cells.extend(r.cells(columns, &unit, Style::Table).into_iter().zip(columns).map(|(v, c)| match *c {
-                        "partial" | "unit" => v,
-                        "min_time" | "max_time" => String::new(),
-                        c => format!("{c}={v}"),
+                    cells.extend(r.cells(columns, &unit, Style::Table).into_iter().zip(columns).map(|(v, c)| match c {
+                        Col::Partial | Col::Unit => v,
+                        Col::MinTime | Col::MaxTime => String::new(),
+                        c => format!("{}={v}", c.name()),
                     }));
                     table.push(cells);
                 }
