@@ -180,6 +180,27 @@ fn fill_shows_empty_periods_in_the_table_only() {
     assert!(table.lines().nth(1).unwrap().trim_end() == "2012-11-28T00:00:00.000Z", "{table}");
     let csv = ok(&dir.run(&[&args[..], &["--format", "csv"]].concat()));
     assert_eq!(csv.lines().count(), 1 + 1, "{csv}");
+    let out = dir.run(&[&args[..], &["--format", "csv", "--fill"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--fill adds empty rows to the table format only"), "{}", stderr(&out));
+}
+
+/// The periods that hold --from and --to are whole: a day asked up to its
+/// noon is the whole day, as is a week, and `1w` is `7d`.
+#[test]
+fn periods_holding_from_and_to_are_whole() {
+    let dir = real_site();
+    ok(&dir.run(&["index"]));
+    let sensor = "usb-A40117UK/roomNode-2/temp";
+    let whole = ok(&dir.run(&["query", sensor, "--every", "1d", "--format", "csv"]));
+    let cut =
+        ok(&dir.run(&["query", sensor, "--every", "1d", "--format", "csv", "--from", "2012-11-30 05:00", "--to", "2012-11-30 12:00"]));
+    assert_eq!(cut, whole);
+    let week = ok(&dir.run(&["query", sensor, "--every", "1w", "--format", "csv", "--to", "2012-11-30 12:00"]));
+    assert_eq!(week, ok(&dir.run(&["query", sensor, "--every", "7d", "--format", "csv"])));
+    assert!(week.lines().nth(1).unwrap().starts_with("2012-11-26T00:00:00.000Z,2012-12-03T00:00:00.000Z,"), "{week}");
+    let out = dir.run(&["query", sensor, "--every", "0h"]);
+    assert!(stderr(&out).contains("a period is at least an hour"), "{}", stderr(&out));
 }
 
 /// A changed `[[counter]]` is answered right before `index` runs (from the
@@ -202,6 +223,7 @@ fn a_changed_counter_is_answered_before_and_after_index() {
     let out = dir.run(&["index"]);
     ok(&out);
     assert!(stderr(&out).contains("indexed 0 new lines"), "the logs were not indexed again: {}", stderr(&out));
+    assert!(stderr(&out).contains("[[counter]] changed since the rollups were made; making them again"), "{}", stderr(&out));
     assert_eq!(ok(&dir.run(&args)), before, "stored rollups differ from those made from the readings");
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
     ok(&dir.run(&["index"]));

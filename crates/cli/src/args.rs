@@ -172,7 +172,8 @@ pub struct RebuildArgs {}
 /// One sensor's readings, or its rollups per period (--every).
 ///
 /// With --every, one row per period (UTC: days start at midnight, weeks on
-/// Mondays): a gauge's count, min, max, mean, first and last value and when
+/// Mondays, other periods at multiples of their length since 1970; the
+/// periods that hold --from and --to are given whole): a gauge's count, min, max, mean, first and last value and when
 /// the min and max were read; a [[counter]]'s increment, count of readings
 /// and flags (which of its rules applied: first, zero, reset, wrap, low,
 /// high). The period holding the current time is marked partial.
@@ -214,9 +215,17 @@ pub enum Format {
     Jsonl,
 }
 
-/// Every decoded reading, in log order.
+/// Every decoded reading, in log order; or every sensor's rollups (--every).
+///
+/// With --every, one row per sensor and period (sensor by sensor, each in
+/// time order), as `query --every` gives them, with a `kind` column: gauge
+/// (count, min, max, mean, first, last, when the min and max were read) or
+/// counter (increment, unit, count, flags). Periods are UTC; those that
+/// hold --from and --to are given whole.
 #[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
-#[command(after_help = "Example:\n  blackbox export --from 2012-11-30 --to 2012-12-01 --format csv > day.csv")]
+#[command(
+    after_help = "Examples:\n  blackbox export --from 2012-11-30 --to 2012-12-01 --format csv > day.csv\n  blackbox export --every 1h --format csv > hours.csv"
+)]
 pub struct ExportArgs {
     /// From this time on
     #[arg(long, value_name = "T", allow_hyphen_values = true)]

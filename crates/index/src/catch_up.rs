@@ -87,6 +87,8 @@ impl Index {
     ) -> Result<CatchUp, IndexError> {
         let scan = logfile::scan(logs).map_err(|source| IndexError::Io { path: logs.into(), source })?;
         let mut result = CatchUp::default();
+        // Rollups made with another configuration go: this catch-up makes them again.
+        self.sync_rollups(true)?;
         let present: BTreeSet<String> = scan.days.iter().map(|d| keys::day_name(d.date)).collect();
         for item in self.store.db.scan_prefix([keys::CURSOR]) {
             let (k, _) = item.map_err(self.store.db_err())?;

@@ -389,7 +389,7 @@ impl Index {
             _dir: None,
         };
         index.load_sensors()?;
-        index.sync_rollups()?;
+        index.sync_rollups(false)?;
         Ok((index, reset))
     }
 

@@ -194,27 +194,32 @@ pub struct SensorHours {
 
 impl Index {
     /// The rollups to make from now on ([`Rollups::default`]: gauges of
-    /// every numeric sensor, no counters). Rollups made with others are
-    /// removed, to be made again by the next catch-up (readers make the
-    /// hours they need from the readings meanwhile).
-    pub fn set_rollups(&mut self, rollups: Rollups) -> Result<(), IndexError> {
+    /// every numeric sensor, no counters). Returns whether the stored
+    /// rollups were made with others: the next catch-up removes them and
+    /// makes them again (readers make the hours they need from the
+    /// readings meanwhile).
+    pub fn set_rollups(&mut self, rollups: Rollups) -> Result<bool, IndexError> {
         self.rollups = rollups;
-        self.sync_rollups()
+        self.sync_rollups(false)
     }
 
-    /// Reads how far days are rolled up, or (when the rollups stored were
-    /// made differently) removes them if the cache is writable.
-    pub(crate) fn sync_rollups(&mut self) -> Result<(), IndexError> {
-        self.rollup_generation += 1;
+    /// Reads how far days are rolled up when the stored rollups were made
+    /// with these; otherwise treats none as rolled up and, with `remove`
+    /// (a catch-up, which makes them again), removes them. Returns whether
+    /// stored rollups were made with others.
+    pub(crate) fn sync_rollups(&mut self, remove: bool) -> Result<bool, IndexError> {
         let fp = self.rollups.fingerprint();
         let stored = self.store.get::<String>(&keys::meta("rollups"))?;
-        self.counter_memo = None;
         if stored.as_deref() == Some(fp.as_str()) {
             self.rolled = self.store.get::<i64>(&keys::meta("rolled"))?;
-            return Ok(());
+            return Ok(false);
         }
+        self.rollup_generation += 1;
         self.rolled = None;
-        if self.writable {
+        self.counter_memo = None;
+        // Some were made with others when any day was rolled up.
+        let made = self.store.get::<i64>(&keys::meta("rolled"))?.is_some();
+        if remove && self.writable {
             let mut batch = sled::Batch::default();
             for item in self.store.db.scan_prefix([keys::ROLLUP]) {
                 batch.remove(item.map_err(self.store.db_err())?.0);
@@ -223,7 +228,7 @@ impl Index {
             batch.insert(keys::meta("rollups"), codec::encode(&fp));
             self.store.db.apply_batch(batch).map_err(self.store.db_err())?;
         }
-        Ok(())
+        Ok(made)
     }
 
     /// What rolling up needs, taken for a catch-up ([`DayRoller`]), and given back after it.

@@ -48,7 +48,8 @@ fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
         Ok(opened) => opened,
         Err(index::IndexError::Busy { .. }) => {
             return Err(setup_error(format!(
-                "cannot index into {}: a running `blackbox index --follow` (or `blackbox demo`) holds it, and already keeps it current",
+                "cannot index into {}: a running `blackbox index --follow` (or `blackbox demo`) holds it, and already keeps it current \
+(with the configuration it started with: restart it to apply a changed one)",
                 cache.display()
             )))
         }
@@ -74,7 +75,9 @@ fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
         None => {}
     }
     idx.set_checks(derive.checks.clone());
-    idx.set_rollups(derive.rollups.clone()).map_err(anyhow::Error::new).setup()?;
+    if idx.set_rollups(derive.rollups.clone()).map_err(anyhow::Error::new).setup()? {
+        note!("blackbox: [rollup] or [[counter]] changed since the rollups were made; making them again from the cache's readings (the logs are not read again)");
+    }
     Ok(idx)
 }
 

@@ -12,14 +12,30 @@ use std::io::Write;
 
 /// `--every`: a positive multiple of an hour, in ms.
 pub fn parse_every(text: &str) -> Result<i64, CliError> {
-    let d = config::parse_duration(text).map_err(|e| setup_error(format!("--every {text}: {e}")))?;
-    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    if ms <= 0 || ms % HOUR_MS != 0 {
-        return Err(setup_error(format!(
-            "--every {text}: rollups are kept per hour, so a period is a whole number of hours or days (1h, 6h, 1d, 7d)"
-        )));
+    let wrong = || {
+        setup_error(format!(
+            "--every {text}: rollups are kept per hour, so a period is a whole number of hours, days or weeks (1h, 6h, 1d, 7d, 1w)"
+        ))
+    };
+    let t = text.trim();
+    // Weeks too: `1w` is 7d.
+    let ms = match t.strip_suffix('w') {
+        Some(n) => n.parse::<i64>().map_err(|_| wrong())?.checked_mul(7 * rollup::DAY_MS).ok_or_else(wrong)?,
+        None => i64::try_from(config::parse_duration(t).map_err(|_| wrong())?.as_millis()).unwrap_or(i64::MAX),
+    };
+    if ms % HOUR_MS != 0 {
+        return Err(wrong());
+    }
+    if ms <= 0 {
+        return Err(setup_error(format!("--every {text}: a period is at least an hour (1h)")));
     }
     Ok(ms)
+}
+
+/// `--from` and `--to` widened to whole periods: the periods that hold
+/// them are given whole (a row is never a part of its period).
+fn whole_periods(from: Option<i64>, to: Option<i64>, every: i64) -> (Option<i64>, Option<i64>) {
+    (from.map(|t| period_start(t, every)), to.map(|t| period_start(t - 1, every) + every))
 }
 
 fn now_ms() -> i64 {
@@ -258,7 +274,7 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// A JSON object: start, end, sensor, then `columns` (and `extra`, already `"key":value`).
+    /// A JSON object: start, end, sensor, `extra` (already `,"key":value`), then `columns`.
     fn json(&self, sensor: &str, columns: &[Col], unit: &str, extra: &str, out: &mut String) {
         out.clear();
         out.push_str("{\"start\":\"");
@@ -267,13 +283,13 @@ impl<'a> Row<'a> {
         push_rfc3339_millis(out, self.end);
         out.push_str("\",\"sensor\":");
         out.push_str(&serde_json::Value::String(sensor.into()).to_string());
+        out.push_str(extra);
         for &c in columns {
             out.push_str(",\"");
             out.push_str(c.name());
             out.push_str("\":");
             self.cell(c, unit, Style::Json, out);
         }
-        out.push_str(extra);
         out.push('}');
     }
 }
@@ -301,7 +317,7 @@ pub fn query_every(
 ) -> Result<(), CliError> {
     let every = parse_every(args.every.as_deref().unwrap_or("1h"))?;
     // Periods that hold --from and --to are whole: rollups are not cut within an hour.
-    let from = from.map(|t| period_start(t, every));
+    let (from, to) = whole_periods(from, to, every);
     let hours = match idx.rollup_hours(&args.sensor, from, to)? {
         None => return Err(crate::cmd::read::no_such_sensor(idx, &args.sensor)),
         Some(None) => {
@@ -418,7 +434,7 @@ pub fn export_every(
     notes: Notes<'_>,
 ) -> Result<(), CliError> {
     let every = parse_every(args.every.as_deref().unwrap_or("1h"))?;
-    let from = from.map(|t| period_start(t, every));
+    let (from, to) = whole_periods(from, to, every);
     const ALL: [Col; 13] = [
         Col::Kind,
         Col::Count,

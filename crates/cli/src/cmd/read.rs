@@ -150,6 +150,11 @@ pub fn query(global: &Global, args: QueryArgs) -> Result<ExitCode, CliError> {
     if let Some(e) = &args.every {
         every::parse_every(e)?;
     }
+    if args.fill && args.format != Format::Table {
+        return Err(setup_error(
+            "--fill adds empty rows to the table format only: csv and jsonl leave out the periods without readings (a program sees the gaps in the start times)",
+        ));
+    }
     run(global, Request::Query(args))
 }
 
