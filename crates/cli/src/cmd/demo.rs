@@ -63,6 +63,14 @@ name = "freezing outside"
 sensors = ["*/outside/temp"]
 kind = "range"
 min = -10
+
+# The homePower node's three meters count half watt-hours in 16-bit
+# counters: `blackbox query usb-DEMO/homePower-9/c1 --every 1h` is the energy per hour.
+[[counter]]
+sensors = ["*/homePower-*/c?"]
+wrap = 65536
+scale = 0.5
+unit = "Wh"
 "#;
 
 /// Written when the configuration maps no RF12 node: that configuration
@@ -392,11 +400,12 @@ fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path, sensor: Opti
         let from = if now - r.last_ms < 10 * 60_000 { " --from -10m" } else { "" };
         (format!("{me}{flags} query {}{from}", r.sensor), "one sensor's readings (table, --format csv|jsonl)")
     });
+    let hourly = sensor.map(|r| (format!("{me}{flags} query {} --every 1h", r.sensor), "its count, min, max and mean per hour"));
     let status = [(format!("{me}{flags} status --all"), "every device's colour, and why")]
         .into_iter()
         .chain(device.map(|d| (format!("{me}{flags} status {d}"), "one device: its checks and the log lines behind them")))
         .chain([(format!("{me}{flags} health"), "every change of colour, oldest first")]);
-    let rows = query.into_iter().chain(status).chain([
+    let rows = query.into_iter().chain(hourly).chain(status).chain([
         (format!("{me}{flags} schema"), "every device and field discovered"),
         (format!("{me}{flags} stats"), "what was collected, per source"),
         (format!("{me}{flags} tail -n 20 --decoded"), "the logs themselves, decoded"),
