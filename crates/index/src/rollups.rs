@@ -186,8 +186,7 @@ type DayOfSensor = (u32, Vec<Hour>, Option<CounterState>);
 /// A sensor's hours, as `query --every` and `export --every` read them.
 #[derive(Debug, Clone)]
 pub struct SensorHours {
-    pub kind: Kind,
-    /// A counter's parameters (its limits are applied when periods are made).
+    /// A counter's parameters, none for a gauge (its limits are applied when periods are made).
     pub counter: Option<CounterParams>,
     pub hours: Vec<Hour>,
 }
@@ -322,7 +321,7 @@ impl Index {
         hours.sort_by_key(|h| h.start);
         let from_hour = from.map(|t| t.div_euclid(HOUR_MS) * HOUR_MS);
         hours.retain(|h| from_hour.is_none_or(|f| h.start >= f) && to.is_none_or(|t| h.start < t));
-        Ok(Some(Some(SensorHours { kind, counter, hours })))
+        Ok(Some(Some(SensorHours { counter, hours })))
     }
 
     /// The sensors that are rolled up, in natural order.

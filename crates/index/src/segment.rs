@@ -370,14 +370,7 @@ pub fn each_column(bytes: &[u8], want: impl Fn(u32) -> bool, mut f: impl FnMut(u
         if !want(id) {
             continue;
         }
-        let times_in: Vec<usize> = h.layouts.iter().map(|l| l.iter().filter(|&&x| x as usize == c).count()).collect();
-        let own;
-        let times: &[i64] = if times_in.iter().all(|&n| n == 1) {
-            &h.times
-        } else {
-            own = h.row_layout.iter().zip(&h.times).flat_map(|(&l, &t)| std::iter::repeat_n(t, times_in[l as usize])).collect::<Vec<_>>();
-            &own
-        };
+        let times = value_times(&h, c);
         if times.len() != count {
             return None;
         }
@@ -387,11 +380,11 @@ pub fn each_column(bytes: &[u8], want: impl Fn(u32) -> bool, mut f: impl FnMut(u
                 let k = if kind == DECIMAL { r.byte()?.min(30) } else { 0 };
                 ints.clear();
                 r.deltas(count, &mut ints)?;
-                f(id, times, ColumnValues::Scaled { ms: &ints, k, int: kind == INT });
+                f(id, &times, ColumnValues::Scaled { ms: &ints, k, int: kind == INT });
             }
             _ => {
                 let values = decode_column(bytes, count)?;
-                f(id, times, ColumnValues::Values(&values));
+                f(id, &times, ColumnValues::Values(&values));
             }
         }
     }
@@ -411,12 +404,20 @@ pub fn sensor(bytes: &[u8], sensor: u32) -> Option<Vec<(i64, Value)>> {
             continue;
         }
         let values = decode_column(bytes, count)?;
-        // How often each layout names the column (once, unless a line repeats a field).
-        let times_in: Vec<usize> = h.layouts.iter().map(|l| l.iter().filter(|&&x| x as usize == c).count()).collect();
-        let times = h.row_layout.iter().zip(&h.times).flat_map(|(&l, &t)| std::iter::repeat_n(t, times_in[l as usize]));
-        return Some(times.zip(values).collect());
+        return Some(value_times(&h, c).iter().copied().zip(values).collect());
     }
     Some(Vec::new())
+}
+
+/// The time of each value of column `c`: the times of the rows whose
+/// layout names it, as often as it names it (once, unless a line repeats a
+/// field); the segment's times when every layout names it once.
+fn value_times<'h>(h: &'h Head<'_>, c: usize) -> std::borrow::Cow<'h, [i64]> {
+    let times_in: Vec<usize> = h.layouts.iter().map(|l| l.iter().filter(|&&x| x as usize == c).count()).collect();
+    if times_in.iter().all(|&n| n == 1) {
+        return std::borrow::Cow::Borrowed(&h.times);
+    }
+    h.row_layout.iter().zip(&h.times).flat_map(|(&l, &t)| std::iter::repeat_n(t, times_in[l as usize])).collect()
 }
 
 /// How many values each column holds: the rows whose layout names it.

@@ -3,7 +3,7 @@
 //! not over).
 
 use crate::args::{ExportArgs, Format, QueryArgs};
-use crate::cmd::read::Notes;
+use crate::cmd::read::{push_csv, Notes};
 use crate::error::{setup_error, CliError};
 use index::{value_json, Index, SensorHours};
 use logfile::time::{push_rfc3339_millis, rfc3339_millis};
@@ -82,23 +82,6 @@ fn exact(x: f64) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    let mut out = String::new();
-    push_csv(&mut out, s);
-    out
-}
-
-/// Appends `s` as a CSV field: quoted when it holds a comma, a quote or a newline.
-fn push_csv(out: &mut String, s: &str) {
-    if s.contains([',', '"', '\n']) {
-        out.push('"');
-        out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(s);
-    }
-}
-
 /// The cells of one period, by column name, for every format.
 struct Row<'a> {
     start: i64,
@@ -167,6 +150,8 @@ fn names(columns: &[Col]) -> String {
 const GAUGE_COLUMNS: [Col; 9] =
     [Col::Count, Col::Min, Col::Max, Col::Mean, Col::First, Col::Last, Col::MinTime, Col::MaxTime, Col::Partial];
 const COUNTER_COLUMNS: [Col; 5] = [Col::Increment, Col::Unit, Col::Count, Col::Flags, Col::Partial];
+const GAUGE_KIND_COLUMNS: [Col; 10] =
+    [Col::Kind, Col::Count, Col::Min, Col::Max, Col::Mean, Col::First, Col::Last, Col::MinTime, Col::MaxTime, Col::Partial];
 
 /// How cells are written: for a person (numbers shortened, empty cells
 /// for what does not apply), in CSV (quoted where needed) or as JSON values.
@@ -217,6 +202,7 @@ impl<'a> Row<'a> {
             }
         };
         match (self.summary, c) {
+            (Some(s), Col::Kind) => text(if matches!(s, Summary::Counter(_)) { "counter" } else { "gauge" }, out),
             (_, Col::Partial) if style == Style::Table => {
                 if self.partial {
                     out.push_str("partial");
@@ -274,8 +260,8 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// A JSON object: start, end, sensor, `extra` (already `,"key":value`), then `columns`.
-    fn json(&self, sensor: &str, columns: &[Col], unit: &str, extra: &str, out: &mut String) {
+    /// A JSON object: start, end, sensor, then `columns`.
+    fn json(&self, sensor: &str, columns: &[Col], unit: &str, out: &mut String) {
         out.clear();
         out.push_str("{\"start\":\"");
         push_rfc3339_millis(out, self.start);
@@ -283,7 +269,6 @@ impl<'a> Row<'a> {
         push_rfc3339_millis(out, self.end);
         out.push_str("\",\"sensor\":");
         out.push_str(&serde_json::Value::String(sensor.into()).to_string());
-        out.push_str(extra);
         for &c in columns {
             out.push_str(",\"");
             out.push_str(c.name());
@@ -295,7 +280,7 @@ impl<'a> Row<'a> {
 }
 
 /// The periods of one sensor's hours, and the unit of a counter's increments.
-fn periods(idx: &Index, sensor: &str, h: SensorHours, every: i64) -> Result<(Vec<Period>, String), CliError> {
+fn periods(idx: &Index, sensor: &str, h: SensorHours, every: i64, now: i64) -> Result<(Vec<Period>, String), CliError> {
     // Only a counter's rows name a unit: its own, else its readings'.
     let unit = match &h.counter {
         Some(p) => match &p.unit {
@@ -304,7 +289,7 @@ fn periods(idx: &Index, sensor: &str, h: SensorHours, every: i64) -> Result<(Vec
         },
         None => String::new(),
     };
-    Ok((combine(h.hours, every, h.counter.as_ref(), now_ms()), unit))
+    Ok((combine(h.hours, every, h.counter.as_ref(), now), unit))
 }
 
 pub fn query_every(
@@ -329,7 +314,8 @@ pub fn query_every(
         Some(Some(h)) => h,
     };
     let counter = hours.counter.is_some();
-    let (periods, unit) = periods(idx, &args.sensor, hours, every)?;
+    let now = now_ms();
+    let (periods, unit) = periods(idx, &args.sensor, hours, every, now)?;
     let columns: &[Col] = if counter { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
     let mut rows: Vec<Row> = periods.iter().map(Row::of).collect();
     if args.fill && args.format == Format::Table {
@@ -342,7 +328,7 @@ pub fn query_every(
             while t < b {
                 match have.peek() {
                     Some(r) if r.start == t => filled.extend(have.next()),
-                    _ => filled.push(Row { start: t, end: t + every, summary: None, partial: t <= now_ms() && now_ms() < t + every }),
+                    _ => filled.push(Row { start: t, end: t + every, summary: None, partial: t <= now && now < t + every }),
                 }
                 t += every;
             }
@@ -372,7 +358,7 @@ pub fn query_every(
         }
         Format::Jsonl => {
             for r in &rows {
-                r.json(&args.sensor, columns, &unit, "", &mut line);
+                r.json(&args.sensor, columns, &unit, &mut line);
                 line.push('\n');
                 out.write_all(line.as_bytes())?;
             }
@@ -456,31 +442,30 @@ pub fn export_every(
     let mut table = vec![];
     let mut any = false;
     let mut line = String::new();
+    let now = now_ms();
     for sensor in idx.rollup_sensors() {
         let Some(Some(hours)) = idx.rollup_hours(&sensor, from, to)? else { continue };
         let counter = hours.counter.is_some();
-        let (periods, unit) = periods(idx, &sensor, hours, every)?;
-        let kind = if counter { "counter" } else { "gauge" };
-        let columns: &[Col] = if counter { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
+        let (periods, unit) = periods(idx, &sensor, hours, every, now)?;
+        // jsonl: the kind, then the columns of that kind; csv: every column.
+        let columns: &[Col] =
+            if counter { &[Col::Kind, Col::Increment, Col::Unit, Col::Count, Col::Flags, Col::Partial] } else { &GAUGE_KIND_COLUMNS };
         for p in &periods {
             any = true;
             let r = Row::of(p);
             match args.format {
                 Format::Jsonl => {
-                    r.json(&sensor, columns, &unit, &format!(",\"kind\":\"{kind}\""), &mut line);
+                    r.json(&sensor, columns, &unit, &mut line);
                     writeln!(out, "{line}")?;
                 }
                 Format::Csv => {
-                    let cells: Vec<String> = ALL
-                        .iter()
-                        .map(|&c| if c == Col::Kind { kind.to_string() } else { r.cells(&[c], &unit, Style::Csv).remove(0) })
-                        .collect();
-                    writeln!(out, "{},{},{},{}", rfc3339_millis(p.start), rfc3339_millis(p.end), csv_field(&sensor), cells.join(","))?;
+                    r.csv(&sensor, &ALL, &unit, &mut line);
+                    writeln!(out, "{line}")?;
                 }
                 Format::Table => {
                     let mut cells = vec![rfc3339_millis(p.start), sensor.clone()];
                     cells.extend(r.cells(columns, &unit, Style::Table).into_iter().zip(columns).map(|(v, c)| match c {
-                        Col::Partial | Col::Unit => v,
+                        Col::Partial | Col::Unit | Col::Kind => v,
                         Col::MinTime | Col::MaxTime => String::new(),
                         c => format!("{}={v}", c.name()),
                     }));

@@ -105,11 +105,21 @@ run `blackbox index` to rebuild it, or give the --config it was built with",
     }
 }
 
-fn csv_field(s: &str) -> String {
+/// `s` as a CSV field: quoted when it holds a comma, a quote or a newline.
+pub(crate) fn csv_field(s: &str) -> String {
+    let mut out = String::new();
+    push_csv(&mut out, s);
+    out
+}
+
+/// Appends [`csv_field`] of `s` to `out`.
+pub(crate) fn push_csv(out: &mut String, s: &str) {
     if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
     } else {
-        s.to_string()
+        out.push_str(s);
     }
 }
 
