@@ -38,6 +38,14 @@ pub struct Config {
     pub rollup: RollupConfig,
     #[serde(default, rename = "counter")]
     pub counters: Vec<CounterConfig>,
+    /// The state directory (default `state` beside the log directory): the
+    /// records of what blackbox did outside itself (the notification ledger,
+    /// acknowledgements and silences), which a rebuild never redoes.
+    pub state: Option<PathBuf>,
+    /// The site's name in notifications (default: the host name).
+    pub site: Option<String>,
+    #[serde(default, rename = "notify")]
+    pub notify: Vec<NotifyConfig>,
     /// The file this was read from, with the lines of its entries (none for
     /// a configuration that was not read from a file).
     #[serde(skip)]
@@ -216,6 +224,48 @@ pub struct CounterConfig {
     pub scale: Option<f64>,
     /// The unit of the increments once scaled.
     pub unit: Option<String>,
+}
+
+/// `[[notify]]`: who is told about which status changes, and through
+/// which channels. Checked by the `alert` crate, which names the file and
+/// line of a wrong one.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub name: String,
+    /// Levels whose transitions (in and, with `resolved`, out) are told
+    /// (default error, critical, grey, black).
+    pub levels: Option<Vec<String>>,
+    /// Globs over device ids, `SOURCE/DEVICE` (default every device).
+    pub devices: Option<Vec<String>>,
+    /// An `http://` or `https://` URL that receives a JSON POST.
+    pub webhook: Option<String>,
+    /// A program and its arguments, run with the message on stdin.
+    pub command: Option<Vec<String>>,
+    /// A GSM modem that sends an SMS.
+    pub modem: Option<ModemConfig>,
+    /// The channels in the order they are tried (default webhook, command, modem).
+    pub order: Option<Vec<String>>,
+    /// Changes within this time of each other go in one message (default 30s).
+    pub group_wait: Option<DurationText>,
+    /// A summary again while the condition lasts, this often (default 4h).
+    pub repeat: Option<DurationText>,
+    /// Tell when a device is back to a level the route does not cover (default true).
+    pub resolved: Option<bool>,
+    /// How long one try of a channel may take (default 10s for a webhook,
+    /// 30s for a command, 60s for the modem).
+    pub timeout: Option<DurationText>,
+}
+
+/// `modem = { port = ..., baud = ..., to = [...] }` of a `[[notify]]`.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModemConfig {
+    pub port: PathBuf,
+    /// Default 115200.
+    pub baud: Option<u32>,
+    /// Phone numbers, `+` and digits.
+    pub to: Vec<String>,
 }
 
 /// `[status]`: when a device without readings turns grey, then black.

@@ -18,6 +18,7 @@ pub struct Origin {
     events: Vec<usize>,
     checks: Vec<usize>,
     counters: Vec<usize>,
+    notify: Vec<usize>,
     nodes: BTreeMap<String, usize>,
 }
 
@@ -34,6 +35,8 @@ pub enum Place<'a> {
     Check(usize),
     /// The `[[counter]]` with this index.
     Counter(usize),
+    /// The `[[notify]]` with this index.
+    Notify(usize),
     /// The `[rf12.nodes]` entry with this key.
     Node(&'a str),
     /// The file as a whole.
@@ -70,6 +73,8 @@ struct Spans {
     checks: Vec<Spanned<IgnoredAny>>,
     #[serde(default, rename = "counter")]
     counters: Vec<Spanned<IgnoredAny>>,
+    #[serde(default, rename = "notify")]
+    notify: Vec<Spanned<IgnoredAny>>,
     #[serde(default)]
     rf12: Rf12Spans,
 }
@@ -93,6 +98,7 @@ impl Origin {
                 events: lines(&s.events),
                 checks: lines(&s.checks),
                 counters: lines(&s.counters),
+                notify: lines(&s.notify),
                 nodes: s.rf12.nodes.keys().map(|k| (k.get_ref().clone(), line(k.span().start))).collect(),
             },
             // Positions are a courtesy: without them messages name the file only.
@@ -108,6 +114,7 @@ impl Origin {
             Place::Event(i) => self.events.get(i).copied(),
             Place::Check(i) => self.checks.get(i).copied(),
             Place::Counter(i) => self.counters.get(i).copied(),
+            Place::Notify(i) => self.notify.get(i).copied(),
             Place::Node(key) => self.nodes.get(key).copied(),
             Place::File => None,
         };

@@ -8,10 +8,13 @@
 //! previous run left in the logs, so a second demo continues the first.
 //! [`Receiver`] wraps it with a model of the JeeLink dataflash log that
 //! RF12demo keeps (saved pages, `DF` lines, the `r` replay command).
+//! [`Modem`] is a GSM modem's AT command dialogue for sending an SMS.
 
 pub mod flash;
+pub mod modem;
 
 pub use flash::Receiver;
+pub use modem::{Behaviour, Modem, Sms};
 
 /// The banner RF12demo prints on reset.
 pub const BANNER: &str = "[RF12demo.12] _ i31* g5 @ 868 MHz";
