@@ -8,6 +8,7 @@ mod dataflash;
 mod demo;
 mod deploy;
 mod index;
+mod notify;
 mod rollups;
 mod snapshots;
 mod soak;

@@ -13,10 +13,15 @@ fn ok(out: &std::process::Output) -> String {
 fn help_of_every_command() {
     let dir = Dir::new();
     insta::assert_snapshot!("help", ok(&dir.run(&["--help"])));
-    for command in ["capture", "index", "rebuild", "query", "export", "schema", "stats", "tail", "verify", "ports", "demo"] {
-        let help = ok(&dir.run(&[command, "--help"]));
-        assert!(help.contains("Example"), "`{command} --help` has no example:\n{help}");
-        insta::assert_snapshot!(format!("help-{command}"), help);
+    let commands =
+        ["capture", "index", "rebuild", "query", "export", "schema", "stats", "tail", "verify", "ports", "demo", "ack", "silence"];
+    for command in commands.iter().map(|c| vec![*c]).chain([vec!["notify", "test"], vec!["notify", "log"]]) {
+        let mut args = command.clone();
+        args.push("--help");
+        let help = ok(&dir.run(&args));
+        let name = command.join(" ");
+        assert!(help.contains("Example"), "`{name} --help` has no example:\n{help}");
+        insta::assert_snapshot!(format!("help-{}", command.join("-")), help);
     }
 }
 

@@ -66,3 +66,48 @@ pub fn run(argv: &[String], stdin: &str, env: &[(String, String)], timeout: Dura
     };
     Err(if said.is_empty() { what } else { format!("{what}: {said}") })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["sh".into(), "-c".into(), script.into()]
+    }
+
+    #[test]
+    fn stdin_environment_status_and_error_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let script = format!("cat > '{}'; echo \"$BLACKBOX_LEVEL\" >> '{}'", out.display(), out.display());
+        run(&sh(&script), "the text", &[("BLACKBOX_LEVEL".into(), "critical".into())], Duration::from_secs(10)).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "the textcritical\n");
+        let err = run(&sh("echo modem busy >&2; exit 4"), "", &[], Duration::from_secs(10)).unwrap_err();
+        assert_eq!(err, "sh exited with status 4: modem busy");
+        // A program that does not read its input still counts by its status.
+        run(&sh("exit 0"), &"x".repeat(1 << 20), &[], Duration::from_secs(10)).unwrap();
+        assert!(run(&["/no/such/program".into()], "", &[], Duration::from_secs(1)).unwrap_err().starts_with("cannot run /no/such/program"));
+    }
+
+    #[test]
+    fn a_command_past_its_time_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        // The child of the shell holds stderr open: only killing the group ends it.
+        let script = format!("sleep 60 & echo $! > '{}'; wait", pid_file.display());
+        let err = run(&sh(&script), "", &[], Duration::from_millis(300)).unwrap_err();
+        assert!(err.contains("ran longer than 0.3 s and was killed"), "{err}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        // Killed with its group: it ends (or is a zombie until init reaps it)
+        // within moments, not after its 60 s.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if state.is_empty() || state.contains(") Z") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "sleep still runs: {state}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

@@ -2,65 +2,32 @@
 //! pseudo-terminal.
 #![cfg(unix)]
 
-use std::io::{ErrorKind, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use alert::modem::{send, ModemError, ModemTarget};
-use serialport::{SerialPort, TTYPort};
-use sim::modem::{Behaviour, Modem, Sms};
+
+use sim::modem::{Behaviour, PtyModem, Sms};
 
 /// Long enough never to be reached by a modem that answers.
 const PATIENT: Duration = Duration::from_secs(10);
 /// Short, for the cases that wait for an answer that never comes.
 const SHORT: Duration = Duration::from_millis(300);
 
-/// A simulated modem answering on the master side of a pseudo-terminal.
-struct Bench {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<Modem>,
-    /// The slave side, kept open so that the master never reads a hang-up
-    /// while the channel has the port closed.
-    _slave: TTYPort,
-    port: String,
-}
+/// A simulated modem answering on a pseudo-terminal.
+struct Bench(PtyModem);
 
 impl Bench {
     fn start(behaviour: Behaviour, echo: bool) -> Bench {
-        let (mut master, slave) = TTYPort::pair().expect("a pseudo-terminal");
-        let port = slave.name().expect("the slave's name");
-        let mut modem = Modem::new(behaviour);
-        if !echo {
-            modem.input(b"ATE0\r");
-        }
-        // The timeout only lets the thread see the stop flag.
-        master.set_timeout(Duration::from_millis(20)).expect("a timeout");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0; 256];
-            while !stopped.load(Ordering::Relaxed) {
-                match master.read(&mut buf) {
-                    Ok(n) => master.write_all(&modem.input(&buf[..n])).expect("writing to the pty"),
-                    Err(e) if e.kind() == ErrorKind::TimedOut => {}
-                    Err(e) => panic!("reading the pty: {e}"),
-                }
-            }
-            modem
-        });
-        Bench { stop, thread, _slave: slave, port }
+        Bench(PtyModem::start(behaviour, echo).expect("a simulated modem"))
     }
 
     fn target(&self, to: &[&str]) -> ModemTarget {
-        ModemTarget { port: self.port.clone(), baud: 115_200, to: to.iter().map(|n| n.to_string()).collect() }
+        ModemTarget { port: self.0.port().to_string(), baud: 115_200, to: to.iter().map(|n| n.to_string()).collect() }
     }
 
     /// Stops the modem and returns the messages it sent.
     fn finish(self) -> Vec<Sms> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("the modem thread").sent().to_vec()
+        self.0.finish()
     }
 }
 
@@ -93,7 +60,7 @@ fn a_cms_error_is_reported_with_its_code() {
     let bench = Bench::start(Behaviour::CmsError(500), true);
     let err = send(&bench.target(&["+4912345678"]), "hello", PATIENT).unwrap_err();
     assert!(matches!(err, ModemError::CmsError { code: 500, ref number, .. } if number == "+4912345678"), "{err}");
-    assert!(err.to_string().contains(&bench.port), "{err}");
+    assert!(err.to_string().contains(bench.0.port()), "{err}");
     assert!(bench.finish().is_empty());
 }
 

@@ -66,6 +66,9 @@ pub enum Command {
     Verify(VerifyArgs),
     Ports(PortsArgs),
     Demo(DemoArgs),
+    Ack(AckArgs),
+    Silence(SilenceArgs),
+    Notify(NotifyArgs),
 }
 
 /// Capture lines from devices into the daily log files.
@@ -284,6 +287,99 @@ pub struct StatusArgs {
     /// Whether the client's output is coloured (set by the client).
     #[arg(skip)]
     pub color: bool,
+    /// The state directory, for the notifications (set by the client).
+    #[arg(skip)]
+    pub state: Option<std::path::PathBuf>,
+}
+
+/// Acknowledge a device's status: no more repeated notifications about it
+///
+/// Until its level changes (or --for runs out). Recorded in the state
+/// directory; `status` shows it.
+#[derive(Debug, Clone, ClapArgs, serde::Serialize, serde::Deserialize)]
+#[command(after_help = "Examples:
+  blackbox ack usb-A40117UK/roomNode-4
+  blackbox ack roomNode-4 --for 4h --note \"window left open, Jan is on it\"")]
+pub struct AckArgs {
+    /// A device: SOURCE/DEVICE, or a unique prefix of it or of DEVICE
+    pub device: String,
+    /// Only for this long (default: until its level changes)
+    #[arg(long = "for", value_name = "DURATION")]
+    pub for_: Option<String>,
+    /// Why, for `status` and the ledger
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// The state directory (set by the client).
+    #[arg(skip)]
+    pub state: Option<std::path::PathBuf>,
+}
+
+/// Suppress notifications about the devices a glob matches, for maintenance
+///
+/// Recorded in the state directory; `status` shows it. When a silence ends,
+/// what then stands and was not told is told.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Examples:
+  blackbox silence 'usb-A40117UK/*' --for 2h --note \"replacing batteries\"
+  blackbox silence --clear 'usb-A40117UK/*'
+  blackbox silence --list")]
+pub struct SilenceArgs {
+    /// A glob over device ids, SOURCE/DEVICE (`*` matches within one part)
+    #[arg(required_unless_present = "list")]
+    pub glob: Option<String>,
+    /// How long (required, unless --clear)
+    #[arg(long = "for", value_name = "DURATION", required_unless_present_any = ["clear", "list"])]
+    pub for_: Option<String>,
+    /// Why, for `status`
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// End the silences of this glob now
+    #[arg(long, conflicts_with_all = ["for_", "list"])]
+    pub clear: bool,
+    /// The silences in force
+    #[arg(long, conflicts_with_all = ["for_", "clear", "note"])]
+    pub list: bool,
+}
+
+/// Notifications: send a test message, or show the ledger of what was sent.
+#[derive(Debug, ClapArgs)]
+pub struct NotifyArgs {
+    #[command(subcommand)]
+    pub command: NotifyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    Test(NotifyTestArgs),
+    Log(NotifyLogArgs),
+}
+
+/// Send a test message through every channel, and say what happened to each
+///
+/// Every channel of every [[notify]] route, or of one. Exit status 1 when a
+/// channel failed. The tests are recorded in the ledger.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Examples:
+  blackbox notify test
+  blackbox notify test --route \"on call\"")]
+pub struct NotifyTestArgs {
+    /// Only the [[notify]] with this name
+    #[arg(long, value_name = "NAME")]
+    pub route: Option<String>,
+}
+
+/// Show the ledger: what was sent, when, through which channel, after which failures
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Examples:
+  blackbox notify log
+  blackbox notify log --last 5 --format json")]
+pub struct NotifyLogArgs {
+    /// Only the last N records
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// table or json (one record per line)
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table, value_name = "FORMAT")]
+    pub format: StatusFormat,
 }
 
 /// How `status` and `health` write.

@@ -43,6 +43,12 @@ fn main() -> ExitCode {
         args::Command::Verify(c) => cmd::verify::run(&args.global, c),
         args::Command::Ports(c) => cmd::ports::run(c),
         args::Command::Demo(c) => cmd::demo::run(&args.global, c),
+        args::Command::Ack(c) => cmd::notify::ack(&args.global, c),
+        args::Command::Silence(c) => cmd::notify::silence(&args.global, c),
+        args::Command::Notify(c) => match c.command {
+            args::NotifyCommand::Test(t) => cmd::notify::test(&args.global, t),
+            args::NotifyCommand::Log(l) => cmd::notify::log(&args.global, l),
+        },
     };
     match result {
         Ok(code) => code,

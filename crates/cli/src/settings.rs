@@ -126,6 +126,23 @@ pub fn existing_logs_dir(global: &Global, config: &Config) -> Result<PathBuf, Cl
     Ok(logs)
 }
 
+/// The state directory: `state` in the configuration, else `state` beside the log directory.
+pub fn state_dir(global: &Global, config: &Config) -> PathBuf {
+    if let Some(s) = &config.state {
+        return s.clone();
+    }
+    let logs = logs_dir(global, config);
+    match logs.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join("state"),
+        _ => PathBuf::from("state"),
+    }
+}
+
+/// The `[[notify]]` routes, checked.
+pub fn routes(global: &Global, config: &Config) -> Result<alert::Routes, CliError> {
+    alert::Routes::new(config, &state_dir(global, config)).map_err(setup_error)
+}
+
 pub fn logs_dir(global: &Global, config: &Config) -> PathBuf {
     global.logs.clone().or_else(|| config.logs.clone()).unwrap_or_else(|| PathBuf::from("logs"))
 }

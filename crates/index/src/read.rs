@@ -343,7 +343,13 @@ impl Index {
     /// Health transitions decided in `[from, to)` (data time), in log order.
     pub fn transitions(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<health::Transition>, IndexError> {
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix([keys::TRANSITION]) {
+        // Decided at or after their own time, so on the day of `from` or later
+        // (a day earlier too, for a line stamped before midnight in the next day's file).
+        let start = match from {
+            Some(f) => keys::transition_prefix(f.div_euclid(DAY_MS) - 1),
+            None => vec![keys::TRANSITION],
+        };
+        for item in self.store.db.range(start..vec![keys::TRANSITION + 1]) {
             let (_, v) = item.map_err(self.store.db_err())?;
             // A commit's transitions, in log order (see `Store::commit`).
             let block: Vec<health::Transition> = codec::decode_packed(&v).ok_or_else(|| self.store.damaged("transitions"))?;

@@ -314,3 +314,81 @@ mod tests {
         }
     }
 }
+
+/// A simulated modem answering on a pseudo-terminal, for the demo and the
+/// tests: the channel opens [`PtyModem::port`] as it would a real modem.
+#[derive(Debug)]
+pub struct PtyModem {
+    modem: std::sync::Arc<std::sync::Mutex<Modem>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The slave side, kept open so that the master never reads a hang-up
+    /// while the channel has the port closed.
+    _slave: serialport::TTYPort,
+    port: String,
+}
+
+impl PtyModem {
+    /// Starts a modem that behaves so; `echo` as a real one at power-on.
+    pub fn start(behaviour: Behaviour, echo: bool) -> std::io::Result<PtyModem> {
+        use serialport::SerialPort;
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let (mut master, slave) = serialport::TTYPort::pair().map_err(std::io::Error::other)?;
+        let port = slave.name().ok_or_else(|| std::io::Error::other("the pseudo-terminal has no name"))?;
+        let mut modem = Modem::new(behaviour);
+        if !echo {
+            modem.input(b"ATE0\r");
+        }
+        // The timeout only lets the thread see the stop flag.
+        master.set_timeout(std::time::Duration::from_millis(20)).map_err(std::io::Error::other)?;
+        let modem = std::sync::Arc::new(std::sync::Mutex::new(modem));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (m, stopped) = (modem.clone(), stop.clone());
+        let thread = std::thread::Builder::new().name("simulated modem".into()).spawn(move || {
+            let mut buf = [0; 256];
+            while !stopped.load(Ordering::Relaxed) {
+                match master.read(&mut buf) {
+                    Ok(n) => {
+                        let answer = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).input(&buf[..n]);
+                        if master.write_all(&answer).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => return,
+                }
+            }
+        })?;
+        Ok(PtyModem { modem, stop, thread: Some(thread), _slave: slave, port })
+    }
+
+    /// The path to open, as the port of a modem.
+    pub fn port(&self) -> &str {
+        &self.port
+    }
+
+    /// The messages sent so far.
+    pub fn sent(&self) -> Vec<Sms> {
+        self.modem.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sent().to_vec()
+    }
+
+    /// Stops the modem and returns the messages it sent.
+    pub fn finish(mut self) -> Vec<Sms> {
+        self.halt();
+        self.sent()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for PtyModem {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}

@@ -85,6 +85,8 @@ fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
 fn cache_settings(global: &Global) -> Result<(Deriving, PathBuf, PathBuf), CliError> {
     let config = settings::load_config(global)?;
     let derive = settings::deriving(&config)?;
+    // The routes are checked here too: a mistake in [[notify]] shows before a follower needs them.
+    settings::routes(global, &config)?;
     let logs = settings::existing_logs_dir(global, &config)?;
     Ok((derive, logs, settings::cache_dir(global, &config)))
 }
@@ -150,23 +152,40 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
     }
     if let Some(watch) = watch {
         note!("blackbox: following {} (Ctrl-C to stop)", logs.display());
-        follow(&Arc::new(Mutex::new(idx)), &cache, &logs, decoders, &watch)?;
+        let routes = settings::routes(global, &derive.config)?;
+        let on_record: Arc<alert::OnRecord> = Arc::new(|e: &alert::Entry| note!("blackbox: {}", crate::cmd::notify::record_line(e)));
+        follow(&Arc::new(Mutex::new(idx)), &cache, &logs, decoders, &watch, &routes, on_record)?;
         note!("blackbox: stopped following");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Keeps the cache current, on file events (notify) and every few seconds,
-/// until `watch` stops; meanwhile answers other processes' queries.
-pub fn follow(idx: &Arc<Mutex<Index>>, cache: &Path, logs: &Path, decoders: &decode::Decoders, watch: &Watch) -> Result<(), CliError> {
+/// until `watch` stops; meanwhile answers other processes' queries and, with
+/// `routes`, tells people about status changes (`on_record` sees each
+/// ledger record). Call it once the cache has caught up: what the notifier
+/// first sees is what stands.
+pub fn follow(
+    idx: &Arc<Mutex<Index>>,
+    cache: &Path,
+    logs: &Path,
+    decoders: &decode::Decoders,
+    watch: &Watch,
+    routes: &alert::Routes,
+    on_record: Arc<alert::OnRecord>,
+) -> Result<(), CliError> {
     // sled locks the cache: other processes' queries are answered from here.
     let _server =
         serve::start(cache, idx.clone()).with_context(|| format!("cannot listen on {}", cache.join(serve::SOCKET).display())).setup()?;
+    let notifier = crate::cmd::notify::start(idx, routes, on_record)?;
     let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
     while !watch.stopping() && watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
         let done = lock().catch_up(logs, decoders, &mut |_| !watch.stopping()).context("following the logs")?;
         if done.lines > 0 {
             tracing::info!(lines = done.lines, "indexed");
+        }
+        if let Some(n) = &notifier {
+            n.wake();
         }
     }
     lock().flush()?;

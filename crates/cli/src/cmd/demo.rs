@@ -28,6 +28,9 @@ const DEMO_CONFIG: &str = r#"# Written by `blackbox demo`: the node map of its s
 # receiver. Every blackbox command run in this directory reads this file;
 # see docs/configuration.md for all keys.
 
+# The site's name in notifications (default: the host name).
+site = "demo"
+
 # The simulated receiver is a JeeLink with a dataflash: after a reconnect,
 # capture asks it for what it saved meanwhile (docs/dataflash.md).
 [[source]]
@@ -52,6 +55,13 @@ kind = "range"
 max = 26
 
 [[check]]
+name = "room far too warm"
+sensors = ["*/roomNode-*/temp"]
+kind = "range"
+max = 28
+level = "critical"
+
+[[check]]
 name = "roomNode silent"
 sensors = ["*/roomNode-*/temp"]
 kind = "stale"
@@ -64,6 +74,16 @@ sensors = ["*/outside/temp"]
 kind = "range"
 min = -10
 
+# Who is told when the site turns red: a simulated GSM modem texts the
+# person on call (`blackbox notify log` shows what went out). A real site
+# would add a webhook or a command first (docs/configuration.md).
+[[notify]]
+name = "on call"
+levels = ["critical"]
+modem = { port = "demo-modem", to = ["+15550100"] }   # the demo links this to its modem while it runs
+group_wait = "5s"
+repeat = "1h"
+
 # The homePower node's three meters count half watt-hours in 16-bit
 # counters: `blackbox query usb-DEMO/homePower-9/c1 --every 1h` is the energy per hour.
 [[counter]]
@@ -72,6 +92,9 @@ wrap = 65536
 scale = 0.5
 unit = "Wh"
 "#;
+
+/// The port of the demo's [[notify]] modem: a link to the simulated one while the demo runs.
+const DEMO_MODEM: &str = "demo-modem";
 
 /// Written when the configuration maps no RF12 node: that configuration
 /// with the simulated node map added, used by the demo and by the commands
@@ -154,14 +177,33 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         .context("cannot start the simulator")
         .setup()?;
 
+    let routes = settings::routes(global, &config)?;
+    // The modem the demo's [[notify]] texts through: a simulated one, linked where the configuration says.
+    let modem_link = routes.routes.iter().flat_map(|r| &r.channels).find_map(|c| match c {
+        alert::Channel::Modem { target, .. } if target.port == DEMO_MODEM => Some(std::path::PathBuf::from(&target.port)),
+        _ => None,
+    });
+    let modem = match &modem_link {
+        Some(link) => {
+            let modem =
+                sim::modem::PtyModem::start(sim::modem::Behaviour::Good, true).context("cannot start the simulated modem").setup()?;
+            let _ = std::fs::remove_file(link);
+            std::os::unix::fs::symlink(modem.port(), link)
+                .with_context(|| format!("cannot link {} to the simulated modem", link.display()))
+                .setup()?;
+            Some(modem)
+        }
+        None => None,
+    };
     let idx = Arc::new(Mutex::new(cache::open_current(&cache_dir, &logs, &derive)?.0));
     let indexer = {
         let (idx, cache_dir, logs, decoders) = (idx.clone(), cache_dir.clone(), logs.clone(), decoders.clone());
+        let on_record: Arc<alert::OnRecord> = Arc::new(|e: &alert::Entry| note!("blackbox demo: {}", crate::cmd::notify::record_line(e)));
         std::thread::Builder::new()
             .name("indexer".into())
             .spawn(move || -> Result<(), CliError> {
                 idx.lock().unwrap_or_else(PoisonError::into_inner).catch_up(&logs, &decoders, &mut |_| !index_watch.stopping())?;
-                cache::follow(&idx, &cache_dir, &logs, &decoders, &index_watch)
+                cache::follow(&idx, &cache_dir, &logs, &decoders, &index_watch, &routes, on_record)
             })
             .context("cannot start the indexer")
             .setup()?
@@ -216,6 +258,10 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     if let Some(l) = &link {
         let _ = std::fs::remove_file(l);
     }
+    if let Some(l) = &modem_link {
+        let _ = std::fs::remove_file(l);
+    }
+    let texted = modem.map_or(0, |m| m.finish().len());
     let (mut follower, mut view, shown) = viewer.join().map_err(|_| anyhow::anyhow!("the viewer panicked"))?;
     if shown.is_ok() {
         // What capture wrote while stopping (its `stop` line). Quietly: a
@@ -235,7 +281,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     let now = OffsetClock::from_env().now().wall_ms;
     let worst = idx.health()?.status_at(now).devices.into_iter().max_by_key(|d| d.level).map(|d| d.device);
     drop(idx);
-    note!("\n{}", hints(global, summary.readings, &logs, &cache_dir, sensor_to_query(&schema), worst.as_deref()));
+    note!("\n{}", hints(global, summary.readings, &logs, &cache_dir, sensor_to_query(&schema), worst.as_deref(), texted));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -384,7 +430,15 @@ fn sensor_to_query(schema: &[index::SchemaRow]) -> Option<&index::SchemaRow> {
 }
 
 /// What to try next, as commands that can be pasted as they are and work.
-fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path, sensor: Option<&index::SchemaRow>, device: Option<&str>) -> String {
+fn hints(
+    global: &Global,
+    readings: u64,
+    logs: &Path,
+    cache: &Path,
+    sensor: Option<&index::SchemaRow>,
+    device: Option<&str>,
+    texted: usize,
+) -> String {
     // The program as it was invoked (`target/release/blackbox` under cargo run).
     let me = std::env::args().next().filter(|a| a.contains('/')).unwrap_or_else(|| "blackbox".into());
     let mut flags = String::new();
@@ -404,7 +458,8 @@ fn hints(global: &Global, readings: u64, logs: &Path, cache: &Path, sensor: Opti
     let status = [(format!("{me}{flags} status --all"), "every device's colour, and why")]
         .into_iter()
         .chain(device.map(|d| (format!("{me}{flags} status {d}"), "one device: its checks and the log lines behind them")))
-        .chain([(format!("{me}{flags} health"), "every change of colour, oldest first")]);
+        .chain([(format!("{me}{flags} health"), "every change of colour, oldest first")])
+        .chain((texted > 0).then(|| (format!("{me}{flags} notify log"), "the text messages the simulated modem sent")));
     let rows = query.into_iter().chain(hourly).chain(status).chain([
         (format!("{me}{flags} schema"), "every device and field discovered"),
         (format!("{me}{flags} stats"), "what was collected, per source"),

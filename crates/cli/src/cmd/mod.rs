@@ -2,6 +2,7 @@ pub mod cache;
 pub mod capture;
 pub mod demo;
 pub mod every;
+pub mod notify;
 pub mod ports;
 pub mod read;
 pub mod serve;

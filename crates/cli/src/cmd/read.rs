@@ -19,6 +19,7 @@ pub enum Request {
     Status(StatusArgs),
     Health(HealthArgs),
     Events(EventsArgs),
+    Ack(crate::args::AckArgs),
 }
 
 /// Where a request says what a person should know beside its output (an
@@ -44,6 +45,7 @@ impl Request {
             Request::Status(a) => crate::cmd::status::status_on(idx, a, out),
             Request::Health(a) => crate::cmd::status::health_on(idx, a, out).map(|()| 0),
             Request::Events(a) => crate::cmd::status::events_on(idx, a, out).map(|()| 0),
+            Request::Ack(a) => crate::cmd::notify::ack_on(idx, a, out),
         }
     }
 }

@@ -18,6 +18,8 @@ pub fn status(global: &Global, mut args: StatusArgs) -> Result<ExitCode, CliErro
     // The follower may answer: it needs to know where the lines behind a result are, and whether to colour.
     args.logs = Some(std::fs::canonicalize(settings::logs_dir(global, &config)).unwrap_or_else(|_| settings::logs_dir(global, &config)));
     args.color = crate::view::use_color(global.color);
+    let state = settings::state_dir(global, &config);
+    args.state = Some(std::path::absolute(&state).unwrap_or(state));
     run(global, Request::Status(args))
 }
 
@@ -121,7 +123,7 @@ fn when(ms: i64) -> String {
 }
 
 /// The device whose id is `want`, or the one device whose id (or name without its source) begins with it.
-fn matching<'a>(status: &'a Status, want: &str) -> Result<&'a DeviceStatus, CliError> {
+pub(crate) fn matching<'a>(status: &'a Status, want: &str) -> Result<&'a DeviceStatus, CliError> {
     let name = |d: &DeviceStatus| d.device.split_once('/').map_or(d.device.clone(), |(_, n)| n.to_string());
     if let Some(d) = status.devices.iter().find(|d| d.device == want) {
         return Ok(d);
@@ -262,6 +264,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             "colour": status.level.colour(),
             "counts": Level::ALL.iter().zip(counts).map(|(l, n)| (l.word().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "devices": status.devices.iter().filter(|d| args.all || d.level != Level::Ok).map(device_json).collect::<Vec<_>>(),
+            "notifications": args.state.as_deref().and_then(|s| crate::cmd::notify::status_part(s, at)),
         });
         writeln!(out, "{v}")?;
         return Ok(0);
@@ -291,6 +294,9 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             "(results as of the last line indexed, {}; an earlier --at judges silence only: `blackbox health --to T` lists what changed before)",
             when(health.clock_ms())
         )?;
+    }
+    if let Some(part) = args.state.as_deref().and_then(|s| crate::cmd::notify::status_part(s, at)) {
+        crate::cmd::notify::write_status_part(&part, out)?;
     }
     Ok(0)
 }

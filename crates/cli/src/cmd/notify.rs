@@ -1,0 +1,329 @@
+//! Notifications from the command line: the follower's notifier, `ack`,
+//! `silence`, `notify test`, `notify log`, and what `status` says of them.
+
+use crate::args::{AckArgs, Global, NotifyLogArgs, NotifyTestArgs, SilenceArgs, StatusFormat};
+use crate::cmd::read::{run, Request};
+use crate::error::{setup_error, CliError, SetupExt};
+use crate::settings;
+use crate::view::printable;
+use alert::{Ack, Change, Entry, Kind, Message, Notifier, Observation, Outcome, Records, Routes, Silence};
+use anyhow::Context;
+use health::{Level, Subject};
+use index::Index;
+use logfile::time::rfc3339_millis;
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+
+fn now_ms() -> i64 {
+    logfile::OffsetClock::from_env().now().wall_ms
+}
+
+/// Starts the follower's notifier when routes are configured. `on_record`
+/// sees every ledger record (the demo shows them in its live view).
+pub fn start(idx: &Arc<Mutex<Index>>, routes: &Routes, on_record: Arc<alert::OnRecord>) -> Result<Option<Notifier>, CliError> {
+    if routes.is_empty() {
+        return Ok(None);
+    }
+    let idx = idx.clone();
+    let look = move |now: i64| -> Result<Observation, String> {
+        let (health, transitions) = {
+            let idx = idx.lock().unwrap_or_else(PoisonError::into_inner);
+            (idx.health().map_err(|e| e.to_string())?, idx.transitions(Some(now - alert::LIVE_MS), None).map_err(|e| e.to_string())?)
+        };
+        let changes = transitions
+            .into_iter()
+            .filter_map(|t| match t.subject {
+                Subject::Device(device) => Some(Change {
+                    source: device.split_once('/').map_or(device.as_str(), |(s, _)| s).to_string(),
+                    device,
+                    from: t.from,
+                    to: t.to,
+                    at_ms: t.at_ms,
+                    why: t.message,
+                    value: t.value,
+                    check: None,
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok(Observation { now_ms: now, changes, status: health.status_at(now) })
+    };
+    let (notifier, warnings) = Notifier::start(routes, logfile::OffsetClock::from_env(), Arc::new(look), on_record)
+        .with_context(|| format!("cannot start notifications (state directory {})", routes.state.display()))
+        .setup()?;
+    for w in warnings {
+        note!("blackbox: warning: {w}");
+    }
+    note!(
+        "blackbox: notifications on ({}), ledger in {}",
+        routes
+            .routes
+            .iter()
+            .map(|r| format!("{:?} by {}", r.name, r.channels.iter().map(|c| c.word()).collect::<Vec<_>>().join(", then ")))
+            .collect::<Vec<_>>()
+            .join("; "),
+        routes.state.join(alert::LEDGER).display()
+    );
+    Ok(Some(notifier))
+}
+
+/// One line about a ledger record, for a person.
+pub fn record_line(e: &Entry) -> String {
+    match (&e.outcome, &e.channel) {
+        (Outcome::Sent, Some(c)) => format!("notified {:?} by {c}: {}", e.message.route, e.message.headline()),
+        _ => format!(
+            "could not notify {:?} ({}): {}",
+            e.message.route,
+            e.failures.last().map_or("no channel".into(), |f| format!("{}: {}", f.channel, f.error)),
+            e.message.headline()
+        ),
+    }
+}
+
+/// A path that means the same to the follower, which may run elsewhere.
+fn absolute(p: PathBuf) -> PathBuf {
+    std::path::absolute(&p).unwrap_or(p)
+}
+
+pub fn ack(global: &Global, mut args: AckArgs) -> Result<ExitCode, CliError> {
+    let config = settings::load_config(global)?;
+    if let Some(d) = &args.for_ {
+        config::parse_duration(d).map_err(|e| setup_error(format!("--for: {e}")))?;
+    }
+    args.state = Some(absolute(settings::state_dir(global, &config)));
+    run(global, Request::Ack(args))
+}
+
+/// `ack`, against an open cache: the device's episode now is what is acknowledged.
+pub fn ack_on(idx: &Index, args: &AckArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let now = now_ms();
+    let status = idx.health()?.status_at(now);
+    let d = crate::cmd::status::matching(&status, &args.device)?;
+    if d.level == Level::Ok {
+        return Err(setup_error(format!("{} is ok: there is nothing to acknowledge", printable(&d.device))));
+    }
+    let until = match &args.for_ {
+        Some(t) => Some(now + config::parse_duration(t).map_err(|e| setup_error(format!("--for: {e}")))?.as_millis() as i64),
+        None => None,
+    };
+    let Some(state) = &args.state else { return Err(setup_error("no state directory")) };
+    let record =
+        Ack { at_ms: now, device: d.device.clone(), level: d.level, since_ms: d.since_ms, until_ms: until, note: args.note.clone() };
+    Records::new(state, alert::ACKS)
+        .append(&record)
+        .with_context(|| format!("cannot record the acknowledgement in {}", state.display()))
+        .setup()?;
+    let how_long = match until {
+        Some(u) => format!("until it changes or until {}", rfc3339_millis(u)),
+        None => "until it changes".into(),
+    };
+    writeln!(
+        out,
+        "acknowledged {} ({} since {}): no repeated notifications {how_long}",
+        printable(&d.device),
+        d.level,
+        rfc3339_millis(d.since_ms)
+    )?;
+    Ok(0)
+}
+
+pub fn silence(global: &Global, args: SilenceArgs) -> Result<ExitCode, CliError> {
+    let config = settings::load_config(global)?;
+    let state = settings::state_dir(global, &config);
+    let records = Records::new(&state, alert::SILENCES);
+    let now = now_ms();
+    let mut out = std::io::stdout().lock();
+    if args.list {
+        let (all, warnings) = records.read::<Silence>().with_context(|| format!("cannot read {}", records.path().display())).setup()?;
+        warnings.iter().for_each(|w| note!("blackbox: warning: {w}"));
+        let active = alert::state::active_silences(&all, now);
+        if active.is_empty() {
+            note!("blackbox: no silence in force");
+        }
+        for (_, s) in active {
+            writeln!(out, "{}", silence_line(&s))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // clap requires the glob unless --list.
+    let glob = args.glob.unwrap_or_default();
+    health::glob::Glob::new(&glob).map_err(|e| setup_error(format!("{glob:?}: {e}")))?;
+    let record = if args.clear {
+        Silence { at_ms: now, glob: glob.clone(), until_ms: now, note: args.note, cleared: true }
+    } else {
+        // clap requires --for unless --clear or --list.
+        let d = config::parse_duration(args.for_.as_deref().unwrap_or_default()).map_err(|e| setup_error(format!("--for: {e}")))?;
+        Silence { at_ms: now, glob: glob.clone(), until_ms: now + d.as_millis() as i64, note: args.note, cleared: false }
+    };
+    records.append(&record).with_context(|| format!("cannot record the silence in {}", state.display())).setup()?;
+    if record.cleared {
+        writeln!(out, "silences of {glob} ended")?;
+    } else {
+        writeln!(out, "{}", silence_line(&record))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn silence_line(s: &Silence) -> String {
+    let note = s.note.as_deref().map(|n| format!(" ({})", printable(n))).unwrap_or_default();
+    format!("silenced {} until {}{note}", printable(&s.glob), rfc3339_millis(s.until_ms))
+}
+
+fn routes_or_say(global: &Global) -> Result<Routes, CliError> {
+    let config = settings::load_config(global)?;
+    let routes = settings::routes(global, &config)?;
+    if routes.is_empty() {
+        let file = global.config.clone().unwrap_or_else(|| settings::CONFIG_FILE.into());
+        return Err(setup_error(format!(
+            "{} has no [[notify]] table: nothing to send through (docs/configuration.md, \"[[notify]]\")",
+            file.display()
+        )));
+    }
+    Ok(routes)
+}
+
+pub fn test(global: &Global, args: NotifyTestArgs) -> Result<ExitCode, CliError> {
+    let routes = routes_or_say(global)?;
+    let chosen: Vec<&alert::Route> = routes.routes.iter().filter(|r| args.route.as_ref().is_none_or(|n| *n == r.name)).collect();
+    if chosen.is_empty() {
+        let names: Vec<String> = routes.routes.iter().map(|r| format!("{:?}", r.name)).collect();
+        return Err(setup_error(format!("no [[notify]] is named {:?} (there are {})", args.route.unwrap_or_default(), names.join(", "))));
+    }
+    let ledger = Records::new(&routes.state, alert::LEDGER);
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    for route in chosen {
+        for channel in &route.channels {
+            let now = now_ms();
+            let m = Message::new(Kind::Test, &route.name, &routes.site, now, Vec::new(), now as u64);
+            note!("blackbox: sending a test message to {:?} by {}...", route.name, channel.word());
+            let mut failures = Vec::new();
+            let said = alert::try_channel(channel, &m, &mut failures);
+            for f in &failures {
+                writeln!(out, "{:<12} {:<8} try failed: {}", route.name, channel.word(), printable(&f.error))?;
+            }
+            match &said {
+                Some(s) => writeln!(out, "{:<12} {:<8} sent: {}", route.name, channel.word(), printable(s))?,
+                None => {
+                    failed = true;
+                    writeln!(out, "{:<12} {:<8} FAILED after {} tries", route.name, channel.word(), failures.len())?;
+                }
+            }
+            let outcome = if said.is_some() { Outcome::Sent } else { Outcome::Failed };
+            let entry = Entry { at_ms: now_ms(), outcome, channel: Some(channel.word().into()), failures, message: m };
+            if let Err(e) = ledger.append(&entry) {
+                note!("blackbox: warning: cannot record the test in {}: {e}", ledger.path().display());
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+pub fn log(global: &Global, args: NotifyLogArgs) -> Result<ExitCode, CliError> {
+    let config = settings::load_config(global)?;
+    let state = settings::state_dir(global, &config);
+    let ledger = Records::new(&state, alert::LEDGER);
+    let (entries, warnings) = ledger.read::<Entry>().with_context(|| format!("cannot read {}", ledger.path().display())).setup()?;
+    warnings.iter().for_each(|w| note!("blackbox: warning: {w}"));
+    if entries.is_empty() {
+        note!("blackbox: nothing was sent yet (no records in {})", ledger.path().display());
+    }
+    let skip = args.last.map_or(0, |n| entries.len().saturating_sub(n));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for e in &entries[skip..] {
+        match args.format {
+            StatusFormat::Json => writeln!(out, "{}", serde_json::to_string(e).map_err(anyhow::Error::new)?)?,
+            StatusFormat::Table => {
+                let outcome = match e.outcome {
+                    Outcome::Sent => "sent",
+                    Outcome::Failed => "FAILED",
+                };
+                writeln!(
+                    out,
+                    "{}  {:<6}  {:<7}  {:<7}  {}  {}",
+                    rfc3339_millis(e.at_ms),
+                    outcome,
+                    e.channel.as_deref().unwrap_or("-"),
+                    e.message.kind.word(),
+                    &e.message.id,
+                    printable(&e.message.headline())
+                )?;
+                for f in &e.failures {
+                    writeln!(out, "    after {} failed: {}", f.channel, printable(&f.error))?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `status` says about notifications: the last ones, failures, acks
+/// and silences in force. Nothing when notifications never ran.
+pub fn status_part(state: &Path, now: i64) -> Option<serde_json::Value> {
+    let (entries, _) = Records::new(state, alert::LEDGER).read::<Entry>().ok()?;
+    let (acks, _) = Records::new(state, alert::ACKS).read::<Ack>().ok()?;
+    let (silences, _) = Records::new(state, alert::SILENCES).read::<Silence>().ok()?;
+    if entries.is_empty() && acks.is_empty() && silences.is_empty() {
+        return None;
+    }
+    let real: Vec<&Entry> = entries.iter().filter(|e| e.message.kind != Kind::Test).collect();
+    let sent = real.iter().filter(|e| e.outcome == Outcome::Sent).count();
+    let failed = real.iter().filter(|e| e.outcome == Outcome::Failed).count();
+    let last: Vec<serde_json::Value> = entries
+        .iter()
+        .rev()
+        .take(5)
+        .map(|e| {
+            json!({
+                "at": rfc3339_millis(e.at_ms),
+                "outcome": e.outcome,
+                "channel": e.channel,
+                "route": e.message.route,
+                "kind": e.message.kind,
+                "id": e.message.id,
+                "text": e.message.headline(),
+                "failures": e.failures.len(),
+            })
+        })
+        .collect();
+    let acks: Vec<serde_json::Value> = acks
+        .iter()
+        .filter(|a| a.until_ms.is_none_or(|u| now < u))
+        .map(|a| {
+            json!({
+                "device": a.device, "level": a.level, "since": rfc3339_millis(a.since_ms),
+                "until": a.until_ms.map(rfc3339_millis), "note": a.note, "at": rfc3339_millis(a.at_ms),
+            })
+        })
+        .collect();
+    let silences: Vec<serde_json::Value> = alert::state::active_silences(&silences, now)
+        .into_iter()
+        .map(|(_, s)| json!({"glob": s.glob, "until": rfc3339_millis(s.until_ms), "note": s.note}))
+        .collect();
+    Some(json!({"sent": sent, "failed": failed, "last": last, "acks": acks, "silences": silences}))
+}
+
+/// The table form of [`status_part`].
+pub fn write_status_part(part: &serde_json::Value, out: &mut dyn Write) -> std::io::Result<()> {
+    let s = |v: &serde_json::Value| v.as_str().map(|t| printable(t).into_owned()).unwrap_or_default();
+    writeln!(out)?;
+    writeln!(out, "notifications: {} sent, {} failed on every channel", part["sent"], part["failed"])?;
+    for e in part["last"].as_array().into_iter().flatten() {
+        let how = if e["outcome"] == "sent" { format!("by {}", s(&e["channel"])) } else { "FAILED".into() };
+        writeln!(out, "  {}  {:<10} {}", s(&e["at"]), how, s(&e["text"]))?;
+    }
+    for a in part["acks"].as_array().into_iter().flatten() {
+        let until = if a["until"].is_null() { "until it changes".to_string() } else { format!("until it changes or {}", s(&a["until"])) };
+        let note = if a["note"].is_null() { String::new() } else { format!(" ({})", s(&a["note"])) };
+        writeln!(out, "  acknowledged {} ({}) {until}{note}", s(&a["device"]), s(&a["level"]))?;
+    }
+    for x in part["silences"].as_array().into_iter().flatten() {
+        let note = if x["note"].is_null() { String::new() } else { format!(" ({})", s(&x["note"])) };
+        writeln!(out, "  silenced {} until {}{note}", s(&x["glob"]), s(&x["until"]))?;
+    }
+    Ok(())
+}
