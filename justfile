@@ -9,7 +9,7 @@ build:
 
 # Run the whole test suite (the README's test command)
 test:
-    cargo test --workspace
+    bash scripts/test
 
 # Formatting and clippy, as CI checks them
 lint:

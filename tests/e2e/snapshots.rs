@@ -13,8 +13,10 @@ fn ok(out: &std::process::Output) -> String {
 fn help_of_every_command() {
     let dir = Dir::new();
     insta::assert_snapshot!("help", ok(&dir.run(&["--help"])));
-    let commands =
-        ["capture", "index", "rebuild", "query", "export", "schema", "stats", "tail", "verify", "ports", "demo", "ack", "silence"];
+    let commands = [
+        "capture", "index", "rebuild", "query", "export", "schema", "stats", "tail", "verify", "ports", "demo", "ack", "silence", "serve",
+        "passwd",
+    ];
     for command in commands.iter().map(|c| vec![*c]).chain([vec!["notify", "test"], vec!["notify", "log"]]) {
         let mut args = command.clone();
         args.push("--help");

@@ -5,7 +5,7 @@
 //! A record cut short by a crash (the last line, without its newline) is
 //! left out when read, and the next record starts on a line of its own.
 
-use crate::message::Message;
+use crate::message::{Kind, Message};
 use health::glob::Glob;
 use health::Level;
 use serde::de::DeserializeOwned;
@@ -168,6 +168,60 @@ impl Records {
         }
         Ok((records, warnings))
     }
+}
+
+/// What `status` says about notifications: the last ones, failures, acks
+/// and silences in force. Nothing when notifications never ran.
+pub fn summary(state: &Path, now: i64) -> Option<serde_json::Value> {
+    let (entries, _) = Records::new(state, LEDGER).read::<Entry>().ok()?;
+    let (acks, _) = Records::new(state, ACKS).read::<Ack>().ok()?;
+    let (silences, _) = Records::new(state, SILENCES).read::<Silence>().ok()?;
+    if entries.is_empty() && acks.is_empty() && silences.is_empty() {
+        return None;
+    }
+    let real: Vec<&Entry> = entries.iter().filter(|e| e.message.kind != Kind::Test).collect();
+    let sent = real.iter().filter(|e| e.outcome == Outcome::Sent).count();
+    let failed = real.iter().filter(|e| e.outcome == Outcome::Failed).count();
+    let last: Vec<serde_json::Value> = entries
+        .iter()
+        .rev()
+        .take(5)
+        .map(|e| {
+            serde_json::json!({
+                "at": crate::message::rfc3339(e.at_ms),
+                "outcome": e.outcome,
+                "channel": e.channel,
+                "route": e.message.route,
+                "kind": e.message.kind,
+                "id": e.message.id,
+                "text": e.message.headline(),
+                "failures": e.failures.len(),
+            })
+        })
+        .collect();
+    let acks: Vec<serde_json::Value> = acks
+        .iter()
+        .filter(|a| a.until_ms.is_none_or(|u| now < u))
+        .map(|a| {
+            serde_json::json!({
+                "device": a.device, "level": a.level, "since": crate::message::rfc3339(a.since_ms),
+                "until": a.until_ms.map(crate::message::rfc3339), "note": a.note, "at": crate::message::rfc3339(a.at_ms),
+            })
+        })
+        .collect();
+    let silences: Vec<serde_json::Value> = active_silences(&silences, now)
+        .into_iter()
+        .map(|(_, s)| serde_json::json!({"glob": s.glob, "until": crate::message::rfc3339(s.until_ms), "note": s.note}))
+        .collect();
+    Some(serde_json::json!({"sent": sent, "failed": failed, "last": last, "acks": acks, "silences": silences}))
+}
+
+/// An acknowledgement of device `d`'s episode now, for `for_ms` (until it changes when none).
+pub fn ack_of(d: &health::DeviceStatus, for_ms: Option<i64>, note: Option<String>, now_ms: i64) -> Result<Ack, String> {
+    if d.level == Level::Ok {
+        return Err(format!("{} is ok: there is nothing to acknowledge", d.device));
+    }
+    Ok(Ack { at_ms: now_ms, device: d.device.clone(), level: d.level, since_ms: d.since_ms, until_ms: for_ms.map(|f| now_ms + f), note })
 }
 
 #[cfg(test)]

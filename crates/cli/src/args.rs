@@ -69,6 +69,8 @@ pub enum Command {
     Ack(AckArgs),
     Silence(SilenceArgs),
     Notify(NotifyArgs),
+    Serve(ServeArgs),
+    Passwd(PasswdArgs),
 }
 
 /// Capture lines from devices into the daily log files.
@@ -150,6 +152,9 @@ pub struct DemoArgs {
     /// When the --outage begins, in seconds from the start
     #[arg(long, default_value_t = 20, value_name = "SECONDS")]
     pub outage_at: u64,
+    /// Where the dashboard listens [default: 127.0.0.1:8080, or a free port when it is taken]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 /// Catch the cache up with the logs (and keep it current with --follow).
@@ -290,6 +295,36 @@ pub struct StatusArgs {
     /// The state directory, for the notifications (set by the client).
     #[arg(skip)]
     pub state: Option<std::path::PathBuf>,
+}
+
+/// The follower and the dashboard: keep the cache current and serve the site's pages
+///
+/// Catches up, follows the logs, judges the checks, sends notifications, and
+/// serves the dashboard, its JSON API, /metrics and /healthz from the same
+/// process. While it catches up (or rebuilds), every page shows how far it
+/// is. Listens on 127.0.0.1 unless [web] users or token_file are configured.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Examples:
+  blackbox serve
+  blackbox serve --listen 127.0.0.1:9090
+  blackbox serve --listen 0.0.0.0:8080    # needs [web] users or token_file")]
+pub struct ServeArgs {
+    /// Address and port to listen on [default: 127.0.0.1:8080, or [web] listen]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// Make a password hash for [web] users
+///
+/// Reads the password (twice, without echo, on a terminal; one line from a
+/// pipe) and prints the [[web.users]] table to add to blackbox.toml.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Examples:
+  blackbox passwd ann >> blackbox.toml
+  echo 'correct horse battery' | blackbox passwd ann")]
+pub struct PasswdArgs {
+    /// The user's name
+    pub name: String,
 }
 
 /// Acknowledge a device's status: no more repeated notifications about it

@@ -43,6 +43,8 @@ fn main() -> ExitCode {
         args::Command::Verify(c) => cmd::verify::run(&args.global, c),
         args::Command::Ports(c) => cmd::ports::run(c),
         args::Command::Demo(c) => cmd::demo::run(&args.global, c),
+        args::Command::Serve(c) => cmd::dashboard::serve(&args.global, c),
+        args::Command::Passwd(c) => cmd::dashboard::passwd(&args.global, c),
         args::Command::Ack(c) => cmd::notify::ack(&args.global, c),
         args::Command::Silence(c) => cmd::notify::silence(&args.global, c),
         args::Command::Notify(c) => match c.command {

@@ -135,6 +135,8 @@ pub struct DecodedView {
     device_width: usize,
     day: Option<NaiveDate>,
     buf: String,
+    /// The device of the last line shown, when it decoded.
+    last_device: Option<String>,
 }
 
 impl DecodedView {
@@ -148,6 +150,7 @@ impl DecodedView {
             device_width: 11,
             day: None,
             buf: String::new(),
+            last_device: None,
         }
     }
 
@@ -181,6 +184,11 @@ impl DecodedView {
         }
     }
 
+    /// The device (`SOURCE/DEVICE`) of the line [`DecodedView::show`] showed last, when it decoded.
+    pub fn last_device(&self) -> Option<&str> {
+        self.last_device.as_deref()
+    }
+
     pub fn show(&mut self, day: NaiveDate, line: &str, out: &mut dyn Write) -> io::Result<()> {
         let p = self.paint;
         self.buf.clear();
@@ -191,6 +199,7 @@ impl DecodedView {
         }
         let parsed = logfile::parse_line(line);
         let decoded = step(&self.decoders, &mut self.states, &mut self.cuts, day, &parsed);
+        self.last_device = None;
         match parsed {
             Ok(Line::Reading { time, source, text: escaped }) => {
                 let Some((text, outcome)) = decoded else { unreachable!("step decodes every reading") };
@@ -210,6 +219,7 @@ impl DecodedView {
                 match outcome {
                     Some(Outcome::Decoded { device, fields }) => {
                         self.device_width = self.device_width.max(device.chars().count());
+                        self.last_device = Some(format!("{source}/{device}"));
                         p.pad(&mut self.buf, sgr::DEVICE, &device, self.device_width);
                         for f in fields {
                             self.buf.push_str("  ");

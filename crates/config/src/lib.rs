@@ -46,6 +46,8 @@ pub struct Config {
     pub site: Option<String>,
     #[serde(default, rename = "notify")]
     pub notify: Vec<NotifyConfig>,
+    #[serde(default)]
+    pub web: WebConfig,
     /// The file this was read from, with the lines of its entries (none for
     /// a configuration that was not read from a file).
     #[serde(skip)]
@@ -255,6 +257,30 @@ pub struct NotifyConfig {
     /// How long one try of a channel may take (default 10s for a webhook,
     /// 30s for a command, 60s for the modem).
     pub timeout: Option<DurationText>,
+}
+
+/// `[web]`: `blackbox serve`, the dashboard.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// The address to listen on (default 127.0.0.1:8080; `--listen` overrides).
+    pub listen: Option<String>,
+    /// People who may sign in: a name and a password hash from `blackbox passwd`.
+    #[serde(default)]
+    pub users: Vec<WebUser>,
+    /// A file holding a bearer token for programs (`Authorization: Bearer ...`).
+    pub token_file: Option<PathBuf>,
+    /// Browsers with a live page open at once, at most (default 256).
+    pub max_live: Option<usize>,
+}
+
+/// One of `[web] users`.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebUser {
+    pub name: String,
+    /// An argon2 hash (`$argon2id$...`) made by `blackbox passwd`.
+    pub hash: String,
 }
 
 /// `modem = { port = ..., baud = ..., to = [...] }` of a `[[notify]]`.

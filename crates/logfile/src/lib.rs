@@ -34,3 +34,21 @@ pub use record::{parse_line, Line, LineError, MetaArgs, MetaBuilder};
 pub use storage::{RealStorage, Storage, StorageFile};
 pub use time::TimeOfDay;
 pub use writer::{LogWriter, SyncPolicy, WriteError, WriterOptions, WriterStats};
+
+/// The raw texts of some lines (in increasing order) of a day file
+/// (`YYYYMMDD`), each if it can be read; `days` is the log directory's scan.
+pub fn day_lines(days: &[DayFile], day: &str, lines: &[u64]) -> Vec<Option<String>> {
+    let mut out = vec![None; lines.len()];
+    let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y%m%d") else { return out };
+    // Wherever the day file is (YYYY/ or flat, plain or gzipped), as the indexer found it.
+    let Some(file) = days.iter().find(|d| d.date == date) else { return out };
+    let Ok(mut r) = DayReader::open(file) else { return out };
+    let mut want = lines.iter().enumerate().peekable();
+    while let (Some(&(i, &line)), Ok(Some(l))) = (want.peek(), r.next_line()) {
+        if l.line_no == line {
+            out[i] = Some(String::from_utf8_lossy(l.bytes).into_owned());
+            want.next();
+        }
+    }
+    out
+}

@@ -23,6 +23,16 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 /// format is first rebuilt beside it and swapped in, so it keeps answering
 /// queries meanwhile; what that rebuild did is returned.
 pub fn open_current(cache: &Path, logs: &Path, derive: &Deriving) -> Result<(Index, Option<index::CatchUp>), CliError> {
+    open_current_with(cache, logs, derive, &mut |_| {})
+}
+
+/// [`open_current`], telling `progress` how a rebuild goes.
+pub fn open_current_with(
+    cache: &Path,
+    logs: &Path,
+    derive: &Deriving,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<(Index, Option<index::CatchUp>), CliError> {
     let fingerprint = &derive.fingerprint;
     let mut rebuilt = None;
     if let Ok((_, Some(reason @ (Reset::Config | Reset::Version { .. })))) = Index::open_read(cache, fingerprint) {
@@ -31,7 +41,7 @@ pub fn open_current(cache: &Path, logs: &Path, derive: &Deriving) -> Result<(Ind
             _ => format!("the cache format changed (this blackbox writes {})", index::FORMAT_VERSION),
         };
         note!("blackbox: {why} since {} was built; building a new one beside it", cache.display());
-        rebuilt = Some(rebuild_beside(cache, logs, derive)?);
+        rebuilt = Some(rebuild_beside(cache, logs, derive, progress)?);
     }
     Ok((open(cache, derive)?, rebuilt))
 }
@@ -82,7 +92,7 @@ fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
 }
 
 /// Decoders and checks, the log directory (which must exist) and the cache directory.
-fn cache_settings(global: &Global) -> Result<(Deriving, PathBuf, PathBuf), CliError> {
+pub fn cache_settings(global: &Global) -> Result<(Deriving, PathBuf, PathBuf), CliError> {
     let config = settings::load_config(global)?;
     let derive = settings::deriving(&config)?;
     // The routes are checked here too: a mistake in [[notify]] shows before a follower needs them.
@@ -154,10 +164,18 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         note!("blackbox: following {} (Ctrl-C to stop)", logs.display());
         let routes = settings::routes(global, &derive.config)?;
         let on_record: Arc<alert::OnRecord> = Arc::new(|e: &alert::Entry| note!("blackbox: {}", crate::cmd::notify::record_line(e)));
-        follow(&Arc::new(Mutex::new(idx)), &cache, &logs, decoders, &watch, &routes, on_record)?;
+        follow(&Arc::new(Mutex::new(idx)), &cache, &logs, decoders, &watch, Telling { routes: &routes, on_record, indexed: &|| {} })?;
         note!("blackbox: stopped following");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whom the follower tells: people (the `[[notify]]` routes; `on_record`
+/// sees each ledger record) and `indexed`, called after new lines were indexed.
+pub struct Telling<'a> {
+    pub routes: &'a alert::Routes,
+    pub on_record: Arc<alert::OnRecord>,
+    pub indexed: &'a dyn Fn(),
 }
 
 /// Keeps the cache current, on file events (notify) and every few seconds,
@@ -171,18 +189,18 @@ pub fn follow(
     logs: &Path,
     decoders: &decode::Decoders,
     watch: &Watch,
-    routes: &alert::Routes,
-    on_record: Arc<alert::OnRecord>,
+    tell: Telling<'_>,
 ) -> Result<(), CliError> {
     // sled locks the cache: other processes' queries are answered from here.
     let _server =
         serve::start(cache, idx.clone()).with_context(|| format!("cannot listen on {}", cache.join(serve::SOCKET).display())).setup()?;
-    let notifier = crate::cmd::notify::start(idx, routes, on_record)?;
+    let notifier = crate::cmd::notify::start(idx, tell.routes, tell.on_record)?;
     let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
     while !watch.stopping() && watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
         let done = lock().catch_up(logs, decoders, &mut |_| !watch.stopping()).context("following the logs")?;
         if done.lines > 0 {
             tracing::info!(lines = done.lines, "indexed");
+            (tell.indexed)();
         }
         if let Some(n) = &notifier {
             n.wake();
@@ -206,7 +224,7 @@ or simply restart the follower, which rebuilds by itself after a change of confi
         )));
     }
     let started = Instant::now();
-    let done = rebuild_beside(&cache, &logs, &derive)?;
+    let done = rebuild_beside(&cache, &logs, &derive, &mut |_| {})?;
     let secs = started.elapsed().as_secs_f64();
     note!(
         "blackbox: rebuilt {} from {} days, {} lines ({:.1} MB) in {} ({:.0} lines/s)",
@@ -221,7 +239,7 @@ or simply restart the follower, which rebuilds by itself after a change of confi
 }
 
 /// Builds a complete cache in `<cache>.rebuild` and swaps it in.
-fn rebuild_beside(cache: &Path, logs: &Path, derive: &Deriving) -> Result<index::CatchUp, CliError> {
+fn rebuild_beside(cache: &Path, logs: &Path, derive: &Deriving, progress: &mut dyn FnMut(&Progress)) -> Result<index::CatchUp, CliError> {
     let mut name = cache.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "cache".into());
     name.push(".rebuild");
     let building = cache.with_file_name(name);
@@ -235,6 +253,7 @@ fn rebuild_beside(cache: &Path, logs: &Path, derive: &Deriving) -> Result<index:
     let done = idx
         .catch_up(logs, &derive.decoders, &mut |p| {
             show(&bar, p);
+            progress(p);
             true
         })
         .with_context(|| format!("rebuilding from {}", logs.display()))?;

@@ -5,7 +5,7 @@
 //! commands run on a site.
 
 use crate::args::{DemoArgs, Global};
-use crate::cmd::{cache, tail, watch::Watch};
+use crate::cmd::{cache, dashboard, tail, watch::Watch};
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
 use crate::view::{self, DecodedView};
@@ -195,20 +195,40 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         }
         None => None,
     };
+    // The dashboard first, so its address is the first thing said.
+    let idx_cell: Arc<std::sync::OnceLock<Arc<Mutex<index::Index>>>> = Arc::default();
+    let listen = args.listen.clone().or_else(|| config.web.listen.clone()).unwrap_or_else(|| dashboard::DEFAULT_LISTEN.into());
+    let web = dashboard::start_web(global, &config, &logs, idx_cell.clone(), &listen, true)?;
+    note!("blackbox demo: the dashboard is on http://{}/", web.server.addr);
     let idx = Arc::new(Mutex::new(cache::open_current(&cache_dir, &logs, &derive)?.0));
+    let _ = idx_cell.set(idx.clone());
     let indexer = {
         let (idx, cache_dir, logs, decoders) = (idx.clone(), cache_dir.clone(), logs.clone(), decoders.clone());
+        let (phase, hub) = (web.phase.clone(), web.hub.clone());
         let on_record: Arc<alert::OnRecord> = Arc::new(|e: &alert::Entry| note!("blackbox demo: {}", crate::cmd::notify::record_line(e)));
         std::thread::Builder::new()
             .name("indexer".into())
             .spawn(move || -> Result<(), CliError> {
-                idx.lock().unwrap_or_else(PoisonError::into_inner).catch_up(&logs, &decoders, &mut |_| !index_watch.stopping())?;
-                cache::follow(&idx, &cache_dir, &logs, &decoders, &index_watch, &routes, on_record)
+                idx.lock().unwrap_or_else(PoisonError::into_inner).catch_up(&logs, &decoders, &mut |p| {
+                    phase.progress("catching up", p);
+                    !index_watch.stopping()
+                })?;
+                phase.ready();
+                hub.progress(&phase);
+                cache::follow(
+                    &idx,
+                    &cache_dir,
+                    &logs,
+                    &decoders,
+                    &index_watch,
+                    cache::Telling { routes: &routes, on_record, indexed: &|| hub.indexed() },
+                )
             })
             .context("cannot start the indexer")
             .setup()?
     };
 
+    let feed = dashboard::live_feed(&logs, decoders.clone(), web.hub.clone())?;
     // The live view: `tail -f --decoded` from the end of the logs.
     let (_, follower) =
         logfile::tail::last_lines(&logs, 0, &|_| true).map_err(|e| anyhow::Error::new(e).context(format!("reading {}", logs.display())))?;
@@ -270,6 +290,8 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         let _ = tail::poll(&logs, &mut follower, &|_| true, &mut view, &mut out);
     }
     let indexed = indexer.join().map_err(|_| anyhow::anyhow!("the indexer panicked"))?;
+    feed.stop();
+    drop(web);
     let summary = result.map_err(anyhow::Error::new).with_context(|| format!("capture into {} failed", logs.display()))?;
     indexed?;
     // The last lines, so that the cache holds everything captured.
@@ -459,7 +481,8 @@ fn hints(
         .into_iter()
         .chain(device.map(|d| (format!("{me}{flags} status {d}"), "one device: its checks and the log lines behind them")))
         .chain([(format!("{me}{flags} health"), "every change of colour, oldest first")])
-        .chain((texted > 0).then(|| (format!("{me}{flags} notify log"), "the text messages the simulated modem sent")));
+        .chain((texted > 0).then(|| (format!("{me}{flags} notify log"), "the text messages the simulated modem sent")))
+        .chain([(format!("{me}{flags} serve"), "the dashboard, on http://127.0.0.1:8080/ (the follower too)")]);
     let rows = query.into_iter().chain(hourly).chain(status).chain([
         (format!("{me}{flags} schema"), "every device and field discovered"),
         (format!("{me}{flags} stats"), "what was collected, per source"),

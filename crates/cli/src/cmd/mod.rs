@@ -1,5 +1,6 @@
 pub mod cache;
 pub mod capture;
+pub mod dashboard;
 pub mod demo;
 pub mod every;
 pub mod notify;

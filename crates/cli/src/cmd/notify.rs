@@ -6,14 +6,13 @@ use crate::cmd::read::{run, Request};
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
 use crate::view::printable;
-use alert::{Ack, Change, Entry, Kind, Message, Notifier, Observation, Outcome, Records, Routes, Silence};
+use alert::{Change, Entry, Kind, Message, Notifier, Observation, Outcome, Records, Routes, Silence};
 use anyhow::Context;
-use health::{Level, Subject};
+use health::Subject;
 use index::Index;
 use logfile::time::rfc3339_millis;
-use serde_json::json;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -102,16 +101,13 @@ pub fn ack_on(idx: &Index, args: &AckArgs, out: &mut dyn Write) -> Result<u8, Cl
     let now = now_ms();
     let status = idx.health()?.status_at(now);
     let d = crate::cmd::status::matching(&status, &args.device)?;
-    if d.level == Level::Ok {
-        return Err(setup_error(format!("{} is ok: there is nothing to acknowledge", printable(&d.device))));
-    }
-    let until = match &args.for_ {
-        Some(t) => Some(now + config::parse_duration(t).map_err(|e| setup_error(format!("--for: {e}")))?.as_millis() as i64),
+    let for_ms = match &args.for_ {
+        Some(t) => Some(config::parse_duration(t).map_err(|e| setup_error(format!("--for: {e}")))?.as_millis() as i64),
         None => None,
     };
     let Some(state) = &args.state else { return Err(setup_error("no state directory")) };
-    let record =
-        Ack { at_ms: now, device: d.device.clone(), level: d.level, since_ms: d.since_ms, until_ms: until, note: args.note.clone() };
+    let record = alert::state::ack_of(d, for_ms, args.note.clone(), now).map_err(|e| setup_error(printable(&e).into_owned()))?;
+    let until = record.until_ms;
     Records::new(state, alert::ACKS)
         .append(&record)
         .with_context(|| format!("cannot record the acknowledgement in {}", state.display()))
@@ -261,53 +257,7 @@ pub fn log(global: &Global, args: NotifyLogArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `status` says about notifications: the last ones, failures, acks
-/// and silences in force. Nothing when notifications never ran.
-pub fn status_part(state: &Path, now: i64) -> Option<serde_json::Value> {
-    let (entries, _) = Records::new(state, alert::LEDGER).read::<Entry>().ok()?;
-    let (acks, _) = Records::new(state, alert::ACKS).read::<Ack>().ok()?;
-    let (silences, _) = Records::new(state, alert::SILENCES).read::<Silence>().ok()?;
-    if entries.is_empty() && acks.is_empty() && silences.is_empty() {
-        return None;
-    }
-    let real: Vec<&Entry> = entries.iter().filter(|e| e.message.kind != Kind::Test).collect();
-    let sent = real.iter().filter(|e| e.outcome == Outcome::Sent).count();
-    let failed = real.iter().filter(|e| e.outcome == Outcome::Failed).count();
-    let last: Vec<serde_json::Value> = entries
-        .iter()
-        .rev()
-        .take(5)
-        .map(|e| {
-            json!({
-                "at": rfc3339_millis(e.at_ms),
-                "outcome": e.outcome,
-                "channel": e.channel,
-                "route": e.message.route,
-                "kind": e.message.kind,
-                "id": e.message.id,
-                "text": e.message.headline(),
-                "failures": e.failures.len(),
-            })
-        })
-        .collect();
-    let acks: Vec<serde_json::Value> = acks
-        .iter()
-        .filter(|a| a.until_ms.is_none_or(|u| now < u))
-        .map(|a| {
-            json!({
-                "device": a.device, "level": a.level, "since": rfc3339_millis(a.since_ms),
-                "until": a.until_ms.map(rfc3339_millis), "note": a.note, "at": rfc3339_millis(a.at_ms),
-            })
-        })
-        .collect();
-    let silences: Vec<serde_json::Value> = alert::state::active_silences(&silences, now)
-        .into_iter()
-        .map(|(_, s)| json!({"glob": s.glob, "until": rfc3339_millis(s.until_ms), "note": s.note}))
-        .collect();
-    Some(json!({"sent": sent, "failed": failed, "last": last, "acks": acks, "silences": silences}))
-}
-
-/// The table form of [`status_part`].
+/// The table form of [`alert::state::summary`].
 pub fn write_status_part(part: &serde_json::Value, out: &mut dyn Write) -> std::io::Result<()> {
     let s = |v: &serde_json::Value| v.as_str().map(|t| printable(t).into_owned()).unwrap_or_default();
     writeln!(out)?;

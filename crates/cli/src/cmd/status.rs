@@ -149,24 +149,6 @@ pub(crate) fn matching<'a>(status: &'a Status, want: &str) -> Result<&'a DeviceS
     }
 }
 
-/// The raw texts of some lines (in increasing order) of a day file
-/// (`YYYYMMDD`), each if it can be read; `days` is the log directory's scan.
-fn log_lines(days: &[logfile::DayFile], day: &str, lines: &[u64]) -> Vec<Option<String>> {
-    let mut out = vec![None; lines.len()];
-    let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y%m%d") else { return out };
-    // Wherever the day file is (YYYY/ or flat, plain or gzipped), as the indexer found it.
-    let Some(file) = days.iter().find(|d| d.date == date) else { return out };
-    let Ok(mut r) = logfile::DayReader::open(file) else { return out };
-    let mut want = lines.iter().enumerate().peekable();
-    while let (Some(&(i, &line)), Ok(Some(l))) = (want.peek(), r.next_line()) {
-        if l.line_no == line {
-            out[i] = Some(String::from_utf8_lossy(l.bytes).into_owned());
-            want.next();
-        }
-    }
-    out
-}
-
 fn summary(counts: &[usize; 6]) -> String {
     let parts: Vec<String> =
         Level::ALL.iter().zip(counts).rev().filter(|(_, &n)| n > 0).map(|(l, n)| format!("{n} {}", l.word())).collect();
@@ -243,7 +225,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             writeln!(out, "  {}  {}  on {}, since {}", badge(r.level, color), printable(&r.check), printable(&r.sensor), when(r.since_ms))?;
             writeln!(out, "      {}", printable(&r.message))?;
             if let Some(c) = r.cause.as_ref().filter(|c| !c.day.is_empty()) {
-                let text = log_lines(&days, &c.day, &[c.line]).pop().flatten();
+                let text = logfile::day_lines(&days, &c.day, &[c.line]).pop().flatten();
                 writeln!(out, "      {}.txt:{} {}", c.day, c.line, text.as_deref().map(printable).unwrap_or_default())?;
             }
         }
@@ -251,7 +233,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             writeln!(out)?;
             writeln!(out, "  last lines from the device:")?;
             let numbers: Vec<u64> = last.iter().map(|(_, l)| *l).collect();
-            for (line, text) in numbers.iter().zip(log_lines(&days, day, &numbers)) {
+            for (line, text) in numbers.iter().zip(logfile::day_lines(&days, day, &numbers)) {
                 writeln!(out, "      {day}.txt:{line} {}", text.as_deref().map(printable).unwrap_or_default())?;
             }
         }
@@ -264,7 +246,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             "colour": status.level.colour(),
             "counts": Level::ALL.iter().zip(counts).map(|(l, n)| (l.word().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "devices": status.devices.iter().filter(|d| args.all || d.level != Level::Ok).map(device_json).collect::<Vec<_>>(),
-            "notifications": args.state.as_deref().and_then(|s| crate::cmd::notify::status_part(s, at)),
+            "notifications": args.state.as_deref().and_then(|s| alert::state::summary(s, at)),
         });
         writeln!(out, "{v}")?;
         return Ok(0);
@@ -295,7 +277,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             when(health.clock_ms())
         )?;
     }
-    if let Some(part) = args.state.as_deref().and_then(|s| crate::cmd::notify::status_part(s, at)) {
+    if let Some(part) = args.state.as_deref().and_then(|s| alert::state::summary(s, at)) {
         crate::cmd::notify::write_status_part(&part, out)?;
     }
     Ok(0)

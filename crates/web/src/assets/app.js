@@ -1,0 +1,361 @@
+// blackbox dashboard. Every page is built from the JSON API with DOM
+// methods and textContent only: nothing a device sent is parsed as HTML.
+'use strict';
+
+const B = document.body.dataset.base || '';
+const PAGE = document.body.dataset.page;
+const main = document.getElementById('main');
+const ICONS = { ok: '\u2714', warning: '\u25B2', error: '\u25C6', critical: '\u2716', grey: '?', black: '\u25A0' };
+let session = { actions: false };
+let waiting = false;
+let refreshTimer = null;
+// The server's clock minus the browser's: ages are the server's (it may judge an old day's logs).
+let skew = 0;
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids.flat()) {
+    if (k === null || k === undefined) continue;
+    e.appendChild(typeof k === 'string' || typeof k === 'number' ? document.createTextNode(String(k)) : k);
+  }
+  return e;
+}
+
+function badge(level) {
+  return el('span', { class: 'badge level-' + level, title: level }, el('span', { class: 'icon', 'aria-hidden': 'true' }, ICONS[level] || '?'), ' ' + level);
+}
+
+function ago(iso) {
+  if (!iso) return '-';
+  const s = (Date.now() + skew - Date.parse(iso)) / 1000;
+  if (s < 0) return iso.replace('T', ' ').slice(0, 19);
+  if (s < 90) return Math.round(s) + ' s ago';
+  if (s < 5400) return Math.round(s / 60) + ' min ago';
+  if (s < 172800) return Math.round(s / 3600) + ' h ago';
+  return Math.round(s / 86400) + ' days ago';
+}
+
+function when(iso) { return iso ? iso.replace('T', ' ').slice(0, 19) : '-'; }
+
+function path(...segments) { return segments.map(encodeURIComponent).join('/'); }
+
+// The id in the page's own path, after `prefix/`.
+function idFromPath(prefix) {
+  const p = location.pathname;
+  const i = p.indexOf('/' + prefix + '/');
+  return i < 0 ? '' : p.slice(i + prefix.length + 2).split('/').map(decodeURIComponent).join('/');
+}
+
+async function api(p) {
+  const r = await fetch(B + p, { headers: { Accept: 'application/json' } });
+  if (r.status === 503) { showProgress(await r.json()); throw new Error('catching up'); }
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function replace(...kids) {
+  main.replaceChildren(...kids.flat().filter(k => k !== null && k !== undefined));
+}
+
+function showError(e) {
+  if (String(e.message) === 'catching up') return;
+  replace(el('p', { class: 'error' }, 'Could not load this page: ' + e.message));
+}
+
+// The please-wait page while the cache is caught up or rebuilt.
+function showProgress(p) {
+  waiting = true;
+  const pct = p.bytes_total ? Math.min(100, Math.round(100 * p.bytes_done / p.bytes_total)) : 0;
+  const left = p.seconds_left === null || p.seconds_left === undefined ? '' : ', about ' + Math.ceil(p.seconds_left) + ' s left';
+  replace(
+    el('section', { class: 'wait', id: 'wait' },
+      el('h1', {}, 'Please wait: ' + (p.what || 'catching up')),
+      el('p', {}, 'blackbox is reading the logs into its cache. This page turns into the real one by itself when it is done.'),
+      el('progress', { max: '100', value: String(pct) }),
+      el('p', { id: 'wait-figures' }, `day ${p.day || '-'} (${Math.min(p.days_done + 1, p.days_total)} of ${p.days_total}), ${p.lines} lines, ${p.lines_per_s} lines/s${left}`)));
+}
+
+// At most one refresh per `ms`, however many events ask for one.
+function refreshSoon(f, ms = 300) {
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(() => { refreshTimer = null; f(); }, ms);
+}
+
+// ---- status bar ----
+async function statusBar() {
+  try {
+    const b = await (await fetch(B + 'api/bar')).json();
+    skew = Date.parse(b.now) - Date.now();
+    const parts = b.sources.map(s => `${s.source}: last line ${ago(s.last)}`);
+    if (b.lag_s !== null && b.lag_s !== undefined) parts.push(`cache ${b.lag_s < 2 ? 'current' : Math.round(b.lag_s) + ' s behind'}`);
+    if (b.disk_free_bytes !== null) parts.push(`${(b.disk_free_bytes / 1e9).toFixed(1)} GB free for the logs`);
+    const bar = document.getElementById('status-bar');
+    bar.replaceChildren(el('span', { class: 'site' }, b.site), ' ', parts.join(' \u00B7 '));
+    bar.classList.toggle('stale', b.sources.some(s => s.age_s > 600));
+  } catch (e) { /* the bar is a courtesy */ }
+}
+
+// ---- overview ----
+const filters = { source: '', level: '', text: '' };
+
+async function overview() {
+  const s = await api('api/status');
+  skew = Date.parse(s.at) - Date.now();
+  if (document.getElementById('groups')) {
+    // A refresh: the filters stay as they are (and keep the focus).
+    document.getElementById('site').replaceChildren(badge(s.level), ' ', s.site + ': ' + siteCounts(s));
+    overviewRender(s);
+    return;
+  }
+  const sources = [...new Set(s.devices.map(d => d.source))];
+  const select = (name, options) => el('select', { id: 'filter-' + name, 'aria-label': name, onchange: e => { filters[name] = e.target.value; overviewRender(s); } },
+    el('option', { value: '' }, 'every ' + name), ...options.map(o => el('option', { value: o, selected: filters[name] === o ? 'selected' : null }, o)));
+  replace(
+    el('h1', { id: 'site' }, badge(s.level), ' ', s.site + ': ' + siteCounts(s)),
+    el('div', { class: 'filters' },
+      select('source', sources), select('level', ['ok', 'warning', 'error', 'critical', 'grey', 'black']),
+      el('input', { id: 'filter-text', type: 'search', placeholder: 'filter by name or why', value: filters.text, oninput: e => { filters.text = e.target.value; overviewRender(s); } })),
+    el('div', { id: 'groups' }),
+    notificationsPart(s.notifications));
+  overviewRender(s);
+}
+
+function siteCounts(s) {
+  return Object.entries(s.counts).filter(([, n]) => n > 0).map(([l, n]) => `${n} ${l}`).join(', ') || 'no devices yet';
+}
+
+function overviewRender(s) {
+  const t = filters.text.toLowerCase();
+  const shown = s.devices.filter(d => (!filters.source || d.source === filters.source) && (!filters.level || d.level === filters.level)
+    && (!t || d.device.toLowerCase().includes(t) || d.why.toLowerCase().includes(t)));
+  const groups = {};
+  for (const d of shown) (groups[d.source] = groups[d.source] || []).push(d);
+  const out = Object.entries(groups).map(([source, ds]) => el('section', { class: 'group' }, el('h2', {}, source),
+    el('div', { class: 'tiles' }, ds.map(d => el('a', { class: 'tile level-' + d.level, href: B + 'device/' + path(...d.device.split('/')), 'data-device': d.device },
+      badge(d.level), el('strong', { class: 'name' }, d.device.slice(d.source.length + 1) || d.device),
+      el('span', { class: 'why' }, d.why), el('span', { class: 'seen' }, 'last seen ' + ago(d.last_seen)))))));
+  document.getElementById('groups').replaceChildren(...(out.length ? out : [el('p', {}, 'No device matches.')]));
+}
+
+function notificationsPart(n) {
+  if (!n) return null;
+  return el('section', { class: 'notifications' }, el('h2', {}, `Notifications: ${n.sent} sent, ${n.failed} failed`),
+    el('ul', {}, n.last.map(e => el('li', {}, when(e.at) + ' ', e.outcome === 'sent' ? 'by ' + e.channel : 'FAILED', ': ' + e.text)),
+      n.acks.map(a => el('li', {}, `acknowledged ${a.device} (${a.level})` + (a.note ? ` (${a.note})` : ''))),
+      n.silences.map(x => el('li', {}, `silenced ${x.glob} until ${when(x.until)}` + (x.note ? ` (${x.note})` : '')))));
+}
+
+// ---- device ----
+let deviceId = '';
+
+async function device() {
+  deviceId = idFromPath('device');
+  const d = await api('api/device/' + path(...deviceId.split('/')));
+  const results = d.results.length ? el('table', { class: 'results' },
+    el('tr', {}, el('th', {}, 'level'), el('th', {}, 'check'), el('th', {}, 'sensor'), el('th', {}, 'since'), el('th', {}, 'why'), el('th', {}, 'the line behind it')),
+    d.results.map(r => el('tr', { class: 'level-' + r.level }, el('td', {}, badge(r.level)), el('td', {}, r.check), el('td', {}, r.sensor), el('td', {}, when(r.since)), el('td', {}, r.message),
+      el('td', {}, r.cause ? el('div', {}, el('span', { class: 'where' }, `${r.cause.file}:${r.cause.line} `), el('code', { class: 'raw' }, r.cause.text || '')) : '-'))))
+    : el('p', {}, 'Every check passes.');
+  const sensors = el('div', { class: 'sensors' }, d.sensors.map(s => {
+    const c = el('canvas', { class: 'mini', width: '300', height: '60' });
+    const card = el('div', { class: 'sensor' }, el('a', { href: B + 'sensor/' + path(...s.sensor.split('/')) }, s.sensor.split('/').pop()),
+      el('span', { class: 'value' }, s.value === null ? '-' : String(s.value) + (s.unit ? ' ' + s.unit : '')), c);
+    if (s.kind !== 'text') api('api/sensor/' + path(...s.sensor.split('/')) + '?from=-24h').then(data => plot(c, data, { mini: true })).catch(() => {});
+    return card;
+  }));
+  const lines = el('ol', { id: 'lines', class: 'lines' }, d.last_lines.map(l => el('li', {}, el('span', { class: 'where' }, `${l.file}:${l.line} `), el('code', {}, l.text || ''))));
+  const ack = session.actions && d.level !== 'ok' ? el('button', { id: 'ack', onclick: () => act('api/ack', { device: deviceId }) }, 'Acknowledge') : null;
+  replace(
+    el('h1', {}, badge(d.level), ' ', d.device),
+    el('p', { class: 'why' }, `${d.why} (since ${when(d.since)}, last seen ${ago(d.last_seen)})`), ack,
+    el('h2', {}, 'Checks'), results,
+    el('h2', {}, 'Sensors, last 24 hours'), sensors,
+    el('h2', {}, 'Last lines'), lines);
+}
+
+function deviceLine(l) {
+  if (!l.devices.includes(deviceId)) return;
+  const list = document.getElementById('lines');
+  if (!list) return;
+  list.appendChild(el('li', { class: 'new' }, el('span', { class: 'where' }, when(new Date(l.time_ms).toISOString()) + ' '), el('code', {}, l.text)));
+  while (list.children.length > 50) list.firstChild.remove();
+}
+
+async function act(url, body) {
+  const r = await fetch(B + url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': session.csrf || '' }, body: JSON.stringify(body) });
+  const res = await r.json();
+  alert(r.ok ? 'Done.' : 'Refused: ' + res.error);
+}
+
+// ---- sensor ----
+let sensorRange = null;
+
+async function sensor() {
+  const id = idFromPath('sensor');
+  const q = new URLSearchParams(location.search);
+  if (!sensorRange) sensorRange = { from: q.get('from') || '-24h', to: q.get('to') || '', every: q.get('every') || 'auto' };
+  const query = `from=${encodeURIComponent(sensorRange.from)}&to=${encodeURIComponent(sensorRange.to)}&every=${sensorRange.every}`;
+  const url = 'api/sensor/' + path(...id.split('/')) + '?' + query;
+  const data = await api(url);
+  const canvas = el('canvas', { id: 'plot', width: '960', height: '360' });
+  const span = r => el('button', { onclick: () => { sensorRange = { from: r, to: '', every: 'auto' }; sensor().catch(showError); } }, r.slice(1));
+  const table = el('table', { class: 'values' }, el('tr', {}, data.columns.map(c => el('th', {}, c))),
+    data.rows.slice(-500).reverse().map(r => el('tr', {}, r.map(c => el('td', {}, c === null ? '' : String(c))))));
+  replace(
+    el('h1', {}, id + (data.unit ? ` (${data.unit})` : '')),
+    el('div', { class: 'controls' }, ['-1h', '-24h', '-7d', '-30d', '-365d'].map(span),
+      el('span', {}, ` ${when(data.from)} to ${when(data.to)}, ${data.every === 'raw' ? 'readings' : data.every + ' rollups (min, mean, max)'}; wheel to zoom, drag to pan `),
+      el('a', { href: B + url + '&format=csv', download: '' }, 'CSV'), ' ', el('a', { href: B + url }, 'JSON')),
+    canvas, el('h2', {}, 'Values (newest first)'), table);
+  plot(canvas, data, { onRange: (from, to) => { sensorRange = { from: new Date(from).toISOString(), to: new Date(to).toISOString(), every: 'auto' }; refreshSoon(() => sensor().catch(showError)); } });
+}
+
+// Draws readings (a line) or rollups (a min-max band and the mean) and the range checks' limits.
+function plot(canvas, data, opts) {
+  const ratio = window.devicePixelRatio || 1;
+  const W = canvas.width, H = canvas.height;
+  canvas.width = W * ratio; canvas.height = H * ratio; canvas.style.width = W + 'px'; canvas.style.height = H + 'px';
+  const g = canvas.getContext('2d');
+  g.scale(ratio, ratio);
+  const raw = data.every === 'raw';
+  const counter = data.columns.includes('increment');
+  const pts = data.rows.map(r => raw ? [Date.parse(r[0]), Number(r[1])] : counter ? [Date.parse(r[0]), r[2], r[2], r[2]] : [Date.parse(r[0]), r[2], r[3], r[4]])
+    .filter(p => p.slice(1).every(v => v !== null && Number.isFinite(v)));
+  const x0 = Date.parse(data.from), x1 = Date.parse(data.to);
+  let lo = Infinity, hi = -Infinity;
+  for (const p of pts) for (const v of p.slice(1)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  for (const t of data.thresholds || []) for (const v of [t.min, t.max]) if (v !== null && v !== undefined) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
+  if (hi === lo) { hi += 1; lo -= 1; }
+  const pad = (hi - lo) * 0.05; lo -= pad; hi += pad;
+  const L = opts.mini ? 2 : 50, R = W - 4, T = 4, Bm = opts.mini ? H - 2 : H - 22;
+  const X = t => L + (t - x0) / (x1 - x0) * (R - L), Y = v => Bm - (v - lo) / (hi - lo) * (Bm - T);
+  g.clearRect(0, 0, W, H);
+  g.font = '11px sans-serif'; g.fillStyle = '#666'; g.strokeStyle = '#ddd';
+  if (!opts.mini) {
+    for (let i = 0; i <= 4; i++) {
+      const v = lo + (hi - lo) * i / 4, y = Y(v);
+      g.beginPath(); g.moveTo(L, y); g.lineTo(R, y); g.stroke();
+      g.fillText(v.toPrecision(4), 2, y + 4);
+    }
+    for (let i = 0; i <= 4; i++) {
+      const t = x0 + (x1 - x0) * i / 4;
+      g.fillText(new Date(t).toISOString().slice(x1 - x0 > 3 * 86400e3 ? 0 : 11, x1 - x0 > 3 * 86400e3 ? 10 : 16).replace('T', ' '), Math.min(X(t), R - 60), H - 6);
+    }
+  }
+  if (!raw && !counter && pts.length) {
+    g.fillStyle = 'rgba(70,130,180,0.25)';
+    g.beginPath();
+    pts.forEach((p, i) => i ? g.lineTo(X(p[0]), Y(p[3])) : g.moveTo(X(p[0]), Y(p[3])));
+    for (let i = pts.length - 1; i >= 0; i--) g.lineTo(X(pts[i][0]), Y(pts[i][1]));
+    g.closePath(); g.fill();
+  }
+  g.strokeStyle = '#2a6fb0'; g.lineWidth = 1.5;
+  g.beginPath();
+  pts.forEach((p, i) => { const v = raw ? p[1] : p[2]; i ? g.lineTo(X(p[0]), Y(v)) : g.moveTo(X(p[0]), Y(v)); });
+  g.stroke();
+  g.setLineDash([6, 4]);
+  for (const t of data.thresholds || []) {
+    g.strokeStyle = { warning: '#c90', error: '#e67e00', critical: '#c00' }[t.level] || '#999';
+    for (const v of [t.min, t.max]) if (v !== null && v !== undefined) { g.beginPath(); g.moveTo(L, Y(v)); g.lineTo(R, Y(v)); g.stroke(); }
+  }
+  g.setLineDash([]);
+  if (!opts.onRange) return;
+  canvas.onwheel = e => {
+    e.preventDefault();
+    const t = x0 + (e.offsetX - L) / (R - L) * (x1 - x0), k = e.deltaY > 0 ? 1.5 : 1 / 1.5;
+    opts.onRange(t - (t - x0) * k, t + (x1 - t) * k);
+  };
+  let down = null;
+  canvas.onmousedown = e => { down = e.offsetX; };
+  canvas.onmouseup = e => {
+    if (down === null) return;
+    const dt = (down - e.offsetX) / (R - L) * (x1 - x0);
+    down = null;
+    if (Math.abs(dt) > 0) opts.onRange(x0 + dt, x1 + dt);
+  };
+}
+
+// ---- live ----
+let paused = false;
+
+async function live() {
+  const lines = await api('api/lines');
+  const list = el('ol', { id: 'live', class: 'lines' });
+  replace(
+    el('h1', {}, 'Live'),
+    el('div', { class: 'controls' },
+      el('input', { id: 'live-filter', type: 'search', placeholder: 'filter (source, device or text)', oninput: liveFilter }),
+      el('button', { id: 'pause', onclick: e => { paused = !paused; e.target.textContent = paused ? 'Resume' : 'Pause'; } }, 'Pause')),
+    list);
+  lines.forEach(liveLine);
+}
+
+function liveLine(l) {
+  const list = document.getElementById('live');
+  if (!list || paused) return;
+  const item = el('li', {}, el('span', { class: 'where' }, when(new Date(l.time_ms).toISOString()) + ' '), el('span', { class: 'source' }, l.source + ' '),
+    el('code', { class: l.decoded ? 'decoded' : 'raw' }, l.decoded || l.text));
+  item.dataset.text = (l.source + ' ' + l.text + ' ' + (l.decoded || '') + ' ' + l.devices.join(' ')).toLowerCase();
+  const f = document.getElementById('live-filter').value.toLowerCase();
+  item.hidden = f && !item.dataset.text.includes(f);
+  list.prepend(item);
+  while (list.children.length > 1000) list.lastChild.remove();
+}
+
+function liveFilter(e) {
+  const f = e.target.value.toLowerCase();
+  for (const li of document.querySelectorAll('#live li')) li.hidden = f && !li.dataset.text.includes(f);
+}
+
+// ---- history ----
+async function history() {
+  const [ts, es] = await Promise.all([api('api/transitions?from=-30d&limit=2000'), api('api/events?from=-30d&limit=1000')]);
+  const rows = ts.filter(t => t.kind === 'device').map(t => ({ time: t.time, level: t.to, what: `${t.subject}: ${t.from} \u2192 ${t.to}`, why: t.message, device: t.device, cause: t.cause }))
+    .concat(es.map(e => ({ time: e.time, level: e.level, what: `${e.source}: event ${e.code}`, why: e.description || e.text, device: null, cause: { file: e.file, line: e.line }, text: e.text })))
+    .sort((a, b) => b.time.localeCompare(a.time));
+  const table = el('table', { id: 'history', class: 'history' }, el('tr', {}, ['time', 'level', 'what', 'why', 'line'].map(h => el('th', {}, h))),
+    rows.map(r => el('tr', { 'data-text': (r.what + ' ' + r.why).toLowerCase() }, el('td', {}, when(r.time)), el('td', {}, badge(r.level)),
+      el('td', {}, r.device ? el('a', { href: B + 'device/' + path(...r.device.split('/')) }, r.what) : r.what), el('td', {}, r.why),
+      el('td', {}, r.cause ? `${r.cause.file}:${r.cause.line}` : ''))));
+  replace(el('h1', {}, 'History (30 days)'),
+    el('input', { type: 'search', placeholder: 'filter', oninput: e => { const f = e.target.value.toLowerCase(); for (const tr of table.querySelectorAll('tr[data-text]')) tr.hidden = f && !tr.dataset.text.includes(f); } }),
+    table);
+}
+
+// ---- wiring ----
+const PAGES = { overview, device, sensor, live, history };
+
+function render() {
+  waiting = false;
+  return (PAGES[PAGE] || overview)().catch(showError);
+}
+
+async function start() {
+  try { session = await (await fetch(B + 'api/session')).json(); } catch (e) { /* read-only */ }
+  const events = new EventSource(B + 'events');
+  events.addEventListener('progress', e => showProgress(JSON.parse(e.data)));
+  events.addEventListener('ready', () => { if (waiting || !main.dataset.shown) { main.dataset.shown = '1'; render(); } });
+  events.addEventListener('indexed', () => {
+    if (waiting) return;
+    if (PAGE === 'overview') refreshSoon(render, 300);
+    if (PAGE === 'device') refreshSoon(render, 5000);
+    statusBar();
+  });
+  events.addEventListener('line', e => {
+    const l = JSON.parse(e.data);
+    if (PAGE === 'live') liveLine(l);
+    if (PAGE === 'device') deviceLine(l);
+  });
+  statusBar();
+  setInterval(statusBar, 5000);
+}
+
+start();

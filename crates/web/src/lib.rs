@@ -1,0 +1,364 @@
+//! `blackbox serve`: the dashboard. Pages (overview, device, sensor, live,
+//! history), the JSON API they are built from (`/api/`), Server-Sent Events
+//! for live updates (`/events`), `/metrics` in the Prometheus text format and
+//! `/healthz`, served from the follower's process, which holds the cache.
+//!
+//! The pages are shells: their script fetches the API and builds the page
+//! with `textContent`, so nothing a device sent is ever parsed as HTML.
+//! Everything is embedded in the binary; no request path reaches the file
+//! system. tokio runs here only, on threads of its own: the follower stays
+//! threads and `poll()`.
+
+mod api;
+pub mod auth;
+mod metrics;
+mod pages;
+
+pub use auth::{hash_password, Auth};
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use index::Index;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+use tokio::sync::broadcast;
+
+/// Where the follower is: catching up (or rebuilding), or following.
+#[derive(Debug, Default)]
+pub struct Phase {
+    state: Mutex<PhaseState>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct PhaseState {
+    ready: bool,
+    what: String,
+    day: String,
+    days_done: usize,
+    days_total: usize,
+    bytes_done: u64,
+    bytes_total: u64,
+    lines: u64,
+    #[serde(skip)]
+    started: Option<Instant>,
+}
+
+impl Phase {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PhaseState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A catch-up (or a rebuild, `what`) has made this much progress.
+    pub fn progress(&self, what: &str, p: &index::Progress) {
+        let mut s = self.lock();
+        if s.what != what || s.started.is_none() {
+            s.started = Some(Instant::now());
+            s.what = what.to_string();
+        }
+        s.ready = false;
+        s.day = p.day.clone();
+        s.days_done = p.days_done;
+        s.days_total = p.days_total;
+        s.bytes_done = p.bytes_done + p.bytes_in_day;
+        s.bytes_total = p.bytes_total;
+        s.lines = p.lines;
+    }
+
+    /// The cache is current: the pages show it.
+    pub fn ready(&self) {
+        self.lock().ready = true;
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.lock().ready
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let s = self.lock().clone();
+        let secs = s.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let rate = if secs > 0.0 { s.lines as f64 / secs } else { 0.0 };
+        let byte_rate = if secs > 0.0 { s.bytes_done as f64 / secs } else { 0.0 };
+        let left = if byte_rate > 0.0 { Some((s.bytes_total.saturating_sub(s.bytes_done)) as f64 / byte_rate) } else { None };
+        let mut v = serde_json::to_value(&s).unwrap_or_default();
+        v["lines_per_s"] = serde_json::json!(rate.round());
+        v["seconds_left"] = serde_json::json!(left.map(f64::ceil));
+        v
+    }
+}
+
+/// Live events for the open pages: new lines, status changes, progress.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<(String, String)>>,
+    recent: Arc<Mutex<Recent>>,
+}
+
+/// The last lines (for a live page that opens) and each source's last line time.
+#[derive(Debug, Default)]
+struct Recent {
+    lines: VecDeque<Arc<serde_json::Value>>,
+    last_by_source: BTreeMap<String, i64>,
+    newest_ms: i64,
+}
+
+/// Lines a live page gets when it opens.
+const RECENT_LINES: usize = 500;
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub { tx: broadcast::channel(1024).0, recent: Arc::default() }
+    }
+}
+
+/// One log line for the live view.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LiveLine {
+    pub time_ms: i64,
+    pub source: String,
+    /// The line's text as logged (escaped as in the log).
+    pub text: String,
+    /// The decoded view's line (`tail --decoded`), when it decodes.
+    pub decoded: Option<String>,
+    /// The devices it is about (`SOURCE/DEVICE`).
+    pub devices: Vec<String>,
+}
+
+impl Hub {
+    fn send(&self, event: &str, data: String) {
+        // No page open: nobody to tell.
+        let _ = self.tx.send(Arc::new((event.to_string(), data)));
+    }
+
+    /// A new line in the logs.
+    pub fn line(&self, line: LiveLine) {
+        let v = Arc::new(serde_json::to_value(&line).unwrap_or_default());
+        {
+            let mut r = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if r.lines.len() == RECENT_LINES {
+                r.lines.pop_front();
+            }
+            r.lines.push_back(v.clone());
+            // Metadata lines (`#`) are capture's, not a source's.
+            if line.source != "#" {
+                r.last_by_source.insert(line.source.clone(), line.time_ms);
+            }
+            r.newest_ms = r.newest_ms.max(line.time_ms);
+        }
+        self.send("line", v.to_string());
+    }
+
+    /// A source's last line time known from the cache (at start).
+    pub fn seen(&self, source: &str, time_ms: i64) {
+        let mut r = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let t = r.last_by_source.entry(source.to_string()).or_insert(time_ms);
+        *t = (*t).max(time_ms);
+        r.newest_ms = r.newest_ms.max(time_ms);
+    }
+
+    /// The cache changed (new lines indexed): pages fetch what they show again.
+    pub fn indexed(&self) {
+        self.send("indexed", "{}".into());
+    }
+
+    /// The catch-up moved on, or ended.
+    pub fn progress(&self, phase: &Phase) {
+        self.send(if phase.is_ready() { "ready" } else { "progress" }, phase.json().to_string());
+    }
+}
+
+/// Everything the server reads.
+pub struct Site {
+    /// The cache, once it is open (a rebuild may come first).
+    pub idx: Arc<std::sync::OnceLock<Arc<Mutex<Index>>>>,
+    pub name: String,
+    pub logs: PathBuf,
+    pub state: PathBuf,
+    pub phase: Arc<Phase>,
+    pub hub: Hub,
+    pub auth: Auth,
+    /// Live pages open at once, at most.
+    pub max_live: usize,
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site").field("name", &self.name).field("logs", &self.logs).finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct App {
+    site: Site,
+    live: AtomicUsize,
+    started: Instant,
+}
+
+type Shared = Arc<App>;
+
+/// A running server; dropping it stops it.
+#[derive(Debug)]
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Requests larger than this are refused (the only bodies are ack and silence forms).
+const BODY_LIMIT: usize = 16 * 1024;
+/// A longer request target is refused.
+const URI_LIMIT: usize = 4096;
+
+/// Binds `addr` and serves `site` on threads of its own.
+pub fn start(addr: SocketAddr, site: Site) -> std::io::Result<Server> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let app: Shared = Arc::new(App { site, live: AtomicUsize::new(0), started: Instant::now() });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("web").enable_all().build()?;
+    let thread = std::thread::Builder::new().name("web server".into()).spawn(move || {
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "the web server cannot listen");
+                    return;
+                }
+            };
+            let served = axum::serve(listener, router(app)).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "the web server stopped");
+            }
+        });
+        // Live pages hold their streams open: do not wait for them.
+        runtime.shutdown_background();
+    })?;
+    Ok(Server { addr, stop: Some(stop), thread: Some(thread) })
+}
+
+fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/device/{*id}", get(pages::device))
+        .route("/sensor/{*id}", get(pages::sensor))
+        .route("/live", get(pages::live))
+        .route("/history", get(pages::history))
+        .route("/assets/{name}", get(pages::asset))
+        .route("/events", get(api::events))
+        .route("/api/progress", get(api::progress))
+        .route("/api/session", get(api::session))
+        .route("/api/status", get(api::status))
+        .route("/api/bar", get(api::bar))
+        .route("/api/device/{*id}", get(api::device))
+        .route("/api/sensor/{*id}", get(api::sensor))
+        .route("/api/schema", get(api::schema))
+        .route("/api/events", get(api::events_list))
+        .route("/api/transitions", get(api::transitions))
+        .route("/api/notifications", get(api::notifications))
+        .route("/api/lines", get(api::lines))
+        .route("/api/ack", post(api::ack))
+        .route("/api/silence", post(api::silence))
+        .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(api::healthz))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// Every request: its size, its authentication, and the security headers of every answer.
+async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    let too_long = req.uri().to_string().len() > URI_LIMIT;
+    let path = req.uri().path();
+    // No request path reaches the file system; traversal is refused outright all the same.
+    let decoded = api::percent_decode(path);
+    let traversal = decoded.contains('\\') || decoded.contains('\0') || decoded.split('/').any(|p| p == ".." || p == ".");
+    let mut resp = if too_long {
+        (StatusCode::URI_TOO_LONG, "request target too long\n").into_response()
+    } else if traversal {
+        (StatusCode::BAD_REQUEST, "bad path\n").into_response()
+    } else if path == "/healthz" {
+        next.run(req).await
+    } else {
+        match app.site.auth.check(req.headers()) {
+            Some(user) => {
+                let mut req = req;
+                req.extensions_mut().insert(user);
+                next.run(req).await
+            }
+            None => auth::refuse(),
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+impl App {
+    /// The cache, when it is current (not while catching up or rebuilding).
+    fn index(&self) -> Option<Arc<Mutex<Index>>> {
+        self.site.phase.is_ready().then(|| self.site.idx.get().cloned()).flatten()
+    }
+
+    /// Runs `f` with the index on a blocking thread (never on the async workers).
+    async fn with_index<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&App, &Index) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, Response> {
+        let Some(idx) = self.index() else {
+            return Err((StatusCode::SERVICE_UNAVAILABLE, axum::Json(self.site.phase.json())).into_response());
+        };
+        let app = self.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let idx = idx.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&app, &idx)
+        })
+        .await;
+        match done {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err((StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({ "error": e }))).into_response()),
+            Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()),
+        }
+    }
+}
+
+/// Milliseconds since the epoch, by the wall clock (shifted for tests by `BLACKBOX_CLOCK_FILE`).
+pub(crate) fn now_ms() -> i64 {
+    logfile::OffsetClock::from_env().now().wall_ms
+}
+
+pub(crate) fn live_count(app: &App) -> usize {
+    app.live.load(Ordering::Relaxed)
+}

@@ -1,0 +1,60 @@
+//! The pages: HTML shells that load the script and the style sheet, which
+//! build the page from the API. Links are relative, so the dashboard works
+//! behind a reverse proxy on a sub-path.
+
+use axum::extract::{Path, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+const ICON: &str = include_str!("assets/icon.svg");
+
+/// `../` once per directory level of the request's path.
+fn base(path: &str) -> String {
+    "../".repeat(path.matches('/').count().saturating_sub(1))
+}
+
+fn shell(req: &Request, page: &str, title: &str) -> Response {
+    let base = base(req.uri().path());
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title} - blackbox</title><link rel=\"icon\" href=\"{base}assets/icon.svg\"><link rel=\"stylesheet\" href=\"{base}assets/app.css\"></head>\
+<body data-page=\"{page}\" data-base=\"{base}\"><header id=\"bar\"><nav><a href=\"{base}\">Overview</a><a href=\"{base}live\">Live</a>\
+<a href=\"{base}history\">History</a></nav><span id=\"status-bar\"></span></header><main id=\"main\"><p class=\"wait\">Loading...</p></main>\
+<noscript>The dashboard needs JavaScript; the same data is at <a href=\"{base}api/status\">api/status</a>.</noscript>\
+<script src=\"{base}assets/app.js\"></script></body></html>\n"
+    );
+    Html(html).into_response()
+}
+
+pub(crate) async fn overview(req: Request) -> Response {
+    shell(&req, "overview", "Overview")
+}
+
+pub(crate) async fn device(req: Request) -> Response {
+    shell(&req, "device", "Device")
+}
+
+pub(crate) async fn sensor(req: Request) -> Response {
+    shell(&req, "sensor", "Sensor")
+}
+
+pub(crate) async fn live(req: Request) -> Response {
+    shell(&req, "live", "Live")
+}
+
+pub(crate) async fn history(req: Request) -> Response {
+    shell(&req, "history", "History")
+}
+
+/// The embedded files, by exact name only.
+pub(crate) async fn asset(Path(name): Path<String>) -> Response {
+    let (body, kind) = match name.as_str() {
+        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "icon.svg" => (ICON, "image/svg+xml"),
+        _ => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    };
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
+}

@@ -1,0 +1,168 @@
+//! A real headless Chromium (Debian's `chromium`), driven over the DevTools
+//! protocol: open a page, evaluate JavaScript in it, wait for a condition
+//! (bounded), take a screenshot. `scripts/test` installs Chromium; when CI
+//! runs (`CI=true`) a missing browser fails the test instead of skipping it.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tungstenite::{Message, WebSocket};
+
+pub struct Browser {
+    child: Child,
+    ws: WebSocket<TcpStream>,
+    next: u64,
+    _profile: tempfile::TempDir,
+}
+
+/// One tab.
+pub struct Page {
+    session: String,
+}
+
+/// The browser to use: `$CHROMIUM`, else Debian's.
+fn program() -> Option<String> {
+    let candidates = [std::env::var("CHROMIUM").unwrap_or_default(), "/usr/bin/chromium".into(), "/usr/bin/chromium-browser".into()];
+    candidates.into_iter().find(|c| !c.is_empty() && std::path::Path::new(c).exists())
+}
+
+impl Browser {
+    /// Starts Chromium, or says why it cannot (a test then returns early,
+    /// unless CI runs, where it fails).
+    pub fn start() -> Option<Browser> {
+        let Some(program) = program() else {
+            assert!(std::env::var("CI").is_err(), "Chromium is missing (scripts/test installs Debian's chromium)");
+            eprintln!("skipped: no Chromium (run scripts/test, which installs it)");
+            return None;
+        };
+        let profile = tempfile::tempdir().expect("profile");
+        let mut child = Command::new(program)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--remote-debugging-port=0",
+                "--window-size=1280,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chromium");
+        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).expect("chromium's DevTools address");
+        let host = url.trim_start_matches("ws://").split('/').next().expect("host").to_string();
+        let stream = TcpStream::connect(&host).expect("connect to chromium");
+        let (ws, _) = tungstenite::client(url.as_str(), stream).expect("DevTools websocket");
+        Some(Browser { child, ws, next: 0, _profile: profile })
+    }
+
+    /// Sends a command (to a tab's session, or the browser) and returns its result.
+    fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws.send(Message::text(msg.to_string())).expect("send to chromium");
+        loop {
+            let m = self.ws.read().expect("read from chromium");
+            let Message::Text(t) = m else { continue };
+            let v: Value = serde_json::from_str(t.as_str()).expect("DevTools JSON");
+            if v["id"] == json!(id) {
+                assert!(v.get("error").is_none(), "{method}: {}", v["error"]);
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Opens `url` in a new tab.
+    pub fn open(&mut self, url: &str) -> Page {
+        let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"}));
+        let attached = self.call(None, "Target.attachToTarget", json!({"targetId": target["targetId"], "flatten": true}));
+        let page = Page { session: attached["sessionId"].as_str().expect("session").to_string() };
+        self.call(Some(&page.session), "Page.enable", json!({}));
+        self.call(Some(&page.session), "Page.navigate", json!({"url": url}));
+        page
+    }
+
+    pub fn navigate(&mut self, page: &Page, url: &str) {
+        self.call(Some(&page.session), "Page.navigate", json!({"url": url}));
+    }
+
+    /// The value of a JavaScript expression in the page.
+    pub fn eval(&mut self, page: &Page, expr: &str) -> Value {
+        let r =
+            self.call(Some(&page.session), "Runtime.evaluate", json!({"expression": expr, "returnByValue": true, "awaitPromise": true}));
+        r["result"]["value"].clone()
+    }
+
+    /// Waits (bounded) until `expr` is truthy and returns its value.
+    pub fn wait_for(&mut self, page: &Page, expr: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = self.eval(page, &format!("(() => {{ try {{ return {expr}; }} catch (e) {{ return null; }} }})()"));
+            if !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0)) {
+                return v;
+            }
+            let text = self.eval(page, "document.body ? document.body.innerText.slice(0, 400) : ''");
+            assert!(Instant::now() < deadline, "waited 60 s for `{expr}`; the page says: {text}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// A PNG of the page as it is.
+    pub fn screenshot(&mut self, page: &Page) -> Vec<u8> {
+        let r = self.call(Some(&page.session), "Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": false}));
+        base64(r["data"].as_str().expect("data"))
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base64(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}

@@ -1,0 +1,316 @@
+//! `blackbox serve`, end to end: the real binary serving the real day to a
+//! real headless Chromium, a line captured from a pseudo-terminal appearing
+//! live, the please-wait page turning into the overview by itself, a hostile
+//! device name rendered as text; and the HTTP side's security checked with
+//! raw requests.
+
+use crate::browser::Browser;
+use crate::harness::{real_site, stdout, Dir, Proc, Pty, StderrLines, HOUSEMON};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const CHECKS: &str = r#"
+[status]
+grey_after = "2h"
+black_after = "4h"
+
+[[check]]
+name = "room too warm"
+sensors = ["*/roomNode-*/temp"]
+kind = "range"
+max = 17.2
+hysteresis = 0
+clear_for = "0s"
+
+[[check]]
+name = "roomNode silent"
+sensors = ["*/roomNode-*/temp"]
+kind = "stale"
+after = "30m"
+level = "error"
+"#;
+
+/// Starts `serve` on a free loopback port; returns it and its address.
+pub fn serve(dir: &Dir, extra: &[&str]) -> (Proc, StderrLines, String) {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut p = dir.spawn(&args);
+    let mut err = p.stderr_lines();
+    let line = err.wait_for("serving the dashboard on ");
+    let url = line.split("serving the dashboard on ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    (p, err, format!("{url}/"))
+}
+
+/// One HTTP/1.1 request, raw; the status code and the body.
+fn http(addr: &str, request: &str) -> (u16, String) {
+    let host = addr.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = TcpStream::connect(host).expect("connect");
+    s.write_all(request.replace("HOST", host).as_bytes()).expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let code = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
+}
+
+fn get(addr: &str, path: &str, auth: Option<&str>) -> (u16, String) {
+    let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    http(addr, &format!("GET {path} HTTP/1.1\r\nHost: HOST\r\n{auth}Connection: close\r\n\r\n"))
+}
+
+#[test]
+fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
+    let Some(mut browser) = Browser::start() else { return };
+    let dir = real_site();
+    std::fs::write(dir.path().join("blackbox.toml"), format!("{HOUSEMON}{CHECKS}")).unwrap();
+    dir.set_clock("2012-11-30T23:59:00Z");
+    assert!(dir.run(&["index"]).status.success());
+    let status: Value = serde_json::from_str(&stdout(&dir.run(&["status", "--all", "--format", "json"]))).unwrap();
+    let expected: Vec<(String, String)> = status["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["device"].as_str().unwrap().into(), d["level"].as_str().unwrap().into()))
+        .collect();
+    assert!(expected.iter().any(|(_, l)| l != "ok") && expected.iter().any(|(_, l)| l == "ok"), "{expected:?}");
+    // The drill-down of a warm room, as `status` shows it.
+    let (warm, _) = expected.iter().find(|(_, l)| l == "warning").expect("a warm room");
+    let drill = stdout(&dir.run(&["status", warm]));
+    let logged = drill
+        .lines()
+        .find(|l| l.trim_start().starts_with("20121130.txt:"))
+        .unwrap_or_else(|| panic!("no line behind the result:\n{drill}"))
+        .trim()
+        .to_string();
+    let (_serve, _err, url) = serve(&dir, &[]);
+    let page = browser.open(&url);
+    browser.wait_for(&page, &format!("document.querySelectorAll('.tile').length === {}", expected.len()));
+    let tiles = browser.eval(
+        &page,
+        "[...document.querySelectorAll('.tile')].map(t => [t.dataset.device, t.className, t.querySelector('.badge').textContent])",
+    );
+    for (device, level) in &expected {
+        let tile = tiles.as_array().unwrap().iter().find(|t| t[0] == device.as_str()).unwrap_or_else(|| panic!("no tile for {device}"));
+        assert!(tile[1].as_str().unwrap().contains(&format!("level-{level}")), "{device}: {tile}");
+        // The word is there too, not only the colour.
+        assert!(tile[2].as_str().unwrap().contains(level.as_str()), "{device}: {tile}");
+    }
+    // Drill down into a warm room: the line behind its result, as in the log.
+    browser.eval(&page, &format!("document.querySelector('.tile[data-device=\"{warm}\"]').click()"));
+    let cause = browser
+        .wait_for(&page, "document.querySelector('table.results .where') && document.querySelector('table.results td code').textContent");
+    let place = browser.eval(&page, "document.querySelector('table.results .where').textContent");
+    assert_eq!(format!("{}{}", place.as_str().unwrap(), cause.as_str().unwrap()), logged);
+    let lines = browser.wait_for(&page, "document.querySelectorAll('#lines li').length");
+    assert!(lines.as_u64().unwrap() >= 5, "{lines}");
+    // Its sensors, with a plot each.
+    browser.wait_for(&page, "document.querySelectorAll('.sensor canvas').length >= 4");
+    shot(&mut browser, &page, "device");
+    browser.navigate(&page, &url);
+    browser.wait_for(&page, "document.querySelectorAll('.tile').length > 0");
+    shot(&mut browser, &page, "overview");
+}
+
+/// With BLACKBOX_SCREENSHOTS=DIR, saves the page as DIR/NAME.png (docs/img in the repository).
+fn shot(browser: &mut Browser, page: &crate::browser::Page, name: &str) {
+    if let Ok(dir) = std::env::var("BLACKBOX_SCREENSHOTS") {
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), browser.screenshot(page)).unwrap();
+    }
+}
+
+#[test]
+fn a_line_captured_on_a_pty_appears_live_and_on_its_tile_without_a_reload() {
+    let Some(mut browser) = Browser::start() else { return };
+    let dir = Dir::new();
+    let mut pty = Pty::new();
+    let config = format!("[[source]]\nname = \"lab\"\nport = \"{}\"\ndecoder = \"json\"\ndevice = [\"id\"]\n", pty.path);
+    std::fs::write(dir.path().join("blackbox.toml"), config).unwrap();
+    std::fs::create_dir_all(dir.logs()).unwrap();
+    let _capture = dir.spawn(&["capture"]);
+    pty.send(b"{\"id\":\"first\",\"temp\":20.5}\n");
+    dir.wait_for("the first line", |lines| lines.iter().any(|l| l.contains("first")));
+    let (_serve, _err, url) = serve(&dir, &[]);
+    let live = browser.open(&format!("{url}live"));
+    browser.wait_for(&live, "document.querySelectorAll('#live li').length > 0");
+    let overview = browser.open(&url);
+    browser.wait_for(&overview, "document.querySelector('.tile[data-device=\"lab/first\"]')");
+    pty.send(b"{\"id\":\"second\",\"temp\":21.75}\n");
+    let text = browser.wait_for(&live, "[...document.querySelectorAll('#live li')].map(l => l.textContent).find(t => t.includes('21.75'))");
+    assert!(text.as_str().unwrap().contains("second"), "{text}");
+    browser.wait_for(&overview, "document.querySelector('.tile[data-device=\"lab/second\"]')");
+    shot(&mut browser, &live, "live");
+}
+
+#[test]
+fn the_please_wait_page_turns_into_the_overview_by_itself() {
+    let Some(mut browser) = Browser::start() else { return };
+    let dir = real_site();
+    // Twenty days of the real day: a catch-up that takes a while.
+    let day = std::fs::read(crate::harness::real_day()).unwrap();
+    for d in 1..=20 {
+        std::fs::write(dir.logs().join(format!("201211{d:02}.txt.gz")), &day).unwrap();
+    }
+    let (_serve, _err, url) = serve(&dir, &[]);
+    let page = browser.open(&url);
+    let first = browser.wait_for(&page, "(document.getElementById('wait') && 'wait') || (document.querySelector('.tile') && 'tiles')");
+    assert_eq!(first, "wait", "the catch-up ended before the page loaded");
+    let figures = browser.wait_for(&page, "document.getElementById('wait-figures') && document.getElementById('wait-figures').textContent");
+    assert!(figures.as_str().unwrap().contains("lines"), "{figures}");
+    shot(&mut browser, &page, "please-wait");
+    browser.wait_for(&page, "document.querySelectorAll('.tile').length > 5");
+    assert!(browser.eval(&page, "document.getElementById('wait') === null").as_bool().unwrap());
+}
+
+#[test]
+fn a_device_named_like_markup_is_shown_as_text_and_runs_nothing() {
+    let Some(mut browser) = Browser::start() else { return };
+    let dir = Dir::new();
+    std::fs::write(dir.path().join("blackbox.toml"), "[[source]]\nname = \"lab\"\nstdin = true\ndecoder = \"json\"\ndevice = [\"id\"]\n")
+        .unwrap();
+    let hostile = r#"<img src=x onerror="window.__xss=1">"#;
+    let line = format!("{{\"id\":{},\"temp\":20,\"note\":\"<script>window.__xss=2</script>\"}}\n", serde_json::to_string(hostile).unwrap());
+    let o = dir.run_with_stdin(&["capture", "--stdin", "--source", "lab"], line.as_bytes());
+    assert!(o.status.success());
+    // The device's name as the decoder made it (spaces become underscores), shown as it is.
+    assert!(dir.run(&["index"]).status.success());
+    let status: Value = serde_json::from_str(&stdout(&dir.run(&["status", "--all", "--format", "json"]))).unwrap();
+    let device = status["devices"][0]["device"].as_str().unwrap().to_string();
+    assert_eq!(device, format!("lab/{}", hostile.replace(' ', "_")));
+    let (_serve, _err, url) = serve(&dir, &[]);
+    let page = browser.open(&url);
+    let name = browser.wait_for(&page, "document.querySelector('.tile .name') && document.querySelector('.tile .name').textContent");
+    assert_eq!(name, device.trim_start_matches("lab/"));
+    let hostile = device.trim_start_matches("lab/").to_string();
+    let hostile = hostile.as_str();
+    browser.eval(&page, "document.querySelector('.tile').click()");
+    let title = browser.wait_for(&page, "document.querySelector('#lines li') && document.querySelector('h1').textContent");
+    assert!(title.as_str().unwrap().contains(hostile), "{title}");
+    let last = browser.eval(&page, "document.querySelector('#lines li code').textContent");
+    assert!(last.as_str().unwrap().contains("<script>window.__xss=2</script>"), "{last}");
+    browser.navigate(&page, &format!("{url}live"));
+    browser.wait_for(&page, "document.querySelectorAll('#live li').length > 0");
+    assert_eq!(browser.eval(&page, "document.querySelectorAll('main img, main script').length"), 0);
+    assert!(browser.eval(&page, "window.__xss === undefined").as_bool().unwrap(), "markup from a device ran");
+}
+
+/// A password hash for `[web] users`, made by `blackbox passwd`.
+fn user(dir: &Dir, name: &str, password: &str) -> String {
+    let o = dir.run_with_stdin(&["passwd", name], format!("{password}\n").as_bytes());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    stdout(&o)
+}
+
+fn basic(user: &str, password: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = format!("{user}:{password}").into_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            out.push(if i <= c.len() { A[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    format!("Basic {out}")
+}
+
+fn vm_kb(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap()
+}
+
+#[test]
+fn serve_refuses_what_it_must() {
+    let dir = Dir::new();
+    std::fs::create_dir_all(dir.logs()).unwrap();
+    std::fs::write(dir.path().join("blackbox.toml"), "[[source]]\nname = \"lab\"\nstdin = true\ndecoder = \"json\"\ndevice = [\"id\"]\n[[check]]\nname = \"hot\"\nsensors = [\"lab/*/temp\"]\nkind = \"range\"\nmax = 25\n").unwrap();
+    // Another address than loopback, without authentication: refused, and why.
+    let o = dir.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("refusing to listen on 0.0.0.0:0"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let users = user(&dir, "ann", "correct horse");
+    std::fs::write(
+        dir.path().join("blackbox.toml"),
+        format!("[[source]]\nname = \"lab\"\nstdin = true\ndecoder = \"json\"\ndevice = [\"id\"]\n[[check]]\nname = \"hot\"\nsensors = [\"lab/*/temp\"]\nkind = \"range\"\nmax = 25\n\n{users}"),
+    )
+    .unwrap();
+    let o = dir.run_with_stdin(&["capture", "--stdin", "--source", "lab"], b"{\"id\":\"a\",\"temp\":30}\n");
+    assert!(o.status.success());
+    let (serve, _err, url) = serve(&dir, &[]);
+    let ann = basic("ann", "correct horse");
+    assert_eq!(get(&url, "/", None).0, 401);
+    assert_eq!(get(&url, "/api/status", Some(&basic("ann", "wrong"))).0, 401);
+    assert_eq!(get(&url, "/api/status", Some(&basic("bob", "correct horse"))).0, 401);
+    let (code, body) = get(&url, "/api/status", Some(&ann));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(get(&url, "/healthz", None).0, 200);
+    // Actions need the CSRF token of the signed-in user.
+    let ack = |csrf: &str| {
+        let body = r#"{"device":"lab/a","note":"on it"}"#;
+        http(&url, &format!("POST /api/ack HTTP/1.1\r\nHost: HOST\r\nAuthorization: {ann}\r\nContent-Type: application/json\r\nX-CSRF-Token: {csrf}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()))
+    };
+    assert_eq!(ack("").0, 403);
+    assert_eq!(ack("0123456789abcdef").0, 403);
+    let session: Value = serde_json::from_str(&get(&url, "/api/session", Some(&ann)).1).unwrap();
+    let (code, body) = ack(session["csrf"].as_str().unwrap());
+    assert_eq!(code, 200, "{body}");
+    assert!(stdout(&dir.run(&["status"])).contains("acknowledged lab/a (warning)"));
+    // Traversal, encoded or not, and overlong requests.
+    for path in [
+        "/../../etc/passwd",
+        "/assets/../../Cargo.toml",
+        "/assets/%2e%2e/%2e%2e/etc/passwd",
+        "/assets/..%2f..%2fCargo.toml",
+        "/device/%2e%2e%5c%2e%2e",
+    ] {
+        let (code, body) = get(&url, path, Some(&ann));
+        assert_eq!(code, 400, "{path}: {body}");
+    }
+    assert_eq!(get(&url, &format!("/api/device/{}", "x".repeat(10_000)), Some(&ann)).0, 414);
+    let big = "x".repeat(100_000);
+    let (code, _) = http(&url, &format!("POST /api/silence HTTP/1.1\r\nHost: HOST\r\nAuthorization: {ann}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}", big.len()));
+    assert_eq!(code, 413);
+
+    // 200 live pages open and close, twice: no descriptor or memory left behind.
+    let pid = serve.child.id();
+    let open_live = || -> Vec<TcpStream> {
+        (0..200)
+            .map(|_| {
+                let host = url.trim_start_matches("http://").trim_end_matches('/');
+                let mut s = TcpStream::connect(host).unwrap();
+                write!(s, "GET /events HTTP/1.1\r\nHost: {host}\r\nAuthorization: {ann}\r\n\r\n").unwrap();
+                // Read up to the first event: the stream is open on the server.
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while !line.starts_with("data:") {
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                }
+                s
+            })
+            .collect()
+    };
+    let fds_before = serve.open_fds();
+    let streams = open_live();
+    assert!(serve.open_fds() >= fds_before + 200);
+    drop(streams);
+    // A new line makes the server write to every stream, and find them closed.
+    let wait_fds = |limit: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut n = 0;
+        while serve.open_fds() > limit {
+            let _ = dir.run_with_stdin(&["capture", "--stdin", "--source", "lab"], format!("{{\"id\":\"b{n}\",\"temp\":20}}\n").as_bytes());
+            n += 1;
+            assert!(Instant::now() < deadline, "{} descriptors open, {limit} before", serve.open_fds());
+        }
+    };
+    wait_fds(fds_before + 4);
+    let rss_first = vm_kb(pid, "VmRSS:");
+    drop(open_live());
+    wait_fds(fds_before + 4);
+    let rss_second = vm_kb(pid, "VmRSS:");
+    assert!(rss_second < rss_first + 4 * 1024, "RSS grew from {rss_first} kB to {rss_second} kB over 200 more live pages");
+}
