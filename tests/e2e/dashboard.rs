@@ -109,6 +109,16 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
     // Its sensors, with a plot each.
     browser.wait_for(&page, "document.querySelectorAll('.sensor canvas').length >= 4");
     shot(&mut browser, &page, "device");
+    // A sensor: its plot, the check's limit drawn, its values below.
+    browser.eval(&page, "[...document.querySelectorAll('.sensor a')].find(a => a.textContent === 'temp').click()");
+    let rows = browser.wait_for(&page, "document.querySelector('table.values') && document.querySelectorAll('table.values tr').length - 1");
+    assert!(rows.as_u64().unwrap() > 10, "{rows}");
+    let limit = browser.eval(&page, "fetch(location.pathname.replace('/sensor/', '/api/sensor/') + '?from=2012-11-30&to=2012-12-01').then(r => r.json()).then(j => j.thresholds[0].max)");
+    assert_eq!(limit, 17.2);
+    shot(&mut browser, &page, "sensor");
+    browser.navigate(&page, &format!("{url}history"));
+    browser.wait_for(&page, "document.querySelectorAll('#history tr').length > 1");
+    shot(&mut browser, &page, "history");
     browser.navigate(&page, &url);
     browser.wait_for(&page, "document.querySelectorAll('.tile').length > 0");
     shot(&mut browser, &page, "overview");
@@ -313,4 +323,8 @@ fn serve_refuses_what_it_must() {
     wait_fds(fds_before + 4);
     let rss_second = vm_kb(pid, "VmRSS:");
     assert!(rss_second < rss_first + 4 * 1024, "RSS grew from {rss_first} kB to {rss_second} kB over 200 more live pages");
+    // A live page open does not keep serve from stopping.
+    let _page = open_live().pop();
+    let out = serve.terminate();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -140,19 +140,13 @@ fn follower(dir: &Dir) -> (Proc, crate::harness::StderrLines) {
     (p, err)
 }
 
-/// The devices of a message's alerts, with their status.
+/// The devices of a message's alerts, with the level each went to and its status.
 fn alerts(m: &Value) -> Vec<(String, String, String)> {
     m["alerts"]
         .as_array()
         .expect("alerts")
         .iter()
-        .map(|a| {
-            (
-                a["labels"]["device"].as_str().unwrap().into(),
-                a["labels"]["level"].as_str().unwrap().into(),
-                a["status"].as_str().unwrap().into(),
-            )
-        })
+        .map(|a| (a["labels"]["device"].as_str().unwrap().into(), a["to"].as_str().unwrap().into(), a["status"].as_str().unwrap().into()))
         .collect()
 }
 
@@ -244,7 +238,7 @@ modem = {{ port = \"{}\", to = [\"+15551234\"] }}\ntimeout = \"2s\"\n",
     // A refusal (4xx) is not tried again.
     let o = dir.run(&["notify", "test", "--route", "ops"]);
     let out = stdout(&o);
-    assert!(out.contains("answered 404 (a refusal: not tried again)") && out.contains("webhook  FAILED after 1 tries"), "{out}");
+    assert!(out.contains("answered 404 (a refusal: not tried again)") && out.contains("webhook  FAILED after 1 try"), "{out}");
     assert_eq!(*hook.requests.lock().unwrap(), 4);
     let o = dir.run(&["notify", "test", "--route", "nobody"]);
     assert_eq!(o.status.code(), Some(2));
@@ -298,6 +292,12 @@ fn a_power_cut_is_one_message_then_ack_silence_and_resolved() {
     assert_eq!(got[2]["kind"], "change");
     assert_eq!(alerts(&got[2]), [("lab/n15".to_string(), "ok".to_string(), "resolved".to_string())]);
     assert_eq!(got[2]["status"], "resolved");
+    // As Alertmanager's: the labels and fingerprint of the alert it ends.
+    let firing = got[0]["alerts"].as_array().unwrap().iter().find(|a| a["labels"]["device"] == "lab/n15").unwrap();
+    assert_eq!(got[2]["alerts"][0]["labels"], firing["labels"]);
+    assert_eq!(got[2]["alerts"][0]["fingerprint"], firing["fingerprint"]);
+    assert_eq!(got[2]["alerts"][0]["startsAt"], firing["startsAt"]);
+    assert_eq!(firing["check"], "too hot");
     let status = stdout(&dir.run(&["status"]));
     assert!(status.contains("silenced lab/n0* until") && status.contains("(batteries)"), "{status}");
     assert!(status.contains("acknowledged lab/n03 (critical) until it changes (known)"), "{status}");

@@ -97,7 +97,7 @@ pub fn try_channel(channel: &Channel, m: &Message, failures: &mut Vec<Failure>) 
             Ok(said) => return Some(said),
             Err(e) => {
                 failures.push(Failure { channel: channel.word().into(), error: e.text().to_string() });
-                tracing::warn!(channel = channel.word(), route = %m.route, error = e.text(), "a notification try failed");
+                tracing::info!(channel = channel.word(), route = %m.route, error = e.text(), "a notification try failed");
                 if matches!(e, webhook::Failed::Final(_)) || n == TRIES {
                     return None;
                 }

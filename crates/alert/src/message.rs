@@ -26,6 +26,10 @@ pub struct Item {
     pub check: Option<String>,
     /// Whether the route covers `to` (else this tells it is resolved).
     pub firing: bool,
+    /// For a resolved item: the id and start of the firing episode it ends
+    /// (when the route told it), so a receiver can match the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends: Option<(String, i64)>,
 }
 
 impl Item {
@@ -126,7 +130,11 @@ impl Message {
                     .map(|&(l, f, c)| if f { format!("{c} {}", l.word().to_uppercase()) } else { format!("{c} back to {}", l.word()) })
                     .collect();
                 let prefix = if what.is_empty() { String::new() } else { format!("{what}: ") };
-                format!("{}: {prefix}{} devices: {}", self.site, n, counts.join(", "))
+                let mut devices: Vec<&str> = items.iter().map(|i| i.device.as_str()).collect();
+                devices.sort_unstable();
+                devices.dedup();
+                let what = if devices.len() == n { format!("{n} devices") } else { format!("{n} changes of {} devices", devices.len()) };
+                format!("{}: {prefix}{what}: {}", self.site, counts.join(", "))
             }
         }
     }
@@ -152,23 +160,31 @@ impl Message {
             .items
             .iter()
             .map(|i| {
+                // A resolved alert carries the labels and fingerprint of the
+                // alert it ends, as Alertmanager's do, and ends when it was resolved.
+                let (level, fingerprint, starts) = match (&i.ends, i.firing) {
+                    (Some((id, since)), false) => (i.from, id.clone(), *since),
+                    (None, false) => (i.from, i.id.clone(), i.since_ms),
+                    _ => (i.to, i.id.clone(), i.since_ms),
+                };
                 json!({
                     "status": if i.firing { "firing" } else { "resolved" },
                     "labels": {
-                        "alertname": i.check.clone().unwrap_or_else(|| "status".into()),
+                        "alertname": "blackbox",
                         "site": self.site,
                         "source": i.source,
                         "device": i.device,
-                        "level": i.to.word(),
-                        "colour": i.to.colour(),
+                        "level": level.word(),
+                        "colour": level.colour(),
                     },
                     "annotations": { "summary": item_line(i), "description": i.why },
-                    "startsAt": rfc3339(i.since_ms),
+                    "startsAt": rfc3339(starts),
                     "endsAt": if i.firing { "0001-01-01T00:00:00Z".to_string() } else { rfc3339(i.since_ms) },
                     "generatorURL": "",
-                    "fingerprint": i.id,
+                    "fingerprint": fingerprint,
                     "id": i.id,
                     "from": i.from.word(),
+                    "to": i.to.word(),
                     "value": i.value,
                     "check": i.check,
                     "data_time": rfc3339(i.since_ms),
@@ -241,6 +257,7 @@ mod tests {
             value: Some(31.0),
             check: Some("warm".into()),
             firing,
+            ends: None,
         }
     }
 

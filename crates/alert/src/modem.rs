@@ -56,14 +56,14 @@ pub enum ModemError {
     #[error("modem {port}: {number:?} is not a phone number")]
     InvalidNumber { port: String, number: String },
     /// The serial port could not be opened.
-    #[error("modem {port}: cannot open the serial port")]
+    #[error("modem {port}: cannot open the serial port: {source}")]
     Open {
         port: String,
         #[source]
         source: serialport::Error,
     },
     /// Reading from or writing to the port failed.
-    #[error("modem {port}: I/O error while texting {number}")]
+    #[error("modem {port}: I/O error while texting {number}: {source}")]
     Io {
         port: String,
         number: String,

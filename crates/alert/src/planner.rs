@@ -140,7 +140,14 @@ impl Planner {
             value,
             check,
             firing: self.route.covers(to),
+            ends: None,
         }
+    }
+
+    /// For a change out of the route's levels: the told episode it ends.
+    fn ending(&self, device: &str, from: Level) -> Option<(String, i64)> {
+        let t = self.told.get(device)?;
+        (t.level == Some(from)).then(|| (Item::id_of(&self.route.name, device, from, t.since_ms), t.since_ms))
     }
 
     /// Takes in what the follower sees now.
@@ -159,7 +166,10 @@ impl Planner {
                 continue;
             }
             let seen = Seen { level: c.to, why: c.why.clone(), value: c.value, check: c.check.clone(), source: c.source.clone() };
-            let item = self.item(&c.device, &c.source, c.from, c.to, c.at_ms, Some(&seen));
+            let mut item = self.item(&c.device, &c.source, c.from, c.to, c.at_ms, Some(&seen));
+            if !item.firing {
+                item.ends = self.ending(&c.device, c.from);
+            }
             if !self.told_ids.contains(&item.id) && !self.is_pending(&item.id) {
                 self.pending.push(Pending { item, seen_ms: now, kind: Kind::Change });
             }
@@ -191,7 +201,10 @@ impl Planner {
             }
             let live = now - d.since_ms <= LIVE_MS;
             let from = if live { before } else { told.unwrap_or(Level::Ok) };
-            let item = self.item(&d.device, &d.source, from, d.level, d.since_ms, Some(&seen));
+            let mut item = self.item(&d.device, &d.source, from, d.level, d.since_ms, Some(&seen));
+            if !item.firing {
+                item.ends = told.and_then(|l| self.ending(&d.device, l));
+            }
             // A summary says what stands: an older one about this device is replaced.
             self.pending.retain(|p| !(p.kind == Kind::Summary && p.item.device == d.device));
             self.pending.push(Pending { item, seen_ms: now, kind: if live { Kind::Change } else { Kind::Summary } });
@@ -217,13 +230,22 @@ impl Planner {
             return Some(self.fly(Message::new(kind, &self.route.name, &self.site, now_ms, items, 0)));
         }
         let silenced = active_silences(silences, now_ms);
+        let repeatable = |device: &String, t: &Told| -> Option<Level> {
+            let level = t.level?;
+            let acked = acks.iter().any(|a| a.device == *device && a.holds(level, t.since_ms, now_ms));
+            let quiet = silenced.iter().any(|(g, _)| g.matches(device)) || self.pending.iter().any(|p| p.item.device == *device);
+            (!acked && !quiet && self.route.watches(device)).then_some(level)
+        };
+        // When one device's repeat is due, those due within half a period
+        // go with it: one message, and their repeats keep together from then on.
+        if !self.told.iter().any(|(d, t)| repeatable(d, t).is_some() && t.at_ms + self.route.repeat_ms <= now_ms) {
+            return None;
+        }
         let mut items = Vec::new();
         let mut salt = 0;
         for (device, t) in &self.told {
-            let Some(level) = t.level else { continue };
-            let acked = acks.iter().any(|a| a.device == *device && a.holds(level, t.since_ms, now_ms));
-            let quiet = silenced.iter().any(|(g, _)| g.matches(device)) || self.pending.iter().any(|p| p.item.device == *device);
-            if acked || quiet || !self.route.watches(device) || t.at_ms + self.route.repeat_ms > now_ms {
+            let Some(level) = repeatable(device, t) else { continue };
+            if t.at_ms + self.route.repeat_ms - self.route.repeat_ms / 2 > now_ms {
                 continue;
             }
             let seen = self.seen.get(device).filter(|s| s.level == level);
@@ -441,5 +463,38 @@ mod tests {
         assert_eq!(p.next_due(), Some(T0 + 31_000 + 3_600_000));
         let again = p.due(T0 + 31_000 + 3_600_000, &[], &[]).expect("retried");
         assert_eq!(again.id, m.id, "the same message, the same id");
+    }
+
+    #[test]
+    fn repeats_go_together_and_a_resolution_names_what_it_ends() {
+        let mut p = Planner::new(route(true), "home", &[]);
+        p.observe(&obs(T0, vec![change("usb/a", Level::Ok, Level::Error, T0)], vec![dev("usb/a", Level::Error, T0)]), &[]);
+        let first = send(&mut p, T0 + 30_000).unwrap();
+        let t1 = T0 + 600_000;
+        p.observe(
+            &obs(
+                t1,
+                vec![change("usb/b", Level::Ok, Level::Error, t1)],
+                vec![dev("usb/a", Level::Error, T0), dev("usb/b", Level::Error, t1)],
+            ),
+            &[],
+        );
+        send(&mut p, t1 + 30_000).unwrap();
+        // a's repeat is due first; b's, ten minutes later, goes with it.
+        let r = send(&mut p, T0 + 30_000 + 3_600_000).expect("repeat");
+        assert_eq!(devices(&r), [("usb/a", Level::Error, true), ("usb/b", Level::Error, true)]);
+        assert!(p.due(t1 + 30_000 + 3_600_000, &[], &[]).is_none(), "b was repeated already");
+        // a recovers: the resolved alert carries the id of the alert it ends.
+        let t2 = T0 + 2 * 3_600_000;
+        p.observe(
+            &obs(t2, vec![change("usb/a", Level::Error, Level::Ok, t2)], vec![dev("usb/a", Level::Ok, t2), dev("usb/b", Level::Error, t1)]),
+            &[],
+        );
+        let m = send(&mut p, t2 + 30_000).unwrap();
+        assert_eq!(m.items[0].ends, Some((first.items[0].id.clone(), T0)));
+        let j = m.json();
+        assert_eq!(j["alerts"][0]["fingerprint"], first.json()["alerts"][0]["fingerprint"]);
+        assert_eq!(j["alerts"][0]["labels"], first.json()["alerts"][0]["labels"]);
+        assert_eq!(j["alerts"][0]["status"], "resolved");
     }
 }

@@ -125,12 +125,18 @@ fn route(n: &NotifyConfig) -> Result<Route, String> {
             if levels.is_empty() {
                 return Err("`levels` is empty: the route would never tell anything".into());
             }
+            if levels.contains(&Level::Ok) {
+                return Err("`levels` has \"ok\": a route tells about levels that are wrong (back to ok is told with `resolved`)".into());
+            }
             levels
         }
     };
     let mut devices = Vec::new();
     for g in n.devices.iter().flatten() {
         devices.push(Glob::new(g).map_err(|e| format!("`devices`: {e}"))?);
+    }
+    if n.timeout.is_some_and(|t| t.0.is_zero()) {
+        return Err("`timeout` must be longer than 0".into());
     }
     let timeout = |default: u64| n.timeout.map_or(Duration::from_secs(default), |t| t.0);
     let mut available: Vec<Channel> = Vec::new();
@@ -290,6 +296,8 @@ mod tests {
             ("webhook = \"http://h/\"\norder = [\"modem\"]", "does not configure"),
             ("webhook = \"http://h/\"\ncommand = [\"sh\"]\norder = [\"command\"]", "leaves out"),
             ("levels = [\"error\"]", "no channel"),
+            ("webhook = \"http://h/\"\nlevels = [\"ok\", \"error\"]", "has \"ok\""),
+            ("webhook = \"http://h/\"\ntimeout = \"0s\"", "longer than 0"),
         ];
         for (body, want) in cases {
             let err = routes(&format!("site = \"s\"\n\n[[notify]]\nname = \"n\"\n{body}\n")).unwrap_err();

@@ -172,7 +172,7 @@ impl Records {
 
 /// What `status` says about notifications: the last ones, failures, acks
 /// and silences in force. Nothing when notifications never ran.
-pub fn summary(state: &Path, now: i64) -> Option<serde_json::Value> {
+pub fn summary(state: &Path, now: i64, status: &health::Status) -> Option<serde_json::Value> {
     let (entries, _) = Records::new(state, LEDGER).read::<Entry>().ok()?;
     let (acks, _) = Records::new(state, ACKS).read::<Ack>().ok()?;
     let (silences, _) = Records::new(state, SILENCES).read::<Silence>().ok()?;
@@ -201,7 +201,8 @@ pub fn summary(state: &Path, now: i64) -> Option<serde_json::Value> {
         .collect();
     let acks: Vec<serde_json::Value> = acks
         .iter()
-        .filter(|a| a.until_ms.is_none_or(|u| now < u))
+        // Only those that still hold: the device is still in the episode acknowledged.
+        .filter(|a| status.devices.iter().any(|d| d.device == a.device && a.holds(d.level, d.since_ms, now)))
         .map(|a| {
             serde_json::json!({
                 "device": a.device, "level": a.level, "since": crate::message::rfc3339(a.since_ms),
@@ -213,7 +214,9 @@ pub fn summary(state: &Path, now: i64) -> Option<serde_json::Value> {
         .into_iter()
         .map(|(_, s)| serde_json::json!({"glob": s.glob, "until": crate::message::rfc3339(s.until_ms), "note": s.note}))
         .collect();
-    Some(serde_json::json!({"sent": sent, "failed": failed, "last": last, "acks": acks, "silences": silences}))
+    Some(
+        serde_json::json!({"sent": sent, "failed": failed, "tests": entries.len() - real.len(), "last": last, "acks": acks, "silences": silences}),
+    )
 }
 
 /// An acknowledgement of device `d`'s episode now, for `for_ms` (until it changes when none).

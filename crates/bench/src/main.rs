@@ -11,6 +11,7 @@
 //!        bench index [LINES] [--workload W]   indexer on each workload (default
 //!                               5000000 lines each; W: mixed, homepower, sensors)
 //!        bench tail [SAMPLES]   `tail -f` latency (default 300 lines)
+//!        bench web              the dashboard: server times, live latency, memory
 //!        bench index-data DIR [LINES [DAYS]] [--workload W]   a workload's logs, kept
 //!        bench year-data DIR    the query benchmark's year of logs, kept
 //!        bench status-data DIR  the status benchmark's site of 1,000 devices, kept
@@ -20,6 +21,7 @@
 //! Exit status 1 when a target is missed.
 
 mod index;
+mod web;
 mod workloads;
 
 use rustix::process::{kill_process, Pid, Signal};
@@ -135,15 +137,18 @@ fn main() -> ExitCode {
             index::index_bench(&bin, 5_000_000, workload, &mut rows);
             println!();
             tail_bench(&bin, 300, &mut rows);
+            println!();
+            web::web_bench(&bin, &mut rows);
         }
         Some("capture") => capture_bench(&bin, arg(1, 1_000_000), &mut rows),
         Some("index") => index::index_bench(&bin, arg(1, 5_000_000), workload, &mut rows),
         Some("tail") => tail_bench(&bin, arg(1, 300), &mut rows),
+        Some("web") => web::web_bench(&bin, &mut rows),
         // `bench LINES`, as before: capture only.
         Some(n) if n.parse::<usize>().is_ok() => capture_bench(&bin, arg(0, 1_000_000), &mut rows),
         Some(other) => {
             eprintln!(
-                "bench: unknown benchmark {other:?}; use capture, index, tail, index-data, year-data, status-data or nothing for all"
+                "bench: unknown benchmark {other:?}; use capture, index, tail, web, index-data, year-data, status-data or nothing for all"
             );
             return ExitCode::from(2);
         }
@@ -377,7 +382,12 @@ fn newest_file(dir: &Path) -> Option<PathBuf> {
 }
 
 fn stop(mut child: Child) {
-    let _ = kill_process(Pid::from_child(&child), Signal::TERM);
+    stop_child(&mut child);
+}
+
+/// SIGTERM, and the wait for it to end.
+fn stop_child(child: &mut Child) {
+    let _ = kill_process(Pid::from_child(child), Signal::TERM);
     let _ = child.wait();
 }
 

@@ -272,6 +272,8 @@ pub struct WebConfig {
     pub token_file: Option<PathBuf>,
     /// Browsers with a live page open at once, at most (default 256).
     pub max_live: Option<usize>,
+    /// Connections open at once, at most, live pages included (default 512).
+    pub max_connections: Option<usize>,
 }
 
 /// One of `[web] users`.

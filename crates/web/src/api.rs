@@ -112,7 +112,7 @@ pub(crate) async fn status(State(app): State<Shared>) -> Response {
                 "colour": status.level.colour(),
                 "counts": Level::ALL.iter().zip(counts).map(|(l, n)| (l.word().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
                 "devices": status.devices.iter().map(device_json).collect::<Vec<_>>(),
-                "notifications": alert::state::summary(&app.site.state, now),
+                "notifications": alert::state::summary(&app.site.state, now, &status),
             }))
         })
         .await;
@@ -196,6 +196,18 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
                 None => Vec::new(),
             };
             v["last_lines"] = json!(lines);
+            // Its source's events of the last day (of the logs' time), newest first.
+            let since = d.last_seen_ms.max(now.min(d.last_seen_ms + DAY_MS)) - DAY_MS;
+            let mut events: Vec<Value> = idx
+                .events(Some(since), None)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|e| e.source == d.source)
+                .map(|e| json!({"time": rfc3339_millis(e.time_ms), "code": e.code, "level": e.level, "description": e.description, "file": e.file, "line": e.line, "text": e.text}))
+                .collect();
+            events.reverse();
+            events.truncate(50);
+            v["events"] = json!(events);
             Ok(v)
         })
         .await;

@@ -11,6 +11,7 @@
 
 mod api;
 pub mod auth;
+mod limit;
 mod metrics;
 mod pages;
 
@@ -24,6 +25,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use index::Index;
 use std::collections::{BTreeMap, VecDeque};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -186,6 +188,8 @@ pub struct Site {
     pub auth: Auth,
     /// Live pages open at once, at most.
     pub max_live: usize,
+    /// Connections open at once, at most (live pages included).
+    pub max_connections: usize,
 }
 
 impl std::fmt::Debug for Site {
@@ -243,11 +247,15 @@ pub fn start(addr: SocketAddr, site: Site) -> std::io::Result<Server> {
                     return;
                 }
             };
-            let served = axum::serve(listener, router(app)).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = served.await {
-                tracing::error!(error = %e, "the web server stopped");
+            let listener = limit::Limited::new(listener, app.site.max_connections);
+            // Live pages never end their streams: on stop, do not wait for them.
+            tokio::select! {
+                served = axum::serve(listener, router(app)).into_future() => {
+                    if let Err(e) = served {
+                        tracing::error!(error = %e, "the web server stopped");
+                    }
+                }
+                _ = stopped => {}
             }
         });
         // Live pages hold their streams open: do not wait for them.

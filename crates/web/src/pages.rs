@@ -58,3 +58,19 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     };
     ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page with its script, style sheet and icon stays far under 300 KB.
+    #[test]
+    fn a_page_weighs_little() {
+        let shell = 1024;
+        let total = shell + APP_JS.len() + APP_CSS.len() + ICON.len();
+        assert!(total < 100_000, "{total} bytes");
+        assert_eq!(base("/"), "");
+        assert_eq!(base("/device/usb/roomNode-4"), "../../");
+        assert_eq!(base("/live"), "");
+    }
+}

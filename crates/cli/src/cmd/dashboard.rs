@@ -126,6 +126,7 @@ or [web] token_file first, or listen on 127.0.0.1 behind a reverse proxy that au
         hub: hub.clone(),
         auth,
         max_live: config.web.max_live.unwrap_or(256),
+        max_connections: config.web.max_connections.unwrap_or(512),
     };
     let server = match web::start(addr, site(auth)) {
         Err(e) if any_port && e.kind() == std::io::ErrorKind::AddrInUse => {

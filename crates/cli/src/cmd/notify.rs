@@ -32,18 +32,28 @@ pub fn start(idx: &Arc<Mutex<Index>>, routes: &Routes, on_record: Arc<alert::OnR
             let idx = idx.lock().unwrap_or_else(PoisonError::into_inner);
             (idx.health().map_err(|e| e.to_string())?, idx.transitions(Some(now - alert::LIVE_MS), None).map_err(|e| e.to_string())?)
         };
+        // The check behind a device's change: a result that changed to the same level at the same time.
+        let checks: std::collections::HashMap<(String, i64, health::Level), String> = transitions
+            .iter()
+            .filter_map(|t| match &t.subject {
+                Subject::Result { check, sensor } => {
+                    Some(((sensor.rsplit_once('/').map_or(sensor.as_str(), |(d, _)| d).to_string(), t.at_ms, t.to), check.clone()))
+                }
+                _ => None,
+            })
+            .collect();
         let changes = transitions
             .into_iter()
             .filter_map(|t| match t.subject {
                 Subject::Device(device) => Some(Change {
                     source: device.split_once('/').map_or(device.as_str(), |(s, _)| s).to_string(),
+                    check: checks.get(&(device.clone(), t.at_ms, t.to)).cloned(),
                     device,
                     from: t.from,
                     to: t.to,
                     at_ms: t.at_ms,
                     why: t.message,
                     value: t.value,
-                    check: None,
                 }),
                 _ => None,
             })
@@ -90,7 +100,9 @@ fn absolute(p: PathBuf) -> PathBuf {
 pub fn ack(global: &Global, mut args: AckArgs) -> Result<ExitCode, CliError> {
     let config = settings::load_config(global)?;
     if let Some(d) = &args.for_ {
-        config::parse_duration(d).map_err(|e| setup_error(format!("--for: {e}")))?;
+        if config::parse_duration(d).map_err(|e| setup_error(format!("--for: {e}")))?.is_zero() {
+            return Err(setup_error("--for 0 would end at once: give a duration, or leave --for out (until the device's level changes)"));
+        }
     }
     args.state = Some(absolute(settings::state_dir(global, &config)));
     run(global, Request::Ack(args))
@@ -147,11 +159,20 @@ pub fn silence(global: &Global, args: SilenceArgs) -> Result<ExitCode, CliError>
     // clap requires the glob unless --list.
     let glob = args.glob.unwrap_or_default();
     health::glob::Glob::new(&glob).map_err(|e| setup_error(format!("{glob:?}: {e}")))?;
+    if args.clear {
+        let (all, _) = records.read::<Silence>().with_context(|| format!("cannot read {}", records.path().display())).setup()?;
+        if !alert::state::active_silences(&all, now).iter().any(|(_, s)| s.glob == glob) {
+            return Err(setup_error(format!("no silence of {glob} is in force (`blackbox silence --list` shows them)")));
+        }
+    }
     let record = if args.clear {
         Silence { at_ms: now, glob: glob.clone(), until_ms: now, note: args.note, cleared: true }
     } else {
         // clap requires --for unless --clear or --list.
         let d = config::parse_duration(args.for_.as_deref().unwrap_or_default()).map_err(|e| setup_error(format!("--for: {e}")))?;
+        if d.is_zero() {
+            return Err(setup_error("--for 0 would end at once: give how long, such as 2h"));
+        }
         Silence { at_ms: now, glob: glob.clone(), until_ms: now + d.as_millis() as i64, note: args.note, cleared: false }
     };
     records.append(&record).with_context(|| format!("cannot record the silence in {}", state.display())).setup()?;
@@ -205,7 +226,8 @@ pub fn test(global: &Global, args: NotifyTestArgs) -> Result<ExitCode, CliError>
                 Some(s) => writeln!(out, "{:<12} {:<8} sent: {}", route.name, channel.word(), printable(s))?,
                 None => {
                     failed = true;
-                    writeln!(out, "{:<12} {:<8} FAILED after {} tries", route.name, channel.word(), failures.len())?;
+                    let tries = if failures.len() == 1 { "1 try".to_string() } else { format!("{} tries", failures.len()) };
+                    writeln!(out, "{:<12} {:<8} FAILED after {tries}", route.name, channel.word())?;
                 }
             }
             let outcome = if said.is_some() { Outcome::Sent } else { Outcome::Failed };
@@ -229,6 +251,9 @@ pub fn log(global: &Global, args: NotifyLogArgs) -> Result<ExitCode, CliError> {
     }
     let skip = args.last.map_or(0, |n| entries.len().saturating_sub(n));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.format == StatusFormat::Table && !entries.is_empty() {
+        writeln!(out, "{:<24}  {:<6}  {:<7}  {:<12}  {:<7}  {:<16}  MESSAGE", "TIME", "OUTCOME", "CHANNEL", "ROUTE", "KIND", "ID")?;
+    }
     for e in &entries[skip..] {
         match args.format {
             StatusFormat::Json => writeln!(out, "{}", serde_json::to_string(e).map_err(anyhow::Error::new)?)?,
@@ -239,10 +264,11 @@ pub fn log(global: &Global, args: NotifyLogArgs) -> Result<ExitCode, CliError> {
                 };
                 writeln!(
                     out,
-                    "{}  {:<6}  {:<7}  {:<7}  {}  {}",
+                    "{}  {:<7}  {:<7}  {:<12}  {:<7}  {}  {}",
                     rfc3339_millis(e.at_ms),
                     outcome,
                     e.channel.as_deref().unwrap_or("-"),
+                    printable(&e.message.route),
                     e.message.kind.word(),
                     &e.message.id,
                     printable(&e.message.headline())
@@ -261,7 +287,7 @@ pub fn log(global: &Global, args: NotifyLogArgs) -> Result<ExitCode, CliError> {
 pub fn write_status_part(part: &serde_json::Value, out: &mut dyn Write) -> std::io::Result<()> {
     let s = |v: &serde_json::Value| v.as_str().map(|t| printable(t).into_owned()).unwrap_or_default();
     writeln!(out)?;
-    writeln!(out, "notifications: {} sent, {} failed on every channel", part["sent"], part["failed"])?;
+    writeln!(out, "notifications: {} sent, {} failed on every channel, {} tests", part["sent"], part["failed"], part["tests"])?;
     for e in part["last"].as_array().into_iter().flatten() {
         let how = if e["outcome"] == "sent" { format!("by {}", s(&e["channel"])) } else { "FAILED".into() };
         writeln!(out, "  {}  {:<10} {}", s(&e["at"]), how, s(&e["text"]))?;

@@ -246,7 +246,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             "colour": status.level.colour(),
             "counts": Level::ALL.iter().zip(counts).map(|(l, n)| (l.word().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "devices": status.devices.iter().filter(|d| args.all || d.level != Level::Ok).map(device_json).collect::<Vec<_>>(),
-            "notifications": args.state.as_deref().and_then(|s| alert::state::summary(s, at)),
+            "notifications": args.state.as_deref().and_then(|s| alert::state::summary(s, at, &status)),
         });
         writeln!(out, "{v}")?;
         return Ok(0);
@@ -277,7 +277,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             when(health.clock_ms())
         )?;
     }
-    if let Some(part) = args.state.as_deref().and_then(|s| alert::state::summary(s, at)) {
+    if let Some(part) = args.state.as_deref().and_then(|s| alert::state::summary(s, at, &status)) {
         crate::cmd::notify::write_status_part(&part, out)?;
     }
     Ok(0)

@@ -172,10 +172,16 @@ async function device() {
   }));
   const lines = el('ol', { id: 'lines', class: 'lines' }, d.last_lines.map(l => el('li', {}, el('span', { class: 'where' }, `${l.file}:${l.line} `), el('code', {}, l.text || ''))));
   const ack = session.actions && d.level !== 'ok' ? el('button', { id: 'ack', onclick: () => act('api/ack', { device: deviceId }) }, 'Acknowledge') : null;
+  const events = d.events.length ? el('table', { class: 'events' },
+    el('tr', {}, ['time', 'level', 'code', 'what', 'the line'].map(h => el('th', {}, h))),
+    d.events.map(e => el('tr', {}, el('td', {}, when(e.time)), el('td', {}, badge(e.level)), el('td', {}, e.code), el('td', {}, e.description),
+      el('td', {}, el('span', { class: 'where' }, `${e.file}:${e.line} `), el('code', {}, e.text)))))
+    : el('p', {}, 'No events from its source in the last day.');
   replace(
     el('h1', {}, badge(d.level), ' ', d.device),
     el('p', { class: 'why' }, `${d.why} (since ${when(d.since)}, last seen ${ago(d.last_seen)})`), ack,
     el('h2', {}, 'Checks'), results,
+    el('h2', {}, 'Events of ' + d.source + ', last day'), events,
     el('h2', {}, 'Sensors, last 24 hours'), sensors,
     el('h2', {}, 'Last lines'), lines);
 }
