@@ -46,6 +46,11 @@ bench-tail samples="300":
     cargo build --release -p cli -p bench
     target/release/bench tail {{samples}}
 
+# The dashboard: /api/status of 1,000 devices, a year of hours, capture to a live page, serve's memory
+bench-web:
+    cargo build --release -p cli -p bench
+    target/release/bench web
+
 # The demo: a simulated receiver captured, indexed and shown decoded
 demo *args:
     cargo run --release --bin blackbox -- demo {{args}}

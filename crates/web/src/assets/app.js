@@ -171,7 +171,9 @@ async function device() {
     return card;
   }));
   const lines = el('ol', { id: 'lines', class: 'lines' }, d.last_lines.map(l => el('li', {}, el('span', { class: 'where' }, `${l.file}:${l.line} `), el('code', {}, l.text || ''))));
-  const ack = session.actions && d.level !== 'ok' ? el('button', { id: 'ack', onclick: () => act('api/ack', { device: deviceId }) }, 'Acknowledge') : null;
+  const ack = session.actions ? el('div', { class: 'controls' },
+    d.level !== 'ok' ? el('button', { id: 'ack', onclick: () => act('api/ack', { device: deviceId, note: prompt('Acknowledge: a note for the others (optional)') || '' }) }, 'Acknowledge') : null,
+    el('button', { id: 'silence', onclick: () => { const f = prompt('Silence its notifications for how long?', '2h'); if (f) act('api/silence', { glob: deviceId, for: f, note: 'from the dashboard' }); } }, 'Silence...')) : null;
   const events = d.events.length ? el('table', { class: 'events' },
     el('tr', {}, ['time', 'level', 'code', 'what', 'the line'].map(h => el('th', {}, h))),
     d.events.map(e => el('tr', {}, el('td', {}, when(e.time)), el('td', {}, badge(e.level)), el('td', {}, e.code), el('td', {}, e.description),
