@@ -10,6 +10,7 @@ mod dataflash;
 mod demo;
 mod deploy;
 mod index;
+mod mqtt;
 mod notify;
 mod rollups;
 mod snapshots;

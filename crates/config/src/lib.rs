@@ -48,6 +48,8 @@ pub struct Config {
     pub notify: Vec<NotifyConfig>,
     #[serde(default)]
     pub web: WebConfig,
+    /// `[mqtt]`: forwarding to a broker (the follower forwards when it is present).
+    pub mqtt: Option<MqttConfig>,
     /// The file this was read from, with the lines of its entries (none for
     /// a configuration that was not read from a file).
     #[serde(skip)]
@@ -274,6 +276,25 @@ pub struct WebConfig {
     pub max_live: Option<usize>,
     /// Connections open at once, at most, live pages included (default 512).
     pub max_connections: Option<usize>,
+}
+
+/// `[mqtt]`: forwarding with the log as the outbox (docs/mqtt.md).
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:port`.
+    pub url: String,
+    /// The site's name in topics (default: the top-level `site`, else the host name).
+    pub site: Option<String>,
+    /// The first level of every topic (default `blackbox`).
+    pub prefix: Option<String>,
+    /// Home Assistant discovery (not built yet).
+    pub discovery: Option<bool>,
+    /// Raw lines for mirroring (default true).
+    pub raw: Option<bool>,
+    pub user: Option<String>,
+    /// A file holding the password.
+    pub password_file: Option<PathBuf>,
 }
 
 /// One of `[web] users`.

@@ -164,7 +164,14 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         note!("blackbox: following {} (Ctrl-C to stop)", logs.display());
         let routes = settings::routes(global, &derive.config)?;
         let on_record: Arc<alert::OnRecord> = Arc::new(|e: &alert::Entry| note!("blackbox: {}", crate::cmd::notify::record_line(e)));
-        follow(&Arc::new(Mutex::new(idx)), &cache, &logs, decoders, &watch, Telling { routes: &routes, on_record, indexed: &|| {} })?;
+        follow(
+            &Arc::new(Mutex::new(idx)),
+            &cache,
+            &logs,
+            decoders,
+            &watch,
+            Telling { routes: &routes, on_record, indexed: &|| {}, mqtt: mqtt_settings(global, &derive.config)? },
+        )?;
         note!("blackbox: stopped following");
     }
     Ok(ExitCode::SUCCESS)
@@ -176,6 +183,15 @@ pub struct Telling<'a> {
     pub routes: &'a alert::Routes,
     pub on_record: Arc<alert::OnRecord>,
     pub indexed: &'a dyn Fn(),
+    /// `[mqtt]`, when configured, and the state directory for its cursor.
+    pub mqtt: Option<(forward::Settings, PathBuf)>,
+}
+
+/// What [`follow`] is told by the configuration: `[mqtt]` and the state directory.
+pub fn mqtt_settings(global: &Global, config: &config::Config) -> Result<Option<(forward::Settings, PathBuf)>, CliError> {
+    let site = config.site.clone().unwrap_or_else(alert::route::host_name);
+    let settings = forward::Settings::new(config, &site).map_err(|e| setup_error(config.at(config::Place::File, e)))?;
+    Ok(settings.map(|s| (s, settings::state_dir(global, config))))
 }
 
 /// Keeps the cache current, on file events (notify) and every few seconds,
@@ -195,6 +211,29 @@ pub fn follow(
     let _server =
         serve::start(cache, idx.clone()).with_context(|| format!("cannot listen on {}", cache.join(serve::SOCKET).display())).setup()?;
     let notifier = crate::cmd::notify::start(idx, tell.routes, tell.on_record)?;
+    let forwarder = match tell.mqtt {
+        Some((s, state)) => {
+            let look_idx = idx.clone();
+            let look = move || {
+                let h = look_idx.lock().unwrap_or_else(PoisonError::into_inner).health().ok()?;
+                Some(h.status_at(logfile::OffsetClock::from_env().now().wall_ms))
+            };
+            note!(
+                "blackbox: forwarding to mqtt://{}:{} as {}/{}, cursor in {}",
+                s.host,
+                s.port,
+                s.prefix,
+                s.site,
+                state.join(forward::CURSOR).display()
+            );
+            Some(
+                forward::Forwarder::start(s, logs, &state, decoders.clone(), Arc::new(look))
+                    .context("cannot start the MQTT forwarder")
+                    .setup()?,
+            )
+        }
+        None => None,
+    };
     let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
     while !watch.stopping() && watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
         let done = lock().catch_up(logs, decoders, &mut |_| !watch.stopping()).context("following the logs")?;
@@ -204,6 +243,9 @@ pub fn follow(
         }
         if let Some(n) = &notifier {
             n.wake();
+        }
+        if let Some(f) = &forwarder {
+            f.wake();
         }
     }
     lock().flush()?;

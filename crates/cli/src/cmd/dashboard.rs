@@ -80,8 +80,14 @@ pub fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode, CliError> {
     let feed = live_feed(&logs, derive.decoders.clone(), hub.clone())?;
     let on_record: Arc<alert::OnRecord> = Arc::new(|e: &alert::Entry| note!("blackbox: {}", crate::cmd::notify::record_line(e)));
     let indexed = || hub.indexed();
-    let followed =
-        cache::follow(&idx, &cache_dir, &logs, &derive.decoders, &watch, cache::Telling { routes: &routes, on_record, indexed: &indexed });
+    let followed = cache::follow(
+        &idx,
+        &cache_dir,
+        &logs,
+        &derive.decoders,
+        &watch,
+        cache::Telling { routes: &routes, on_record, indexed: &indexed, mqtt: cache::mqtt_settings(global, &config)? },
+    );
     feed.stop();
     drop(web);
     followed?;

@@ -221,7 +221,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
                     &logs,
                     &decoders,
                     &index_watch,
-                    cache::Telling { routes: &routes, on_record, indexed: &|| hub.indexed() },
+                    cache::Telling { routes: &routes, on_record, indexed: &|| hub.indexed(), mqtt: None },
                 )
             })
             .context("cannot start the indexer")

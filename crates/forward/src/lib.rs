@@ -1,0 +1,504 @@
+//! MQTT out, with the log as the outbox (docs/mqtt.md). The follower's
+//! forwarder reads the day files from its own cursor (a day and a byte
+//! offset, in the state directory), publishes each line's messages with QoS
+//! 1, and moves the cursor past a batch of lines only once the broker
+//! acknowledged (PUBACK) every message of it. A broker that is away an hour
+//! costs nothing but time: the lines wait in the log, memory stays bounded
+//! by one batch, and everything goes out in order when it returns. A crash
+//! resends at most the batch in flight; every message carries a stable id
+//! (the site, day and byte offset of its line) so consumers drop repeats.
+//!
+//! Not yet here (issue 17): TLS (`mqtts://`), Home Assistant discovery,
+//! `forward --from`, the mirror and the fleet view.
+
+use decode::{Decoders, Outcome, SourceState};
+use health::Status;
+use logfile::time::rfc3339_millis;
+use rumqttc::{Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The cursor's file in the state directory.
+pub const CURSOR: &str = "mqtt-cursor.json";
+/// Lines per batch: the most held in memory, and the most a crash resends.
+const BATCH_LINES: usize = 500;
+/// Messages published before their acknowledgements are awaited.
+const CHUNK: usize = 200;
+/// How long the broker has to acknowledge a chunk before the connection is made again.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the broker has to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `[mqtt]`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub site: String,
+    pub prefix: String,
+    pub raw: bool,
+}
+
+impl Settings {
+    /// The `[mqtt]` table's settings; `None` when there is none. `site` is the default site name.
+    pub fn new(config: &config::Config, site: &str) -> Result<Option<Settings>, String> {
+        let Some(m) = &config.mqtt else { return Ok(None) };
+        let (host, port) = parse_url(&m.url)?;
+        let password = match &m.password_file {
+            Some(f) => {
+                Some(std::fs::read_to_string(f).map_err(|e| format!("[mqtt] password_file {}: {e}", f.display()))?.trim().to_string())
+            }
+            None => None,
+        };
+        let name_ok = |s: &str| !s.is_empty() && !s.contains(['/', '+', '#', '\0']);
+        let site = m.site.clone().unwrap_or_else(|| site.to_string());
+        let prefix = m.prefix.clone().unwrap_or_else(|| "blackbox".into());
+        if !name_ok(&site) || !name_ok(&prefix) {
+            return Err(format!("[mqtt] site {site:?} and prefix {prefix:?} must be non-empty, without / + #"));
+        }
+        if m.discovery == Some(true) {
+            return Err("[mqtt] discovery = true: Home Assistant discovery is not built yet (issue 17); leave it out".into());
+        }
+        Ok(Some(Settings { host, port, user: m.user.clone(), password, site, prefix, raw: m.raw.unwrap_or(true) }))
+    }
+}
+
+/// `mqtt://host[:port]`.
+pub fn parse_url(url: &str) -> Result<(String, u16), String> {
+    let bad = |why: &str| Err(format!("[mqtt] url {url:?}: {why}"));
+    let Some(rest) = url.strip_prefix("mqtt://") else {
+        return if url.starts_with("mqtts://") {
+            bad("mqtts:// (TLS) is not built yet: use a local broker, or a TLS bridge")
+        } else {
+            bad("expected mqtt://host:port")
+        };
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => (h, p),
+            _ => return bad("the port must be a number from 1 to 65535"),
+        },
+        None => (rest, 1883),
+    };
+    if host.is_empty() || host.contains('/') {
+        return bad("no host");
+    }
+    Ok((host.to_string(), port))
+}
+
+/// Where the forwarder is in the logs: the next line to send.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    /// `YYYYMMDD`.
+    pub day: String,
+    pub offset: u64,
+}
+
+impl Cursor {
+    fn load(state: &Path) -> Option<Cursor> {
+        serde_json::from_slice(&std::fs::read(state.join(CURSOR)).ok()?).ok()
+    }
+
+    /// Replaces the cursor file atomically and syncs it.
+    fn save(&self, state: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        std::fs::create_dir_all(state)?;
+        let tmp = state.join(format!("{CURSOR}.new"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, state.join(CURSOR))?;
+        std::fs::File::open(state)?.sync_all()
+    }
+}
+
+/// One message to publish.
+#[derive(Debug, Clone)]
+struct Msg {
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+}
+
+/// A line of the logs: its day (`YYYYMMDD`), byte offset and text.
+type Logged = (String, u64, String);
+
+/// The lines from the cursor on, at most `max`, and the cursor after them.
+fn read_batch(logs: &Path, cursor: &Cursor, max: usize) -> std::io::Result<(Vec<Logged>, Cursor)> {
+    let days = logfile::scan(logs)?.days;
+    let mut out = Vec::new();
+    let mut at = cursor.clone();
+    for d in days.iter().filter(|d| !d.compressed) {
+        let name = d.date.format("%Y%m%d").to_string();
+        if name < at.day {
+            continue;
+        }
+        if name > at.day {
+            // A later day: the earlier one is finished (capture moved on).
+            at = Cursor { day: name.clone(), offset: 0 };
+        }
+        let mut f = std::fs::File::open(&d.path)?;
+        f.seek(SeekFrom::Start(at.offset))?;
+        let mut buf = Vec::new();
+        f.take(4 << 20).read_to_end(&mut buf)?;
+        let mut pos = 0;
+        while out.len() < max {
+            // Only whole lines: a line being written is sent once it ends.
+            let Some(end) = buf[pos..].iter().position(|&b| b == b'\n') else { break };
+            let line = String::from_utf8_lossy(&buf[pos..pos + end]).into_owned();
+            out.push((name.clone(), at.offset, line));
+            at.offset += end as u64 + 1;
+            pos += end + 1;
+        }
+        if out.len() >= max {
+            break;
+        }
+    }
+    Ok((out, at))
+}
+
+/// The end of the logs now: where a forwarder without a cursor starts.
+fn end_of_logs(logs: &Path) -> Cursor {
+    let days = logfile::scan(logs).map(|s| s.days).unwrap_or_default();
+    match days.iter().rev().find(|d| !d.compressed) {
+        Some(d) => Cursor { day: d.date.format("%Y%m%d").to_string(), offset: std::fs::metadata(&d.path).map_or(0, |m| m.len()) },
+        None => Cursor { day: String::new(), offset: 0 },
+    }
+}
+
+/// Looks at the site now, for the retained status topics.
+pub type Look = dyn Fn() -> Option<Status> + Send + Sync;
+
+/// The forwarding thread of a follower. Dropping it stops it.
+pub struct Forwarder {
+    signal: Arc<(Mutex<(u64, bool)>, Condvar)>,
+}
+
+impl std::fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarder").finish_non_exhaustive()
+    }
+}
+
+impl Forwarder {
+    pub fn start(settings: Settings, logs: &Path, state: &Path, decoders: Decoders, look: Arc<Look>) -> std::io::Result<Forwarder> {
+        let signal: Arc<(Mutex<(u64, bool)>, Condvar)> = Arc::default();
+        let mut run = Run {
+            s: settings,
+            logs: logs.to_path_buf(),
+            state: state.to_path_buf(),
+            decoders,
+            states: HashMap::new(),
+            look,
+            signal: signal.clone(),
+            told: BTreeMap::new(),
+        };
+        std::thread::Builder::new().name("mqtt forwarder".into()).spawn(move || run.run())?;
+        Ok(Forwarder { signal })
+    }
+
+    /// New lines may be in the logs.
+    pub fn wake(&self) {
+        let (lock, cv) = &*self.signal;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).0 += 1;
+        cv.notify_all();
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.signal;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        cv.notify_all();
+    }
+}
+
+struct Run {
+    s: Settings,
+    logs: PathBuf,
+    state: PathBuf,
+    decoders: Decoders,
+    states: HashMap<String, SourceState>,
+    look: Arc<Look>,
+    signal: Arc<(Mutex<(u64, bool)>, Condvar)>,
+    /// The statuses the broker holds (retained), by topic.
+    told: BTreeMap<String, String>,
+}
+
+/// Why a connection was given up.
+#[derive(Debug)]
+enum Broke {
+    Stop,
+    Broker(String),
+}
+
+impl Run {
+    fn stopping(&self) -> bool {
+        self.signal.0.lock().unwrap_or_else(PoisonError::into_inner).1
+    }
+
+    fn topic(&self, parts: &[&str]) -> String {
+        let mut t = format!("{}/{}", self.s.prefix, self.s.site);
+        for p in parts {
+            t.push('/');
+            // A device's name must not add levels or wildcards to a topic.
+            t.push_str(&p.replace(['/', '+', '#'], "_"));
+        }
+        t
+    }
+
+    fn run(&mut self) {
+        let mut cursor = Cursor::load(&self.state).unwrap_or_else(|| end_of_logs(&self.logs));
+        let mut wait = Duration::from_millis(500);
+        while !self.stopping() {
+            match self.connected(&mut cursor) {
+                Err(Broke::Stop) | Ok(()) => return,
+                Err(Broke::Broker(e)) => {
+                    tracing::warn!(error = %e, host = %self.s.host, port = self.s.port, "MQTT: the broker is away; the lines wait in the log");
+                    // Status topics are told again on the next connection.
+                    self.told.clear();
+                    tracing::debug!(wait_ms = wait.as_millis() as u64, "MQTT: waiting before connecting again");
+                    let (lock, cv) = &*self.signal;
+                    let g = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    if !g.1 {
+                        let _ = cv.wait_timeout(g, wait);
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// One connection: sends batches while there are lines, the statuses
+    /// when they change, and waits for new lines in between.
+    fn connected(&mut self, cursor: &mut Cursor) -> Result<(), Broke> {
+        let online = self.topic(&["online"]);
+        let mut opts = MqttOptions::new(format!("blackbox-{}", self.s.site), self.s.host.clone(), self.s.port);
+        opts.set_keep_alive(Duration::from_secs(15));
+        opts.set_clean_session(true);
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        opts.set_last_will(LastWill::new(online.clone(), "offline", QoS::AtLeastOnce, true));
+        if let (Some(u), Some(p)) = (&self.s.user, &self.s.password) {
+            opts.set_credentials(u.clone(), p.clone());
+        }
+        tracing::debug!("MQTT: connecting");
+        let (client, mut conn) = Client::new(opts, CHUNK * 2);
+        let mut link = Link { client: &client, conn: &mut conn };
+        link.connack()?;
+        tracing::debug!("MQTT: connected");
+        link.send(&[Msg { topic: online, payload: b"online".to_vec(), retain: true }])?;
+        let mut seen = u64::MAX;
+        loop {
+            if self.stopping() {
+                return Err(Broke::Stop);
+            }
+            let (lines, next) = read_batch(&self.logs, cursor, BATCH_LINES).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
+            if !lines.is_empty() {
+                let msgs: Vec<Msg> = lines.iter().flat_map(|(day, offset, line)| self.messages(day, *offset, line)).collect();
+                for chunk in msgs.chunks(CHUNK) {
+                    link.send(chunk)?;
+                }
+                *cursor = next;
+                if let Err(e) = cursor.save(&self.state) {
+                    tracing::error!(error = %e, "MQTT: cannot save the cursor; a restart will send these lines again");
+                }
+                continue;
+            }
+            let statuses = self.statuses();
+            if !statuses.is_empty() {
+                link.send(&statuses)?;
+                for m in statuses {
+                    self.told.insert(m.topic, String::from_utf8_lossy(&m.payload).into_owned());
+                }
+            }
+            // Nothing new: wait for a catch-up, keeping the connection alive.
+            let (lock, cv) = &*self.signal;
+            let g = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            if g.0 == seen && !g.1 {
+                drop(cv.wait_timeout(g, Duration::from_secs(1)));
+            } else {
+                seen = g.0;
+            }
+            link.idle()?;
+        }
+    }
+
+    /// A line's messages: its values, its JSON, its raw text.
+    fn messages(&mut self, day: &str, offset: u64, line: &str) -> Vec<Msg> {
+        let id = format!("{}/{day}/{offset}", self.s.site);
+        let mut out = Vec::new();
+        let Ok(logfile::Line::Reading { time, source, text }) = logfile::parse_line(line) else {
+            if self.s.raw && line.starts_with('#') {
+                out.push(self.raw(day, offset, line, "#", &id));
+            }
+            return out;
+        };
+        if self.s.raw {
+            out.push(self.raw(day, offset, line, source, &id));
+        }
+        let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y%m%d") else { return out };
+        let time_ms = logfile::time::join_millis(date, time);
+        let unescaped = String::from_utf8_lossy(&logfile::unescape(text)).into_owned();
+        let state = self.states.entry(source.to_string()).or_default();
+        let (device, fields, at) = match self.decoders.decode(source, time_ms, &unescaped, state) {
+            Outcome::Decoded { device, fields } => (device.into_owned(), fields, time_ms),
+            Outcome::Replayed { time_ms: t, device, fields, .. } => (device.into_owned(), fields, t),
+            _ => return out,
+        };
+        let mut values = serde_json::Map::new();
+        for f in &fields {
+            let v = index::value_json(&f.value);
+            out.push(Msg { topic: self.topic(&[source, &device, &f.name]), payload: v.clone().into_bytes(), retain: false });
+            values.insert(f.name.to_string(), serde_json::from_str(&v).unwrap_or(serde_json::Value::Null));
+        }
+        let doc = json!({"id": id, "time": rfc3339_millis(at), "source": source, "device": device, "fields": values});
+        out.push(Msg { topic: self.topic(&[source, &device]), payload: doc.to_string().into_bytes(), retain: false });
+        out
+    }
+
+    fn raw(&self, day: &str, offset: u64, line: &str, source: &str, id: &str) -> Msg {
+        let doc = json!({"id": id, "day": day, "offset": offset, "line": line});
+        Msg { topic: self.topic(&["raw", source]), payload: doc.to_string().into_bytes(), retain: false }
+    }
+
+    /// Retained status messages that changed since last told.
+    fn statuses(&self) -> Vec<Msg> {
+        let Some(status) = (self.look)() else { return Vec::new() };
+        let mut out = Vec::new();
+        let site = json!({"level": status.level, "colour": status.level.colour(), "at": rfc3339_millis(status.at_ms)});
+        let mut all = vec![(self.topic(&["status"]), json!({"level": site["level"], "colour": site["colour"]}).to_string())];
+        for d in &status.devices {
+            let name = d.device.split_once('/').map_or(d.device.as_str(), |(_, n)| n);
+            let doc = json!({"level": d.level, "colour": d.level.colour(), "since": rfc3339_millis(d.since_ms), "why": d.why});
+            all.push((self.topic(&["status", &d.source, name]), doc.to_string()));
+        }
+        for (topic, payload) in all {
+            if self.told.get(&topic) != Some(&payload) {
+                out.push(Msg { topic, payload: payload.into_bytes(), retain: true });
+            }
+        }
+        out
+    }
+}
+
+/// A connection's client and event loop.
+struct Link<'a> {
+    client: &'a Client,
+    conn: &'a mut rumqttc::Connection,
+}
+
+impl Link<'_> {
+    /// Publishes `msgs` with QoS 1 and returns once the broker acknowledged every one.
+    fn send(&mut self, msgs: &[Msg]) -> Result<(), Broke> {
+        for m in msgs {
+            self.client
+                .publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload.clone())
+                .map_err(|e| Broke::Broker(e.to_string()))?;
+        }
+        let mut sent: HashSet<u16> = HashSet::new();
+        let mut acked = 0;
+        let deadline = Instant::now() + ACK_TIMEOUT;
+        while acked < msgs.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Broke::Broker(format!(
+                    "{} of {} messages not acknowledged within {} s",
+                    msgs.len() - acked,
+                    msgs.len(),
+                    ACK_TIMEOUT.as_secs()
+                )));
+            }
+            match self.conn.recv_timeout(left) {
+                Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+                    sent.insert(pkid);
+                }
+                Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                    if sent.remove(&ack.pkid) {
+                        acked += 1;
+                    }
+                }
+                Ok(Ok(Event::Incoming(Packet::ConnAck(c)))) if c.code != rumqttc::ConnectReturnCode::Success => {
+                    return Err(Broke::Broker(format!("the broker refused the connection: {:?}", c.code)));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
+                Err(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the broker to accept the connection: a broker that is
+    /// stopping may take it and never answer.
+    fn connack(&mut self) -> Result<(), Broke> {
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Broke::Broker(format!("no answer to the connection within {} s", CONNECT_TIMEOUT.as_secs())));
+            }
+            match self.conn.recv_timeout(left) {
+                Ok(Ok(Event::Incoming(Packet::ConnAck(c)))) if c.code == rumqttc::ConnectReturnCode::Success => return Ok(()),
+                Ok(Ok(Event::Incoming(Packet::ConnAck(c)))) => {
+                    return Err(Broke::Broker(format!("the broker refused the connection: {:?}", c.code)))
+                }
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
+            }
+        }
+    }
+
+    /// Keeps the connection alive while idle (pings), and notices it broke.
+    fn idle(&mut self) -> Result<(), Broke> {
+        loop {
+            match self.conn.recv_timeout(Duration::from_millis(10)) {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(parse_url("mqtt://broker.lan:1884").unwrap(), ("broker.lan".to_string(), 1884));
+        assert_eq!(parse_url("mqtt://10.0.0.2").unwrap(), ("10.0.0.2".to_string(), 1883));
+        assert!(parse_url("mqtts://h:8883").unwrap_err().contains("TLS"));
+        assert!(parse_url("http://h").unwrap_err().contains("mqtt://host:port"));
+        assert!(parse_url("mqtt://h:0").unwrap_err().contains("port"));
+        assert!(parse_url("mqtt://:1883").unwrap_err().contains("no host"));
+    }
+
+    #[test]
+    fn batches_are_whole_lines_in_day_order_from_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs/2026");
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::write(logs.join("20261129.txt"), "L 23:59:59.000 a x\n").unwrap();
+        // The newest day ends with a line still being written.
+        std::fs::write(logs.join("20261130.txt"), "L 00:00:01.000 a y\nL 00:00:02.000 a z\nL 00:00:03").unwrap();
+        let root = dir.path().join("logs");
+        let start = Cursor { day: "20261129".into(), offset: 0 };
+        let (lines, next) = read_batch(&root, &start, 10).unwrap();
+        let offsets: Vec<(&str, u64)> = lines.iter().map(|(d, o, _)| (d.as_str(), *o)).collect();
+        assert_eq!(offsets, [("20261129", 0), ("20261130", 0), ("20261130", 19)]);
+        assert_eq!(next, Cursor { day: "20261130".into(), offset: 38 });
+        let (more, same) = read_batch(&root, &next, 10).unwrap();
+        assert!(more.is_empty() && same == next, "the unfinished line waits");
+        let (two, after) = read_batch(&root, &start, 2).unwrap();
+        assert_eq!((two.len(), after), (2, Cursor { day: "20261130".into(), offset: 19 }));
+        assert_eq!(end_of_logs(&root), Cursor { day: "20261130".into(), offset: 48 });
+    }
+}

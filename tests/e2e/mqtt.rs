@@ -1,0 +1,215 @@
+//! MQTT forwarding against a real broker (Debian's mosquitto, started here
+//! on a free loopback port, with persistence so that a subscriber's session
+//! survives a broker restart) and a real subscriber (`mosquitto_sub`).
+//! `.ci/run` (scripts/test) installs mosquitto; without it the tests say so
+//! and return, except when CI runs, where they fail.
+
+use crate::harness::{Dir, DEADLINE};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Instant;
+
+fn have(program: &str) -> bool {
+    let found = ["/usr/sbin", "/usr/bin", "/usr/local/bin"].iter().any(|d| std::path::Path::new(d).join(program).exists());
+    if !found {
+        assert!(std::env::var("CI").is_err(), "{program} is missing (scripts/test installs Debian's mosquitto)");
+        eprintln!("skipped: no {program} (run scripts/test, which installs it)");
+    }
+    found
+}
+
+struct Broker {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Broker {
+    fn start(dir: &std::path::Path, port: u16) -> Broker {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            // As root, mosquitto would drop to its own user, which cannot write the test's directory.
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nuser root\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("mosquitto").arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto");
+        // Up when it accepts connections.
+        let deadline = Instant::now() + DEADLINE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start on port {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Broker { child, port, dir: dir.to_path_buf() }
+    }
+
+    /// SIGTERM: mosquitto saves its sessions and stops.
+    fn stop(mut self) -> (std::path::PathBuf, u16) {
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM);
+        let _ = self.child.wait();
+        (self.dir.clone(), self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A persistent subscriber to `blackbox/#` (QoS 1): every message, as (topic, payload).
+struct Sub {
+    child: Child,
+    rx: mpsc::Receiver<(String, String)>,
+    got: Vec<(String, String)>,
+}
+
+impl Sub {
+    fn start(port: u16) -> Sub {
+        let mut child = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-v", "-q", "1", "-c", "-i", "blackbox-test-sub", "-t", "blackbox/#"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some((t, p)) = l.split_once(' ') {
+                    let _ = tx.send((t.to_string(), p.to_string()));
+                }
+            }
+        });
+        Sub { child, rx, got: Vec::new() }
+    }
+
+    /// Waits (bounded) until `f` holds for what was received.
+    fn wait_until(&mut self, what: &str, f: impl Fn(&[(String, String)]) -> bool) {
+        let deadline = Instant::now() + DEADLINE * 2;
+        while !f(&self.got) {
+            match self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(m) => self.got.push(m),
+                Err(_) => panic!(
+                    "waited for {what}; got {} messages, raw offsets {:?}",
+                    self.got.len(),
+                    self.raw().iter().map(|r| r.0).collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    /// The raw lines received, as (offset, line), in the order they came.
+    fn raw(&self) -> Vec<(u64, String)> {
+        self.got
+            .iter()
+            .filter(|(t, _)| t == "blackbox/lab/raw/lab")
+            .map(|(_, p)| {
+                let v: Value = serde_json::from_str(p).unwrap();
+                (v["offset"].as_u64().unwrap(), v["line"].as_str().unwrap().to_string())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Sub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn append(dir: &Dir, n: usize, temp: f64) {
+    let t = chrono::Utc::now();
+    let path = dir.logs().join(t.format("%Y").to_string()).join(format!("{}.txt", t.format("%Y%m%d")));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    writeln!(f, "L {} lab {{\"id\":\"n{n}\",\"temp\":{temp}}}", t.format("%H:%M:%S%.3f")).unwrap();
+}
+
+/// The day file's lines with their byte offsets.
+fn logged(dir: &Dir) -> Vec<(u64, String)> {
+    let t = chrono::Utc::now();
+    let path = dir.logs().join(t.format("%Y").to_string()).join(format!("{}.txt", t.format("%Y%m%d")));
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut at = 0;
+    text.lines()
+        .map(|l| {
+            let r = (at, l.to_string());
+            at += l.len() as u64 + 1;
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn forwarding_survives_a_broker_outage_and_a_deleted_cache_in_order_and_without_loss() {
+    if !have("mosquitto") || !have("mosquitto_sub") {
+        return;
+    }
+    let dir = Dir::new();
+    let port = free_port();
+    let broker = Broker::start(&dir.path().join("broker"), port);
+    let config = format!(
+        "site = \"lab\"\n[[source]]\nname = \"lab\"\nstdin = true\ndecoder = \"json\"\ndevice = [\"id\"]\n\n[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\n"
+    );
+    std::fs::write(dir.path().join("blackbox.toml"), config).unwrap();
+    // Lines from before the first start are history: not forwarded (`forward --from` is for that).
+    append(&dir, 0, 19.0);
+    let mut sub = Sub::start(port);
+    let mut follower = dir.spawn(&["index", "--follow"]);
+    follower.stderr_lines().wait_for("forwarding to mqtt://");
+    sub.wait_until("online", |g| g.iter().any(|(t, p)| t == "blackbox/lab/online" && p == "online"));
+    for n in 1..=5 {
+        append(&dir, n, 20.0 + n as f64);
+    }
+    sub.wait_until("five lines", |g| g.iter().filter(|(t, _)| t == "blackbox/lab/raw/lab").count() >= 5);
+    assert!(sub.got.iter().any(|(t, p)| t == "blackbox/lab/lab/n3/temp" && p == "23"), "{:?}", sub.got);
+    let doc = sub.got.iter().find(|(t, _)| t == "blackbox/lab/lab/n3").map(|(_, p)| serde_json::from_str::<Value>(p).unwrap()).unwrap();
+    assert_eq!(doc["fields"]["temp"], 23);
+    assert!(doc["id"].as_str().unwrap().starts_with("lab/"), "{doc}");
+    // Statuses, retained, once the cache has the lines.
+    sub.wait_until("n3's status", |g| g.iter().any(|(t, p)| t == "blackbox/lab/status/lab/n3" && p.contains("\"level\":\"ok\"")));
+
+    // The broker goes away; lines keep coming; it returns.
+    let (bdir, port) = broker.stop();
+    for n in 6..=25 {
+        append(&dir, n, 20.0);
+    }
+    let _broker = Broker::start(&bdir, port);
+    sub.wait_until("all 25 lines", |g| {
+        g.iter().filter(|(t, _)| t == "blackbox/lab/raw/lab").map(|(_, p)| p.clone()).collect::<std::collections::BTreeSet<_>>().len() >= 25
+    });
+    // Every line as logged, first seen in log order; a repeat only of a resent batch.
+    let in_log = logged(&dir);
+    let mut first = Vec::new();
+    for r in sub.raw() {
+        if !first.contains(&r) {
+            first.push(r);
+        }
+    }
+    assert_eq!(first, in_log[1..].to_vec());
+
+    // The cache deleted and rebuilt, the follower restarted: nothing sent again.
+    follower.terminate();
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    let seen = sub.raw().len();
+    let mut follower = dir.spawn(&["index", "--follow"]);
+    follower.stderr_lines().wait_for("forwarding to mqtt://");
+    append(&dir, 26, 30.0);
+    sub.wait_until("line 26", |g| g.iter().any(|(t, p)| t == "blackbox/lab/raw/lab" && p.contains("n26")));
+    let after: Vec<(u64, String)> = sub.raw()[seen..].to_vec();
+    assert_eq!(after.len(), 1, "only the new line: {after:?}");
+    assert_eq!(after[0], logged(&dir).last().unwrap().clone());
+}
