@@ -134,7 +134,7 @@ impl Browser {
     /// A PNG of the page as it is.
     pub fn screenshot(&mut self, page: &Page) -> Vec<u8> {
         let r = self.call(Some(&page.session), "Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": false}));
-        base64(r["data"].as_str().expect("data"))
+        web::auth::base64(r["data"].as_str().expect("data")).expect("base64")
     }
 }
 
@@ -143,26 +143,4 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn base64(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter(|&c| c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => continue,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }

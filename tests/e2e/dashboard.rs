@@ -6,31 +6,11 @@
 
 use crate::browser::Browser;
 use crate::harness::{real_site, stdout, Dir, Proc, Pty, StderrLines, HOUSEMON};
+use crate::status::CHECKS;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-const CHECKS: &str = r#"
-[status]
-grey_after = "2h"
-black_after = "4h"
-
-[[check]]
-name = "room too warm"
-sensors = ["*/roomNode-*/temp"]
-kind = "range"
-max = 17.2
-hysteresis = 0
-clear_for = "0s"
-
-[[check]]
-name = "roomNode silent"
-sensors = ["*/roomNode-*/temp"]
-kind = "stale"
-after = "30m"
-level = "error"
-"#;
 
 /// Starts `serve` on a free loopback port; returns it and its address.
 pub fn serve(dir: &Dir, extra: &[&str]) -> (Proc, StderrLines, String) {

@@ -5,7 +5,8 @@
 use crate::harness::{real_site, stdout, HOUSEMON};
 use std::collections::BTreeMap;
 
-const CHECKS: &str = r#"
+/// The real day's checks (the dashboard's tests use them too).
+pub const CHECKS: &str = r#"
 [status]
 grey_after = "2h"
 black_after = "4h"

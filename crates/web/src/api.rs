@@ -82,7 +82,8 @@ pub(crate) async fn session(State(app): State<Shared>, Extension(user): Extensio
     }))
 }
 
-fn device_json(d: &DeviceStatus) -> Value {
+/// A device's standing as JSON, as `status --format json` and `/api/status` give it.
+pub fn device_json(d: &DeviceStatus) -> Value {
     json!({
         "device": d.device,
         "source": d.source,

@@ -135,7 +135,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Standard base64 (with or without padding); `None` when it is not.
-fn base64(s: &str) -> Option<Vec<u8>> {
+pub fn base64(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0);
     for c in s.bytes().take_while(|&c| c != b'=') {

@@ -15,6 +15,7 @@ mod limit;
 mod metrics;
 mod pages;
 
+pub use api::device_json;
 pub use auth::{hash_password, Auth};
 
 use axum::extract::{DefaultBodyLimit, Request, State};

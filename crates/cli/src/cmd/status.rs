@@ -159,27 +159,6 @@ fn summary(counts: &[usize; 6]) -> String {
     }
 }
 
-fn device_json(d: &DeviceStatus) -> serde_json::Value {
-    json!({
-        "device": d.device,
-        "source": d.source,
-        "level": d.level,
-        "colour": d.level.colour(),
-        "since": rfc3339_millis(d.since_ms),
-        "why": d.why,
-        "last_seen": rfc3339_millis(d.last_seen_ms),
-        "results": d.results.iter().map(|r| json!({
-            "check": r.check,
-            "sensor": r.sensor,
-            "level": r.level,
-            "since": rfc3339_millis(r.since_ms),
-            "value": r.value,
-            "message": r.message,
-            "cause": r.cause.as_ref().map(|c| json!({"file": format!("{}.txt", c.day), "line": c.line, "time": rfc3339_millis(c.time_ms)})),
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// `status`, against an open cache; the exit status is the site's
 /// monitoring-plugin code with `--nagios`, else 0.
 pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<u8, CliError> {
@@ -207,7 +186,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
     if let Some(want) = &args.device {
         let d = matching(&status, want)?;
         if args.format == StatusFormat::Json {
-            writeln!(out, "{}", device_json(d))?;
+            writeln!(out, "{}", web::device_json(d))?;
             return Ok(0);
         }
         writeln!(out, "{}  {}", badge(d.level, color), printable(&d.device))?;
@@ -245,7 +224,7 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             "level": status.level,
             "colour": status.level.colour(),
             "counts": Level::ALL.iter().zip(counts).map(|(l, n)| (l.word().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
-            "devices": status.devices.iter().filter(|d| args.all || d.level != Level::Ok).map(device_json).collect::<Vec<_>>(),
+            "devices": status.devices.iter().filter(|d| args.all || d.level != Level::Ok).map(web::device_json).collect::<Vec<_>>(),
             "notifications": args.state.as_deref().and_then(|s| alert::state::summary(s, at, &status)),
         });
         writeln!(out, "{v}")?;
