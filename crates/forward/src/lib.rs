@@ -8,8 +8,9 @@
 //! resends at most the batch in flight; every message carries a stable id
 //! (the site, day and byte offset of its line) so consumers drop repeats.
 //!
-//! Not yet here (issue 17): TLS (`mqtts://`), Home Assistant discovery,
-//! `forward --from`, the mirror and the fleet view.
+//! With `discovery`, Home Assistant's discovery configs (retained) for every
+//! numeric field. Not yet here (issue 17): TLS (`mqtts://`), `forward
+//! --from`, the mirror and the fleet view.
 
 use decode::{Decoders, Outcome, SourceState};
 use health::Status;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub site: String,
     pub prefix: String,
     pub raw: bool,
+    /// Home Assistant discovery.
+    pub discovery: bool,
 }
 
 impl Settings {
@@ -62,10 +65,8 @@ impl Settings {
         if !name_ok(&site) || !name_ok(&prefix) {
             return Err(format!("[mqtt] site {site:?} and prefix {prefix:?} must be non-empty, without / + #"));
         }
-        if m.discovery == Some(true) {
-            return Err("[mqtt] discovery = true: Home Assistant discovery is not built yet (issue 17); leave it out".into());
-        }
-        Ok(Some(Settings { host, port, user: m.user.clone(), password, site, prefix, raw: m.raw.unwrap_or(true) }))
+        let discovery = m.discovery.unwrap_or(false);
+        Ok(Some(Settings { host, port, user: m.user.clone(), password, site, prefix, raw: m.raw.unwrap_or(true), discovery }))
     }
 }
 
@@ -175,6 +176,8 @@ fn end_of_logs(logs: &Path) -> Cursor {
 
 /// Looks at the site now, for the retained status topics.
 pub type Look = dyn Fn() -> Option<Status> + Send + Sync;
+/// Every sensor the cache knows, with its unit and kind (`int`, `float`, ...): Home Assistant's configs.
+pub type Schema = dyn Fn() -> Vec<(String, Option<String>, String)> + Send + Sync;
 
 /// The forwarding thread of a follower. Dropping it stops it.
 pub struct Forwarder {
@@ -188,8 +191,25 @@ impl std::fmt::Debug for Forwarder {
 }
 
 impl Forwarder {
-    pub fn start(settings: Settings, logs: &Path, state: &Path, decoders: Decoders, look: Arc<Look>) -> std::io::Result<Forwarder> {
+    pub fn start(
+        settings: Settings,
+        logs: &Path,
+        state: &Path,
+        decoders: Decoders,
+        look: Arc<Look>,
+        schema: Arc<Schema>,
+    ) -> std::io::Result<Forwarder> {
         let signal: Arc<(Mutex<(u64, bool)>, Condvar)> = Arc::default();
+        // Where to start is settled now, before the caller goes on: a first
+        // start begins at the end of the logs as they are at this moment.
+        let cursor = match Cursor::load(state) {
+            Some(c) => c,
+            None => {
+                let c = end_of_logs(logs);
+                c.save(state)?;
+                c
+            }
+        };
         let mut run = Run {
             s: settings,
             logs: logs.to_path_buf(),
@@ -197,10 +217,12 @@ impl Forwarder {
             decoders,
             states: HashMap::new(),
             look,
+            schema,
             signal: signal.clone(),
             told: BTreeMap::new(),
+            announced: HashSet::new(),
         };
-        std::thread::Builder::new().name("mqtt forwarder".into()).spawn(move || run.run())?;
+        std::thread::Builder::new().name("mqtt forwarder".into()).spawn(move || run.run(cursor))?;
         Ok(Forwarder { signal })
     }
 
@@ -227,9 +249,12 @@ struct Run {
     decoders: Decoders,
     states: HashMap<String, SourceState>,
     look: Arc<Look>,
+    schema: Arc<Schema>,
     signal: Arc<(Mutex<(u64, bool)>, Condvar)>,
     /// The statuses the broker holds (retained), by topic.
     told: BTreeMap<String, String>,
+    /// Sensors whose Home Assistant config was published on this connection.
+    announced: HashSet<String>,
 }
 
 /// Why a connection was given up.
@@ -254,16 +279,16 @@ impl Run {
         t
     }
 
-    fn run(&mut self) {
-        let mut cursor = Cursor::load(&self.state).unwrap_or_else(|| end_of_logs(&self.logs));
+    fn run(&mut self, mut cursor: Cursor) {
         let mut wait = Duration::from_millis(500);
         while !self.stopping() {
             match self.connected(&mut cursor) {
                 Err(Broke::Stop) | Ok(()) => return,
                 Err(Broke::Broker(e)) => {
                     tracing::warn!(error = %e, host = %self.s.host, port = self.s.port, "MQTT: the broker is away; the lines wait in the log");
-                    // Status topics are told again on the next connection.
+                    // Status topics and discovery configs are told again on the next connection.
                     self.told.clear();
+                    self.announced.clear();
                     tracing::debug!(wait_ms = wait.as_millis() as u64, "MQTT: waiting before connecting again");
                     let (lock, cv) = &*self.signal;
                     let g = lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -290,14 +315,28 @@ impl Run {
         }
         tracing::debug!("MQTT: connecting");
         let (client, mut conn) = Client::new(opts, CHUNK * 2);
-        let mut link = Link { client: &client, conn: &mut conn };
+        let mut link = Link { client: &client, conn: &mut conn, ha_online: false };
         link.connack()?;
         tracing::debug!("MQTT: connected");
         link.send(&[Msg { topic: online, payload: b"online".to_vec(), retain: true }])?;
+        if self.s.discovery {
+            // Home Assistant says `online` here when it starts: its configs are sent again then.
+            client.subscribe(HA_STATUS, QoS::AtLeastOnce).map_err(|e| Broke::Broker(e.to_string()))?;
+            link.suback()?;
+            tracing::info!("MQTT: listening for Home Assistant's online on {HA_STATUS}");
+            link.ha_online = true;
+        }
         let mut seen = u64::MAX;
         loop {
             if self.stopping() {
                 return Err(Broke::Stop);
+            }
+            if std::mem::take(&mut link.ha_online) {
+                self.announced.clear();
+                let configs = self.discovery_all();
+                for chunk in configs.chunks(CHUNK) {
+                    link.send(chunk)?;
+                }
             }
             let (lines, next) = read_batch(&self.logs, cursor, BATCH_LINES).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
             if !lines.is_empty() {
@@ -318,15 +357,18 @@ impl Run {
                     self.told.insert(m.topic, String::from_utf8_lossy(&m.payload).into_owned());
                 }
             }
-            // Nothing new: wait for a catch-up, keeping the connection alive.
-            let (lock, cv) = &*self.signal;
-            let g = lock.lock().unwrap_or_else(PoisonError::into_inner);
-            if g.0 == seen && !g.1 {
-                drop(cv.wait_timeout(g, Duration::from_secs(1)));
-            } else {
-                seen = g.0;
+            // Nothing new: wait for a catch-up (at most a second), serving
+            // the connection meanwhile (pings, Home Assistant's `online`).
+            let until = Instant::now() + Duration::from_secs(1);
+            while Instant::now() < until && !link.ha_online {
+                let g = self.signal.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if g.0 != seen || g.1 {
+                    seen = g.0;
+                    break;
+                }
+                drop(g);
+                link.idle(Duration::from_millis(50))?;
             }
-            link.idle()?;
         }
     }
 
@@ -355,12 +397,65 @@ impl Run {
         let mut values = serde_json::Map::new();
         for f in &fields {
             let v = index::value_json(&f.value);
+            let sensor = format!("{source}/{device}/{}", f.name);
+            if self.s.discovery && matches!(f.value, decode::Value::Int(_) | decode::Value::Float(_)) && self.announced.insert(sensor) {
+                // A field seen for the first time on this connection: its config first.
+                out.push(self.ha_config(source, &device, &f.name, f.unit.as_deref()));
+            }
             out.push(Msg { topic: self.topic(&[source, &device, &f.name]), payload: v.clone().into_bytes(), retain: false });
             values.insert(f.name.to_string(), serde_json::from_str(&v).unwrap_or(serde_json::Value::Null));
         }
         let doc = json!({"id": id, "time": rfc3339_millis(at), "source": source, "device": device, "fields": values});
         out.push(Msg { topic: self.topic(&[source, &device]), payload: doc.to_string().into_bytes(), retain: false });
         out
+    }
+
+    /// Home Assistant's config of every numeric sensor the cache knows.
+    fn discovery_all(&mut self) -> Vec<Msg> {
+        let mut out = Vec::new();
+        for (sensor, unit, kind) in (self.schema)() {
+            if kind != "integer" && kind != "float" {
+                continue;
+            }
+            let mut parts = sensor.splitn(3, '/');
+            let (Some(source), Some(device), Some(field)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            out.push(self.ha_config(source, device, field, unit.as_deref()));
+            self.announced.insert(sensor.clone());
+        }
+        out
+    }
+
+    /// The retained discovery config of one sensor (docs/mqtt.md, "Home Assistant").
+    fn ha_config(&self, source: &str, device: &str, field: &str, unit: Option<&str>) -> Msg {
+        let id = |parts: &[&str]| {
+            let joined = parts.join("_");
+            joined.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect::<String>()
+        };
+        let device_id = id(&["blackbox", &self.s.site, source, device]);
+        let unique = id(&["blackbox", &self.s.site, source, device, field]);
+        let (class, state_class) = ha_class(field, unit);
+        let mut doc = json!({
+            "name": field,
+            "unique_id": unique,
+            "object_id": unique,
+            "state_topic": self.topic(&[source, device, field]),
+            "availability_topic": self.topic(&["online"]),
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "state_class": state_class,
+            "device": {"identifiers": [device_id], "name": device, "model": source, "manufacturer": "blackbox", "suggested_area": self.s.site},
+        });
+        if let Some(u) = unit {
+            doc["unit_of_measurement"] = json!(u);
+        }
+        if let Some(c) = class {
+            doc["device_class"] = json!(c);
+        }
+        Msg {
+            topic: format!("homeassistant/sensor/{device_id}/{}/config", id(&[field])),
+            payload: doc.to_string().into_bytes(),
+            retain: true,
+        }
     }
 
     fn raw(&self, day: &str, offset: u64, line: &str, source: &str, id: &str) -> Msg {
@@ -388,10 +483,40 @@ impl Run {
     }
 }
 
+/// Where Home Assistant announces itself.
+const HA_STATUS: &str = "homeassistant/status";
+
+/// Home Assistant's device class and state class for a unit.
+fn ha_class(field: &str, unit: Option<&str>) -> (Option<&'static str>, &'static str) {
+    match unit.unwrap_or("") {
+        "°C" | "°F" | "C" | "F" | "K" => (Some("temperature"), "measurement"),
+        "%" if field.to_ascii_lowercase().starts_with("hum") => (Some("humidity"), "measurement"),
+        "W" | "kW" => (Some("power"), "measurement"),
+        "Wh" | "kWh" => (Some("energy"), "total_increasing"),
+        "V" => (Some("voltage"), "measurement"),
+        "A" => (Some("current"), "measurement"),
+        "hPa" | "Pa" => (Some("pressure"), "measurement"),
+        "lux" => (Some("illuminance"), "measurement"),
+        "dBm" | "dB" => (Some("signal_strength"), "measurement"),
+        _ => (None, "measurement"),
+    }
+}
+
 /// A connection's client and event loop.
 struct Link<'a> {
     client: &'a Client,
     conn: &'a mut rumqttc::Connection,
+    /// Home Assistant said it is online (or the connection is new): send its configs.
+    ha_online: bool,
+}
+
+impl Link<'_> {
+    /// Notes Home Assistant's `online`; any other incoming message is ignored.
+    fn incoming(&mut self, p: &rumqttc::Publish) {
+        if p.topic == HA_STATUS && &p.payload[..] == b"online" {
+            self.ha_online = true;
+        }
+    }
 }
 
 impl Link<'_> {
@@ -427,6 +552,7 @@ impl Link<'_> {
                 Ok(Ok(Event::Incoming(Packet::ConnAck(c)))) if c.code != rumqttc::ConnectReturnCode::Success => {
                     return Err(Broke::Broker(format!("the broker refused the connection: {:?}", c.code)));
                 }
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => self.incoming(&p),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
                 Err(_) => {}
@@ -455,10 +581,33 @@ impl Link<'_> {
         }
     }
 
-    /// Keeps the connection alive while idle (pings), and notices it broke.
-    fn idle(&mut self) -> Result<(), Broke> {
+    /// Waits for the broker to confirm a subscription.
+    fn suback(&mut self) -> Result<(), Broke> {
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
         loop {
-            match self.conn.recv_timeout(Duration::from_millis(10)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Broke::Broker(format!("no answer to the subscription within {} s", CONNECT_TIMEOUT.as_secs())));
+            }
+            match self.conn.recv_timeout(left) {
+                Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => return Ok(()),
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => self.incoming(&p),
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
+            }
+        }
+    }
+
+    /// Serves the connection for `d` (pings, incoming messages), and notices it broke.
+    fn idle(&mut self, d: Duration) -> Result<(), Broke> {
+        let until = Instant::now() + d;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            match self.conn.recv_timeout(left) {
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => self.incoming(&p),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
                 Err(_) => return Ok(()),

@@ -226,8 +226,13 @@ pub fn follow(
                 s.site,
                 state.join(forward::CURSOR).display()
             );
+            let schema_idx = idx.clone();
+            let schema = move || {
+                let idx = schema_idx.lock().unwrap_or_else(PoisonError::into_inner);
+                idx.schema().map(|rows| rows.into_iter().map(|r| (r.sensor, r.unit, r.kind)).collect()).unwrap_or_default()
+            };
             Some(
-                forward::Forwarder::start(s, logs, &state, decoders.clone(), Arc::new(look))
+                forward::Forwarder::start(s, logs, &state, decoders.clone(), Arc::new(look), Arc::new(schema))
                     .context("cannot start the MQTT forwarder")
                     .setup()?,
             )
