@@ -285,7 +285,7 @@ fn serve_refuses_what_it_must() {
     };
     let fds_before = serve.open_fds();
     let streams = open_live();
-    assert!(serve.open_fds() >= fds_before + 200);
+    assert!(serve.open_fds() >= 200, "{} descriptors with 200 live pages open", serve.open_fds());
     drop(streams);
     // A new line makes the server write to every stream, and find them closed.
     let wait_fds = |limit: usize| {

@@ -53,7 +53,10 @@ pub(crate) struct Range {
 }
 
 fn time(s: Option<&str>, now: i64) -> Result<Option<i64>, String> {
-    s.filter(|s| !s.is_empty()).map(|s| logfile::time::parse_time(s, Some(now))).transpose()
+    match s.filter(|s| !s.is_empty()) {
+        Some("now") => Ok(Some(now)),
+        s => s.map(|s| logfile::time::parse_time(s, Some(now))).transpose(),
+    }
 }
 
 fn bad(e: impl std::fmt::Display) -> Response {
@@ -157,7 +160,7 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
         .with_index(move |app, idx| {
             let now = now_ms();
             let status = idx.health().map_err(|e| e.to_string())?.status_at(now);
-            let d = status.devices.iter().find(|d| d.device == id).ok_or_else(|| format!("no device {id:?}"))?;
+            let d = status.devices.iter().find(|d| d.device == id).ok_or_else(|| format!("not found: no device {id:?}"))?;
             let mut v = device_json(d);
             let days = logfile::scan(&app.site.logs).map(|s| s.days).unwrap_or_default();
             // The original line behind each result: the Brewer detailed view.
@@ -221,6 +224,9 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
 /// A sensor's readings in a range: raw for short ranges, hourly or daily rollups for long ones.
 pub(crate) async fn sensor(State(app): State<Shared>, Path(id): Path<String>, Query(q): Query<Range>) -> Response {
     let csv = q.format.as_deref() == Some("csv");
+    if !matches!(q.format.as_deref(), None | Some("csv" | "json")) {
+        return bad("format: csv or json");
+    }
     let r = app.with_index(move |_, idx| sensor_data(idx, &id, &q)).await;
     match r {
         Ok(v) if csv => {
@@ -252,8 +258,20 @@ pub(crate) async fn sensor(State(app): State<Shared>, Path(id): Path<String>, Qu
 
 fn sensor_data(idx: &Index, id: &str, q: &Range) -> Result<Value, String> {
     let now = now_ms();
-    let to = time(q.to.as_deref(), now)?.unwrap_or(now);
-    let from = time(q.from.as_deref(), now)?.unwrap_or(to - DAY_MS);
+    // Without a range: the last day of the sensor's own readings (an
+    // archive's last day, or the last 24 hours of a live site).
+    let newest = || -> Result<i64, String> {
+        let rows = idx.schema().map_err(|e| e.to_string())?;
+        let row = rows.iter().find(|r| r.sensor == id).ok_or_else(|| format!("not found: no sensor {id:?}"))?;
+        Ok(if now - row.last_ms < DAY_MS { now } else { row.last_ms + 1 })
+    };
+    let from = time(q.from.as_deref(), now)?;
+    let to = match time(q.to.as_deref(), now)? {
+        Some(t) => t,
+        None if from.is_none() => newest()?,
+        None => now,
+    };
+    let from = from.unwrap_or(to - DAY_MS);
     if from >= to {
         return Err("from must be before to".into());
     }
@@ -293,7 +311,7 @@ fn sensor_data(idx: &Index, id: &str, q: &Range) -> Result<Value, String> {
             })
             .map_err(|e| e.to_string())?;
         if !known {
-            return Err(format!("no sensor {id:?}"));
+            return Err(format!("not found: no sensor {id:?}"));
         }
         if !more || q.every.as_deref() == Some("raw") {
             base["every"] = json!("raw");
@@ -304,10 +322,15 @@ fn sensor_data(idx: &Index, id: &str, q: &Range) -> Result<Value, String> {
         }
     }
     let every = every.unwrap_or(3_600_000);
-    let hours = idx.rollup_hours(id, Some(from), Some(to)).map_err(|e| e.to_string())?.ok_or_else(|| format!("no sensor {id:?}"))?;
+    let hours =
+        idx.rollup_hours(id, Some(from), Some(to)).map_err(|e| e.to_string())?.ok_or_else(|| format!("not found: no sensor {id:?}"))?;
     let Some(hours) = hours else {
         return Err(format!("{id} has no rollups (gauges are off in [rollup], and it is no [[counter]]): ask for every=raw"));
     };
+    if let Some(u) = hours.counter.as_ref().and_then(|c| c.unit.clone()) {
+        // A counter's increments are in its own unit (scaled), not the raw readings'.
+        base["unit"] = json!(u);
+    }
     let periods = rollup::combine(hours.hours, every, hours.counter.as_ref(), now);
     let mut rows = Vec::new();
     let counter = hours.counter.is_some();
@@ -518,7 +541,11 @@ pub(crate) async fn ack(
         Ok(d) => d.map(|d| d.as_millis() as i64),
         Err(e) => return bad(e),
     };
-    let note = form.note.filter(|n| !n.is_empty()).map(|n| format!("{n} (by {})", user.0.as_deref().unwrap_or("?")));
+    let by = user.0.as_deref().unwrap_or("?");
+    let note = Some(match form.note.filter(|n| !n.trim().is_empty()) {
+        Some(n) => format!("{n} (by {by})"),
+        None => format!("by {by}"),
+    });
     let r = app
         .with_index(move |app, idx| {
             let now = now_ms();
@@ -556,11 +583,16 @@ pub(crate) async fn silence(
         return bad(e);
     }
     let d = match config::parse_duration(&form.for_) {
-        Ok(d) => d,
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => return bad("for: a silence of 0 would end at once"),
         Err(e) => return bad(e),
     };
     let now = now_ms();
-    let note = Some(format!("{} (by {})", form.note.unwrap_or_default(), user.0.as_deref().unwrap_or("?")));
+    let by = user.0.as_deref().unwrap_or("?");
+    let note = Some(match form.note.filter(|n| !n.trim().is_empty()) {
+        Some(n) => format!("{n} (by {by})"),
+        None => format!("by {by}"),
+    });
     let record = alert::Silence { at_ms: now, glob: form.glob, until_ms: now + d.as_millis() as i64, note, cleared: false };
     match alert::Records::new(&app.site.state, alert::SILENCES).append(&record) {
         Ok(()) => Json(json!({"silenced": record.glob, "until": rfc3339_millis(record.until_ms)})).into_response(),

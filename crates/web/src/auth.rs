@@ -82,16 +82,19 @@ impl Auth {
             return None;
         }
         if let Some(b64) = given.strip_prefix("Basic ") {
-            let mut cache = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(name) = cache.get(given) {
+            if let Some(name) = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(given) {
                 return Some(User(Some(name.clone())));
             }
+            // Verified without holding the cache: wrong passwords slow down only their sender.
             let decoded = base64(b64.trim()).and_then(|b| String::from_utf8(b).ok());
             if let Some((name, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
-                let ok = self.users.iter().find(|(n, _)| n == name).is_some_and(|(_, hash)| {
-                    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-                });
+                // An unknown user costs a verification too, so timing does not tell names.
+                let first = self.users.first()?;
+                let hash = self.users.iter().find(|(n, _)| n == name).map_or(first.1.as_str(), |(_, h)| h.as_str());
+                let known = self.users.iter().any(|(n, _)| n == name);
+                let ok = PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()) && known;
                 if ok {
+                    let mut cache = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     if cache.len() >= 64 {
                         cache.clear();
                     }

@@ -357,7 +357,10 @@ impl App {
         .await;
         match done {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err((StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({ "error": e }))).into_response()),
+            Ok(Err(e)) => {
+                let code = if e.starts_with("not found: ") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+                Err((code, axum::Json(serde_json::json!({ "error": e.trim_start_matches("not found: ") }))).into_response())
+            }
             Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()),
         }
     }

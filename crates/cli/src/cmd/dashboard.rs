@@ -217,6 +217,11 @@ fn after_time_and_source(line: &str) -> &str {
 }
 
 pub fn passwd(_global: &Global, args: PasswdArgs) -> Result<ExitCode, CliError> {
+    if args.name.is_empty() || args.name.contains(':') {
+        return Err(setup_error(
+            "a user name must be non-empty and without ':' (HTTP Basic authentication separates name and password with it)",
+        ));
+    }
     let stdin = std::io::stdin();
     let password = if stdin.is_terminal() {
         let first = read_hidden(&format!("password for {}: ", args.name))?;

@@ -99,7 +99,11 @@ async function statusBar() {
     const bar = document.getElementById('status-bar');
     bar.replaceChildren(el('span', { class: 'site' }, b.site), ' ', parts.join(' \u00B7 '));
     bar.classList.toggle('stale', b.sources.some(s => s.age_s > 600));
-  } catch (e) { /* the bar is a courtesy */ }
+  } catch (e) {
+    const bar = document.getElementById('status-bar');
+    bar.textContent = 'disconnected: blackbox does not answer (stopped?); this page shows what it last knew';
+    bar.classList.add('stale');
+  }
 }
 
 // ---- overview ----
@@ -136,6 +140,7 @@ function overviewRender(s) {
   const shown = s.devices.filter(d => (!filters.source || d.source === filters.source) && (!filters.level || d.level === filters.level)
     && (!t || d.device.toLowerCase().includes(t) || d.why.toLowerCase().includes(t)));
   const groups = {};
+  shown.sort((a, b) => a.device.localeCompare(b.device, undefined, { numeric: true }));
   for (const d of shown) (groups[d.source] = groups[d.source] || []).push(d);
   const out = Object.entries(groups).map(([source, ds]) => el('section', { class: 'group' }, el('h2', {}, source),
     el('div', { class: 'tiles' }, ds.map(d => el('a', { class: 'tile level-' + d.level, href: B + 'device/' + path(...d.device.split('/')), 'data-device': d.device },
@@ -167,7 +172,7 @@ async function device() {
     const c = el('canvas', { class: 'mini', width: '300', height: '60' });
     const card = el('div', { class: 'sensor' }, el('a', { href: B + 'sensor/' + path(...s.sensor.split('/')) }, s.sensor.split('/').pop()),
       el('span', { class: 'value' }, s.value === null ? '-' : String(s.value) + (s.unit ? ' ' + s.unit : '')), c);
-    if (s.kind !== 'text') api('api/sensor/' + path(...s.sensor.split('/')) + '?from=-24h').then(data => plot(c, data, { mini: true })).catch(() => {});
+    if (s.kind !== 'text') api('api/sensor/' + path(...s.sensor.split('/'))).then(data => plot(c, data, { mini: true })).catch(() => {});
     return card;
   }));
   const lines = el('ol', { id: 'lines', class: 'lines' }, d.last_lines.map(l => el('li', {}, el('span', { class: 'where' }, `${l.file}:${l.line} `), el('code', {}, l.text || ''))));
@@ -184,7 +189,7 @@ async function device() {
     el('p', { class: 'why' }, `${d.why} (since ${when(d.since)}, last seen ${ago(d.last_seen)})`), ack,
     el('h2', {}, 'Checks'), results,
     el('h2', {}, 'Events of ' + d.source + ', last day'), events,
-    el('h2', {}, 'Sensors, last 24 hours'), sensors,
+    el('h2', {}, 'Sensors, their last 24 hours of readings'), sensors,
     el('h2', {}, 'Last lines'), lines);
 }
 
@@ -208,19 +213,23 @@ let sensorRange = null;
 async function sensor() {
   const id = idFromPath('sensor');
   const q = new URLSearchParams(location.search);
-  if (!sensorRange) sensorRange = { from: q.get('from') || '-24h', to: q.get('to') || '', every: q.get('every') || 'auto' };
+  if (!sensorRange) sensorRange = { from: q.get('from') || '', to: q.get('to') || '', every: q.get('every') || 'auto' };
+  // The range in the address, so a reload or a link shows the same.
+  const shown = new URLSearchParams({ from: sensorRange.from, to: sensorRange.to, every: sensorRange.every });
+  history.replaceState(null, '', location.pathname + '?' + shown);
   const query = `from=${encodeURIComponent(sensorRange.from)}&to=${encodeURIComponent(sensorRange.to)}&every=${sensorRange.every}`;
   const url = 'api/sensor/' + path(...id.split('/')) + '?' + query;
   const data = await api(url);
   const canvas = el('canvas', { id: 'plot', width: '960', height: '360' });
-  const span = r => el('button', { onclick: () => { sensorRange = { from: r, to: '', every: 'auto' }; sensor().catch(showError); } }, r.slice(1));
+  const span = r => el('button', { onclick: () => { sensorRange = { from: r, to: 'now', every: 'auto' }; sensor().catch(showError); } }, r.slice(1));
   const table = el('table', { class: 'values' }, el('tr', {}, data.columns.map(c => el('th', {}, c))),
     data.rows.slice(-500).reverse().map(r => el('tr', {}, r.map(c => el('td', {}, c === null ? '' : String(c))))));
   replace(
     el('h1', {}, id + (data.unit ? ` (${data.unit})` : '')),
     el('div', { class: 'controls' }, ['-1h', '-24h', '-7d', '-30d', '-365d'].map(span),
-      el('span', {}, ` ${when(data.from)} to ${when(data.to)}, ${data.every === 'raw' ? 'readings' : data.every + ' rollups (min, mean, max)'}; wheel to zoom, drag to pan `),
+      el('span', {}, ` ${when(data.from)} to ${when(data.to)}, ${data.every === 'raw' ? 'readings' : data.columns.includes('increment') ? data.every + ' increments' : data.every + ' rollups (min, mean, max)'}; wheel to zoom, drag to pan `),
       el('a', { href: B + url + '&format=csv', download: '' }, 'CSV'), ' ', el('a', { href: B + url }, 'JSON')),
+    data.rows.length ? null : el('p', { class: 'error' }, 'No readings in this range: the buttons above choose another, ending now.'),
     canvas, el('h2', {}, 'Values (newest first)'), table);
   plot(canvas, data, { onRange: (from, to) => { sensorRange = { from: new Date(from).toISOString(), to: new Date(to).toISOString(), every: 'auto' }; refreshSoon(() => sensor().catch(showError)); } });
 }
@@ -324,8 +333,8 @@ function liveFilter(e) {
 }
 
 // ---- history ----
-async function history() {
-  const [ts, es] = await Promise.all([api('api/transitions?from=-30d&limit=2000'), api('api/events?from=-30d&limit=1000')]);
+async function historyPage() {
+  const [ts, es] = await Promise.all([api('api/transitions?limit=2000'), api('api/events?limit=1000')]);
   const rows = ts.filter(t => t.kind === 'device').map(t => ({ time: t.time, level: t.to, what: `${t.subject}: ${t.from} \u2192 ${t.to}`, why: t.message, device: t.device, cause: t.cause }))
     .concat(es.map(e => ({ time: e.time, level: e.level, what: `${e.source}: event ${e.code}`, why: e.description || e.text, device: null, cause: { file: e.file, line: e.line }, text: e.text })))
     .sort((a, b) => b.time.localeCompare(a.time));
@@ -333,13 +342,13 @@ async function history() {
     rows.map(r => el('tr', { 'data-text': (r.what + ' ' + r.why).toLowerCase() }, el('td', {}, when(r.time)), el('td', {}, badge(r.level)),
       el('td', {}, r.device ? el('a', { href: B + 'device/' + path(...r.device.split('/')) }, r.what) : r.what), el('td', {}, r.why),
       el('td', {}, r.cause ? `${r.cause.file}:${r.cause.line}` : ''))));
-  replace(el('h1', {}, 'History (30 days)'),
+  replace(el('h1', {}, 'History (the last 2,000 changes and 1,000 events)'),
     el('input', { type: 'search', placeholder: 'filter', oninput: e => { const f = e.target.value.toLowerCase(); for (const tr of table.querySelectorAll('tr[data-text]')) tr.hidden = f && !tr.dataset.text.includes(f); } }),
     table);
 }
 
 // ---- wiring ----
-const PAGES = { overview, device, sensor, live, history };
+const PAGES = { overview, device, sensor, live, history: historyPage };
 
 function render() {
   waiting = false;
@@ -348,7 +357,13 @@ function render() {
 
 async function start() {
   try { session = await (await fetch(B + 'api/session')).json(); } catch (e) { /* read-only */ }
+  // The page does not wait for the live stream: a proxy may buffer it, or it may be refused.
+  try {
+    const p = await (await fetch(B + 'api/progress')).json();
+    if (p.ready) { main.dataset.shown = '1'; render(); } else showProgress(p);
+  } catch (e) { showError(e); }
   const events = new EventSource(B + 'events');
+  events.onerror = () => document.getElementById('status-bar').classList.add('stale');
   events.addEventListener('progress', e => showProgress(JSON.parse(e.data)));
   events.addEventListener('ready', () => { if (waiting || !main.dataset.shown) { main.dataset.shown = '1'; render(); } });
   events.addEventListener('indexed', () => {
