@@ -78,6 +78,14 @@ impl Browser {
 
     /// Sends a command (to a tab's session, or the browser) and returns its result.
     fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_call(session, method, params) {
+            Ok(v) => v,
+            Err(e) => panic!("{method}: {e}"),
+        }
+    }
+
+    /// [`Browser::call`], with the protocol's error as an `Err`.
+    fn try_call(&mut self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
         self.next += 1;
         let id = self.next;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -90,8 +98,10 @@ impl Browser {
             let Message::Text(t) = m else { continue };
             let v: Value = serde_json::from_str(t.as_str()).expect("DevTools JSON");
             if v["id"] == json!(id) {
-                assert!(v.get("error").is_none(), "{method}: {}", v["error"]);
-                return v["result"].clone();
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
             }
         }
     }
@@ -111,10 +121,14 @@ impl Browser {
     }
 
     /// The value of a JavaScript expression in the page.
+    /// (null when the expression made the page navigate away before it answered: a click on a link).
     pub fn eval(&mut self, page: &Page, expr: &str) -> Value {
-        let r =
-            self.call(Some(&page.session), "Runtime.evaluate", json!({"expression": expr, "returnByValue": true, "awaitPromise": true}));
-        r["result"]["value"].clone()
+        let params = json!({"expression": expr, "returnByValue": true, "awaitPromise": true});
+        match self.try_call(Some(&page.session), "Runtime.evaluate", params) {
+            Ok(r) => r["result"]["value"].clone(),
+            Err(e) if e["message"].as_str().is_some_and(|m| m.contains("navigated") || m.contains("context")) => Value::Null,
+            Err(e) => panic!("Runtime.evaluate: {e}"),
+        }
     }
 
     /// Waits (bounded) until `expr` is truthy and returns its value.

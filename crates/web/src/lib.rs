@@ -65,19 +65,23 @@ impl Phase {
         if s.what != what || s.started.is_none() {
             s.started = Some(Instant::now());
             s.what = what.to_string();
+            s.bytes_done = 0;
         }
         s.ready = false;
         s.day = p.day.clone();
         s.days_done = p.days_done;
         s.days_total = p.days_total;
-        s.bytes_done = p.bytes_done + p.bytes_in_day;
+        // Never backwards within one catch-up (a day's bytes so far are an estimate).
+        s.bytes_done = (p.bytes_done + p.bytes_in_day).max(s.bytes_done).min(p.bytes_total.max(1));
         s.bytes_total = p.bytes_total;
         s.lines = p.lines;
     }
 
     /// The cache is current: the pages show it.
     pub fn ready(&self) {
-        self.lock().ready = true;
+        let mut s = self.lock();
+        s.ready = true;
+        s.what = "following".into();
     }
 
     pub fn is_ready(&self) -> bool {

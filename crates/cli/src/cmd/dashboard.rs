@@ -45,6 +45,12 @@ pub fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode, CliError> {
     let web = start_web(global, &config, &logs, idx_cell.clone(), &listen, false)?;
     let (phase, hub) = (web.phase.clone(), web.hub.clone());
     note!("blackbox: serving the dashboard on http://{} (Ctrl-C to stop)", web.server.addr);
+    if !web.server.addr.ip().is_loopback() {
+        note!(
+            "blackbox: warning: on {} passwords and pages travel in clear over http; put a reverse proxy with TLS in front (docs/GUIDE.md, \"The dashboard\")",
+            web.server.addr
+        );
+    }
 
     // A rebuild (another configuration or format), then the catch-up: the pages show their progress.
     let mut last_sent = std::time::Instant::now();

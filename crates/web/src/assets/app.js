@@ -135,6 +135,16 @@ function siteCounts(s) {
   return Object.entries(s.counts).filter(([, n]) => n > 0).map(([l, n]) => `${n} ${l}`).join(', ') || 'no devices yet';
 }
 
+// Acknowledged devices and silence globs, from the status' notifications part.
+function quiet(s, device) {
+  const n = s.notifications;
+  if (!n) return null;
+  if (n.acks.some(a => a.device === device)) return 'acknowledged';
+  const glob = g => new RegExp('^' + g.split('*').map(p => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*') + '$');
+  if (n.silences.some(x => glob(x.glob).test(device))) return 'silenced';
+  return null;
+}
+
 function overviewRender(s) {
   const t = filters.text.toLowerCase();
   const shown = s.devices.filter(d => (!filters.source || d.source === filters.source) && (!filters.level || d.level === filters.level)
@@ -145,7 +155,8 @@ function overviewRender(s) {
   const out = Object.entries(groups).map(([source, ds]) => el('section', { class: 'group' }, el('h2', {}, source),
     el('div', { class: 'tiles' }, ds.map(d => el('a', { class: 'tile level-' + d.level, href: B + 'device/' + path(...d.device.split('/')), 'data-device': d.device },
       badge(d.level), el('strong', { class: 'name' }, d.device.slice(d.source.length + 1) || d.device),
-      el('span', { class: 'why' }, d.why), el('span', { class: 'seen' }, 'last seen ' + ago(d.last_seen)))))));
+      el('span', { class: 'why' }, d.why), el('span', { class: 'seen' }, 'last seen ' + ago(d.last_seen)),
+      quiet(s, d.device) ? el('span', { class: 'quiet' }, quiet(s, d.device)) : null)))));
   document.getElementById('groups').replaceChildren(...(out.length ? out : [el('p', {}, 'No device matches.')]));
 }
 
@@ -175,7 +186,7 @@ async function device() {
     if (s.kind !== 'text') api('api/sensor/' + path(...s.sensor.split('/'))).then(data => plot(c, data, { mini: true })).catch(() => {});
     return card;
   }));
-  const lines = el('ol', { id: 'lines', class: 'lines' }, d.last_lines.map(l => el('li', {}, el('span', { class: 'where' }, `${l.file}:${l.line} `), el('code', {}, l.text || ''))));
+  const lines = el('ol', { id: 'lines', class: 'lines' }, d.last_lines.slice().reverse().map(l => el('li', {}, el('span', { class: 'where' }, `${l.file}:${l.line} `), el('code', {}, l.text || ''))));
   const ack = session.actions ? el('div', { class: 'controls' },
     d.level !== 'ok' ? el('button', { id: 'ack', onclick: () => act('api/ack', { device: deviceId, note: prompt('Acknowledge: a note for the others (optional)') || '' }) }, 'Acknowledge') : null,
     el('button', { id: 'silence', onclick: () => { const f = prompt('Silence its notifications for how long?', '2h'); if (f) act('api/silence', { glob: deviceId, for: f, note: 'from the dashboard' }); } }, 'Silence...')) : null;
@@ -190,15 +201,15 @@ async function device() {
     el('h2', {}, 'Checks'), results,
     el('h2', {}, 'Events of ' + d.source + ', last day'), events,
     el('h2', {}, 'Sensors, their last 24 hours of readings'), sensors,
-    el('h2', {}, 'Last lines'), lines);
+    el('h2', {}, 'Last lines (newest first)'), lines);
 }
 
 function deviceLine(l) {
   if (!l.devices.includes(deviceId)) return;
   const list = document.getElementById('lines');
   if (!list) return;
-  list.appendChild(el('li', { class: 'new' }, el('span', { class: 'where' }, when(new Date(l.time_ms).toISOString()) + ' '), el('code', {}, l.text)));
-  while (list.children.length > 50) list.firstChild.remove();
+  list.prepend(el('li', { class: 'new' }, el('span', { class: 'where' }, when(new Date(l.time_ms).toISOString()) + ' '), el('code', {}, l.text)));
+  while (list.children.length > 50) list.lastChild.remove();
 }
 
 async function act(url, body) {
@@ -302,6 +313,8 @@ function plot(canvas, data, opts) {
 
 // ---- live ----
 let paused = false;
+// Lines that came while paused, shown on resume (the newest 1,000).
+let held = [];
 
 async function live() {
   const lines = await api('api/lines');
@@ -310,14 +323,23 @@ async function live() {
     el('h1', {}, 'Live'),
     el('div', { class: 'controls' },
       el('input', { id: 'live-filter', type: 'search', placeholder: 'filter (source, device or text)', oninput: liveFilter }),
-      el('button', { id: 'pause', onclick: e => { paused = !paused; e.target.textContent = paused ? 'Resume' : 'Pause'; } }, 'Pause')),
+      el('button', { id: 'pause', onclick: e => {
+        paused = !paused;
+        e.target.textContent = paused ? 'Resume' : 'Pause';
+        if (!paused) { const lines = held; held = []; lines.forEach(liveLine); }
+      } }, 'Pause')),
     list);
   lines.forEach(liveLine);
 }
 
 function liveLine(l) {
   const list = document.getElementById('live');
-  if (!list || paused) return;
+  if (!list) return;
+  if (paused) {
+    held.push(l);
+    if (held.length > 1000) held.shift();
+    return;
+  }
   const item = el('li', {}, el('span', { class: 'where' }, when(new Date(l.time_ms).toISOString()) + ' '), el('span', { class: 'source' }, l.source + ' '),
     el('code', { class: l.decoded ? 'decoded' : 'raw' }, l.decoded || l.text));
   item.dataset.text = (l.source + ' ' + l.text + ' ' + (l.decoded || '') + ' ' + l.devices.join(' ')).toLowerCase();
