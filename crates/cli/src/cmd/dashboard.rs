@@ -44,7 +44,17 @@ pub fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode, CliError> {
     let idx_cell: Arc<std::sync::OnceLock<Arc<Mutex<index::Index>>>> = Arc::default();
     let web = start_web(global, &config, &logs, idx_cell.clone(), &listen, false)?;
     let (phase, hub) = (web.phase.clone(), web.hub.clone());
-    note!("blackbox: serving the dashboard on http://{} (Ctrl-C to stop)", web.server.addr);
+    let addr = web.server.addr;
+    if addr.ip().is_unspecified() {
+        // 0.0.0.0 is where it listens, not an address to open.
+        note!(
+            "blackbox: serving the dashboard on http://{}:{} (every address of this machine; Ctrl-C to stop)",
+            alert::route::host_name(),
+            addr.port()
+        );
+    } else {
+        note!("blackbox: serving the dashboard on http://{addr} (Ctrl-C to stop)");
+    }
     if !web.server.addr.ip().is_loopback() {
         note!(
             "blackbox: warning: on {} passwords and pages travel in clear over http; put a reverse proxy with TLS in front (docs/GUIDE.md, \"The dashboard\")",

@@ -392,6 +392,8 @@ async function start() {
     if (waiting) return;
     if (PAGE === 'overview') refreshSoon(render, 300);
     if (PAGE === 'device') refreshSoon(render, 5000);
+    // A sensor's page that ends now follows new readings.
+    if (PAGE === 'sensor' && sensorRange && (!sensorRange.to || sensorRange.to === 'now')) refreshSoon(render, 5000);
     statusBar();
   });
   events.addEventListener('line', e => {
