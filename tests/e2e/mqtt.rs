@@ -182,18 +182,22 @@ fn logged(dir: &Dir) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// A site (`config`, then `[mqtt]` with `mqtt` added) forwarding to a broker of its own.
+fn site(config: &str, mqtt: &str) -> (Dir, Broker) {
+    let dir = Dir::new();
+    let broker = Broker::start(&dir.path().join("broker"), free_port());
+    let text = format!("{config}\n[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\n{mqtt}", broker.port);
+    std::fs::write(dir.path().join("blackbox.toml"), text).unwrap();
+    (dir, broker)
+}
+
 #[test]
 fn forwarding_survives_a_broker_outage_and_a_deleted_cache_in_order_and_without_loss() {
     if !have("mosquitto") || !have("mosquitto_sub") {
         return;
     }
-    let dir = Dir::new();
-    let broker = Broker::start(&dir.path().join("broker"), free_port());
+    let (dir, broker) = site("site = \"lab\"\n[[source]]\nname = \"lab\"\nstdin = true\ndecoder = \"json\"\ndevice = [\"id\"]\n", "");
     let port = broker.port;
-    let config = format!(
-        "site = \"lab\"\n[[source]]\nname = \"lab\"\nstdin = true\ndecoder = \"json\"\ndevice = [\"id\"]\n\n[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\n"
-    );
-    std::fs::write(dir.path().join("blackbox.toml"), config).unwrap();
     // Lines from before the first start are history: not forwarded (`forward --from` is for that).
     append(&dir, 0, 19.0);
     let mut sub = Sub::start(port);
@@ -248,13 +252,8 @@ fn home_assistant_finds_every_numeric_field_with_its_class_and_unit() {
     if !have("mosquitto") || !have("mosquitto_sub") {
         return;
     }
-    let dir = Dir::new();
-    let broker = Broker::start(&dir.path().join("broker"), free_port());
+    let (dir, broker) = site("site = \"home\"\n[[source]]\nname = \"meter\"\nstdin = true\ndecoder = \"kv\"\n", "discovery = true\n");
     let port = broker.port;
-    let config = format!(
-        "site = \"home\"\n[[source]]\nname = \"meter\"\nstdin = true\ndecoder = \"kv\"\n\n[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\ndiscovery = true\n"
-    );
-    std::fs::write(dir.path().join("blackbox.toml"), config).unwrap();
     std::fs::create_dir_all(dir.logs()).unwrap();
     let mut ha = Sub::on(port, "homeassistant/#", "ha");
     let mut states = Sub::on(port, "blackbox/#", "states");

@@ -564,34 +564,36 @@ impl Link<'_> {
     /// Waits for the broker to accept the connection: a broker that is
     /// stopping may take it and never answer.
     fn connack(&mut self) -> Result<(), Broke> {
-        let deadline = Instant::now() + CONNECT_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Broke::Broker(format!("no answer to the connection within {} s", CONNECT_TIMEOUT.as_secs())));
-            }
-            match self.conn.recv_timeout(left) {
-                Ok(Ok(Event::Incoming(Packet::ConnAck(c)))) if c.code == rumqttc::ConnectReturnCode::Success => return Ok(()),
-                Ok(Ok(Event::Incoming(Packet::ConnAck(c)))) => {
-                    return Err(Broke::Broker(format!("the broker refused the connection: {:?}", c.code)))
-                }
-                Ok(Ok(_)) | Err(_) => {}
-                Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
-            }
-        }
+        self.answer("the connection", &|p| match p {
+            Packet::ConnAck(c) if c.code == rumqttc::ConnectReturnCode::Success => Some(Ok(())),
+            Packet::ConnAck(c) => Some(Err(Broke::Broker(format!("the broker refused the connection: {:?}", c.code)))),
+            _ => None,
+        })
     }
 
     /// Waits for the broker to confirm a subscription.
     fn suback(&mut self) -> Result<(), Broke> {
+        self.answer("the subscription", &|p| matches!(p, Packet::SubAck(_)).then_some(Ok(())))
+    }
+
+    /// Serves the connection until `done` says what an incoming packet
+    /// settles, for at most [`CONNECT_TIMEOUT`].
+    fn answer(&mut self, to: &str, done: &dyn Fn(&Packet) -> Option<Result<(), Broke>>) -> Result<(), Broke> {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Broke::Broker(format!("no answer to the subscription within {} s", CONNECT_TIMEOUT.as_secs())));
+                return Err(Broke::Broker(format!("no answer to {to} within {} s", CONNECT_TIMEOUT.as_secs())));
             }
             match self.conn.recv_timeout(left) {
-                Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => return Ok(()),
-                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => self.incoming(&p),
+                Ok(Ok(Event::Incoming(p))) => {
+                    if let Some(r) = done(&p) {
+                        return r;
+                    }
+                    if let Packet::Publish(p) = &p {
+                        self.incoming(p);
+                    }
+                }
                 Ok(Ok(_)) | Err(_) => {}
                 Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
             }
