@@ -112,8 +112,13 @@ pub fn warn_about(decoders: &decode::Decoders) {
 }
 
 /// Parses `--from`/`--to`.
+/// Wall time now, in milliseconds (shifted for tests by `BLACKBOX_CLOCK_FILE`).
+pub fn now_ms() -> i64 {
+    logfile::OffsetClock::from_env().now().wall_ms
+}
+
 pub fn time_arg(s: Option<&str>, what: &str) -> Result<Option<i64>, CliError> {
-    let now = logfile::OffsetClock::from_env().now().wall_ms;
+    let now = now_ms();
     s.map(|s| logfile::time::parse_time(s, Some(now)).map_err(|e| setup_error(format!("{what}: {e}")))).transpose()
 }
 

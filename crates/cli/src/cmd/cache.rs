@@ -242,15 +242,17 @@ pub fn follow(
     let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
     while !watch.stopping() && watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
         let done = lock().catch_up(logs, decoders, &mut |_| !watch.stopping()).context("following the logs")?;
+        // Only new lines are news: the notifier looks every second anyway
+        // (for what the wall clock alone changes), the forwarder too.
         if done.lines > 0 {
             tracing::info!(lines = done.lines, "indexed");
             (tell.indexed)();
-        }
-        if let Some(n) = &notifier {
-            n.wake();
-        }
-        if let Some(f) = &forwarder {
-            f.wake();
+            if let Some(n) = &notifier {
+                n.wake();
+            }
+            if let Some(f) = &forwarder {
+                f.wake();
+            }
         }
     }
     lock().flush()?;

@@ -38,10 +38,6 @@ fn whole_periods(from: Option<i64>, to: Option<i64>, every: i64) -> (Option<i64>
     (from.map(|t| period_start(t, every)), to.map(|t| period_start(t - 1, every) + every))
 }
 
-fn now_ms() -> i64 {
-    logfile::OffsetClock::from_env().now().wall_ms
-}
-
 /// A number for a person: at most three decimals.
 fn short(x: f64) -> String {
     let s = format!("{x:.3}");
@@ -314,7 +310,7 @@ pub fn query_every(
         Some(Some(h)) => h,
     };
     let counter = hours.counter.is_some();
-    let now = now_ms();
+    let now = crate::settings::now_ms();
     let (periods, unit) = periods(idx, &args.sensor, hours, every, now)?;
     let columns: &[Col] = if counter { &COUNTER_COLUMNS } else { &GAUGE_COLUMNS };
     let mut rows: Vec<Row> = periods.iter().map(Row::of).collect();
@@ -442,7 +438,7 @@ pub fn export_every(
     let mut table = vec![];
     let mut any = false;
     let mut line = String::new();
-    let now = now_ms();
+    let now = crate::settings::now_ms();
     for sensor in idx.rollup_sensors() {
         let Some(Some(hours)) = idx.rollup_hours(&sensor, from, to)? else { continue };
         let counter = hours.counter.is_some();

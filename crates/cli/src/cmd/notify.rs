@@ -16,10 +16,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
-fn now_ms() -> i64 {
-    logfile::OffsetClock::from_env().now().wall_ms
-}
-
 /// Starts the follower's notifier when routes are configured. `on_record`
 /// sees every ledger record (the demo shows them in its live view).
 pub fn start(idx: &Arc<Mutex<Index>>, routes: &Routes, on_record: Arc<alert::OnRecord>) -> Result<Option<Notifier>, CliError> {
@@ -110,7 +106,7 @@ pub fn ack(global: &Global, mut args: AckArgs) -> Result<ExitCode, CliError> {
 
 /// `ack`, against an open cache: the device's episode now is what is acknowledged.
 pub fn ack_on(idx: &Index, args: &AckArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let now = now_ms();
+    let now = settings::now_ms();
     let status = idx.health()?.status_at(now);
     let d = crate::cmd::status::matching(&status, &args.device)?;
     let for_ms = match &args.for_ {
@@ -142,7 +138,7 @@ pub fn silence(global: &Global, args: SilenceArgs) -> Result<ExitCode, CliError>
     let config = settings::load_config(global)?;
     let state = settings::state_dir(global, &config);
     let records = Records::new(&state, alert::SILENCES);
-    let now = now_ms();
+    let now = settings::now_ms();
     let mut out = std::io::stdout().lock();
     if args.list {
         let (all, warnings) = records.read::<Silence>().with_context(|| format!("cannot read {}", records.path().display())).setup()?;
@@ -214,7 +210,7 @@ pub fn test(global: &Global, args: NotifyTestArgs) -> Result<ExitCode, CliError>
     let mut failed = false;
     for route in chosen {
         for channel in &route.channels {
-            let now = now_ms();
+            let now = settings::now_ms();
             let m = Message::new(Kind::Test, &route.name, &routes.site, now, Vec::new(), now as u64);
             note!("blackbox: sending a test message to {:?} by {}...", route.name, channel.word());
             let mut failures = Vec::new();
@@ -231,7 +227,7 @@ pub fn test(global: &Global, args: NotifyTestArgs) -> Result<ExitCode, CliError>
                 }
             }
             let outcome = if said.is_some() { Outcome::Sent } else { Outcome::Failed };
-            let entry = Entry { at_ms: now_ms(), outcome, channel: Some(channel.word().into()), failures, message: m };
+            let entry = Entry { at_ms: settings::now_ms(), outcome, channel: Some(channel.word().into()), failures, message: m };
             if let Err(e) = ledger.append(&entry) {
                 note!("blackbox: warning: cannot record the test in {}: {e}", ledger.path().display());
             }

@@ -109,10 +109,6 @@ fn badge(level: Level, color: bool) -> String {
     }
 }
 
-fn now_ms() -> i64 {
-    logfile::OffsetClock::from_env().now().wall_ms
-}
-
 /// `2012-11-30 14:02`, or `-` before any data.
 fn when(ms: i64) -> String {
     let t = rfc3339_millis(ms);
@@ -163,7 +159,7 @@ fn summary(counts: &[usize; 6]) -> String {
 /// monitoring-plugin code with `--nagios`, else 0.
 pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let health = idx.health()?;
-    let at = settings::time_arg(args.at.as_deref(), "--at")?.unwrap_or_else(now_ms);
+    let at = settings::time_arg(args.at.as_deref(), "--at")?.unwrap_or_else(settings::now_ms);
     let status = health.status_at(at);
     let counts = status.counts();
     if args.nagios {
@@ -286,7 +282,7 @@ pub fn health_on(idx: &Index, args: &HealthArgs, out: &mut dyn Write) -> Result<
     let device = match &args.device {
         None => None,
         Some(want) => {
-            let status = idx.health()?.status_at(now_ms());
+            let status = idx.health()?.status_at(settings::now_ms());
             if status.devices.iter().any(|d| d.source == *want) {
                 Some(want.clone())
             } else {
