@@ -10,6 +10,7 @@ mod dataflash;
 mod demo;
 mod deploy;
 mod index;
+mod mirror;
 mod mqtt;
 mod notify;
 mod rollups;

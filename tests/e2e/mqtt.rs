@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
 
-fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     let found = ["/usr/sbin", "/usr/bin", "/usr/local/bin"].iter().any(|d| std::path::Path::new(d).join(program).exists());
     if !found {
         assert!(std::env::var("CI").is_err(), "{program} is missing (scripts/test installs Debian's mosquitto)");
@@ -20,20 +20,20 @@ fn have(program: &str) -> bool {
     found
 }
 
-struct Broker {
+pub(crate) struct Broker {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: std::path::PathBuf,
 }
 
 impl Broker {
     /// A broker on `port`, or (when `port` is taken: another test got the
     /// same free port) on another one; the broker's `port` says which.
-    fn start(dir: &std::path::Path, port: u16) -> Broker {
+    pub(crate) fn start(dir: &std::path::Path, port: u16) -> Broker {
         Broker::try_on(dir, port).or_else(|| (0..5).find_map(|_| Broker::try_on(dir, free_port()))).expect("mosquitto did not start")
     }
 
-    fn try_on(dir: &std::path::Path, port: u16) -> Option<Broker> {
+    pub(crate) fn try_on(dir: &std::path::Path, port: u16) -> Option<Broker> {
         std::fs::create_dir_all(dir).unwrap();
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
@@ -66,7 +66,7 @@ impl Broker {
     }
 
     /// SIGTERM: mosquitto saves its sessions and stops.
-    fn stop(mut self) -> (std::path::PathBuf, u16) {
+    pub(crate) fn stop(mut self) -> (std::path::PathBuf, u16) {
         let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM);
         let _ = self.child.wait();
         (self.dir.clone(), self.port)
@@ -81,7 +81,7 @@ impl Drop for Broker {
 }
 
 /// A port no other test of this run takes (tests run in parallel), and free now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
     let base = 20_000 + (std::process::id() % 500) as u16 * 40;
     loop {
@@ -93,10 +93,10 @@ fn free_port() -> u16 {
 }
 
 /// A persistent subscriber to `blackbox/#` (QoS 1): every message, as (topic, payload).
-struct Sub {
+pub(crate) struct Sub {
     child: Child,
     rx: mpsc::Receiver<(String, String)>,
-    got: Vec<(String, String)>,
+    pub(crate) got: Vec<(String, String)>,
 }
 
 impl Sub {
@@ -104,28 +104,38 @@ impl Sub {
         Sub::on(port, "blackbox/#", "blackbox-test-sub")
     }
 
-    /// A persistent subscriber to `filter`, with client id `id`.
-    fn on(port: u16, filter: &str, id: &str) -> Sub {
-        let mut child = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-v", "-q", "1", "-c", "-i", id, "-t", filter])
+    /// A persistent subscriber to `filter`, with client id `id`, once the
+    /// broker confirmed the subscription.
+    pub(crate) fn on(port: u16, filter: &str, id: &str) -> Sub {
+        let mut child = Command::new("stdbuf")
+            // Line-buffered: `-d` lines go out as they happen, not when a pipe buffer fills.
+            .args(["-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", &port.to_string(), "-v", "-d", "-q", "1", "-c", "-i", id, "-t", filter])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("mosquitto_sub");
         let out = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let (subscribed_tx, subscribed) = mpsc::channel();
+        let id = id.to_string();
         std::thread::spawn(move || {
             for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some((t, p)) = l.split_once(' ') {
+                // `-d` adds the client's own lines (`Client <id> received SUBACK`) between the messages.
+                if l.starts_with(&format!("Client {id} ")) || l.starts_with("Subscribed (mid") {
+                    if l.contains("received SUBACK") {
+                        let _ = subscribed_tx.send(());
+                    }
+                } else if let Some((t, p)) = l.split_once(' ') {
                     let _ = tx.send((t.to_string(), p.to_string()));
                 }
             }
         });
+        subscribed.recv_timeout(DEADLINE).expect("mosquitto_sub subscribed");
         Sub { child, rx, got: Vec::new() }
     }
 
     /// Waits (bounded) until `f` holds for what was received.
-    fn wait_until(&mut self, what: &str, f: impl Fn(&[(String, String)]) -> bool) {
+    pub(crate) fn wait_until(&mut self, what: &str, f: impl Fn(&[(String, String)]) -> bool) {
         let deadline = Instant::now() + DEADLINE * 2;
         while !f(&self.got) {
             match self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {

@@ -15,7 +15,7 @@ fn help_of_every_command() {
     insta::assert_snapshot!("help", ok(&dir.run(&["--help"])));
     let commands = [
         "capture", "index", "rebuild", "query", "export", "schema", "stats", "tail", "verify", "ports", "demo", "ack", "silence", "serve",
-        "passwd",
+        "passwd", "forward", "mirror",
     ];
     for command in commands.iter().map(|c| vec![*c]).chain([vec!["notify", "test"], vec!["notify", "log"]]) {
         let mut args = command.clone();

@@ -71,6 +71,8 @@ pub enum Command {
     Notify(NotifyArgs),
     Serve(ServeArgs),
     Passwd(PasswdArgs),
+    Forward(ForwardArgs),
+    Mirror(MirrorArgs),
 }
 
 /// Capture lines from devices into the daily log files.
@@ -519,4 +521,66 @@ fn line_count(s: &str) -> Result<usize, String> {
         Ok(n) if n < 0 => Err("N must be 0 or more (-n 0 -f shows only the lines that arrive from now on)".into()),
         _ => s.parse().map_err(|_| "N must be a whole number, 0 or more".into()),
     }
+}
+
+/// Publish history to MQTT again, on purpose (for a new consumer)
+///
+/// Every message of the lines from the start of --from (values, JSON, raw
+/// lines, Home Assistant configs with discovery) goes to the [mqtt] broker
+/// again with QoS 1, at most --rate lines a second, up to the end of the
+/// logs as they are now (or of --to). The follower's own cursor is not
+/// touched; consumers drop repeats by the messages' `id`.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Examples:
+  blackbox forward --from 20261101
+  blackbox forward --from 20261101 --to 20261107 --rate 200")]
+pub struct ForwardArgs {
+    /// The first day, YYYYMMDD (or YYYY-MM-DD), from its start
+    #[arg(long, value_name = "DAY")]
+    pub from: String,
+    /// The last day, to its end [default: up to the end of the logs now]
+    #[arg(long, value_name = "DAY")]
+    pub to: Option<String>,
+    /// At most this many lines a second
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub rate: u32,
+}
+
+/// Keep byte-identical copies of every site's logs from their MQTT raw lines
+///
+/// Subscribes to `<prefix>/+/raw/#` (persistent session, QoS 1) and writes
+/// DIR/<site>/logs/YYYY/YYYYMMDD.txt, each line at the byte offset it has on
+/// its site; repeats are dropped, and a gap is asked again from the site's
+/// forwarder. Closed days copied by rsync are continued. Runs until SIGTERM.
+/// `verify --logs DIR/<site>/logs` checks a copy; `status --sites DIR` and
+/// `serve --sites DIR` show the fleet.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "Examples:
+  blackbox mirror --mqtt mqtt://broker.lan:1883 --dir sites
+  blackbox mirror --mqtt mqtt://broker.lan --site cellar --site barn")]
+pub struct MirrorArgs {
+    /// The broker: mqtt://HOST[:PORT] (or mqtts:// with --ca-file)
+    #[arg(long, value_name = "URL")]
+    pub mqtt: String,
+    /// Where the copies go
+    #[arg(long, value_name = "DIR", default_value = "sites")]
+    pub dir: PathBuf,
+    /// Only this site (repeatable) [default: every site]
+    #[arg(long = "site", value_name = "NAME")]
+    pub sites: Vec<String>,
+    /// The first level of the topics
+    #[arg(long, value_name = "PREFIX", default_value = "blackbox")]
+    pub prefix: String,
+    /// The client id, which names the broker's persistent session [default: blackbox-mirror-HOST]
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// User name at the broker (with --password-file)
+    #[arg(long, value_name = "NAME", requires = "password_file")]
+    pub user: Option<String>,
+    /// A file holding the broker password
+    #[arg(long, value_name = "FILE", requires = "user")]
+    pub password_file: Option<PathBuf>,
+    /// CA certificates (PEM) that sign the broker's, for mqtts://
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }

@@ -45,6 +45,8 @@ fn main() -> ExitCode {
         args::Command::Demo(c) => cmd::demo::run(&args.global, c),
         args::Command::Serve(c) => cmd::dashboard::serve(&args.global, c),
         args::Command::Passwd(c) => cmd::dashboard::passwd(&args.global, c),
+        args::Command::Forward(c) => cmd::mqtt::forward(&args.global, c),
+        args::Command::Mirror(c) => cmd::mqtt::mirror(&args.global, c),
         args::Command::Ack(c) => cmd::notify::ack(&args.global, c),
         args::Command::Silence(c) => cmd::notify::silence(&args.global, c),
         args::Command::Notify(c) => match c.command {

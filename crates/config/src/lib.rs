@@ -288,13 +288,15 @@ pub struct MqttConfig {
     pub site: Option<String>,
     /// The first level of every topic (default `blackbox`).
     pub prefix: Option<String>,
-    /// Home Assistant discovery (not built yet).
+    /// Home Assistant discovery.
     pub discovery: Option<bool>,
     /// Raw lines for mirroring (default true).
     pub raw: Option<bool>,
     pub user: Option<String>,
     /// A file holding the password.
     pub password_file: Option<PathBuf>,
+    /// `mqtts://`: the CA certificates (PEM) that sign the broker's (default: the system's).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One of `[web] users`.

@@ -9,8 +9,11 @@
 //! (the site, day and byte offset of its line) so consumers drop repeats.
 //!
 //! With `discovery`, Home Assistant's discovery configs (retained) for every
-//! numeric field. Not yet here (issue 17): TLS (`mqtts://`), `forward
-//! --from`, the mirror and the fleet view.
+//! numeric field. With `raw`, the forwarder also answers a mirror's resend
+//! requests from its log ([`mirror`]); [`replay`] re-publishes history on
+//! purpose (`blackbox forward --from`).
+
+pub mod mirror;
 
 use decode::{Decoders, Outcome, SourceState};
 use health::Status;
@@ -18,7 +21,6 @@ use logfile::time::rfc3339_millis;
 use rumqttc::{Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -46,19 +48,51 @@ pub struct Settings {
     pub raw: bool,
     /// Home Assistant discovery.
     pub discovery: bool,
+    /// `mqtts://`: the CA certificates (PEM) that sign the broker's.
+    pub tls_ca: Option<Vec<u8>>,
+}
+
+/// Where Debian (and most Linux systems) keep the trusted CA certificates.
+const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The broker of `url`, with the credentials and CA file given: the part of
+/// [`Settings`] a mirror shares with a forwarder.
+pub fn broker(url: &str, user: Option<&str>, password_file: Option<&Path>, ca_file: Option<&Path>) -> Result<Settings, String> {
+    let (host, port, tls) = parse_url(url)?;
+    let password = match password_file {
+        Some(f) => Some(std::fs::read_to_string(f).map_err(|e| format!("password_file {}: {e}", f.display()))?.trim().to_string()),
+        None => None,
+    };
+    let tls_ca = match (tls, ca_file) {
+        (false, Some(f)) => return Err(format!("ca_file {} is for mqtts:// URLs; {url} is not one", f.display())),
+        (false, None) => None,
+        (true, file) => {
+            let f = file.unwrap_or(Path::new(SYSTEM_CAS));
+            let pem = std::fs::read(f).map_err(|e| format!("ca_file {}: {e}", f.display()))?;
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(format!("ca_file {}: no PEM certificate in it", f.display()));
+            }
+            Some(pem)
+        }
+    };
+    Ok(Settings {
+        host,
+        port,
+        user: user.map(str::to_string),
+        password,
+        site: String::new(),
+        prefix: "blackbox".into(),
+        raw: true,
+        discovery: false,
+        tls_ca,
+    })
 }
 
 impl Settings {
     /// The `[mqtt]` table's settings; `None` when there is none. `site` is the default site name.
     pub fn new(config: &config::Config, site: &str) -> Result<Option<Settings>, String> {
         let Some(m) = &config.mqtt else { return Ok(None) };
-        let (host, port) = parse_url(&m.url)?;
-        let password = match &m.password_file {
-            Some(f) => {
-                Some(std::fs::read_to_string(f).map_err(|e| format!("[mqtt] password_file {}: {e}", f.display()))?.trim().to_string())
-            }
-            None => None,
-        };
+        let b = broker(&m.url, m.user.as_deref(), m.password_file.as_deref(), m.ca_file.as_deref()).map_err(|e| format!("[mqtt] {e}"))?;
         let name_ok = |s: &str| !s.is_empty() && !s.contains(['/', '+', '#', '\0']);
         let site = m.site.clone().unwrap_or_else(|| site.to_string());
         let prefix = m.prefix.clone().unwrap_or_else(|| "blackbox".into());
@@ -66,19 +100,18 @@ impl Settings {
             return Err(format!("[mqtt] site {site:?} and prefix {prefix:?} must be non-empty, without / + #"));
         }
         let discovery = m.discovery.unwrap_or(false);
-        Ok(Some(Settings { host, port, user: m.user.clone(), password, site, prefix, raw: m.raw.unwrap_or(true), discovery }))
+        Ok(Some(Settings { site, prefix, raw: m.raw.unwrap_or(true), discovery, ..b }))
     }
 }
 
-/// `mqtt://host[:port]`.
-pub fn parse_url(url: &str) -> Result<(String, u16), String> {
-    let bad = |why: &str| Err(format!("[mqtt] url {url:?}: {why}"));
-    let Some(rest) = url.strip_prefix("mqtt://") else {
-        return if url.starts_with("mqtts://") {
-            bad("mqtts:// (TLS) is not built yet: use a local broker, or a TLS bridge")
-        } else {
-            bad("expected mqtt://host:port")
-        };
+/// `mqtt://host[:port]` (port 1883) or `mqtts://host[:port]` (TLS, port
+/// 8883): the host, the port and whether it is TLS.
+pub fn parse_url(url: &str) -> Result<(String, u16, bool), String> {
+    let bad = |why: &str| Err(format!("url {url:?}: {why}"));
+    let (rest, tls) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => return bad("expected mqtt://host:port or mqtts://host:port"),
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
@@ -86,12 +119,12 @@ pub fn parse_url(url: &str) -> Result<(String, u16), String> {
             Ok(p) if p > 0 => (h, p),
             _ => return bad("the port must be a number from 1 to 65535"),
         },
-        None => (rest, 1883),
+        None => (rest, if tls { 8883 } else { 1883 }),
     };
     if host.is_empty() || host.contains('/') {
         return bad("no host");
     }
-    Ok((host.to_string(), port))
+    Ok((host.to_string(), port, tls))
 }
 
 /// Where the forwarder is in the logs: the next line to send.
@@ -131,12 +164,13 @@ struct Msg {
 /// A line of the logs: its day (`YYYYMMDD`), byte offset and text.
 type Logged = (String, u64, String);
 
-/// The lines from the cursor on, at most `max`, and the cursor after them.
+/// The lines from the cursor on, at most `max`, and the cursor after them
+/// (plain and compressed days alike).
 fn read_batch(logs: &Path, cursor: &Cursor, max: usize) -> std::io::Result<(Vec<Logged>, Cursor)> {
     let days = logfile::scan(logs)?.days;
     let mut out = Vec::new();
     let mut at = cursor.clone();
-    for d in days.iter().filter(|d| !d.compressed) {
+    for d in &days {
         let name = d.date.format("%Y%m%d").to_string();
         if name < at.day {
             continue;
@@ -145,24 +179,47 @@ fn read_batch(logs: &Path, cursor: &Cursor, max: usize) -> std::io::Result<(Vec<
             // A later day: the earlier one is finished (capture moved on).
             at = Cursor { day: name.clone(), offset: 0 };
         }
-        let mut f = std::fs::File::open(&d.path)?;
-        f.seek(SeekFrom::Start(at.offset))?;
-        let mut buf = Vec::new();
-        f.take(4 << 20).read_to_end(&mut buf)?;
-        let mut pos = 0;
-        while out.len() < max {
-            // Only whole lines: a line being written is sent once it ends.
-            let Some(end) = buf[pos..].iter().position(|&b| b == b'\n') else { break };
-            let line = String::from_utf8_lossy(&buf[pos..pos + end]).into_owned();
-            out.push((name.clone(), at.offset, line));
-            at.offset += end as u64 + 1;
-            pos += end + 1;
-        }
+        at.offset = read_day(d, at.offset, max - out.len(), u64::MAX, &mut out)?;
         if out.len() >= max {
             break;
         }
     }
     Ok((out, at))
+}
+
+/// Appends to `out` at most `max` whole lines of `day` from byte `offset`
+/// up to (not including) byte `until`; returns the offset after them.
+fn read_day(day: &logfile::DayFile, offset: u64, max: usize, until: u64, out: &mut Vec<Logged>) -> std::io::Result<u64> {
+    let name = day.date.format("%Y%m%d").to_string();
+    let mut r = match logfile::DayReader::open_at(&day.path, day.compressed, offset, 0) {
+        Ok(r) => r,
+        // An offset past the end of a compressed day: nothing there.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(offset),
+        Err(e) => return Err(e),
+    };
+    let mut n = 0;
+    let mut at = offset;
+    // Only whole lines: a line being written is sent once it ends.
+    while n < max && at < until {
+        let Some(l) = r.next_line()? else { break };
+        let text = &l.raw[..l.raw.len() - 1];
+        out.push((name.clone(), l.offset, String::from_utf8_lossy(text).into_owned()));
+        at = l.offset + l.raw.len() as u64;
+        n += 1;
+    }
+    Ok(at)
+}
+
+/// `# HH:MM:SS.mmm previous NAME SIZE`: the day before's file name and final size.
+pub(crate) fn parse_line_place(line: &str) -> Option<(String, u64)> {
+    match logfile::parse_line(line) {
+        Ok(logfile::Line::Meta { event: "previous", args, .. }) => {
+            let name = args.word(0)?;
+            let size = args.word(1)?.parse().ok()?;
+            Some((name.to_string(), size))
+        }
+        _ => None,
+    }
 }
 
 /// The end of the logs now: where a forwarder without a cursor starts.
@@ -171,6 +228,94 @@ fn end_of_logs(logs: &Path) -> Cursor {
     match days.iter().rev().find(|d| !d.compressed) {
         Some(d) => Cursor { day: d.date.format("%Y%m%d").to_string(), offset: std::fs::metadata(&d.path).map_or(0, |m| m.len()) },
         None => Cursor { day: String::new(), offset: 0 },
+    }
+}
+
+/// What `blackbox forward --from` asks for.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The first day (`YYYYMMDD`), from its start.
+    pub from: String,
+    /// The last day, to its end (default: up to the end of the logs at the start).
+    pub to: Option<String>,
+    /// At most this many lines a second.
+    pub rate: u32,
+}
+
+/// Re-publishes history on purpose, for a new consumer: every message of
+/// the lines from `r.from` on (values, JSON, raw, Home Assistant configs
+/// with `discovery`), QoS 1, at most `r.rate` lines a second, up to the end
+/// of the logs as they are when it starts. The follower's cursor is not
+/// touched. `progress` is told the lines sent and where. Returns the lines sent.
+pub fn replay(
+    settings: Settings,
+    logs: &Path,
+    decoders: Decoders,
+    schema: Arc<Schema>,
+    r: &Replay,
+    progress: &mut dyn FnMut(u64, &Cursor),
+) -> Result<u64, String> {
+    let days = logfile::scan(logs).map_err(|e| format!("{}: {e}", logs.display()))?.days;
+    let name = |d: &logfile::DayFile| d.date.format("%Y%m%d").to_string();
+    // Where to stop: the end of `to`, else of the logs now (a day still being written stops where it is).
+    let last = days.iter().rfind(|d| r.to.as_ref().is_none_or(|to| name(d) <= *to));
+    let Some(last) = last else { return Ok(0) };
+    let end = Cursor {
+        day: name(last),
+        offset: if last.compressed { u64::MAX } else { std::fs::metadata(&last.path).map_err(|e| e.to_string())?.len() },
+    };
+    let signal: Arc<(Mutex<(u64, bool)>, Condvar)> = Arc::default();
+    let mut run = Run::new(settings, logs, Path::new(""), decoders, Arc::new(|| None), schema, signal);
+    let mut cursor = Cursor { day: r.from.clone(), offset: 0 };
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut failures = 0;
+    let batch = (r.rate.max(1) as usize).min(BATCH_LINES);
+    loop {
+        let opts = options(&run.s, &format!("blackbox-{}-replay", run.s.site)).map_err(|b| format!("{b:?}"))?;
+        let (client, mut conn) = Client::new(opts, CHUNK * 2);
+        let mut link = Link::new(&client, &mut conn, None);
+        let result = (|| -> Result<(), Broke> {
+            link.connack()?;
+            if run.s.discovery {
+                for chunk in run.discovery_all().chunks(CHUNK) {
+                    link.send(chunk)?;
+                }
+            }
+            loop {
+                let (lines, next) = read_batch(&run.logs, &cursor, batch).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
+                let lines: Vec<Logged> =
+                    lines.into_iter().take_while(|(d, o, _)| (d.as_str(), *o) < (end.day.as_str(), end.offset)).collect();
+                if lines.is_empty() {
+                    return Ok(());
+                }
+                let msgs: Vec<Msg> = lines.iter().flat_map(|(day, offset, line)| run.messages(day, *offset, line)).collect();
+                for chunk in msgs.chunks(CHUNK) {
+                    link.send(chunk)?;
+                }
+                sent += lines.len() as u64;
+                // Past the end (lines were left out) the next read finds nothing.
+                cursor = next;
+                progress(sent, &cursor);
+                // The rate: `sent` lines take at least `sent / rate` seconds.
+                let due = started + Duration::from_secs_f64(sent as f64 / f64::from(r.rate.max(1)));
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        })();
+        match result {
+            Ok(()) => return Ok(sent),
+            Err(Broke::Stop) => return Ok(sent),
+            Err(Broke::Broker(e)) => {
+                failures += 1;
+                if failures > 10 {
+                    return Err(format!("the broker at {}:{}: {e} (gave up after 10 tries; {sent} lines sent)", run.s.host, run.s.port));
+                }
+                tracing::warn!(error = %e, "MQTT: the broker is away; trying again");
+                std::thread::sleep(Duration::from_millis(500) * failures);
+            }
+        }
     }
 }
 
@@ -210,18 +355,7 @@ impl Forwarder {
                 c
             }
         };
-        let mut run = Run {
-            s: settings,
-            logs: logs.to_path_buf(),
-            state: state.to_path_buf(),
-            decoders,
-            states: HashMap::new(),
-            look,
-            schema,
-            signal: signal.clone(),
-            told: BTreeMap::new(),
-            announced: HashSet::new(),
-        };
+        let mut run = Run::new(settings, logs, state, decoders, look, schema, signal.clone());
         std::thread::Builder::new().name("mqtt forwarder".into()).spawn(move || run.run(cursor))?;
         Ok(Forwarder { signal })
     }
@@ -265,6 +399,29 @@ enum Broke {
 }
 
 impl Run {
+    fn new(
+        s: Settings,
+        logs: &Path,
+        state: &Path,
+        decoders: Decoders,
+        look: Arc<Look>,
+        schema: Arc<Schema>,
+        signal: Arc<(Mutex<(u64, bool)>, Condvar)>,
+    ) -> Run {
+        Run {
+            s,
+            logs: logs.to_path_buf(),
+            state: state.to_path_buf(),
+            decoders,
+            states: HashMap::new(),
+            look,
+            schema,
+            signal,
+            told: BTreeMap::new(),
+            announced: HashSet::new(),
+        }
+    }
+
     fn stopping(&self) -> bool {
         self.signal.0.lock().unwrap_or_else(PoisonError::into_inner).1
     }
@@ -273,8 +430,10 @@ impl Run {
         let mut t = format!("{}/{}", self.s.prefix, self.s.site);
         for p in parts {
             t.push('/');
-            // A device's name must not add levels or wildcards to a topic.
-            t.push_str(&p.replace(['/', '+', '#'], "_"));
+            // A device's name must not add levels or wildcards to a topic,
+            // nor a `.`, which NATS (serving MQTT) takes for a separator and
+            // refuses.
+            t.push_str(&p.replace(['/', '+', '#', '.'], "_"));
         }
         t
     }
@@ -305,20 +464,20 @@ impl Run {
     /// when they change, and waits for new lines in between.
     fn connected(&mut self, cursor: &mut Cursor) -> Result<(), Broke> {
         let online = self.topic(&["online"]);
-        let mut opts = MqttOptions::new(format!("blackbox-{}", self.s.site), self.s.host.clone(), self.s.port);
-        opts.set_keep_alive(Duration::from_secs(15));
-        opts.set_clean_session(true);
-        opts.set_max_packet_size(1 << 20, 1 << 20);
+        let mut opts = options(&self.s, &format!("blackbox-{}", self.s.site))?;
         opts.set_last_will(LastWill::new(online.clone(), "offline", QoS::AtLeastOnce, true));
-        if let (Some(u), Some(p)) = (&self.s.user, &self.s.password) {
-            opts.set_credentials(u.clone(), p.clone());
-        }
         tracing::debug!("MQTT: connecting");
         let (client, mut conn) = Client::new(opts, CHUNK * 2);
-        let mut link = Link { client: &client, conn: &mut conn, ha_online: false };
+        let resend = self.topic(&["resend"]);
+        let mut link = Link::new(&client, &mut conn, self.s.raw.then(|| resend.clone()));
         link.connack()?;
         tracing::debug!("MQTT: connected");
         link.send(&[Msg { topic: online, payload: b"online".to_vec(), retain: true }])?;
+        if self.s.raw {
+            // A mirror that misses lines asks for them here.
+            client.subscribe(resend.clone(), QoS::AtLeastOnce).map_err(|e| Broke::Broker(e.to_string()))?;
+            link.suback()?;
+        }
         if self.s.discovery {
             // Home Assistant says `online` here when it starts: its configs are sent again then.
             client.subscribe(HA_STATUS, QoS::AtLeastOnce).map_err(|e| Broke::Broker(e.to_string()))?;
@@ -337,6 +496,9 @@ impl Run {
                 for chunk in configs.chunks(CHUNK) {
                     link.send(chunk)?;
                 }
+            }
+            for ask in std::mem::take(&mut link.resends) {
+                self.resend(&mut link, &ask, cursor)?;
             }
             let (lines, next) = read_batch(&self.logs, cursor, BATCH_LINES).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
             if !lines.is_empty() {
@@ -360,7 +522,7 @@ impl Run {
             // Nothing new: wait for a catch-up (at most a second), serving
             // the connection meanwhile (pings, Home Assistant's `online`).
             let until = Instant::now() + Duration::from_secs(1);
-            while Instant::now() < until && !link.ha_online {
+            while Instant::now() < until && !link.ha_online && link.resends.is_empty() {
                 let g = self.signal.0.lock().unwrap_or_else(PoisonError::into_inner);
                 if g.0 != seen || g.1 {
                     seen = g.0;
@@ -370,6 +532,46 @@ impl Run {
                 link.idle(Duration::from_millis(50))?;
             }
         }
+    }
+
+    /// Answers a mirror's request: the raw lines of a day from an offset,
+    /// at most [`RESEND_LINES`] of them and none the cursor has not passed
+    /// (those go out anyway). The day is looked up among the log's files;
+    /// the request never names a path.
+    fn resend(&mut self, link: &mut Link, ask: &Cursor, cursor: &Cursor) -> Result<(), Broke> {
+        let days = logfile::scan(&self.logs).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?.days;
+        let Some(day) = days.iter().find(|d| d.date.format("%Y%m%d").to_string() == ask.day) else {
+            tracing::warn!(day = %ask.day, "MQTT: a resend request for a day the log does not have");
+            return Ok(());
+        };
+        let until = match ask.day.cmp(&cursor.day) {
+            std::cmp::Ordering::Less => u64::MAX,
+            std::cmp::Ordering::Equal => cursor.offset,
+            std::cmp::Ordering::Greater => return Ok(()),
+        };
+        let mut lines = Vec::new();
+        read_day(day, ask.offset, RESEND_LINES, until, &mut lines).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
+        if let Some((_, first, _)) = lines.first() {
+            if *first != ask.offset {
+                tracing::warn!(day = %ask.day, offset = ask.offset, "MQTT: a resend request not at the start of a line");
+                return Ok(());
+            }
+        }
+        tracing::info!(day = %ask.day, offset = ask.offset, lines = lines.len(), "MQTT: sending lines again for a mirror");
+        let msgs: Vec<Msg> = lines
+            .iter()
+            .map(|(day, offset, line)| {
+                let source = match logfile::parse_line(line) {
+                    Ok(logfile::Line::Reading { source, .. }) => source,
+                    _ => "#",
+                };
+                self.raw(day, *offset, line, source, &format!("{}/{day}/{offset}", self.s.site))
+            })
+            .collect();
+        for chunk in msgs.chunks(CHUNK) {
+            link.send(chunk)?;
+        }
+        Ok(())
     }
 
     /// A line's messages: its values, its JSON, its raw text.
@@ -485,6 +687,23 @@ impl Run {
 
 /// Where Home Assistant announces itself.
 const HA_STATUS: &str = "homeassistant/status";
+/// The most lines one resend request is answered with.
+const RESEND_LINES: usize = 5000;
+
+/// A connection's options: the broker, credentials, keep-alive, packet size.
+fn options(s: &Settings, client_id: &str) -> Result<MqttOptions, Broke> {
+    let mut opts = MqttOptions::new(client_id, s.host.clone(), s.port);
+    opts.set_keep_alive(Duration::from_secs(15));
+    opts.set_clean_session(true);
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    if let (Some(u), Some(p)) = (&s.user, &s.password) {
+        opts.set_credentials(u.clone(), p.clone());
+    }
+    if let Some(ca) = &s.tls_ca {
+        opts.set_transport(rumqttc::Transport::tls(ca.clone(), None, None));
+    }
+    Ok(opts)
+}
 
 /// Home Assistant's device class and state class for a unit.
 fn ha_class(field: &str, unit: Option<&str>) -> (Option<&'static str>, &'static str) {
@@ -508,13 +727,28 @@ struct Link<'a> {
     conn: &'a mut rumqttc::Connection,
     /// Home Assistant said it is online (or the connection is new): send its configs.
     ha_online: bool,
+    /// Where mirrors ask for lines again, when listened to.
+    resend_topic: Option<String>,
+    /// Their requests, not answered yet.
+    resends: Vec<Cursor>,
 }
 
-impl Link<'_> {
-    /// Notes Home Assistant's `online`; any other incoming message is ignored.
+impl<'a> Link<'a> {
+    fn new(client: &'a Client, conn: &'a mut rumqttc::Connection, resend_topic: Option<String>) -> Link<'a> {
+        Link { client, conn, ha_online: false, resend_topic, resends: Vec::new() }
+    }
+
+    /// Notes Home Assistant's `online` and mirrors' resend requests; any
+    /// other incoming message is ignored.
     fn incoming(&mut self, p: &rumqttc::Publish) {
         if p.topic == HA_STATUS && &p.payload[..] == b"online" {
             self.ha_online = true;
+        } else if self.resend_topic.as_deref() == Some(p.topic.as_str()) {
+            match serde_json::from_slice::<Cursor>(&p.payload) {
+                Ok(c) if self.resends.len() < 100 && !self.resends.contains(&c) => self.resends.push(c),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "MQTT: a resend request that is not {{\"day\", \"offset\"}}; ignored"),
+            }
         }
     }
 }
@@ -563,22 +797,28 @@ impl Link<'_> {
 
     /// Waits for the broker to accept the connection: a broker that is
     /// stopping may take it and never answer.
-    fn connack(&mut self) -> Result<(), Broke> {
-        self.answer("the connection", &|p| match p {
-            Packet::ConnAck(c) if c.code == rumqttc::ConnectReturnCode::Success => Some(Ok(())),
+    /// Returns whether the broker kept a session for this client.
+    fn connack(&mut self) -> Result<bool, Broke> {
+        let mut present = false;
+        self.answer("the connection", &mut |p| match p {
+            Packet::ConnAck(c) if c.code == rumqttc::ConnectReturnCode::Success => {
+                present = c.session_present;
+                Some(Ok(()))
+            }
             Packet::ConnAck(c) => Some(Err(Broke::Broker(format!("the broker refused the connection: {:?}", c.code)))),
             _ => None,
-        })
+        })?;
+        Ok(present)
     }
 
     /// Waits for the broker to confirm a subscription.
     fn suback(&mut self) -> Result<(), Broke> {
-        self.answer("the subscription", &|p| matches!(p, Packet::SubAck(_)).then_some(Ok(())))
+        self.answer("the subscription", &mut |p| matches!(p, Packet::SubAck(_)).then_some(Ok(())))
     }
 
     /// Serves the connection until `done` says what an incoming packet
     /// settles, for at most [`CONNECT_TIMEOUT`].
-    fn answer(&mut self, to: &str, done: &dyn Fn(&Packet) -> Option<Result<(), Broke>>) -> Result<(), Broke> {
+    fn answer(&mut self, to: &str, done: &mut dyn FnMut(&Packet) -> Option<Result<(), Broke>>) -> Result<(), Broke> {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -624,9 +864,9 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(parse_url("mqtt://broker.lan:1884").unwrap(), ("broker.lan".to_string(), 1884));
-        assert_eq!(parse_url("mqtt://10.0.0.2").unwrap(), ("10.0.0.2".to_string(), 1883));
-        assert!(parse_url("mqtts://h:8883").unwrap_err().contains("TLS"));
+        assert_eq!(parse_url("mqtt://broker.lan:1884").unwrap(), ("broker.lan".to_string(), 1884, false));
+        assert_eq!(parse_url("mqtt://10.0.0.2").unwrap(), ("10.0.0.2".to_string(), 1883, false));
+        assert_eq!(parse_url("mqtts://h").unwrap(), ("h".to_string(), 8883, true));
         assert!(parse_url("http://h").unwrap_err().contains("mqtt://host:port"));
         assert!(parse_url("mqtt://h:0").unwrap_err().contains("port"));
         assert!(parse_url("mqtt://:1883").unwrap_err().contains("no host"));

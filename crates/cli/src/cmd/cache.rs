@@ -219,7 +219,8 @@ pub fn follow(
                 Some(h.status_at(logfile::OffsetClock::from_env().now().wall_ms))
             };
             note!(
-                "blackbox: forwarding to mqtt://{}:{} as {}/{}, cursor in {}",
+                "blackbox: forwarding to {}://{}:{} as {}/{}, cursor in {}",
+                if s.tls_ca.is_some() { "mqtts" } else { "mqtt" },
                 s.host,
                 s.port,
                 s.prefix,

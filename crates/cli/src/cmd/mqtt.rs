@@ -1,0 +1,107 @@
+//! `blackbox forward --from` (history to MQTT again, on purpose) and
+//! `blackbox mirror` (the central copy of every site's logs), docs/mqtt.md.
+
+use crate::args::{ForwardArgs, Global, MirrorArgs};
+use crate::cmd::cache::{cache_settings, mqtt_settings};
+use crate::cmd::watch::{Wake, Watch};
+use crate::error::{setup_error, CliError, SetupExt};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `YYYYMMDD` or `YYYY-MM-DD`, as `YYYYMMDD`.
+fn day(text: &str, what: &str) -> Result<String, CliError> {
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y%m%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d"))
+        .map_err(|_| setup_error(format!("{what} {text:?}: expected a day, YYYYMMDD or YYYY-MM-DD")))?;
+    Ok(date.format("%Y%m%d").to_string())
+}
+
+pub fn forward(global: &Global, args: ForwardArgs) -> Result<ExitCode, CliError> {
+    let (derive, logs, _cache) = cache_settings(global)?;
+    let Some((settings, _state)) = mqtt_settings(global, &derive.config)? else {
+        return Err(setup_error("forward needs an [mqtt] table in the configuration (docs/mqtt.md)"));
+    };
+    if args.rate == 0 {
+        return Err(setup_error("--rate must be at least 1 line a second"));
+    }
+    let replay =
+        forward::Replay { from: day(&args.from, "--from")?, to: args.to.as_deref().map(|t| day(t, "--to")).transpose()?, rate: args.rate };
+    if replay.to.as_ref().is_some_and(|to| *to < replay.from) {
+        return Err(setup_error("--to is before --from"));
+    }
+    note!(
+        "blackbox: publishing the lines from {} on again to {}:{} as {}/{}, at most {} lines/s",
+        replay.from,
+        settings.host,
+        settings.port,
+        settings.prefix,
+        settings.site,
+        replay.rate
+    );
+    let started = Instant::now();
+    let mut last = Instant::now();
+    // The configs of the fields are sent as each is first seen in the lines.
+    let schema = Arc::new(Vec::new);
+    let sent = forward::replay(settings, &logs, derive.decoders.clone(), schema, &replay, &mut |n, at| {
+        if last.elapsed() >= Duration::from_secs(5) {
+            last = Instant::now();
+            note!("blackbox: {n} lines sent, at {} byte {}", at.day, at.offset);
+        }
+    })
+    .map_err(|e| CliError::from(anyhow::anyhow!(e)))?;
+    note!("blackbox: {sent} lines published again in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn mirror(_global: &Global, args: MirrorArgs) -> Result<ExitCode, CliError> {
+    let mut broker = forward::broker(&args.mqtt, args.user.as_deref(), args.password_file.as_deref(), args.ca_file.as_deref())
+        .map_err(|e| setup_error(format!("--mqtt: {e}")))?;
+    if args.prefix.is_empty() || args.prefix.contains(['/', '+', '#']) {
+        return Err(setup_error(format!("--prefix {:?}: must be non-empty, without / + #", args.prefix)));
+    }
+    broker.prefix = args.prefix.clone();
+    if let Some(bad) = args.sites.iter().find(|s| !forward::mirror::site_ok(s)) {
+        return Err(setup_error(format!("--site {bad:?}: a site name is letters, digits and - _ . : @ +, not starting with a dot")));
+    }
+    std::fs::create_dir_all(&args.dir).map_err(|e| setup_error(format!("cannot create {}: {e}", args.dir.display())))?;
+    let settings = forward::mirror::MirrorSettings {
+        broker,
+        dir: args.dir.clone(),
+        client_id: args.client_id.clone().unwrap_or_else(|| format!("blackbox-mirror-{}", alert::route::host_name())),
+        sites: args.sites.clone(),
+    };
+    // The watch is for its signals: SIGTERM, SIGINT and SIGHUP stop the mirror.
+    let watch = Watch::new(&args.dir)?;
+    note!(
+        "blackbox: mirroring {} from {} into {} (client id {}); SIGTERM stops",
+        if args.sites.is_empty() { "every site".to_string() } else { args.sites.join(", ") },
+        args.mqtt,
+        args.dir.display(),
+        settings.client_id
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("mirror".into())
+            .spawn(move || {
+                let mut told = (0, 0);
+                let mut progress = |c: &forward::mirror::Copies| {
+                    if (c.appended, c.repeats) != told {
+                        told = (c.appended, c.repeats);
+                        tracing::info!(appended = c.appended, repeats = c.repeats, "mirror: lines");
+                    }
+                };
+                forward::mirror::mirror(&settings, &|| stop.load(std::sync::atomic::Ordering::SeqCst), &mut progress)
+            })
+            .setup()?
+    };
+    while !watch.stopping() && watch.wait(Duration::from_secs(3600), Duration::from_millis(50)) != Wake::Stop {}
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    match worker.join() {
+        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+        Ok(Err(e)) => Err(CliError::from(anyhow::anyhow!("mirror: {e}"))),
+        Err(_) => Err(CliError::from(anyhow::anyhow!("mirror: the mirror thread panicked"))),
+    }
+}

@@ -1,0 +1,411 @@
+//! The mirror: a central machine's copy of every site's day files, made
+//! from the raw lines the sites' forwarders publish (docs/mqtt.md,
+//! "Mirroring"). A line is appended only at the byte offset it has on its
+//! site, so the copy is byte for byte the site's file; a repeat (an offset
+//! already written) is dropped; a line beyond the end of the copy is a gap:
+//! it waits (bounded) while the mirror asks the site to send again from the
+//! missing offset, on `<prefix>/<site>/resend`, which the site's forwarder
+//! answers from its log. The `previous NAME SIZE` header that opens each
+//! day tells the mirror the final size of the day before, so a day that
+//! ended while lines were missing is completed too. Files copied by rsync
+//! are taken as they are: the mirror continues after their last byte.
+
+use crate::{parse_line_place, Broke, Link, Settings};
+use chrono::NaiveDate;
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Lines waiting for a gap before them to be filled, per site and day.
+const MAX_WAITING: usize = 20_000;
+/// How long a resend request is given before it is asked again.
+const ASK_AGAIN: Duration = Duration::from_secs(3);
+/// Messages written before they are synced and acknowledged.
+const ACK_BATCH: usize = 400;
+
+/// What became of one raw line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Written, with this many waiting lines after it.
+    Appended(usize),
+    /// Its offset was already in the copy.
+    Repeat,
+    /// It lies beyond the end of the copy, which ends at this offset.
+    Gap(u64),
+    /// Not taken: a bad site or day name, or the waiting room is full.
+    Refused,
+}
+
+/// A site's name as a directory: the characters of a SOURCE, not starting with a dot.
+pub fn site_ok(site: &str) -> bool {
+    !site.is_empty()
+        && site.len() <= 64
+        && !site.starts_with('.')
+        && site.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@+".contains(&b))
+}
+
+#[derive(Debug)]
+struct DayCopy {
+    file: File,
+    len: u64,
+    dirty: bool,
+}
+
+/// The mirror's copies under `<dir>/<site>/logs/YYYY/YYYYMMDD.txt`.
+#[derive(Debug)]
+pub struct Copies {
+    root: PathBuf,
+    open: HashMap<(String, String), DayCopy>,
+    /// Lines beyond the end of a copy, by site and day, then offset.
+    waiting: HashMap<(String, String), BTreeMap<u64, String>>,
+    /// The last resend asked per site and day: from which offset, when.
+    asked: HashMap<(String, String), (u64, Instant)>,
+    pub appended: u64,
+    pub repeats: u64,
+}
+
+impl Copies {
+    pub fn new(root: &Path) -> Copies {
+        Copies { root: root.to_path_buf(), open: HashMap::new(), waiting: HashMap::new(), asked: HashMap::new(), appended: 0, repeats: 0 }
+    }
+
+    /// The day file of `site` and `day` (`YYYYMMDD`); `None` for names that
+    /// must not become paths.
+    pub fn path(&self, site: &str, day: &str) -> Option<PathBuf> {
+        if !site_ok(site) || day.len() != 8 {
+            return None;
+        }
+        let date = NaiveDate::parse_from_str(day, "%Y%m%d").ok()?;
+        Some(logfile::layout::day_path(&self.root.join(site).join("logs"), date))
+    }
+
+    /// The size of the copy of `site`'s `day` (0 when there is none).
+    pub fn len(&mut self, site: &str, day: &str) -> std::io::Result<u64> {
+        match self.copy(site, day, false)? {
+            Some(c) => Ok(c.len),
+            None => Ok(0),
+        }
+    }
+
+    fn copy(&mut self, site: &str, day: &str, create: bool) -> std::io::Result<Option<&mut DayCopy>> {
+        let key = (site.to_string(), day.to_string());
+        if !self.open.contains_key(&key) {
+            let Some(path) = self.path(site, day) else { return Ok(None) };
+            if !create && !path.exists() {
+                return Ok(None);
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            let len = file.metadata()?.len();
+            if self.open.len() >= 256 {
+                // Bounded: close the others (synced first).
+                self.sync()?;
+                self.open.clear();
+            }
+            self.open.insert(key.clone(), DayCopy { file, len, dirty: false });
+        }
+        Ok(self.open.get_mut(&key))
+    }
+
+    /// Takes one line that has `offset` in `site`'s `day`.
+    pub fn take(&mut self, site: &str, day: &str, offset: u64, line: &str) -> std::io::Result<Taken> {
+        let Some(copy) = self.copy(site, day, true)? else { return Ok(Taken::Refused) };
+        if offset < copy.len {
+            self.repeats += 1;
+            return Ok(Taken::Repeat);
+        }
+        if offset > copy.len {
+            let end = copy.len;
+            let waiting = self.waiting.entry((site.to_string(), day.to_string())).or_default();
+            if waiting.len() >= MAX_WAITING && !waiting.contains_key(&offset) {
+                return Ok(Taken::Refused);
+            }
+            waiting.insert(offset, line.to_string());
+            return Ok(Taken::Gap(end));
+        }
+        append(copy, line)?;
+        self.appended += 1;
+        // Lines that waited for this one.
+        let key = (site.to_string(), day.to_string());
+        let mut after = 0;
+        if let Some(waiting) = self.waiting.get_mut(&key) {
+            // `copy` is borrowed from `open`, a different field.
+            let Some(copy) = self.open.get_mut(&key) else { return Ok(Taken::Appended(0)) };
+            while let Some(entry) = waiting.first_entry() {
+                if *entry.key() < copy.len {
+                    entry.remove();
+                    continue;
+                }
+                if *entry.key() > copy.len {
+                    break;
+                }
+                let line = entry.remove();
+                append(copy, &line)?;
+                self.appended += 1;
+                after += 1;
+            }
+            if waiting.is_empty() {
+                self.waiting.remove(&key);
+            }
+        }
+        Ok(Taken::Appended(after))
+    }
+
+    /// Whether to ask `site` for `day` from `from` now: not when the same
+    /// was asked less than [`ASK_AGAIN`] ago.
+    pub fn should_ask(&mut self, site: &str, day: &str, from: u64) -> bool {
+        let key = (site.to_string(), day.to_string());
+        match self.asked.get(&key) {
+            Some((at, when)) if *at == from && when.elapsed() < ASK_AGAIN => false,
+            _ => {
+                self.asked.insert(key, (from, Instant::now()));
+                true
+            }
+        }
+    }
+
+    /// Gaps still open: (site, day, end of the copy), for asking again.
+    pub fn open_gaps(&mut self) -> Vec<(String, String, u64)> {
+        let keys: Vec<(String, String)> = self.waiting.keys().cloned().collect();
+        let mut out = Vec::new();
+        for (site, day) in keys {
+            if let Ok(len) = self.len(&site, &day) {
+                out.push((site, day, len));
+            }
+        }
+        out
+    }
+
+    /// Syncs every copy written since the last sync.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        for c in self.open.values_mut().filter(|c| c.dirty) {
+            c.file.sync_data()?;
+            c.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+fn append(copy: &mut DayCopy, line: &str) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    copy.file.write_all(&bytes)?;
+    copy.len += bytes.len() as u64;
+    copy.dirty = true;
+    Ok(())
+}
+
+/// A raw message: `{"id", "day", "offset", "line"}`.
+#[derive(Debug, serde::Deserialize)]
+struct RawMsg {
+    day: String,
+    offset: u64,
+    line: String,
+}
+
+/// What the mirror is told on the command line.
+#[derive(Debug, Clone)]
+pub struct MirrorSettings {
+    pub broker: Settings,
+    pub dir: PathBuf,
+    pub client_id: String,
+    /// Only these sites (default: every site).
+    pub sites: Vec<String>,
+}
+
+/// Runs the mirror until `stop` says so: subscribes to every site's raw
+/// lines with a persistent session and QoS 1, writes them into the copies,
+/// and acknowledges each message only once its line is written and synced,
+/// so a mirror killed at any moment gets them again from the broker.
+pub fn mirror(s: &MirrorSettings, stop: &dyn Fn() -> bool, progress: &mut dyn FnMut(&Copies)) -> std::io::Result<()> {
+    let mut copies = Copies::new(&s.dir);
+    let mut wait = Duration::from_millis(500);
+    while !stop() {
+        match mirror_connected(s, &mut copies, stop, progress) {
+            Ok(()) => return copies.sync(),
+            Err(Broke::Stop) => return copies.sync(),
+            Err(Broke::Broker(e)) => {
+                tracing::warn!(error = %e, host = %s.broker.host, port = s.broker.port, "mirror: the broker is away");
+                let until = Instant::now() + wait;
+                while Instant::now() < until && !stop() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    copies.sync()
+}
+
+fn mirror_connected(
+    s: &MirrorSettings,
+    copies: &mut Copies,
+    stop: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(&Copies),
+) -> Result<(), Broke> {
+    let mut opts: MqttOptions = crate::options(&s.broker, &s.client_id)?;
+    opts.set_clean_session(false);
+    opts.set_manual_acks(true);
+    let (client, mut conn) = Client::new(opts, ACK_BATCH * 3);
+    let mut link = Link::new(&client, &mut conn, None);
+    let session = link.connack()?;
+    let prefix = &s.broker.prefix;
+    let filters: Vec<String> = if s.sites.is_empty() {
+        vec![format!("{prefix}/+/raw/#")]
+    } else {
+        s.sites.iter().map(|site| format!("{prefix}/{site}/raw/#")).collect()
+    };
+    for f in &filters {
+        client.subscribe(f.clone(), QoS::AtLeastOnce).map_err(|e| Broke::Broker(e.to_string()))?;
+        link.suback()?;
+    }
+    tracing::info!(filters = ?filters, resumed = session, dir = %s.dir.display(), "mirror: subscribed");
+    let mut unacked: Vec<rumqttc::Publish> = Vec::new();
+    let mut last_gaps = Instant::now();
+    loop {
+        if stop() {
+            flush(copies, &client, &mut unacked)?;
+            return Err(Broke::Stop);
+        }
+        let got = match link.conn.recv_timeout(Duration::from_millis(100)) {
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => Some(p),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
+            Err(_) => {
+                // Quiet: what was written is synced and acknowledged.
+                flush(copies, &client, &mut unacked)?;
+                progress(copies);
+                None
+            }
+        };
+        if let Some(p) = got {
+            take_message(s, copies, &client, &p)?;
+            unacked.push(p);
+            if unacked.len() >= ACK_BATCH {
+                flush(copies, &client, &mut unacked)?;
+                progress(copies);
+            }
+        }
+        if last_gaps.elapsed() >= ASK_AGAIN {
+            last_gaps = Instant::now();
+            for (site, day, from) in copies.open_gaps() {
+                if copies.should_ask(&site, &day, from) {
+                    ask(&client, prefix, &site, &day, from)?;
+                }
+            }
+        }
+    }
+}
+
+/// Syncs the copies, then acknowledges what they hold.
+fn flush(copies: &mut Copies, client: &Client, unacked: &mut Vec<rumqttc::Publish>) -> Result<(), Broke> {
+    if unacked.is_empty() {
+        return Ok(());
+    }
+    copies.sync().map_err(|e| Broke::Broker(format!("syncing the copies: {e}")))?;
+    for p in unacked.drain(..) {
+        client.ack(&p).map_err(|e| Broke::Broker(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn ask(client: &Client, prefix: &str, site: &str, day: &str, from: u64) -> Result<(), Broke> {
+    tracing::info!(site, day, from, "mirror: asking the site to send again");
+    let doc = json!({"day": day, "offset": from});
+    client
+        .publish(format!("{prefix}/{site}/resend"), QoS::AtLeastOnce, false, doc.to_string().into_bytes())
+        .map_err(|e| Broke::Broker(e.to_string()))
+}
+
+fn take_message(s: &MirrorSettings, copies: &mut Copies, client: &Client, p: &rumqttc::Publish) -> Result<(), Broke> {
+    // `<prefix>/<site>/raw/<source>`
+    let mut levels = p.topic.split('/');
+    let (Some(_), Some(site)) = (levels.next(), levels.next()) else { return Ok(()) };
+    let Ok(raw) = serde_json::from_slice::<RawMsg>(&p.payload) else {
+        tracing::warn!(topic = %p.topic, "mirror: not a raw line message; ignored");
+        return Ok(());
+    };
+    if raw.line.contains('\n') {
+        tracing::warn!(topic = %p.topic, "mirror: a raw line with a newline in it; ignored");
+        return Ok(());
+    }
+    let io = |e: std::io::Error| Broke::Broker(format!("writing the copy of {site}: {e}"));
+    // A day's first line names the day before and its final size: a copy
+    // of that day shorter than that is missing its end.
+    if raw.offset == 0 {
+        if let Some((name, size)) = parse_line_place(&raw.line) {
+            let before = name.trim_end_matches(".txt").to_string();
+            if copies.path(site, &before).is_some() {
+                let len = copies.len(site, &before).map_err(io)?;
+                if len < size && copies.should_ask(site, &before, len) {
+                    ask(client, &s.broker.prefix, site, &before, len)?;
+                }
+            }
+        }
+    }
+    match copies.take(site, &raw.day, raw.offset, &raw.line).map_err(io)? {
+        Taken::Gap(from) => {
+            if copies.should_ask(site, &raw.day, from) {
+                ask(client, &s.broker.prefix, site, &raw.day, from)?;
+            }
+        }
+        Taken::Refused => tracing::warn!(site, day = %raw.day, "mirror: a line refused (bad name, or too many waiting)"),
+        Taken::Appended(_) | Taken::Repeat => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_land_at_their_offsets_and_gaps_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Copies::new(dir.path());
+        assert_eq!(c.take("cellar", "20261130", 0, "L 00:00:00.000 a x").unwrap(), Taken::Appended(0));
+        // 19 bytes written; the line at 38 is early.
+        assert_eq!(c.take("cellar", "20261130", 38, "L 00:00:02.000 a z").unwrap(), Taken::Gap(19));
+        assert!(c.should_ask("cellar", "20261130", 19));
+        assert!(!c.should_ask("cellar", "20261130", 19), "not asked twice at once");
+        assert_eq!(c.open_gaps(), [("cellar".to_string(), "20261130".to_string(), 19)]);
+        assert_eq!(c.take("cellar", "20261130", 19, "L 00:00:01.000 a y").unwrap(), Taken::Appended(1));
+        assert_eq!(c.take("cellar", "20261130", 0, "L 00:00:00.000 a x").unwrap(), Taken::Repeat);
+        assert!(c.open_gaps().is_empty());
+        c.sync().unwrap();
+        let path = dir.path().join("cellar/logs/2026/20261130.txt");
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "L 00:00:00.000 a x\nL 00:00:01.000 a y\nL 00:00:02.000 a z\n");
+        assert_eq!((c.appended, c.repeats), (3, 1));
+    }
+
+    #[test]
+    fn names_from_the_network_never_leave_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Copies::new(dir.path());
+        for site in ["..", ".hidden", "a/b", "", "a\\b", "x y"] {
+            assert_eq!(c.take(site, "20261130", 0, "L 00:00:00.000 a x").unwrap(), Taken::Refused, "{site:?}");
+        }
+        for day in ["2026113", "../../x", "20261332", "2026113a"] {
+            assert_eq!(c.take("cellar", day, 0, "L 00:00:00.000 a x").unwrap(), Taken::Refused, "{day:?}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_rsynced_file_is_continued() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = dir.path().join("cellar/logs/2026");
+        std::fs::create_dir_all(&day).unwrap();
+        std::fs::write(day.join("20261130.txt"), "L 00:00:00.000 a x\n").unwrap();
+        let mut c = Copies::new(dir.path());
+        assert_eq!(c.take("cellar", "20261130", 0, "L 00:00:00.000 a x").unwrap(), Taken::Repeat);
+        assert_eq!(c.take("cellar", "20261130", 19, "L 00:00:01.000 a y").unwrap(), Taken::Appended(0));
+    }
+}

@@ -1,0 +1,375 @@
+//! The mirror and `forward --from` against real brokers: Debian's mosquitto
+//! and Debian's nats-server (MQTT over JetStream), started here on free
+//! loopback ports. Sites are real followers (`index --follow`) forwarding
+//! their logs; the mirror is the real binary, killed and restarted.
+//! `.ci/run` (scripts/test) installs the brokers; without them the tests
+//! say so and return, except when CI runs, where they fail.
+
+use crate::harness::{stderr, Dir, DEADLINE};
+use crate::mqtt::{free_port, have, Broker, Sub};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const YESTERDAY: &str = "20261128";
+const TODAY: &str = "20261129";
+
+fn day_file(logs: &Path, day: &str) -> PathBuf {
+    logs.join(&day[..4]).join(format!("{day}.txt"))
+}
+
+fn append_lines(logs: &Path, day: &str, from: usize, n: usize) {
+    let path = day_file(logs, day);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut text = String::new();
+    for i in from..from + n {
+        text.push_str(&format!("L 10:{:02}:{:02}.000 lab {{\"id\":\"n{}\",\"temp\":{}.5}}\n", (i / 60) % 60, i % 60, i % 3, 15 + i % 10));
+    }
+    // One write per batch, as capture does.
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A site forwarding to `url` (its follower not started yet).
+fn site(name: &str, url: &str) -> Dir {
+    let dir = Dir::new();
+    let config = format!(
+        "site = \"{name}\"\n[[source]]\nname = \"lab\"\nstdin = true\ndecoder = \"json\"\ndevice = [\"id\"]\n[mqtt]\nurl = \"{url}\"\n"
+    );
+    std::fs::write(dir.path().join("blackbox.toml"), config).unwrap();
+    std::fs::create_dir_all(dir.logs()).unwrap();
+    dir
+}
+
+/// Waits (bounded) until every file `pairs` names is byte for byte its site's.
+fn wait_same(pairs: &[(PathBuf, PathBuf)]) {
+    let deadline = Instant::now() + DEADLINE * 3;
+    loop {
+        let differ: Vec<String> = pairs
+            .iter()
+            .filter(|(site, copy)| std::fs::read(site).ok() != std::fs::read(copy).ok())
+            .map(|(site, copy)| {
+                let len = |p: &Path| std::fs::metadata(p).map_or(-1, |m| m.len() as i64);
+                format!("{} ({} bytes) vs {} ({} bytes)", site.display(), len(site), copy.display(), len(copy))
+            })
+            .collect();
+        if differ.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "copies still differ: {differ:#?}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The broker under test: mosquitto, or nats-server with MQTT and JetStream.
+enum Engine {
+    Mosquitto(Broker),
+    Nats { child: Child, port: u16, _dir: tempfile::TempDir },
+}
+
+impl Engine {
+    fn port(&self) -> u16 {
+        match self {
+            Engine::Mosquitto(b) => b.port,
+            Engine::Nats { port, .. } => *port,
+        }
+    }
+
+    fn nats() -> Engine {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let (port, client) = (free_port(), free_port());
+            let conf = dir.path().join("nats.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "listen: 127.0.0.1:{client}\nserver_name: blackbox_test\njetstream {{\n  store_dir: \"{}\"\n}}\nmqtt {{\n  listen: 127.0.0.1:{port}\n}}\n",
+                    dir.path().join("js").display()
+                ),
+            )
+            .unwrap();
+            let mut child =
+                Command::new("nats-server").arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server");
+            let deadline = Instant::now() + DEADLINE;
+            while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Engine::Nats { child, port, _dir: dir };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("nats-server did not start");
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Engine::Nats { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Two sites and a mirror on one broker: the mirror starts with half of a
+/// closed day (as rsync left it), a site's follower starts after history
+/// was written (so the mirror sees a gap and asks for it), and the mirror
+/// is SIGKILLed and restarted while lines keep coming. In the end every
+/// copy is byte for byte its site's file and passes `verify`.
+fn mirror_through_gaps_kills_and_rsynced_days(engine: &Engine) {
+    let url = format!("mqtt://127.0.0.1:{}", engine.port());
+    let central = Dir::new();
+    let sites = central.path().join("sites");
+    let north = site("north", &url);
+    let south = site("south", &url);
+    // North's history: yesterday (closed) and the start of today, whose header names yesterday's size.
+    append_lines(&north.logs(), YESTERDAY, 0, 10);
+    let size = std::fs::metadata(day_file(&north.logs(), YESTERDAY)).unwrap().len();
+    let today = day_file(&north.logs(), TODAY);
+    std::fs::create_dir_all(today.parent().unwrap()).unwrap();
+    std::fs::write(&today, format!("# 00:00:00.001 previous {YESTERDAY}.txt {size}\n")).unwrap();
+    append_lines(&north.logs(), TODAY, 0, 5);
+    // The mirror has the first four lines of yesterday, copied by hand.
+    let copy = day_file(&sites.join("north/logs"), YESTERDAY);
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    let text = std::fs::read_to_string(day_file(&north.logs(), YESTERDAY)).unwrap();
+    let four: String = text.split_inclusive('\n').take(4).collect();
+    std::fs::write(&copy, four).unwrap();
+
+    let mut mirror = central.spawn(&["-v", "mirror", "--mqtt", &url, "--dir", "sites", "--client-id", "central"]);
+    mirror.stderr_lines().wait_for("mirror: subscribed");
+    let mut n_follower = north.spawn(&["index", "--follow"]);
+    n_follower.stderr_lines().wait_for("forwarding to mqtt://");
+    let mut s_follower = south.spawn(&["index", "--follow"]);
+    s_follower.stderr_lines().wait_for("forwarding to mqtt://");
+    // New lines after the follower started: the mirror has nothing of today, asks from 0.
+    append_lines(&north.logs(), TODAY, 5, 5);
+    append_lines(&south.logs(), TODAY, 0, 7);
+    let pairs = [
+        (day_file(&north.logs(), YESTERDAY), day_file(&sites.join("north/logs"), YESTERDAY)),
+        (day_file(&north.logs(), TODAY), day_file(&sites.join("north/logs"), TODAY)),
+        (day_file(&south.logs(), TODAY), day_file(&sites.join("south/logs"), TODAY)),
+    ];
+    wait_same(&pairs);
+
+    // The mirror is killed; lines keep coming; it comes back (its session kept by the broker).
+    mirror.kill();
+    for round in 0..4 {
+        append_lines(&north.logs(), TODAY, 10 + round * 20, 20);
+        append_lines(&south.logs(), TODAY, 7 + round * 20, 20);
+    }
+    let mirror = central.spawn(&["-v", "mirror", "--mqtt", &url, "--dir", "sites", "--client-id", "central"]);
+    append_lines(&north.logs(), TODAY, 90, 3);
+    wait_same(&pairs);
+    let out = mirror.terminate();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for s in ["north", "south"] {
+        let logs = sites.join(s).join("logs");
+        let out = central.run(&["verify", "--logs", logs.to_str().unwrap()]);
+        assert!(out.status.success(), "verify {s}: {}", stderr(&out));
+    }
+    drop((n_follower, s_follower));
+}
+
+#[test]
+fn the_mirror_keeps_byte_identical_copies_on_mosquitto() {
+    if !have("mosquitto") {
+        return;
+    }
+    let broker_dir = tempfile::tempdir().unwrap();
+    let engine = Engine::Mosquitto(Broker::start(broker_dir.path(), free_port()));
+    mirror_through_gaps_kills_and_rsynced_days(&engine);
+}
+
+#[test]
+fn the_mirror_runs_unchanged_on_nats_with_jetstream() {
+    if !have("nats-server") {
+        return;
+    }
+    let engine = Engine::nats();
+    mirror_through_gaps_kills_and_rsynced_days(&engine);
+}
+
+#[test]
+fn forward_from_publishes_history_again_at_its_rate_for_a_new_mirror() {
+    if !have("mosquitto") || !have("mosquitto_sub") {
+        return;
+    }
+    let broker_dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(broker_dir.path(), free_port());
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let west = site("west", &url);
+    append_lines(&west.logs(), YESTERDAY, 0, 30);
+    append_lines(&west.logs(), TODAY, 0, 30);
+    let central = Dir::new();
+    let mut mirror = central.spawn(&["-v", "mirror", "--mqtt", &url, "--dir", "sites"]);
+    mirror.stderr_lines().wait_for("mirror: subscribed");
+    let mut sub = Sub::on(broker.port, "blackbox/west/#", "consumer");
+    // Bad days are refused before anything is sent.
+    let out = west.run(&["forward", "--from", "2026-13-01"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--from \"2026-13-01\""), "{}", stderr(&out));
+
+    let started = Instant::now();
+    let out = west.run(&["forward", "--from", "2026-11-28", "--rate", "40"]);
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("60 lines published again"), "{}", stderr(&out));
+    // 60 lines at 40 a second take at least 1.5 s (the rate is a ceiling).
+    assert!(took >= Duration::from_millis(1400), "took {took:?}");
+    sub.wait_until("60 raw lines", |g| g.iter().filter(|(t, _)| t == "blackbox/west/raw/lab").count() >= 60);
+    assert!(sub.got.iter().any(|(t, p)| t == "blackbox/west/lab/n2/temp" && p == "17.5"), "decoded values too");
+    // The follower's cursor is its own: `forward` made none.
+    assert!(!west.path().join("state").join("mqtt-cursor.json").exists());
+    wait_same(&[
+        (day_file(&west.logs(), YESTERDAY), day_file(&central.path().join("sites/west/logs"), YESTERDAY)),
+        (day_file(&west.logs(), TODAY), day_file(&central.path().join("sites/west/logs"), TODAY)),
+    ]);
+}
+
+/// `mqtts://` with a CA file: the forwarder checks the broker's certificate.
+#[test]
+fn forwarding_over_tls_checks_the_broker_certificate() {
+    if !have("mosquitto") || !have("mosquitto_sub") || !have("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // A CA, a broker certificate for 127.0.0.1 signed by it, and another CA that signed nothing.
+    for ca in ["ca", "other"] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=test {ca}"),
+            "-keyout",
+            &p(&format!("{ca}.key")),
+            "-out",
+            &p(&format!("{ca}.pem")),
+        ]);
+    }
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("broker.key"),
+        "-out",
+        &p("broker.csr"),
+    ]);
+    std::fs::write(dir.path().join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("broker.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("san.ext"),
+        "-out",
+        &p("broker.pem"),
+    ]);
+    let port = free_port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\ncafile {}\ncertfile {}\nkeyfile {}\nuser root\n",
+            p("ca.pem"),
+            p("broker.pem"),
+            p("broker.key")
+        ),
+    )
+    .unwrap();
+    let mut broker = Command::new("mosquitto").arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline && broker.try_wait().unwrap().is_none(), "mosquitto with TLS did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A subscriber over TLS too; `-d` says when the broker confirmed the subscription.
+    let mut sub = Command::new("stdbuf")
+        .args([
+            "-oL",
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--cafile",
+            &p("ca.pem"),
+            "-d",
+            "-t",
+            "blackbox/tls/raw/#",
+            "-C",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let wait_line = |what: &str| loop {
+        let l = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| panic!("mosquitto_sub: no {what}"));
+        if l.contains(what) {
+            return l;
+        }
+    };
+    wait_line("received SUBACK");
+
+    // The wrong CA: the forwarder refuses the broker and says why.
+    let wrong = site("tls", &format!("mqtts://127.0.0.1:{port}"));
+    let mut cfg = std::fs::read_to_string(wrong.path().join("blackbox.toml")).unwrap();
+    cfg.push_str(&format!("ca_file = \"{}\"\n", p("other.pem")));
+    std::fs::write(wrong.path().join("blackbox.toml"), &cfg).unwrap();
+    let mut f = wrong.spawn(&["index", "--follow"]);
+    let mut err = f.stderr_lines();
+    err.wait_for("forwarding to mqtt");
+    let why = err.wait_for("the broker is away");
+    assert!(why.to_lowercase().contains("certificate") || why.contains("Tls"), "{why}");
+    drop(f);
+
+    let good = site("tls", &format!("mqtts://127.0.0.1:{port}"));
+    let cfg = std::fs::read_to_string(good.path().join("blackbox.toml")).unwrap() + &format!("ca_file = \"{}\"\n", p("ca.pem"));
+    std::fs::write(good.path().join("blackbox.toml"), cfg).unwrap();
+    let mut f = good.spawn(&["index", "--follow"]);
+    f.stderr_lines().wait_for("forwarding to mqtt");
+    append_lines(&good.logs(), TODAY, 0, 1);
+    let got = wait_line("\"offset\":0");
+    assert!(got.contains("n0"), "{got}");
+    let _ = sub.wait();
+    drop(f);
+    let _ = broker.kill();
+    let _ = broker.wait();
+}
