@@ -105,7 +105,7 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
 }
 
 /// With BLACKBOX_SCREENSHOTS=DIR, saves the page as DIR/NAME.png (docs/img in the repository).
-fn shot(browser: &mut Browser, page: &crate::browser::Page, name: &str) {
+pub(crate) fn shot(browser: &mut Browser, page: &crate::browser::Page, name: &str) {
     if let Ok(dir) = std::env::var("BLACKBOX_SCREENSHOTS") {
         std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), browser.screenshot(page)).unwrap();
     }

@@ -9,6 +9,7 @@ mod dashboard;
 mod dataflash;
 mod demo;
 mod deploy;
+mod fleet;
 mod index;
 mod mirror;
 mod mqtt;

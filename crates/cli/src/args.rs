@@ -270,10 +270,15 @@ pub struct SchemaArgs {}
   blackbox status
   blackbox status --all
   blackbox status usb-A40117UK/roomNode-5
-  blackbox status --nagios")]
+  blackbox status --nagios
+  blackbox status --sites sites")]
 pub struct StatusArgs {
     /// A device: SOURCE/DEVICE, or a unique prefix of it or of DEVICE
     pub device: Option<String>,
+    /// The fleet: every site the mirror keeps under DIR (DIR/<site>/logs),
+    /// each indexed into DIR/<site>/cache first
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["device", "nagios", "at"])]
+    pub sites: Option<std::path::PathBuf>,
     /// Every device, green ones too
     #[arg(long)]
     pub all: bool,
@@ -309,11 +314,16 @@ pub struct StatusArgs {
 #[command(after_help = "Examples:
   blackbox serve
   blackbox serve --listen 127.0.0.1:9090
-  blackbox serve --listen 0.0.0.0:8080    # needs [web] users or token_file")]
+  blackbox serve --listen 0.0.0.0:8080    # needs [web] users or token_file
+  blackbox serve --sites sites            # the fleet a `blackbox mirror` keeps")]
 pub struct ServeArgs {
     /// Address and port to listen on [default: 127.0.0.1:8080, or [web] listen]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// The fleet: every site the mirror keeps under DIR (DIR/<site>/logs), each
+    /// followed into its own cache and shown under /sites/<site>/
+    #[arg(long, value_name = "DIR")]
+    pub sites: Option<std::path::PathBuf>,
 }
 
 /// Make a password hash for [web] users

@@ -11,6 +11,7 @@
 
 mod api;
 pub mod auth;
+pub mod fleet;
 mod limit;
 mod metrics;
 mod pages;
@@ -231,16 +232,27 @@ impl Drop for Server {
 }
 
 /// Requests larger than this are refused (the only bodies are ack and silence forms).
-const BODY_LIMIT: usize = 16 * 1024;
+pub(crate) const BODY_LIMIT: usize = 16 * 1024;
 /// A longer request target is refused.
 const URI_LIMIT: usize = 4096;
 
 /// Binds `addr` and serves `site` on threads of its own.
 pub fn start(addr: SocketAddr, site: Site) -> std::io::Result<Server> {
+    let max_connections = site.max_connections;
+    serve(addr, router(App::new(site)), max_connections)
+}
+
+impl App {
+    fn new(site: Site) -> Shared {
+        Arc::new(App { site, live: AtomicUsize::new(0), started: Instant::now() })
+    }
+}
+
+/// Binds `addr` and serves `router` on threads of its own.
+fn serve(addr: SocketAddr, router: Router, max_connections: usize) -> std::io::Result<Server> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let app: Shared = Arc::new(App { site, live: AtomicUsize::new(0), started: Instant::now() });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("web").enable_all().build()?;
     let thread = std::thread::Builder::new().name("web server".into()).spawn(move || {
@@ -252,10 +264,10 @@ pub fn start(addr: SocketAddr, site: Site) -> std::io::Result<Server> {
                     return;
                 }
             };
-            let listener = limit::Limited::new(listener, app.site.max_connections);
+            let listener = limit::Limited::new(listener, max_connections);
             // Live pages never end their streams: on stop, do not wait for them.
             tokio::select! {
-                served = axum::serve(listener, router(app)).into_future() => {
+                served = axum::serve(listener, router).into_future() => {
                     if let Err(e) = served {
                         tracing::error!(error = %e, "the web server stopped");
                     }
@@ -305,6 +317,11 @@ async fn not_found() -> Response {
 
 /// Every request: its size, its authentication, and the security headers of every answer.
 async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    protect(&app.site.auth, req, next).await
+}
+
+/// [`guard`] with `auth`.
+async fn protect(auth: &Auth, req: Request, next: Next) -> Response {
     let too_long = req.uri().to_string().len() > URI_LIMIT;
     let path = req.uri().path();
     // No request path reaches the file system; traversal is refused outright all the same.
@@ -317,7 +334,7 @@ async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response 
     } else if path == "/healthz" {
         next.run(req).await
     } else {
-        match app.site.auth.check(req.headers()) {
+        match auth.check(req.headers()) {
             Some(user) => {
                 let mut req = req;
                 req.extensions_mut().insert(user);

@@ -17,14 +17,28 @@ fn base(path: &str) -> String {
 
 fn shell(req: &Request, page: &str, title: &str) -> Response {
     let base = base(req.uri().path());
+    // A site of a fleet (`serve --sites`) links back to it: two levels above the site's root.
+    let fleet =
+        if req.headers().contains_key(crate::fleet::FLEET_HEADER) { format!("<a href=\"{base}../../\">Fleet</a>") } else { String::new() };
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title} - blackbox</title><link rel=\"icon\" href=\"{base}assets/icon.svg\"><link rel=\"stylesheet\" href=\"{base}assets/app.css\"></head>\
-<body data-page=\"{page}\" data-base=\"{base}\"><header id=\"bar\"><nav><a href=\"{base}\">Overview</a><a href=\"{base}live\">Live</a>\
+<body data-page=\"{page}\" data-base=\"{base}\"><header id=\"bar\"><nav>{fleet}<a href=\"{base}\">Overview</a><a href=\"{base}live\">Live</a>\
 <a href=\"{base}history\">History</a></nav><span id=\"status-bar\"></span></header><main id=\"main\"><p class=\"wait\">Loading...</p></main>\
 <noscript>The dashboard needs JavaScript; the same data is at <a href=\"{base}api/status\">api/status</a>.</noscript>\
 <script src=\"{base}assets/app.js\"></script></body></html>\n"
     );
+    Html(html).into_response()
+}
+
+/// The fleet's front page (`serve --sites`).
+pub(crate) async fn fleet(_req: Request) -> Response {
+    let html = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>Fleet - blackbox</title><link rel=\"icon\" href=\"assets/icon.svg\"><link rel=\"stylesheet\" href=\"assets/app.css\"></head>\
+<body data-page=\"fleet\" data-base=\"\"><header id=\"bar\"><nav><a href=\"./\">Fleet</a></nav><span id=\"status-bar\"></span></header>\
+<main id=\"main\"><p class=\"wait\">Loading...</p></main>\
+<noscript>The dashboard needs JavaScript; the same data is at <a href=\"api/fleet\">api/fleet</a>.</noscript>\
+<script src=\"assets/app.js\"></script></body></html>\n";
     Html(html).into_response()
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// The authentication `[web]` configures; errors name what is wrong.
-fn auth(config: &config::Config) -> Result<web::Auth, CliError> {
+pub(crate) fn auth(config: &config::Config) -> Result<web::Auth, CliError> {
     let users = config.web.users.iter().map(|u| (u.name.clone(), u.hash.clone())).collect();
     let token = match &config.web.token_file {
         Some(f) => Some(
@@ -36,6 +36,9 @@ fn auth(config: &config::Config) -> Result<web::Auth, CliError> {
 }
 
 pub fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode, CliError> {
+    if let Some(dir) = args.sites.clone() {
+        return crate::cmd::fleet::serve(global, args, &dir);
+    }
     let config = settings::load_config(global)?;
     let (derive, logs, cache_dir) = cache::cache_settings(global)?;
     let routes = settings::routes(global, &config)?;
@@ -111,6 +114,19 @@ pub fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--listen`, parsed; an address other than loopback needs authentication configured.
+pub(crate) fn listen_addr(listen: &str, config: &config::Config) -> Result<SocketAddr, CliError> {
+    let addr: SocketAddr =
+        listen.parse().map_err(|e| setup_error(format!("--listen {listen:?}: {e} (an address and a port, such as 127.0.0.1:8080)")))?;
+    if !addr.ip().is_loopback() && !auth(config)?.required() {
+        return Err(setup_error(format!(
+            "refusing to listen on {addr}: anyone who can reach it would see the site. Configure [web] users (hashes from `blackbox passwd NAME`) \
+or [web] token_file first, or listen on 127.0.0.1 behind a reverse proxy that authenticates (docs/GUIDE.md, \"The dashboard\")"
+        )));
+    }
+    Ok(addr)
+}
+
 /// A running dashboard: the server, and what the follower tells it.
 pub struct Web {
     pub server: web::Server,
@@ -128,15 +144,8 @@ pub fn start_web(
     listen: &str,
     any_port: bool,
 ) -> Result<Web, CliError> {
-    let mut addr: SocketAddr =
-        listen.parse().map_err(|e| setup_error(format!("--listen {listen:?}: {e} (an address and a port, such as 127.0.0.1:8080)")))?;
+    let mut addr = listen_addr(listen, config)?;
     let auth = auth(config)?;
-    if !addr.ip().is_loopback() && !auth.required() {
-        return Err(setup_error(format!(
-            "refusing to listen on {addr}: anyone who can reach it would see the site. Configure [web] users (hashes from `blackbox passwd NAME`) \
-or [web] token_file first, or listen on 127.0.0.1 behind a reverse proxy that authenticates (docs/GUIDE.md, \"The dashboard\")"
-        )));
-    }
     let phase = Arc::new(web::Phase::default());
     let hub = web::Hub::default();
     let site = |auth| web::Site {

@@ -3,6 +3,7 @@ pub mod capture;
 pub mod dashboard;
 pub mod demo;
 pub mod every;
+pub mod fleet;
 pub mod mqtt;
 pub mod notify;
 pub mod ports;

@@ -105,12 +105,17 @@ fn answer(conn: UnixStream, idx: &Mutex<Index>) -> io::Result<()> {
 
 /// Sends `req` to the follower holding `cache` and relays its answer.
 pub fn ask(cache: &Path, req: &Request) -> anyhow::Result<ExitCode> {
+    ask_into(cache, req, &mut io::stdout().lock()).map(ExitCode::from)
+}
+
+/// Sends `req` to the follower holding `cache`, writes its output to
+/// `stdout` (its errors go to stderr) and returns its exit status.
+pub fn ask_into(cache: &Path, req: &Request, stdout: &mut dyn Write) -> anyhow::Result<u8> {
     let mut conn = UnixStream::connect(cache.join(SOCKET))?;
     serde_json::to_writer(&mut conn, req)?;
     conn.write_all(b"\n")?;
     conn.shutdown(std::net::Shutdown::Write)?;
     let mut r = BufReader::with_capacity(64 * 1024, conn);
-    let mut stdout = io::stdout().lock();
     let mut buf = Vec::new();
     loop {
         let mut head = [0u8; 5];
@@ -126,7 +131,7 @@ pub fn ask(cache: &Path, req: &Request) -> anyhow::Result<ExitCode> {
             }
             EXIT => {
                 stdout.flush()?;
-                return Ok(ExitCode::from(buf.first().copied().unwrap_or(1)));
+                return Ok(buf.first().copied().unwrap_or(1));
             }
             k => anyhow::bail!("the follower sent an unknown frame kind {k}"),
         }

@@ -14,6 +14,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub fn status(global: &Global, mut args: StatusArgs) -> Result<ExitCode, CliError> {
+    if let Some(dir) = args.sites.clone() {
+        return crate::cmd::fleet::status(global, &args, &dir);
+    }
     let config = settings::load_config(global)?;
     // The follower may answer: it needs to know where the lines behind a result are, and whether to colour.
     args.logs = Some(std::fs::canonicalize(settings::logs_dir(global, &config)).unwrap_or_else(|_| settings::logs_dir(global, &config)));
@@ -91,7 +94,7 @@ fn paint(level: Level) -> &'static str {
 }
 
 /// The level as a coloured block and a word: it reads without colour too.
-fn badge(level: Level, color: bool) -> String {
+pub(crate) fn badge(level: Level, color: bool) -> String {
     let word = format!("{:<8}", level.word());
     if color {
         format!("{}■\x1b[0m {word}", paint(level))

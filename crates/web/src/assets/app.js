@@ -369,8 +369,21 @@ async function historyPage() {
     table);
 }
 
+// ---- fleet (serve --sites) ----
+async function fleet() {
+  const f = await (await fetch(B + 'api/fleet', { headers: { Accept: 'application/json' } })).json();
+  skew = Date.parse(f.at) - Date.now();
+  const text = s => s.error ? 'cannot read: ' + s.error : !s.ready ? 'catching up' : s.devices + ' devices: ' + siteCounts(s);
+  replace(
+    el('h1', { id: 'site' }, badge(f.level), ` fleet: ${f.sites.length} sites: ` + (siteCounts(f) || 'none yet')),
+    el('div', { class: 'tiles', id: 'sites' }, f.sites.map(s => el('a', { class: 'tile level-' + s.level, href: B + 'sites/' + path(s.site) + '/', 'data-site': s.site },
+      badge(s.level), el('strong', { class: 'name' }, s.site), el('span', { class: 'why' }, text(s)),
+      el('span', { class: 'seen' }, 'last seen ' + ago(s.last_seen))))));
+  document.getElementById('status-bar').textContent = 'updated ' + when(f.at);
+}
+
 // ---- wiring ----
-const PAGES = { overview, device, sensor, live, history: historyPage };
+const PAGES = { overview, device, sensor, live, history: historyPage, fleet };
 
 function render() {
   waiting = false;
@@ -378,6 +391,12 @@ function render() {
 }
 
 async function start() {
+  if (PAGE === 'fleet') {
+    // The fleet has no stream of its own: it looks again every few seconds.
+    render();
+    setInterval(render, 5000);
+    return;
+  }
   try { session = await (await fetch(B + 'api/session')).json(); } catch (e) { /* read-only */ }
   // The page does not wait for the live stream: a proxy may buffer it, or it may be refused.
   try {
