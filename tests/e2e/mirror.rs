@@ -373,3 +373,171 @@ fn forwarding_over_tls_checks_the_broker_certificate() {
     let _ = broker.kill();
     let _ = broker.wait();
 }
+
+/// A small deterministic generator (xorshift), seeded from the clock and
+/// printed, so a failing run can be replayed with `BLACKBOX_CHAOS_SEED`.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::env::var("BLACKBOX_CHAOS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+        eprintln!("chaos seed {seed} (BLACKBOX_CHAOS_SEED={seed} replays it)");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Three sites forwarding at full speed through one broker into one mirror,
+/// while the broker is restarted and the site followers and the mirror are
+/// SIGKILLed at random moments. Afterwards every site's day file and the
+/// mirror's copy have the same SHA-256, and a subscriber (a persistent
+/// session, like any consumer) got every reading at least once and, after
+/// dropping repeats by id, exactly once.
+#[test]
+fn chaos_broker_restarts_and_kills_lose_nothing_and_the_copies_match() {
+    if !have("mosquitto") || !have("mosquitto_sub") {
+        return;
+    }
+    let mut rng = Rng::new();
+    let broker_dir = tempfile::tempdir().unwrap();
+    let mut broker = Some(Broker::start(broker_dir.path(), free_port()));
+    let port = broker.as_ref().unwrap().port;
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let names = ["alpha", "bravo", "charlie"];
+    let sites: Vec<Dir> = names.iter().map(|n| site(n, &url)).collect();
+    let central = Dir::new();
+    let mut sub = Sub::on(port, "blackbox/+/lab/+", "chaos-consumer");
+    // Every process logs (-v) to a file of its own directory, shown when the test fails.
+    let logged = |dir: &Dir, args: &[&str]| -> Child {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("chaos.log")).unwrap();
+        dir.cmd(&[&["-v"], args].concat()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().unwrap()
+    };
+    let spawn_mirror = || logged(&central, &["mirror", "--mqtt", &url, "--dir", "sites", "--client-id", "chaos-mirror"]);
+    let mut mirror = Some(spawn_mirror());
+    let mut followers: Vec<Option<Child>> = sites.iter().map(|d| Some(logged(d, &["index", "--follow"]))).collect();
+    for d in &sites {
+        let deadline = Instant::now() + DEADLINE;
+        while !std::fs::read_to_string(d.path().join("chaos.log")).unwrap_or_default().contains("forwarding to mqtt://") {
+            assert!(Instant::now() < deadline, "a follower did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let kill = |c: Option<Child>| {
+        let mut c = c.unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+    };
+    // The writers: each site gets bursts of lines as fast as it takes them, as capture writes them.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = sites
+        .iter()
+        .map(|d| {
+            let (logs, stop) = (d.logs(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) && n < 6000 {
+                    append_lines(&logs, TODAY, n, 100);
+                    n += 100;
+                    std::thread::sleep(Duration::from_millis(15));
+                }
+                n
+            })
+        })
+        .collect();
+    // Chaos, for a while: a broker restart, a follower or the mirror killed and started again.
+    let until = Instant::now() + Duration::from_secs(12);
+    let mut done = Vec::new();
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(300 + rng.below(900)));
+        match rng.below(5) {
+            0 => {
+                let (dir, port) = broker.take().unwrap().stop();
+                std::thread::sleep(Duration::from_millis(rng.below(1500)));
+                broker = Some(Broker::try_on(&dir, port).expect("mosquitto again on its port"));
+                done.push("broker restarted".to_string());
+            }
+            1 => {
+                kill(mirror.take());
+                mirror = Some(spawn_mirror());
+                done.push("mirror killed".to_string());
+            }
+            k => {
+                let i = rng.below(3) as usize;
+                kill(followers[i].take());
+                followers[i] = Some(logged(&sites[i], &["index", "--follow"]));
+                done.push(format!("{} killed (k{k})", names[i]));
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let written: Vec<usize> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    eprintln!("chaos: {done:?}; lines written {written:?}");
+    // Everything arrives in the end: the copies...
+    let pairs: Vec<(PathBuf, PathBuf)> = sites
+        .iter()
+        .zip(names)
+        .map(|(d, n)| (day_file(&d.logs(), TODAY), day_file(&central.path().join("sites").join(n).join("logs"), TODAY)))
+        .collect();
+    let converged = std::panic::catch_unwind(|| wait_same(&pairs));
+    if converged.is_err() {
+        for d in sites.iter().chain([&central]) {
+            let log = std::fs::read_to_string(d.path().join("chaos.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let cursor = std::fs::read_to_string(d.path().join("state/mqtt-cursor.json")).unwrap_or_default();
+            eprintln!("---- {} (cursor {cursor}):\n{}", d.path().display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+        panic!("the copies did not converge (seed above)");
+    }
+    for (site, copy) in &pairs {
+        let sha = |p: &Path| {
+            let out = Command::new("sha256sum").arg(p).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).split(' ').next().unwrap().to_string()
+        };
+        assert_eq!(sha(site), sha(copy), "{}", site.display());
+    }
+    // ...and every reading to the consumer, each id once after dropping repeats.
+    let mut expected = std::collections::BTreeSet::new();
+    for (d, n) in sites.iter().zip(names) {
+        let text = std::fs::read_to_string(day_file(&d.logs(), TODAY)).unwrap();
+        let mut at = 0;
+        for l in text.split_inclusive('\n') {
+            if l.starts_with("L ") {
+                expected.insert(format!("{n}/{TODAY}/{at}"));
+            }
+            at += l.len();
+        }
+    }
+    // Readings from before a follower's first start are history, not forwarded: there are none here.
+    let ids = |got: &[(String, String)]| -> std::collections::BTreeSet<String> {
+        got.iter()
+            .filter_map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).ok())
+            .filter_map(|v| v["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    // (Counting is cheap, reading every id is not: ids are read only once enough messages came.)
+    let mut enough = expected.len();
+    let got = loop {
+        sub.wait_until("every reading", |g| g.len() >= enough);
+        let got = ids(&sub.got);
+        if got.len() >= expected.len() {
+            break got;
+        }
+        enough = sub.got.len() + expected.len() - got.len();
+    };
+    assert_eq!(got, expected, "the consumer's readings, repeats dropped");
+    let repeats = sub.got.len() - got.len();
+    eprintln!("chaos: {} readings, {} repeats dropped by id", got.len(), repeats);
+    for c in followers.into_iter().chain([mirror]) {
+        kill(c);
+    }
+    drop(broker);
+}

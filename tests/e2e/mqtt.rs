@@ -39,8 +39,9 @@ impl Broker {
         std::fs::write(
             &conf,
             // As root, mosquitto would drop to its own user, which cannot write the test's directory.
+            // A subscriber away (or slow) keeps every QoS 1 message queued, not the last 1,000.
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nuser root\n",
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nuser root\nmax_queued_messages 0\n",
                 dir.display()
             ),
         )

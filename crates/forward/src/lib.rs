@@ -441,6 +441,7 @@ impl Run {
     fn run(&mut self, mut cursor: Cursor) {
         let mut wait = Duration::from_millis(500);
         while !self.stopping() {
+            let tried = Instant::now();
             match self.connected(&mut cursor) {
                 Err(Broke::Stop) | Ok(()) => return,
                 Err(Broke::Broker(e)) => {
@@ -454,7 +455,12 @@ impl Run {
                     if !g.1 {
                         let _ = cv.wait_timeout(g, wait);
                     }
-                    wait = (wait * 2).min(Duration::from_secs(30));
+                    // A connection that held a while starts the backoff again.
+                    wait = if tried.elapsed() > Duration::from_secs(10) {
+                        Duration::from_millis(500)
+                    } else {
+                        (wait * 2).min(Duration::from_secs(30))
+                    };
                 }
             }
         }
@@ -473,6 +479,9 @@ impl Run {
         link.connack()?;
         tracing::debug!("MQTT: connected");
         link.send(&[Msg { topic: online, payload: b"online".to_vec(), retain: true }])?;
+        if self.s.raw {
+            link.send(&[self.head(cursor)])?;
+        }
         if self.s.raw {
             // A mirror that misses lines asks for them here.
             client.subscribe(resend.clone(), QoS::AtLeastOnce).map_err(|e| Broke::Broker(e.to_string()))?;
@@ -509,6 +518,10 @@ impl Run {
                 *cursor = next;
                 if let Err(e) = cursor.save(&self.state) {
                     tracing::error!(error = %e, "MQTT: cannot save the cursor; a restart will send these lines again");
+                }
+                if self.s.raw {
+                    // Where the site's log ends, for mirrors: what they lack at the end they ask for.
+                    link.send(&[self.head(cursor)])?;
                 }
                 continue;
             }
@@ -660,6 +673,13 @@ impl Run {
         }
     }
 
+    /// `<prefix>/<site>/head`, retained: the cursor, up to which every line
+    /// went out. A mirror compares its copy with it (a lost message at the
+    /// end of a burst is never followed by one that shows the gap).
+    fn head(&self, cursor: &Cursor) -> Msg {
+        Msg { topic: self.topic(&["head"]), payload: serde_json::to_vec(cursor).unwrap_or_default(), retain: true }
+    }
+
     fn raw(&self, day: &str, offset: u64, line: &str, source: &str, id: &str) -> Msg {
         let doc = json!({"id": id, "day": day, "offset": offset, "line": line});
         Msg { topic: self.topic(&["raw", source]), payload: doc.to_string().into_bytes(), retain: false }
@@ -731,24 +751,32 @@ struct Link<'a> {
     resend_topic: Option<String>,
     /// Their requests, not answered yet.
     resends: Vec<Cursor>,
+    /// Other messages that came while an answer was awaited (a mirror's
+    /// lines, resent by the broker as soon as a session resumes): kept
+    /// for the caller, never dropped unacknowledged.
+    other: Vec<rumqttc::Publish>,
 }
 
 impl<'a> Link<'a> {
     fn new(client: &'a Client, conn: &'a mut rumqttc::Connection, resend_topic: Option<String>) -> Link<'a> {
-        Link { client, conn, ha_online: false, resend_topic, resends: Vec::new() }
+        Link { client, conn, ha_online: false, resend_topic, resends: Vec::new(), other: Vec::new() }
     }
 
     /// Notes Home Assistant's `online` and mirrors' resend requests; any
-    /// other incoming message is ignored.
+    /// other message is kept in `other`.
     fn incoming(&mut self, p: &rumqttc::Publish) {
-        if p.topic == HA_STATUS && &p.payload[..] == b"online" {
-            self.ha_online = true;
+        if p.topic == HA_STATUS {
+            self.ha_online |= &p.payload[..] == b"online";
         } else if self.resend_topic.as_deref() == Some(p.topic.as_str()) {
             match serde_json::from_slice::<Cursor>(&p.payload) {
                 Ok(c) if self.resends.len() < 100 && !self.resends.contains(&c) => self.resends.push(c),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "MQTT: a resend request that is not {{\"day\", \"offset\"}}; ignored"),
             }
+        } else {
+            // Only a mirror subscribes to anything else, and it takes these
+            // right after its subscriptions are confirmed.
+            self.other.push(p.clone());
         }
     }
 }

@@ -64,13 +64,23 @@ pub struct Copies {
     waiting: HashMap<(String, String), BTreeMap<u64, String>>,
     /// The last resend asked per site and day: from which offset, when.
     asked: HashMap<(String, String), (u64, Instant)>,
+    /// Each site's head: where its log ends, as its forwarder last said.
+    heads: HashMap<String, crate::Cursor>,
     pub appended: u64,
     pub repeats: u64,
 }
 
 impl Copies {
     pub fn new(root: &Path) -> Copies {
-        Copies { root: root.to_path_buf(), open: HashMap::new(), waiting: HashMap::new(), asked: HashMap::new(), appended: 0, repeats: 0 }
+        Copies {
+            root: root.to_path_buf(),
+            open: HashMap::new(),
+            waiting: HashMap::new(),
+            asked: HashMap::new(),
+            heads: HashMap::new(),
+            appended: 0,
+            repeats: 0,
+        }
     }
 
     /// The day file of `site` and `day` (`YYYYMMDD`); `None` for names that
@@ -182,6 +192,31 @@ impl Copies {
         out
     }
 
+    /// Notes `site`'s head; returns the offset its copy of the head's day
+    /// ends at when that is short of the head (a resend to ask for).
+    pub fn set_head(&mut self, site: &str, head: crate::Cursor) -> std::io::Result<Option<u64>> {
+        if self.path(site, &head.day).is_none() {
+            return Ok(None);
+        }
+        let len = self.len(site, &head.day)?;
+        let short = (len < head.offset).then_some(len);
+        self.heads.insert(site.to_string(), head);
+        Ok(short)
+    }
+
+    /// Copies still short of their site's head: (site, day, end of the copy).
+    pub fn behind_heads(&mut self) -> std::io::Result<Vec<(String, String, u64)>> {
+        let heads: Vec<(String, crate::Cursor)> = self.heads.iter().map(|(s, h)| (s.clone(), h.clone())).collect();
+        let mut out = Vec::new();
+        for (site, head) in heads {
+            let len = self.len(&site, &head.day)?;
+            if len < head.offset {
+                out.push((site, head.day, len));
+            }
+        }
+        Ok(out)
+    }
+
     /// Syncs every copy written since the last sync.
     pub fn sync(&mut self) -> std::io::Result<()> {
         for c in self.open.values_mut().filter(|c| c.dirty) {
@@ -228,6 +263,7 @@ pub fn mirror(s: &MirrorSettings, stop: &dyn Fn() -> bool, progress: &mut dyn Fn
     let mut copies = Copies::new(&s.dir);
     let mut wait = Duration::from_millis(500);
     while !stop() {
+        let tried = Instant::now();
         match mirror_connected(s, &mut copies, stop, progress) {
             Ok(()) => return copies.sync(),
             Err(Broke::Stop) => return copies.sync(),
@@ -237,7 +273,12 @@ pub fn mirror(s: &MirrorSettings, stop: &dyn Fn() -> bool, progress: &mut dyn Fn
                 while Instant::now() < until && !stop() {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                wait = (wait * 2).min(Duration::from_secs(10));
+                // A connection that held a while starts the backoff again.
+                wait = if tried.elapsed() > Duration::from_secs(10) {
+                    Duration::from_millis(500)
+                } else {
+                    (wait * 2).min(Duration::from_secs(10))
+                };
             }
         }
     }
@@ -258,9 +299,9 @@ fn mirror_connected(
     let session = link.connack()?;
     let prefix = &s.broker.prefix;
     let filters: Vec<String> = if s.sites.is_empty() {
-        vec![format!("{prefix}/+/raw/#")]
+        vec![format!("{prefix}/+/raw/#"), format!("{prefix}/+/head")]
     } else {
-        s.sites.iter().map(|site| format!("{prefix}/{site}/raw/#")).collect()
+        s.sites.iter().flat_map(|site| [format!("{prefix}/{site}/raw/#"), format!("{prefix}/{site}/head")]).collect()
     };
     for f in &filters {
         client.subscribe(f.clone(), QoS::AtLeastOnce).map_err(|e| Broke::Broker(e.to_string()))?;
@@ -268,17 +309,30 @@ fn mirror_connected(
     }
     tracing::info!(filters = ?filters, resumed = session, dir = %s.dir.display(), "mirror: subscribed");
     let mut unacked: Vec<rumqttc::Publish> = Vec::new();
+    // What the broker resent while the subscriptions were confirmed.
+    for p in std::mem::take(&mut link.other) {
+        take_message(s, copies, &client, &p)?;
+        unacked.push(p);
+    }
     let mut last_gaps = Instant::now();
     loop {
         if stop() {
             flush(copies, &client, &mut unacked)?;
             return Err(Broke::Stop);
         }
-        let got = match link.conn.recv_timeout(Duration::from_millis(100)) {
+        // While messages wait to be acknowledged, only what has already
+        // arrived is taken: the broker sends a few at a time (mosquitto 20)
+        // until they are acknowledged, so a pause must not wait for more.
+        let event = if unacked.is_empty() {
+            link.conn.recv_timeout(Duration::from_millis(100)).map_err(|_| ())
+        } else {
+            link.conn.try_recv().map_err(|_| ())
+        };
+        let got = match event {
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) => Some(p),
             Ok(Ok(_)) => None,
             Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
-            Err(_) => {
+            Err(()) => {
                 // Quiet: what was written is synced and acknowledged.
                 flush(copies, &client, &mut unacked)?;
                 progress(copies);
@@ -295,7 +349,9 @@ fn mirror_connected(
         }
         if last_gaps.elapsed() >= ASK_AGAIN {
             last_gaps = Instant::now();
-            for (site, day, from) in copies.open_gaps() {
+            let mut gaps = copies.open_gaps();
+            gaps.extend(copies.behind_heads().map_err(|e| Broke::Broker(format!("reading the copies: {e}")))?);
+            for (site, day, from) in gaps {
                 if copies.should_ask(&site, &day, from) {
                     ask(&client, prefix, &site, &day, from)?;
                 }
@@ -325,9 +381,22 @@ fn ask(client: &Client, prefix: &str, site: &str, day: &str, from: u64) -> Resul
 }
 
 fn take_message(s: &MirrorSettings, copies: &mut Copies, client: &Client, p: &rumqttc::Publish) -> Result<(), Broke> {
-    // `<prefix>/<site>/raw/<source>`
+    // `<prefix>/<site>/raw/<source>` or `<prefix>/<site>/head`
     let mut levels = p.topic.split('/');
-    let (Some(_), Some(site)) = (levels.next(), levels.next()) else { return Ok(()) };
+    let (Some(_), Some(site), kind) = (levels.next(), levels.next(), levels.next()) else { return Ok(()) };
+    let io = |e: std::io::Error| Broke::Broker(format!("writing the copy of {site}: {e}"));
+    if kind == Some("head") {
+        let Ok(head) = serde_json::from_slice::<crate::Cursor>(&p.payload) else {
+            tracing::warn!(topic = %p.topic, "mirror: a head that is not {{\"day\", \"offset\"}}; ignored");
+            return Ok(());
+        };
+        if let Some(from) = copies.set_head(site, head.clone()).map_err(io)? {
+            if copies.should_ask(site, &head.day, from) {
+                ask(client, &s.broker.prefix, site, &head.day, from)?;
+            }
+        }
+        return Ok(());
+    }
     let Ok(raw) = serde_json::from_slice::<RawMsg>(&p.payload) else {
         tracing::warn!(topic = %p.topic, "mirror: not a raw line message; ignored");
         return Ok(());
@@ -336,7 +405,6 @@ fn take_message(s: &MirrorSettings, copies: &mut Copies, client: &Client, p: &ru
         tracing::warn!(topic = %p.topic, "mirror: a raw line with a newline in it; ignored");
         return Ok(());
     }
-    let io = |e: std::io::Error| Broke::Broker(format!("writing the copy of {site}: {e}"));
     // A day's first line names the day before and its final size: a copy
     // of that day shorter than that is missing its end.
     if raw.offset == 0 {
