@@ -51,6 +51,11 @@ bench-web:
     cargo build --release -p cli -p bench
     target/release/bench web
 
+# MQTT benchmarks: the forwarder's rate from a backlog beside mosquitto_pub, and 100 sites into one mosquitto and one mirror (mirror lag); needs mosquitto
+bench-mqtt:
+    cargo build --release -p cli -p bench
+    target/release/bench mqtt
+
 # The demo: a simulated receiver captured, indexed and shown decoded
 demo *args:
     cargo run --release --bin blackbox -- demo {{args}}

@@ -541,3 +541,32 @@ fn chaos_broker_restarts_and_kills_lose_nothing_and_the_copies_match() {
     }
     drop(broker);
 }
+
+/// `demo --mqtt`: its own mosquitto, the hints to watch it, and the
+/// simulated site's readings and Home Assistant configs arriving there.
+#[test]
+fn the_demo_with_mqtt_starts_a_broker_and_forwards_to_it() {
+    if !have("mosquitto") || !have("mosquitto_sub") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut demo = dir.spawn(&["demo", "--rate", "50", "--listen", "127.0.0.1:0", "--mqtt"]);
+    let mut err = demo.stderr_lines();
+    let line = err.wait_for("an MQTT broker (mosquitto) on 127.0.0.1:");
+    let port: u16 = line.split("127.0.0.1:").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
+    let hint = err.wait_for("mosquitto_sub -h 127.0.0.1");
+    assert!(hint.contains(&format!("-p {port}")), "{hint}");
+    let mut sub = Sub::on(port, "blackbox/demo/#", "demo-watch");
+    sub.wait_until("decoded readings", |g| {
+        g.iter().any(|(t, _)| t.starts_with("blackbox/demo/usb-DEMO/roomNode-") && t.ends_with("/temp"))
+    });
+    let mut ha = Sub::on(port, "homeassistant/#", "demo-ha");
+    ha.wait_until("discovery configs", |g| {
+        g.iter().any(|(t, p)| t.ends_with("/temp/config") && p.contains("\"device_class\":\"temperature\""))
+    });
+    drop(err);
+    let out = demo.terminate();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The broker went with the demo.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "mosquitto still listens on {port}");
+}

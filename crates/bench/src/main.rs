@@ -12,6 +12,7 @@
 //!                               5000000 lines each; W: mixed, homepower, sensors)
 //!        bench tail [SAMPLES]   `tail -f` latency (default 300 lines)
 //!        bench web              the dashboard: server times, live latency, memory
+//!        bench mqtt             forwarder rate from a backlog, mirror lag of 100 sites (needs mosquitto)
 //!        bench index-data DIR [LINES [DAYS]] [--workload W]   a workload's logs, kept
 //!        bench year-data DIR    the query benchmark's year of logs, kept
 //!        bench status-data DIR  the status benchmark's site of 1,000 devices, kept
@@ -21,6 +22,7 @@
 //! Exit status 1 when a target is missed.
 
 mod index;
+mod mqtt;
 mod web;
 mod workloads;
 
@@ -139,16 +141,19 @@ fn main() -> ExitCode {
             tail_bench(&bin, 300, &mut rows);
             println!();
             web::web_bench(&bin, &mut rows);
+            println!();
+            mqtt::mqtt_bench(&bin, &mut rows);
         }
         Some("capture") => capture_bench(&bin, arg(1, 1_000_000), &mut rows),
         Some("index") => index::index_bench(&bin, arg(1, 5_000_000), workload, &mut rows),
         Some("tail") => tail_bench(&bin, arg(1, 300), &mut rows),
         Some("web") => web::web_bench(&bin, &mut rows),
+        Some("mqtt") => mqtt::mqtt_bench(&bin, &mut rows),
         // `bench LINES`, as before: capture only.
         Some(n) if n.parse::<usize>().is_ok() => capture_bench(&bin, arg(0, 1_000_000), &mut rows),
         Some(other) => {
             eprintln!(
-                "bench: unknown benchmark {other:?}; use capture, index, tail, web, index-data, year-data, status-data or nothing for all"
+                "bench: unknown benchmark {other:?}; use capture, index, tail, web, mqtt, index-data, year-data, status-data or nothing for all"
             );
             return ExitCode::from(2);
         }

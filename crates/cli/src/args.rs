@@ -157,6 +157,11 @@ pub struct DemoArgs {
     /// Where the dashboard listens [default: 127.0.0.1:8080, or a free port when it is taken]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Also start a mosquitto broker on a free loopback port and forward
+    /// everything to it (site "demo", Home Assistant discovery on), with
+    /// mosquitto_sub hints; needs mosquitto on the PATH
+    #[arg(long)]
+    pub mqtt: bool,
 }
 
 /// Catch the cache up with the logs (and keep it current with --follow).

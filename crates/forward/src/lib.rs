@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 /// The cursor's file in the state directory.
 pub const CURSOR: &str = "mqtt-cursor.json";
 /// Lines per batch: the most held in memory, and the most a crash resends.
-const BATCH_LINES: usize = 500;
-/// Messages published before their acknowledgements are awaited.
-const CHUNK: usize = 200;
+const BATCH_LINES: usize = 2000;
+/// Messages unacknowledged at a time (rumqttc's in-flight limit too).
+const WINDOW: usize = 1000;
 /// How long the broker has to acknowledge a chunk before the connection is made again.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the broker has to accept a connection.
@@ -273,14 +273,12 @@ pub fn replay(
     let batch = (r.rate.max(1) as usize).min(BATCH_LINES);
     loop {
         let opts = options(&run.s, &format!("blackbox-{}-replay", run.s.site)).map_err(|b| format!("{b:?}"))?;
-        let (client, mut conn) = Client::new(opts, CHUNK * 2);
+        let (client, mut conn) = Client::new(opts, WINDOW);
         let mut link = Link::new(&client, &mut conn, None);
         let result = (|| -> Result<(), Broke> {
             link.connack()?;
             if run.s.discovery {
-                for chunk in run.discovery_all().chunks(CHUNK) {
-                    link.send(chunk)?;
-                }
+                link.send(&run.discovery_all())?;
             }
             loop {
                 let (lines, next) = read_batch(&run.logs, &cursor, batch).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
@@ -290,9 +288,7 @@ pub fn replay(
                     return Ok(());
                 }
                 let msgs: Vec<Msg> = lines.iter().flat_map(|(day, offset, line)| run.messages(day, *offset, line)).collect();
-                for chunk in msgs.chunks(CHUNK) {
-                    link.send(chunk)?;
-                }
+                link.send(&msgs)?;
                 sent += lines.len() as u64;
                 // Past the end (lines were left out) the next read finds nothing.
                 cursor = next;
@@ -473,7 +469,7 @@ impl Run {
         let mut opts = options(&self.s, &format!("blackbox-{}", self.s.site))?;
         opts.set_last_will(LastWill::new(online.clone(), "offline", QoS::AtLeastOnce, true));
         tracing::debug!("MQTT: connecting");
-        let (client, mut conn) = Client::new(opts, CHUNK * 2);
+        let (client, mut conn) = Client::new(opts, WINDOW);
         let resend = self.topic(&["resend"]);
         let mut link = Link::new(&client, &mut conn, self.s.raw.then(|| resend.clone()));
         link.connack()?;
@@ -502,26 +498,24 @@ impl Run {
             if std::mem::take(&mut link.ha_online) {
                 self.announced.clear();
                 let configs = self.discovery_all();
-                for chunk in configs.chunks(CHUNK) {
-                    link.send(chunk)?;
-                }
+                link.send(&configs)?;
             }
             for ask in std::mem::take(&mut link.resends) {
                 self.resend(&mut link, &ask, cursor)?;
             }
             let (lines, next) = read_batch(&self.logs, cursor, BATCH_LINES).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
             if !lines.is_empty() {
-                let msgs: Vec<Msg> = lines.iter().flat_map(|(day, offset, line)| self.messages(day, *offset, line)).collect();
-                for chunk in msgs.chunks(CHUNK) {
-                    link.send(chunk)?;
+                let mut msgs: Vec<Msg> = lines.iter().flat_map(|(day, offset, line)| self.messages(day, *offset, line)).collect();
+                if self.s.raw {
+                    // Where the site's log ends, for mirrors: what they lack at the end they ask for.
+                    // (Sent with the batch; should the batch fail, a head ahead of the cursor only
+                    // makes a mirror ask for lines that come anyway.)
+                    msgs.push(self.head(&next));
                 }
+                link.send(&msgs)?;
                 *cursor = next;
                 if let Err(e) = cursor.save(&self.state) {
                     tracing::error!(error = %e, "MQTT: cannot save the cursor; a restart will send these lines again");
-                }
-                if self.s.raw {
-                    // Where the site's log ends, for mirrors: what they lack at the end they ask for.
-                    link.send(&[self.head(cursor)])?;
                 }
                 continue;
             }
@@ -581,9 +575,7 @@ impl Run {
                 self.raw(day, *offset, line, source, &format!("{}/{day}/{offset}", self.s.site))
             })
             .collect();
-        for chunk in msgs.chunks(CHUNK) {
-            link.send(chunk)?;
-        }
+        link.send(&msgs)?;
         Ok(())
     }
 
@@ -716,6 +708,7 @@ fn options(s: &Settings, client_id: &str) -> Result<MqttOptions, Broke> {
     opts.set_keep_alive(Duration::from_secs(15));
     opts.set_clean_session(true);
     opts.set_max_packet_size(1 << 20, 1 << 20);
+    opts.set_inflight(WINDOW as u16);
     if let (Some(u), Some(p)) = (&s.user, &s.password) {
         opts.set_credentials(u.clone(), p.clone());
     }
@@ -782,17 +775,25 @@ impl<'a> Link<'a> {
 }
 
 impl Link<'_> {
-    /// Publishes `msgs` with QoS 1 and returns once the broker acknowledged every one.
+    /// Publishes `msgs` with QoS 1 and returns once the broker acknowledged
+    /// every one. At most [`WINDOW`] are unacknowledged at a time, and new
+    /// ones go out as acknowledgements come in: the stream never stops to
+    /// wait until the end (a broker whose small acknowledgements Nagle's
+    /// algorithm holds back then costs one delay per call, not per chunk).
     fn send(&mut self, msgs: &[Msg]) -> Result<(), Broke> {
-        for m in msgs {
-            self.client
-                .publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload.clone())
-                .map_err(|e| Broke::Broker(e.to_string()))?;
-        }
         let mut sent: HashSet<u16> = HashSet::new();
-        let mut acked = 0;
-        let deadline = Instant::now() + ACK_TIMEOUT;
+        let (mut queued, mut acked) = (0, 0);
+        let mut deadline = Instant::now() + ACK_TIMEOUT;
         while acked < msgs.len() {
+            // The event loop runs only in `recv` below: publishing must never block.
+            while queued < msgs.len() && queued - acked < WINDOW {
+                let m = &msgs[queued];
+                match self.client.try_publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload.clone()) {
+                    Ok(()) => queued += 1,
+                    Err(rumqttc::ClientError::TryRequest(_)) => break,
+                    Err(e) => return Err(Broke::Broker(e.to_string())),
+                }
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Broke::Broker(format!(
@@ -809,6 +810,7 @@ impl Link<'_> {
                 Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
                     if sent.remove(&ack.pkid) {
                         acked += 1;
+                        deadline = Instant::now() + ACK_TIMEOUT;
                     }
                 }
                 Ok(Ok(Event::Incoming(Packet::ConnAck(c)))) if c.code != rumqttc::ConnectReturnCode::Success => {

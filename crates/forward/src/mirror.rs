@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 const MAX_WAITING: usize = 20_000;
 /// How long a resend request is given before it is asked again.
 const ASK_AGAIN: Duration = Duration::from_secs(3);
-/// Messages written before they are synced and acknowledged.
+/// Messages written before they are acknowledged.
 const ACK_BATCH: usize = 400;
+/// How often the copies are synced while lines come in.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// What became of one raw line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,7 @@ pub struct Copies {
     heads: HashMap<String, crate::Cursor>,
     pub appended: u64,
     pub repeats: u64,
+    last_sync: Instant,
 }
 
 impl Copies {
@@ -80,6 +83,7 @@ impl Copies {
             heads: HashMap::new(),
             appended: 0,
             repeats: 0,
+            last_sync: Instant::now(),
         }
     }
 
@@ -223,6 +227,7 @@ impl Copies {
             c.file.sync_data()?;
             c.dirty = false;
         }
+        self.last_sync = Instant::now();
         Ok(())
     }
 }
@@ -315,6 +320,8 @@ fn mirror_connected(
         unacked.push(p);
     }
     let mut last_gaps = Instant::now();
+    // Acknowledgements that did not fit in the request queue at the last flush.
+    let mut stalled = false;
     loop {
         if stop() {
             flush(copies, &client, &mut unacked)?;
@@ -323,8 +330,11 @@ fn mirror_connected(
         // While messages wait to be acknowledged, only what has already
         // arrived is taken: the broker sends a few at a time (mosquitto 20)
         // until they are acknowledged, so a pause must not wait for more.
+        // Acknowledgements stuck in a full queue need the event loop to run.
         let event = if unacked.is_empty() {
             link.conn.recv_timeout(Duration::from_millis(100)).map_err(|_| ())
+        } else if stalled {
+            link.conn.recv_timeout(Duration::from_millis(5)).map_err(|_| ())
         } else {
             link.conn.try_recv().map_err(|_| ())
         };
@@ -333,8 +343,9 @@ fn mirror_connected(
             Ok(Ok(_)) => None,
             Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
             Err(()) => {
-                // Quiet: what was written is synced and acknowledged.
+                // Quiet: what was written is acknowledged.
                 flush(copies, &client, &mut unacked)?;
+                stalled = !unacked.is_empty();
                 progress(copies);
                 None
             }
@@ -344,6 +355,7 @@ fn mirror_connected(
             unacked.push(p);
             if unacked.len() >= ACK_BATCH {
                 flush(copies, &client, &mut unacked)?;
+                stalled = !unacked.is_empty();
                 progress(copies);
             }
         }
@@ -360,24 +372,43 @@ fn mirror_connected(
     }
 }
 
-/// Syncs the copies, then acknowledges what they hold.
+/// Acknowledges what the copies hold (written; synced at most [`SYNC_EVERY`]
+/// later). Syncing before every acknowledgement would cost a sync per
+/// file per few messages (the broker sends a few at a time): a thousand
+/// lines a second from a hundred sites would not keep up. What a power cut
+/// takes from the end of a copy is asked again from its site, whose `head`
+/// says how far it reaches.
 fn flush(copies: &mut Copies, client: &Client, unacked: &mut Vec<rumqttc::Publish>) -> Result<(), Broke> {
+    if copies.last_sync.elapsed() >= SYNC_EVERY {
+        copies.sync().map_err(|e| Broke::Broker(format!("syncing the copies: {e}")))?;
+    }
     if unacked.is_empty() {
         return Ok(());
     }
-    copies.sync().map_err(|e| Broke::Broker(format!("syncing the copies: {e}")))?;
-    for p in unacked.drain(..) {
-        client.ack(&p).map_err(|e| Broke::Broker(e.to_string()))?;
+    // Never blocking: the connection's event loop runs only when this
+    // thread polls it, so a full request queue would wait forever. What
+    // does not fit now goes at the next look; meanwhile the broker, short
+    // of acknowledgements, sends no more.
+    let mut sent = 0;
+    for p in unacked.iter() {
+        match client.try_ack(p) {
+            Ok(()) => sent += 1,
+            Err(rumqttc::ClientError::TryRequest(_)) => break,
+            Err(e) => return Err(Broke::Broker(e.to_string())),
+        }
     }
+    unacked.drain(..sent);
     Ok(())
 }
 
 fn ask(client: &Client, prefix: &str, site: &str, day: &str, from: u64) -> Result<(), Broke> {
     tracing::info!(site, day, from, "mirror: asking the site to send again");
     let doc = json!({"day": day, "offset": from});
-    client
-        .publish(format!("{prefix}/{site}/resend"), QoS::AtLeastOnce, false, doc.to_string().into_bytes())
-        .map_err(|e| Broke::Broker(e.to_string()))
+    match client.try_publish(format!("{prefix}/{site}/resend"), QoS::AtLeastOnce, false, doc.to_string().into_bytes()) {
+        // A full request queue: asked again within ASK_AGAIN.
+        Ok(()) | Err(rumqttc::ClientError::TryRequest(_)) => Ok(()),
+        Err(e) => Err(Broke::Broker(e.to_string())),
+    }
 }
 
 fn take_message(s: &MirrorSettings, copies: &mut Copies, client: &Client, p: &rumqttc::Publish) -> Result<(), Broke> {

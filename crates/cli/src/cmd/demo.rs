@@ -195,6 +195,9 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         }
         None => None,
     };
+    // With --mqtt, a broker of its own and the follower's forwarder to it.
+    let broker = if args.mqtt { Some(DemoBroker::start(&settings::state_dir(global, &config))?) } else { None };
+    let mqtt = broker.as_ref().map(|b| (b.settings.clone(), settings::state_dir(global, &config)));
     // The dashboard first, so its address is the first thing said.
     let idx_cell: Arc<std::sync::OnceLock<Arc<Mutex<index::Index>>>> = Arc::default();
     let listen = args.listen.clone().or_else(|| config.web.listen.clone()).unwrap_or_else(|| dashboard::DEFAULT_LISTEN.into());
@@ -221,7 +224,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
                     &logs,
                     &decoders,
                     &index_watch,
-                    cache::Telling { routes: &routes, on_record, indexed: &|| hub.indexed(), mqtt: None },
+                    cache::Telling { routes: &routes, on_record, indexed: &|| hub.indexed(), mqtt },
                 )
             })
             .context("cannot start the indexer")
@@ -282,6 +285,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
         let _ = std::fs::remove_file(l);
     }
     let texted = modem.map_or(0, |m| m.finish().len());
+    drop(broker);
     let (mut follower, mut view, shown) = viewer.join().map_err(|_| anyhow::anyhow!("the viewer panicked"))?;
     if shown.is_ok() {
         // What capture wrote while stopping (its `stop` line). Quietly: a
@@ -305,6 +309,70 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     drop(idx);
     note!("\n{}", hints(global, summary.readings, &logs, &cache_dir, sensor_to_query(&schema), worst.as_deref(), texted));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `demo --mqtt`: mosquitto on a free loopback port, stopped with the demo.
+struct DemoBroker {
+    child: std::process::Child,
+    settings: forward::Settings,
+}
+
+impl DemoBroker {
+    fn start(state: &Path) -> Result<DemoBroker, CliError> {
+        let program = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/local/bin/mosquitto"]
+            .iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .map(Path::to_path_buf)
+            .or_else(|| {
+                std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("mosquitto")).find(|p| p.exists()))
+            })
+            .ok_or_else(|| {
+                setup_error("demo --mqtt needs mosquitto (Debian: `apt-get install mosquitto mosquitto-clients`), and none is on the PATH")
+            })?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .context("cannot find a free port for mosquitto")
+            .setup()?;
+        std::fs::create_dir_all(state).with_context(|| format!("cannot create {}", state.display())).setup()?;
+        let conf = state.join("demo-mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n"))
+            .with_context(|| format!("cannot write {}", conf.display()))
+            .setup()?;
+        let mut child = std::process::Command::new(&program)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))
+            .setup()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if child.try_wait().ok().flatten().is_some() || std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(setup_error(format!("mosquitto did not start on 127.0.0.1:{port} (try `mosquitto -c {}`)", conf.display())));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut settings = forward::broker(&format!("mqtt://127.0.0.1:{port}"), None, None, None).map_err(setup_error)?;
+        settings.site = "demo".into();
+        settings.discovery = true;
+        note!("blackbox demo: an MQTT broker (mosquitto) on 127.0.0.1:{port}; everything is forwarded to it as site \"demo\". Watch it:");
+        note!("    mosquitto_sub -h 127.0.0.1 -p {port} -v -t 'blackbox/demo/#'          # values, lines, statuses");
+        note!("    mosquitto_sub -h 127.0.0.1 -p {port} -v -t 'homeassistant/#'           # Home Assistant discovery");
+        note!("    blackbox mirror --mqtt mqtt://127.0.0.1:{port} --dir /tmp/sites      # a central copy of the logs");
+        Ok(DemoBroker { child, settings })
+    }
+}
+
+impl Drop for DemoBroker {
+    fn drop(&mut self) {
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM);
+        let _ = self.child.wait();
+    }
 }
 
 /// `text` (the configuration read from `path`) with the simulated node map added.
