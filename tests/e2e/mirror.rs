@@ -570,3 +570,59 @@ fn the_demo_with_mqtt_starts_a_broker_and_forwards_to_it() {
     // The broker went with the demo.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "mosquitto still listens on {port}");
 }
+
+/// A broker that wants a user and a password: the forwarder's from
+/// `[mqtt] user` and `password_file`, the mirror's from `--user` and
+/// `--password-file`; a wrong password is refused, and the follower says so.
+#[test]
+fn a_broker_with_passwords_takes_the_right_ones_and_refuses_a_wrong_one() {
+    if !have("mosquitto") || !have("mosquitto_passwd") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwords");
+    for (user, pass) in [("cellar", "s3cret-cellar"), ("central", "s3cret-central")] {
+        let flags: &[&str] = if passwords.exists() { &["-b"] } else { &["-c", "-b"] };
+        let out = Command::new("mosquitto_passwd").args(flags).arg(&passwords).args([user, pass]).output().unwrap();
+        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    let port = free_port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nuser root\n", passwords.display()))
+        .unwrap();
+    let mut broker = Command::new("mosquitto").arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline && broker.try_wait().unwrap().is_none(), "mosquitto did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let with_password = |pass: &str| {
+        let s = site("cellar", &url);
+        std::fs::write(s.path().join("pw"), format!("{pass}\n")).unwrap();
+        let cfg = std::fs::read_to_string(s.path().join("blackbox.toml")).unwrap() + "user = \"cellar\"\npassword_file = \"pw\"\n";
+        std::fs::write(s.path().join("blackbox.toml"), cfg).unwrap();
+        s
+    };
+    // A wrong password: refused, and said.
+    let wrong = with_password("not-it");
+    let mut f = wrong.spawn(&["index", "--follow"]);
+    let mut err = f.stderr_lines();
+    let why = err.wait_for("the broker is away");
+    assert!(why.contains("refused") && (why.contains("NotAuthorized") || why.contains("BadUserNamePassword")), "{why}");
+    drop(err);
+    drop(f);
+    // The right ones: the site's lines reach a mirror that signs in too.
+    let good = with_password("s3cret-cellar");
+    let central = Dir::new();
+    std::fs::write(central.path().join("pw"), "s3cret-central\n").unwrap();
+    let mut mirror = central.spawn(&["-v", "mirror", "--mqtt", &url, "--dir", "sites", "--user", "central", "--password-file", "pw"]);
+    mirror.stderr_lines().wait_for("mirror: subscribed");
+    let mut f = good.spawn(&["index", "--follow"]);
+    f.stderr_lines().wait_for("forwarding to mqtt://");
+    append_lines(&good.logs(), TODAY, 0, 5);
+    wait_same(&[(day_file(&good.logs(), TODAY), day_file(&central.path().join("sites/cellar/logs"), TODAY))]);
+    drop((f, mirror));
+    let _ = broker.kill();
+    let _ = broker.wait();
+}

@@ -214,11 +214,12 @@ fn backlog(bin: &Path, tmp: &Path, rows: &mut Vec<Row>) {
 fn fleet(bin: &Path, tmp: &Path, rows: &mut Vec<Row>) {
     let broker_dir = tmp.join("fleet-broker");
     std::fs::create_dir_all(&broker_dir).expect("broker directory");
-    let (_broker, port) = mosquitto(&broker_dir);
+    let (broker, port) = mosquitto(&broker_dir);
     let sites: Vec<PathBuf> = (0..SITES).map(|i| site(&tmp.join("fleet"), &format!("s{i:03}"), port)).collect();
     let central = tmp.join("central");
     std::fs::create_dir_all(&central).expect("central");
-    let _mirror = Killed(
+    let mirror_started = Instant::now();
+    let mirror = Killed(
         Command::new(bin)
             .current_dir(&central)
             .args(["mirror", "--mqtt", &format!("mqtt://127.0.0.1:{port}"), "--dir", "sites", "--prefix", "bench"])
@@ -333,6 +334,14 @@ fn fleet(bin: &Path, tmp: &Path, rows: &mut Vec<Row>) {
     }
     done.store(true, Ordering::SeqCst);
     let _ = watcher.join();
+    // What the mirror and the broker cost, in CPU seconds over the run.
+    let span = mirror_started.elapsed().as_secs_f64();
+    let (mirror_cpu, broker_cpu) = (cpu_seconds(mirror.0.id()), cpu_seconds(broker.0.id()));
+    println!(
+        "mqtt: over {span:.0} s the mirror used {mirror_cpu:.1} s of CPU ({:.1} %), mosquitto {broker_cpu:.1} s ({:.1} %)",
+        100.0 * mirror_cpu / span,
+        100.0 * broker_cpu / span
+    );
     crate::stop_child(&mut sub.0);
     let mut m = mirror_lags.lock().expect("lags").clone();
     let mut s = sub_lags.lock().expect("lags").clone();
@@ -355,6 +364,18 @@ fn fleet(bin: &Path, tmp: &Path, rows: &mut Vec<Row>) {
         .target(format!("< {LAG_P99_LIMIT_MS} ms"), m99 < LAG_P99_LIMIT_MS),
     );
     drop(followers);
+}
+
+/// A process's CPU time so far (user and system), in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name in parentheses: the state (not a number), then ppid ... cmajflt, utime, stime.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // Without the state, utime and stime are the 11th and 12th numbers.
+    // USER_HZ: 100 on Linux, whatever the kernel's own tick.
+    let ticks = 100.0;
+    (f.get(10).copied().unwrap_or(0.0) + f.get(11).copied().unwrap_or(0.0)) / ticks
 }
 
 /// The `"sent":MS` a line carries.
