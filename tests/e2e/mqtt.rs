@@ -316,7 +316,8 @@ fn home_assistant_finds_every_numeric_field_with_its_class_and_unit() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    ha.wait_until("the configs again", |g| g.iter().filter(|(t, _)| t.ends_with("/config")).count() >= before + 4);
+    let told = err.wait_for("Home Assistant is online");
+    ha.wait_until(&format!("the configs again ({told})"), |g| g.iter().filter(|(t, _)| t.ends_with("/config")).count() >= before + 4);
     // Retained: a subscriber that comes later gets them too.
     let mut late = Sub::on(port, "homeassistant/#", "late");
     late.wait_until("retained configs", |g| g.iter().filter(|(t, _)| t.ends_with("/config")).count() >= 4);

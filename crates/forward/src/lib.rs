@@ -383,8 +383,12 @@ struct Run {
     signal: Arc<(Mutex<(u64, bool)>, Condvar)>,
     /// The statuses the broker holds (retained), by topic.
     told: BTreeMap<String, String>,
+    /// The head last published, and when.
+    head_told: Option<(Cursor, Instant)>,
     /// Sensors whose Home Assistant config was published on this connection.
     announced: HashSet<String>,
+    /// Numeric sensors seen in the lines sent, with their units.
+    seen: BTreeMap<String, Option<String>>,
 }
 
 /// Why a connection was given up.
@@ -415,6 +419,8 @@ impl Run {
             signal,
             told: BTreeMap::new(),
             announced: HashSet::new(),
+            seen: BTreeMap::new(),
+            head_told: None,
         }
     }
 
@@ -477,6 +483,7 @@ impl Run {
         link.send(&[Msg { topic: online, payload: b"online".to_vec(), retain: true }])?;
         if self.s.raw {
             link.send(&[self.head(cursor)])?;
+            self.head_told = Some((cursor.clone(), Instant::now()));
         }
         if self.s.raw {
             // A mirror that misses lines asks for them here.
@@ -498,6 +505,7 @@ impl Run {
             if std::mem::take(&mut link.ha_online) {
                 self.announced.clear();
                 let configs = self.discovery_all();
+                tracing::info!(configs = configs.len(), "MQTT: Home Assistant is online: sending its discovery configs");
                 link.send(&configs)?;
             }
             for ask in std::mem::take(&mut link.resends) {
@@ -506,11 +514,13 @@ impl Run {
             let (lines, next) = read_batch(&self.logs, cursor, BATCH_LINES).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
             if !lines.is_empty() {
                 let mut msgs: Vec<Msg> = lines.iter().flat_map(|(day, offset, line)| self.messages(day, *offset, line)).collect();
-                if self.s.raw {
+                if self.s.raw && self.head_told.as_ref().is_none_or(|(_, at)| at.elapsed() >= HEAD_EVERY) {
                     // Where the site's log ends, for mirrors: what they lack at the end they ask for.
                     // (Sent with the batch; should the batch fail, a head ahead of the cursor only
-                    // makes a mirror ask for lines that come anyway.)
+                    // makes a mirror ask for lines that come anyway.) At most once a second while
+                    // lines come, and once more when they stop.
                     msgs.push(self.head(&next));
+                    self.head_told = Some((next.clone(), Instant::now()));
                 }
                 link.send(&msgs)?;
                 *cursor = next;
@@ -518,6 +528,10 @@ impl Run {
                     tracing::error!(error = %e, "MQTT: cannot save the cursor; a restart will send these lines again");
                 }
                 continue;
+            }
+            if self.s.raw && self.head_told.as_ref().is_none_or(|(c, _)| c != cursor) {
+                link.send(&[self.head(cursor)])?;
+                self.head_told = Some((cursor.clone(), Instant::now()));
             }
             let statuses = self.statuses();
             if !statuses.is_empty() {
@@ -605,9 +619,14 @@ impl Run {
         for f in &fields {
             let v = index::value_json(&f.value);
             let sensor = format!("{source}/{device}/{}", f.name);
-            if self.s.discovery && matches!(f.value, decode::Value::Int(_) | decode::Value::Float(_)) && self.announced.insert(sensor) {
-                // A field seen for the first time on this connection: its config first.
-                out.push(self.ha_config(source, &device, &f.name, f.unit.as_deref()));
+            if self.s.discovery && matches!(f.value, decode::Value::Int(_) | decode::Value::Float(_)) {
+                if !self.seen.contains_key(&sensor) {
+                    self.seen.insert(sensor.clone(), f.unit.as_ref().map(|u| u.to_string()));
+                }
+                if self.announced.insert(sensor) {
+                    // A field seen for the first time on this connection: its config first.
+                    out.push(self.ha_config(source, &device, &f.name, f.unit.as_deref()));
+                }
             }
             out.push(Msg { topic: self.topic(&[source, &device, &f.name]), payload: v.clone().into_bytes(), retain: false });
             values.insert(f.name.to_string(), serde_json::from_str(&v).unwrap_or(serde_json::Value::Null));
@@ -618,12 +637,17 @@ impl Run {
     }
 
     /// Home Assistant's config of every numeric sensor the cache knows.
+    /// With those the forwarder itself saw in lines the cache may not have
+    /// indexed yet.
     fn discovery_all(&mut self) -> Vec<Msg> {
-        let mut out = Vec::new();
+        let mut all: BTreeMap<String, Option<String>> = self.seen.clone();
         for (sensor, unit, kind) in (self.schema)() {
-            if kind != "integer" && kind != "float" {
-                continue;
+            if kind == "integer" || kind == "float" {
+                all.insert(sensor, unit);
             }
+        }
+        let mut out = Vec::new();
+        for (sensor, unit) in all {
             let mut parts = sensor.splitn(3, '/');
             let (Some(source), Some(device), Some(field)) = (parts.next(), parts.next(), parts.next()) else { continue };
             out.push(self.ha_config(source, device, field, unit.as_deref()));
@@ -699,6 +723,8 @@ impl Run {
 
 /// Where Home Assistant announces itself.
 const HA_STATUS: &str = "homeassistant/status";
+/// How often the head goes out while lines come.
+const HEAD_EVERY: Duration = Duration::from_secs(1);
 /// The most lines one resend request is answered with.
 const RESEND_LINES: usize = 5000;
 
