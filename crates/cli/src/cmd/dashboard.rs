@@ -96,18 +96,9 @@ pub fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode, CliError> {
     hub.progress(&phase);
     note!("blackbox: the cache is current; following {}", logs.display());
 
-    let feed = live_feed(&logs, derive.decoders.clone(), hub.clone())?;
     let on_record: Arc<alert::OnRecord> = Arc::new(|e: &alert::Entry| note!("blackbox: {}", crate::cmd::notify::record_line(e)));
-    let indexed = || hub.indexed();
-    let followed = cache::follow(
-        &idx,
-        &cache_dir,
-        &logs,
-        &derive.decoders,
-        &watch,
-        cache::Telling { routes: &routes, on_record, indexed: &indexed, mqtt: cache::mqtt_settings(global, &config)? },
-    );
-    feed.stop();
+    let mqtt = cache::mqtt_settings(global, &config)?;
+    let followed = follow_serving(&idx, &cache_dir, &logs, &derive.decoders, &watch, &hub, &routes, on_record, mqtt);
     drop(web);
     followed?;
     note!("blackbox: stopped serving");
@@ -125,6 +116,27 @@ or [web] token_file first, or listen on 127.0.0.1 behind a reverse proxy that au
         )));
     }
     Ok(addr)
+}
+
+/// Once the cache is current: the live feed for the pages, and the
+/// follower (`cache::follow`) telling them what it indexed, until `watch` stops.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn follow_serving(
+    idx: &Arc<Mutex<index::Index>>,
+    cache_dir: &Path,
+    logs: &Path,
+    decoders: &decode::Decoders,
+    watch: &Watch,
+    hub: &web::Hub,
+    routes: &alert::Routes,
+    on_record: Arc<alert::OnRecord>,
+    mqtt: Option<(forward::Settings, std::path::PathBuf)>,
+) -> Result<(), CliError> {
+    let feed = live_feed(logs, decoders.clone(), hub.clone())?;
+    let indexed = || hub.indexed();
+    let followed = cache::follow(idx, cache_dir, logs, decoders, watch, cache::Telling { routes, on_record, indexed: &indexed, mqtt });
+    feed.stop();
+    followed
 }
 
 /// A running dashboard: the server, and what the follower tells it.

@@ -245,19 +245,8 @@ fn follow_site(
                     .with_context(|| format!("indexing {}", logs.display()))?;
                 phase.ready();
                 hub.progress(&phase);
-                let feed = crate::cmd::dashboard::live_feed(&logs, derive.decoders.clone(), hub.clone())?;
-                let indexed = || hub.indexed();
                 let on_record: Arc<alert::OnRecord> = Arc::new(|_: &alert::Entry| {});
-                let followed = cache::follow(
-                    &idx,
-                    &cache_dir,
-                    &logs,
-                    &derive.decoders,
-                    &watch,
-                    cache::Telling { routes: &routes, on_record, indexed: &indexed, mqtt: None },
-                );
-                feed.stop();
-                followed
+                crate::cmd::dashboard::follow_serving(&idx, &cache_dir, &logs, &derive.decoders, &watch, &hub, &routes, on_record, None)
             };
             if let Err(e) = run() {
                 note!("blackbox: site {name}: {}", e.message());
