@@ -141,6 +141,10 @@ fn mirror_through_gaps_kills_and_rsynced_days(engine: &Engine) {
 
     let mut mirror = central.spawn(&["-v", "mirror", "--mqtt", &url, "--dir", "sites", "--client-id", "central"]);
     mirror.stderr_lines().wait_for("mirror: subscribed");
+    // A second mirror into the same directory would write every line twice: refused.
+    let second = central.run(&["mirror", "--mqtt", &url, "--dir", "sites", "--client-id", "another"]);
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(stderr(&second).contains("another mirror (pid "), "{}", stderr(&second));
     let mut n_follower = north.spawn(&["index", "--follow"]);
     n_follower.stderr_lines().wait_for("forwarding to mqtt://");
     let mut s_follower = south.spawn(&["index", "--follow"]);

@@ -566,7 +566,8 @@ pub struct ForwardArgs {
 /// Subscribes to `<prefix>/+/raw/#` (persistent session, QoS 1) and writes
 /// DIR/<site>/logs/YYYY/YYYYMMDD.txt, each line at the byte offset it has on
 /// its site; repeats are dropped, and a gap is asked again from the site's
-/// forwarder. Closed days copied by rsync are continued. Runs until SIGTERM.
+/// forwarder. Closed days copied by rsync are continued. One mirror per DIR
+/// (it is locked). Runs until SIGTERM or Ctrl-C.
 /// `verify --logs DIR/<site>/logs` checks a copy; `status --sites DIR` and
 /// `serve --sites DIR` show the fleet.
 #[derive(Debug, ClapArgs)]

@@ -95,7 +95,7 @@ pub fn verify(root: &Path) -> io::Result<Report> {
     if !chainless.is_empty() {
         let all = chainless.len() + 1 == scan.days.len();
         let message = if all {
-            "no file has a `previous` header: an archive written before blackbox (JeeMon, HouseMon); the chain cannot be checked, the lines were".to_string()
+            "no file has a `previous` header: an archive written before blackbox (JeeMon, HouseMon); the chain cannot be checked; each file's lines were".to_string()
         } else {
             format!(
                 "{} files have no `previous` header (written before blackbox or by another tool); the chain cannot be checked across them",

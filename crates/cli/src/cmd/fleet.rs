@@ -125,7 +125,7 @@ pub fn status(global: &Global, args: &StatusArgs, dir: &Path) -> Result<ExitCode
     let color = crate::view::use_color(global.color);
     writeln!(out, "{}  fleet: {} sites in {}", crate::cmd::status::badge(worst, color), rows.len(), dir.display())?;
     if rows.is_empty() {
-        writeln!(out, "(no site yet: `blackbox mirror --dir {}` makes DIR/<site>/logs)", dir.display())?;
+        writeln!(out, "(no site yet: `blackbox mirror --mqtt URL --dir {}` makes <site>/logs in it)", dir.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     let width = rows.iter().filter_map(|r| r["site"].as_str()).map(|s| s.chars().count()).max().unwrap_or(4).max(4);
@@ -165,6 +165,12 @@ pub fn status(global: &Global, args: &StatusArgs, dir: &Path) -> Result<ExitCode
 /// mirror adds later are picked up within [`RESCAN`].
 pub fn serve(global: &Global, args: ServeArgs, dir: &Path) -> Result<ExitCode, CliError> {
     let config = settings::load_config(global)?;
+    if !dir.is_dir() {
+        return Err(setup_error(format!(
+            "cannot read the sites directory {}: not a directory (`blackbox mirror --dir` makes it)",
+            dir.display()
+        )));
+    }
     let listen = args.listen.clone().or_else(|| config.web.listen.clone()).unwrap_or_else(|| crate::cmd::dashboard::DEFAULT_LISTEN.into());
     let addr = crate::cmd::dashboard::listen_addr(&listen, &config)?;
     let fleet = web::fleet::Fleet::new(crate::cmd::dashboard::auth(&config)?, config.web.max_connections.unwrap_or(512));

@@ -65,6 +65,15 @@ pub fn mirror(_global: &Global, args: MirrorArgs) -> Result<ExitCode, CliError> 
         return Err(setup_error(format!("--site {bad:?}: a site name is letters, digits and - _ . : @ +, not starting with a dot")));
     }
     std::fs::create_dir_all(&args.dir).map_err(|e| setup_error(format!("cannot create {}: {e}", args.dir.display())))?;
+    // One writer per directory: two mirrors would append the same lines twice.
+    let _lock = logfile::lock::DirLock::acquire(&args.dir).map_err(|e| match e {
+        logfile::lock::LockError::Held { pid, .. } => setup_error(format!(
+            "another mirror{} already writes {}: one mirror per directory (give this one another --dir, or stop the other)",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+            args.dir.display()
+        )),
+        e => setup_error(e),
+    })?;
     let settings = forward::mirror::MirrorSettings {
         broker,
         dir: args.dir.clone(),
@@ -87,10 +96,16 @@ pub fn mirror(_global: &Global, args: MirrorArgs) -> Result<ExitCode, CliError> 
             .name("mirror".into())
             .spawn(move || {
                 let mut told = (0, 0);
+                let mut said: Option<Instant> = None;
                 let mut progress = |c: &forward::mirror::Copies| {
                     if (c.appended, c.repeats) != told {
                         told = (c.appended, c.repeats);
                         tracing::info!(appended = c.appended, repeats = c.repeats, "mirror: lines");
+                        // The first lines at once, then at most a line a minute.
+                        if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                            said = Some(Instant::now());
+                            note!("blackbox: mirror: {} lines appended, {} repeats dropped so far", c.appended, c.repeats);
+                        }
                     }
                 };
                 forward::mirror::mirror(&settings, &|| stop.load(std::sync::atomic::Ordering::SeqCst), &mut progress)
