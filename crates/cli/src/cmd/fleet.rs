@@ -13,7 +13,7 @@
 use crate::args::{Global, ServeArgs, StatusArgs, StatusFormat};
 use crate::cmd::cache;
 use crate::cmd::read::Request;
-use crate::cmd::watch::{Stopper, Wake, Watch};
+use crate::cmd::watch::{Stopper, Watch};
 use crate::error::{setup_error, CliError, SetupExt};
 use crate::settings;
 use anyhow::Context;
@@ -176,7 +176,9 @@ pub fn serve(global: &Global, args: ServeArgs, dir: &Path) -> Result<ExitCode, C
     let fleet = web::fleet::Fleet::new(crate::cmd::dashboard::auth(&config)?, config.web.max_connections.unwrap_or(512));
     let server = web::fleet::start(addr, fleet.clone()).with_context(|| format!("cannot listen on {addr}")).setup()?;
     note!("blackbox: serving the fleet of {} on http://{} (Ctrl-C to stop)", dir.display(), server.addr);
-    let watch = Watch::new(dir)?;
+    // Signals only: a watch of DIR would wake on every line any site's copy takes.
+    let stop = capture::Stop::new().context("cannot create the stop pipe").setup()?;
+    stop.on_signals().context("cannot install signal handlers").setup()?;
     let mut followers: Vec<(String, Stopper, std::thread::JoinHandle<()>)> = Vec::new();
     loop {
         for site in sites(dir)? {
@@ -188,7 +190,7 @@ pub fn serve(global: &Global, args: ServeArgs, dir: &Path) -> Result<ExitCode, C
                 Err(e) => note!("blackbox: site {}: {}", site.name, e.message()),
             }
         }
-        if watch.stopping() || watch.wait(RESCAN, Duration::from_millis(200)) == Wake::Stop {
+        if stop.wait(RESCAN) {
             break;
         }
     }
@@ -203,7 +205,7 @@ pub fn serve(global: &Global, args: ServeArgs, dir: &Path) -> Result<ExitCode, C
     Ok(ExitCode::SUCCESS)
 }
 
-/// How often `serve --sites` looks for new sites (besides file events).
+/// How often `serve --sites` looks for new sites.
 const RESCAN: Duration = Duration::from_secs(10);
 
 /// Adds `site` to the fleet and follows it on a thread: its cache is caught

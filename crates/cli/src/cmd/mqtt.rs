@@ -3,8 +3,8 @@
 
 use crate::args::{ForwardArgs, Global, MirrorArgs};
 use crate::cmd::cache::{cache_settings, mqtt_settings};
-use crate::cmd::watch::{Wake, Watch};
 use crate::error::{setup_error, CliError, SetupExt};
+use anyhow::Context;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,16 +80,17 @@ pub fn mirror(_global: &Global, args: MirrorArgs) -> Result<ExitCode, CliError> 
         client_id: args.client_id.clone().unwrap_or_else(|| format!("blackbox-mirror-{}", alert::route::host_name())),
         sites: args.sites.clone(),
     };
-    // The watch is for its signals: SIGTERM, SIGINT and SIGHUP stop the mirror.
-    let watch = Watch::new(&args.dir)?;
+    // SIGTERM, SIGINT and SIGHUP stop the mirror (no file watch: it would
+    // wake on every line the mirror itself appends).
+    let stop = capture::Stop::new().context("cannot create the stop pipe").setup()?;
+    stop.on_signals().context("cannot install signal handlers").setup()?;
     note!(
-        "blackbox: mirroring {} from {} into {} (client id {}); SIGTERM stops",
+        "blackbox: mirroring {} from {} into {} (client id {}); Ctrl-C or SIGTERM stops",
         if args.sites.is_empty() { "every site".to_string() } else { args.sites.join(", ") },
         args.mqtt,
         args.dir.display(),
         settings.client_id
     );
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let worker = {
         let stop = stop.clone();
         std::thread::Builder::new()
@@ -108,12 +109,10 @@ pub fn mirror(_global: &Global, args: MirrorArgs) -> Result<ExitCode, CliError> 
                         }
                     }
                 };
-                forward::mirror::mirror(&settings, &|| stop.load(std::sync::atomic::Ordering::SeqCst), &mut progress)
+                forward::mirror::mirror(&settings, &|| stop.is_set(), &mut progress)
             })
             .setup()?
     };
-    while !watch.stopping() && watch.wait(Duration::from_secs(3600), Duration::from_millis(50)) != Wake::Stop {}
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
     match worker.join() {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => Err(CliError::from(anyhow::anyhow!("mirror: {e}"))),
