@@ -5,7 +5,8 @@
 //! acknowledged (PUBACK) every message of it. A broker that is away an hour
 //! costs nothing but time: the lines wait in the log, memory stays bounded
 //! by one batch, and everything goes out in order when it returns. A crash
-//! resends at most the batch in flight; every message carries a stable id
+//! resends at most the batch in flight (a power cut, at most a second more:
+//! see [`cursor`]); every message carries a stable id
 //! (the site, day and byte offset of its line) so consumers drop repeats.
 //!
 //! With `discovery`, Home Assistant's discovery configs (retained) for every
@@ -13,6 +14,7 @@
 //! requests from its log ([`mirror`]); [`replay`] re-publishes history on
 //! purpose (`blackbox forward --from`).
 
+mod cursor;
 pub mod mirror;
 
 use decode::{Decoders, Outcome, SourceState};
@@ -22,11 +24,11 @@ use rumqttc::{Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The cursor's file in the state directory.
-pub const CURSOR: &str = "mqtt-cursor.json";
+pub use cursor::CURSOR;
 /// Lines per batch: the most held in memory, and the most a crash resends.
 const BATCH_LINES: usize = 2000;
 /// Messages unacknowledged at a time (rumqttc's in-flight limit too).
@@ -135,24 +137,6 @@ pub struct Cursor {
     pub offset: u64,
 }
 
-impl Cursor {
-    fn load(state: &Path) -> Option<Cursor> {
-        serde_json::from_slice(&std::fs::read(state.join(CURSOR)).ok()?).ok()
-    }
-
-    /// Replaces the cursor file atomically and syncs it.
-    fn save(&self, state: &Path) -> std::io::Result<()> {
-        use std::io::Write;
-        std::fs::create_dir_all(state)?;
-        let tmp = state.join(format!("{CURSOR}.new"));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, state.join(CURSOR))?;
-        std::fs::File::open(state)?.sync_all()
-    }
-}
-
 /// One message to publish.
 #[derive(Debug, Clone)]
 struct Msg {
@@ -165,10 +149,28 @@ struct Msg {
 type Logged = (String, u64, String);
 
 /// The lines from the cursor on, at most `max`, and the cursor after them
-/// (plain and compressed days alike).
-fn read_batch(logs: &Path, cursor: &Cursor, max: usize) -> std::io::Result<(Vec<Logged>, Cursor)> {
-    let days = logfile::scan(logs)?.days;
+/// (plain and compressed days alike). Without `list`, only the cursor's day
+/// is looked at while it exists (the log directory is not listed for later
+/// days).
+fn read_batch(logs: &Path, cursor: &Cursor, max: usize, list: bool) -> std::io::Result<(Vec<Logged>, Cursor)> {
     let mut out = Vec::new();
+    // Nearly always, the cursor's day is the one growing: its new lines come
+    // before any later day's, and the log directory need not be listed.
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(&cursor.day, "%Y%m%d") {
+        let path = logfile::layout::day_path(logs, date);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() > cursor.offset => {
+                let day = logfile::DayFile { date, path, compressed: false };
+                let offset = read_day(&day, cursor.offset, max, u64::MAX, &mut out)?;
+                if !out.is_empty() || !list {
+                    return Ok((out, Cursor { day: cursor.day.clone(), offset }));
+                }
+            }
+            Ok(_) if !list => return Ok((out, cursor.clone())),
+            _ => {}
+        }
+    }
+    let days = logfile::scan(logs)?.days;
     let mut at = cursor.clone();
     for d in &days {
         let name = d.date.format("%Y%m%d").to_string();
@@ -264,7 +266,7 @@ pub fn replay(
         day: name(last),
         offset: if last.compressed { u64::MAX } else { std::fs::metadata(&last.path).map_err(|e| e.to_string())?.len() },
     };
-    let signal: Arc<(Mutex<(u64, bool)>, Condvar)> = Arc::default();
+    let signal: Signal = Arc::default();
     let mut run = Run::new(settings, logs, Path::new(""), decoders, Arc::new(|| None), schema, signal);
     let mut cursor = Cursor { day: r.from.clone(), offset: 0 };
     let started = Instant::now();
@@ -273,15 +275,16 @@ pub fn replay(
     let batch = (r.rate.max(1) as usize).min(BATCH_LINES);
     loop {
         let opts = options(&run.s, &format!("blackbox-{}-replay", run.s.site)).map_err(|b| format!("{b:?}"))?;
-        let (client, mut conn) = Client::new(opts, WINDOW);
-        let mut link = Link::new(&client, &mut conn, None);
+        let (client, conn) = Client::new(opts, WINDOW);
+        let mut link = Link::new(&client, conn, None).map_err(|e| format!("{e:?}"))?;
         let result = (|| -> Result<(), Broke> {
             link.connack()?;
             if run.s.discovery {
                 link.send(&run.discovery_all())?;
             }
             loop {
-                let (lines, next) = read_batch(&run.logs, &cursor, batch).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
+                let (lines, next) =
+                    read_batch(&run.logs, &cursor, batch, true).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
                 let lines: Vec<Logged> =
                     lines.into_iter().take_while(|(d, o, _)| (d.as_str(), *o) < (end.day.as_str(), end.offset)).collect();
                 if lines.is_empty() {
@@ -322,7 +325,7 @@ pub type Schema = dyn Fn() -> Vec<(String, Option<String>, String)> + Send + Syn
 
 /// The forwarding thread of a follower. Dropping it stops it.
 pub struct Forwarder {
-    signal: Arc<(Mutex<(u64, bool)>, Condvar)>,
+    signal: Signal,
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -340,14 +343,14 @@ impl Forwarder {
         look: Arc<Look>,
         schema: Arc<Schema>,
     ) -> std::io::Result<Forwarder> {
-        let signal: Arc<(Mutex<(u64, bool)>, Condvar)> = Arc::default();
+        let signal: Signal = Arc::default();
         // Where to start is settled now, before the caller goes on: a first
         // start begins at the end of the logs as they are at this moment.
-        let cursor = match Cursor::load(state) {
+        let cursor = match cursor::load(state) {
             Some(c) => c,
             None => {
                 let c = end_of_logs(logs);
-                c.save(state)?;
+                cursor::CursorFile::new(state).save(&c)?;
                 c
             }
         };
@@ -358,29 +361,55 @@ impl Forwarder {
 
     /// New lines may be in the logs.
     pub fn wake(&self) {
-        let (lock, cv) = &*self.signal;
-        lock.lock().unwrap_or_else(PoisonError::into_inner).0 += 1;
-        cv.notify_all();
+        wake(&self.signal, false);
+    }
+
+    /// A function that wakes this forwarder, for a file watch to call as
+    /// soon as the logs change (the forwarder reads them itself; it need
+    /// not wait for the index).
+    pub fn waker(&self) -> impl Fn() + Send + Sync + 'static {
+        let signal = self.signal.clone();
+        move || wake(&signal, false)
     }
 }
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        let (lock, cv) = &*self.signal;
-        lock.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
-        cv.notify_all();
+        wake(&self.signal, true);
     }
+}
+
+/// What wakes a forwarder: new lines (counted) or a stop. Told to the
+/// connection's queue too, while there is one.
+#[derive(Default)]
+struct Wakes {
+    count: u64,
+    stop: bool,
+    link: Option<mpsc::SyncSender<Pumped>>,
+}
+
+type Signal = Arc<(Mutex<Wakes>, Condvar)>;
+
+fn wake(signal: &Signal, stop: bool) {
+    let (lock, cv) = &**signal;
+    let mut g = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    g.count += 1;
+    g.stop |= stop;
+    if let Some(tx) = &g.link {
+        // A full queue is a busy forwarder: it looks at the count anyway.
+        let _ = tx.try_send(Pumped::Wake);
+    }
+    cv.notify_all();
 }
 
 struct Run {
     s: Settings,
     logs: PathBuf,
-    state: PathBuf,
     decoders: Decoders,
     states: HashMap<String, SourceState>,
     look: Arc<Look>,
     schema: Arc<Schema>,
-    signal: Arc<(Mutex<(u64, bool)>, Condvar)>,
+    signal: Signal,
     /// The statuses the broker holds (retained), by topic.
     told: BTreeMap<String, String>,
     /// The head last published, and when.
@@ -389,6 +418,10 @@ struct Run {
     announced: HashSet<String>,
     /// Numeric sensors seen in the lines sent, with their units.
     seen: BTreeMap<String, Option<String>>,
+    /// Where the cursor is saved.
+    cursor_file: cursor::CursorFile,
+    /// When the log directory was last listed for new days.
+    listed: Option<Instant>,
 }
 
 /// Why a connection was given up.
@@ -399,19 +432,10 @@ enum Broke {
 }
 
 impl Run {
-    fn new(
-        s: Settings,
-        logs: &Path,
-        state: &Path,
-        decoders: Decoders,
-        look: Arc<Look>,
-        schema: Arc<Schema>,
-        signal: Arc<(Mutex<(u64, bool)>, Condvar)>,
-    ) -> Run {
+    fn new(s: Settings, logs: &Path, state: &Path, decoders: Decoders, look: Arc<Look>, schema: Arc<Schema>, signal: Signal) -> Run {
         Run {
             s,
             logs: logs.to_path_buf(),
-            state: state.to_path_buf(),
             decoders,
             states: HashMap::new(),
             look,
@@ -421,11 +445,21 @@ impl Run {
             announced: HashSet::new(),
             seen: BTreeMap::new(),
             head_told: None,
+            cursor_file: cursor::CursorFile::new(state),
+            listed: None,
+        }
+    }
+
+    /// Saves the cursor; with `settle`, the synced copy too if the last save did not write it.
+    fn save(&mut self, cursor: &Cursor, settle: bool) {
+        let saved = if settle { self.cursor_file.settle(cursor) } else { self.cursor_file.save(cursor) };
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "MQTT: cannot save the cursor; a restart will send these lines again");
         }
     }
 
     fn stopping(&self) -> bool {
-        self.signal.0.lock().unwrap_or_else(PoisonError::into_inner).1
+        self.signal.0.lock().unwrap_or_else(PoisonError::into_inner).stop
     }
 
     fn topic(&self, parts: &[&str]) -> String {
@@ -454,7 +488,7 @@ impl Run {
                     tracing::debug!(wait_ms = wait.as_millis() as u64, "MQTT: waiting before connecting again");
                     let (lock, cv) = &*self.signal;
                     let g = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                    if !g.1 {
+                    if !g.stop {
                         let _ = cv.wait_timeout(g, wait);
                     }
                     // A connection that held a while starts the backoff again.
@@ -475,9 +509,11 @@ impl Run {
         let mut opts = options(&self.s, &format!("blackbox-{}", self.s.site))?;
         opts.set_last_will(LastWill::new(online.clone(), "offline", QoS::AtLeastOnce, true));
         tracing::debug!("MQTT: connecting");
-        let (client, mut conn) = Client::new(opts, WINDOW);
+        let (client, conn) = Client::new(opts, WINDOW);
         let resend = self.topic(&["resend"]);
-        let mut link = Link::new(&client, &mut conn, self.s.raw.then(|| resend.clone()));
+        let mut link = Link::new(&client, conn, self.s.raw.then(|| resend.clone()))?;
+        // New lines and a stop interrupt the waits below at once.
+        self.signal.0.lock().unwrap_or_else(PoisonError::into_inner).link = Some(link.waker());
         link.connack()?;
         tracing::debug!("MQTT: connected");
         link.send(&[Msg { topic: online, payload: b"online".to_vec(), retain: true }])?;
@@ -511,7 +547,13 @@ impl Run {
             for ask in std::mem::take(&mut link.resends) {
                 self.resend(&mut link, &ask, cursor)?;
             }
-            let (lines, next) = read_batch(&self.logs, cursor, BATCH_LINES).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
+            // The log directory is listed for a new day at most once a second.
+            let list = self.listed.is_none_or(|at| at.elapsed() >= LIST_EVERY);
+            if list {
+                self.listed = Some(Instant::now());
+            }
+            let (lines, next) =
+                read_batch(&self.logs, cursor, BATCH_LINES, list).map_err(|e| Broke::Broker(format!("reading the logs: {e}")))?;
             if !lines.is_empty() {
                 let mut msgs: Vec<Msg> = lines.iter().flat_map(|(day, offset, line)| self.messages(day, *offset, line)).collect();
                 if self.s.raw && self.head_told.as_ref().is_none_or(|(_, at)| at.elapsed() >= HEAD_EVERY) {
@@ -524,11 +566,11 @@ impl Run {
                 }
                 link.send(&msgs)?;
                 *cursor = next;
-                if let Err(e) = cursor.save(&self.state) {
-                    tracing::error!(error = %e, "MQTT: cannot save the cursor; a restart will send these lines again");
-                }
+                self.save(cursor, false);
                 continue;
             }
+            // Lines stopped: the synced copy catches up (see cursor.rs).
+            self.save(cursor, true);
             if self.s.raw && self.head_told.as_ref().is_none_or(|(c, _)| c != cursor) {
                 link.send(&[self.head(cursor)])?;
                 self.head_told = Some((cursor.clone(), Instant::now()));
@@ -540,17 +582,18 @@ impl Run {
                     self.told.insert(m.topic, String::from_utf8_lossy(&m.payload).into_owned());
                 }
             }
-            // Nothing new: wait for a catch-up (at most a second), serving
-            // the connection meanwhile (pings, Home Assistant's `online`).
+            // Nothing new: wait for new lines (a wake; at most a second),
+            // taking what the broker sends meanwhile (Home Assistant's
+            // `online`, resend requests).
             let until = Instant::now() + Duration::from_secs(1);
             while Instant::now() < until && !link.ha_online && link.resends.is_empty() {
                 let g = self.signal.0.lock().unwrap_or_else(PoisonError::into_inner);
-                if g.0 != seen || g.1 {
-                    seen = g.0;
+                if g.count != seen || g.stop {
+                    seen = g.count;
                     break;
                 }
                 drop(g);
-                link.idle(Duration::from_millis(50))?;
+                link.idle(until.saturating_duration_since(Instant::now()))?;
             }
         }
     }
@@ -723,6 +766,9 @@ impl Run {
 
 /// Where Home Assistant announces itself.
 const HA_STATUS: &str = "homeassistant/status";
+/// How often the forwarder lists the log directory for a new day while
+/// its cursor's day is there (a new day's first lines wait at most this).
+const LIST_EVERY: Duration = Duration::from_secs(1);
 /// How often the head goes out while lines come.
 const HEAD_EVERY: Duration = Duration::from_secs(1);
 /// The most lines one resend request is answered with.
@@ -760,10 +806,43 @@ fn ha_class(field: &str, unit: Option<&str>) -> (Option<&'static str>, &'static 
     }
 }
 
-/// A connection's client and event loop.
+/// What a connection's pump hands over: an event of the connection, or a
+/// wake (new lines in the logs, or a stop).
+enum Ev {
+    Mqtt(Result<Event, rumqttc::ConnectionError>),
+    Wake,
+}
+
+/// What the pump sends: the events ready at once (a publish's many
+/// acknowledgements wake the user once, not once each), or a wake.
+enum Pumped {
+    Events(Vec<Result<Event, rumqttc::ConnectionError>>),
+    Wake,
+}
+
+/// The most events the pump hands over at once.
+const PUMP_BATCH: usize = 256;
+
+/// Events waiting between a connection's pump and its user: the broker
+/// sends at most its in-flight window unacknowledged, so this is rarely full.
+const PUMP_QUEUE: usize = 64;
+/// How often an idle pump looks whether its link was dropped.
+const PUMP_LOOK: Duration = Duration::from_millis(500);
+
+/// A connection's client, and its event loop run by a thread of its own
+/// (the pump), which passes the events on. The user waits on one queue for
+/// the broker's packets and for wakes alike, so a new line goes out at
+/// once instead of at the next look, and an idle forwarder sleeps instead
+/// of polling.
 struct Link<'a> {
     client: &'a Client,
-    conn: &'a mut rumqttc::Connection,
+    events: mpsc::Receiver<Pumped>,
+    /// Events received and not taken yet.
+    ready: std::collections::VecDeque<Result<Event, rumqttc::ConnectionError>>,
+    /// For wakes: [`Link::waker`].
+    tx: mpsc::SyncSender<Pumped>,
+    /// Set when the link is dropped: the pump ends and the connection closes.
+    done: Arc<AtomicBool>,
     /// Home Assistant said it is online (or the connection is new): send its configs.
     ha_online: bool,
     /// Where mirrors ask for lines again, when listened to.
@@ -777,8 +856,82 @@ struct Link<'a> {
 }
 
 impl<'a> Link<'a> {
-    fn new(client: &'a Client, conn: &'a mut rumqttc::Connection, resend_topic: Option<String>) -> Link<'a> {
-        Link { client, conn, ha_online: false, resend_topic, resends: Vec::new(), other: Vec::new() }
+    fn new(client: &'a Client, mut conn: rumqttc::Connection, resend_topic: Option<String>) -> Result<Link<'a>, Broke> {
+        let (tx, events) = mpsc::sync_channel(PUMP_QUEUE);
+        let done = Arc::new(AtomicBool::new(false));
+        let (pump, stop) = (tx.clone(), done.clone());
+        std::thread::Builder::new()
+            .name("mqtt pump".into())
+            .spawn(move || {
+                // The connection is given up after its first error: the
+                // user decides when to connect again (with backoff).
+                while !stop.load(Ordering::SeqCst) {
+                    let mut got = match conn.recv_timeout(PUMP_LOOK) {
+                        Ok(ev) => vec![ev],
+                        Err(rumqttc::RecvTimeoutError::Timeout) => continue,
+                        Err(rumqttc::RecvTimeoutError::Disconnected) => return,
+                    };
+                    // And what else is ready now.
+                    while got.len() < PUMP_BATCH && got.last().is_some_and(|e| e.is_ok()) {
+                        match conn.try_recv() {
+                            Ok(ev) => got.push(ev),
+                            Err(_) => break,
+                        }
+                    }
+                    let broke = got.last().is_some_and(|e| e.is_err());
+                    if pump.send(Pumped::Events(got)).is_err() || broke {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Broke::Broker(format!("cannot start the connection's thread: {e}")))?;
+        Ok(Link {
+            client,
+            events,
+            ready: Default::default(),
+            tx,
+            done,
+            ha_online: false,
+            resend_topic,
+            resends: Vec::new(),
+            other: Vec::new(),
+        })
+    }
+
+    /// Interrupts [`Link::idle`] from another thread.
+    fn waker(&self) -> mpsc::SyncSender<Pumped> {
+        self.tx.clone()
+    }
+
+    /// The next event within `d`; `None` when none came.
+    fn recv(&mut self, d: Duration) -> Option<Result<Ev, Broke>> {
+        if let Some(ev) = self.ready.pop_front() {
+            return Some(Ok(Ev::Mqtt(ev)));
+        }
+        let got = self.events.recv_timeout(d);
+        self.take(got.map_err(|e| e == mpsc::RecvTimeoutError::Disconnected))
+    }
+
+    /// The next event that has already come.
+    fn try_recv(&mut self) -> Option<Result<Ev, Broke>> {
+        if let Some(ev) = self.ready.pop_front() {
+            return Some(Ok(Ev::Mqtt(ev)));
+        }
+        let got = self.events.try_recv();
+        self.take(got.map_err(|e| e == mpsc::TryRecvError::Disconnected))
+    }
+
+    /// What came from the pump (`Err(true)`: it ended; `Err(false)`: nothing yet).
+    fn take(&mut self, got: Result<Pumped, bool>) -> Option<Result<Ev, Broke>> {
+        match got {
+            Ok(Pumped::Wake) => Some(Ok(Ev::Wake)),
+            Ok(Pumped::Events(evs)) => {
+                self.ready.extend(evs);
+                self.ready.pop_front().map(|ev| Ok(Ev::Mqtt(ev)))
+            }
+            Err(false) => None,
+            Err(true) => Some(Err(Broke::Broker("the connection ended".into()))),
+        }
     }
 
     /// Notes Home Assistant's `online` and mirrors' resend requests; any
@@ -797,6 +950,12 @@ impl<'a> Link<'a> {
             // right after its subscriptions are confirmed.
             self.other.push(p.clone());
         }
+    }
+}
+
+impl Drop for Link<'_> {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
     }
 }
 
@@ -829,23 +988,22 @@ impl Link<'_> {
                     ACK_TIMEOUT.as_secs()
                 )));
             }
-            match self.conn.recv_timeout(left) {
-                Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+            match self.recv(left).transpose()? {
+                Some(Ev::Mqtt(Ok(Event::Outgoing(Outgoing::Publish(pkid))))) => {
                     sent.insert(pkid);
                 }
-                Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                Some(Ev::Mqtt(Ok(Event::Incoming(Packet::PubAck(ack))))) => {
                     if sent.remove(&ack.pkid) {
                         acked += 1;
                         deadline = Instant::now() + ACK_TIMEOUT;
                     }
                 }
-                Ok(Ok(Event::Incoming(Packet::ConnAck(c)))) if c.code != rumqttc::ConnectReturnCode::Success => {
+                Some(Ev::Mqtt(Ok(Event::Incoming(Packet::ConnAck(c))))) if c.code != rumqttc::ConnectReturnCode::Success => {
                     return Err(Broke::Broker(format!("the broker refused the connection: {:?}", c.code)));
                 }
-                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => self.incoming(&p),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
-                Err(_) => {}
+                Some(Ev::Mqtt(Ok(Event::Incoming(Packet::Publish(p))))) => self.incoming(&p),
+                Some(Ev::Mqtt(Err(e))) => return Err(Broke::Broker(e.to_string())),
+                Some(_) | None => {}
             }
         }
         Ok(())
@@ -881,8 +1039,8 @@ impl Link<'_> {
             if left.is_zero() {
                 return Err(Broke::Broker(format!("no answer to {to} within {} s", CONNECT_TIMEOUT.as_secs())));
             }
-            match self.conn.recv_timeout(left) {
-                Ok(Ok(Event::Incoming(p))) => {
+            match self.recv(left).transpose()? {
+                Some(Ev::Mqtt(Ok(Event::Incoming(p)))) => {
                     if let Some(r) = done(&p) {
                         return r;
                     }
@@ -890,27 +1048,30 @@ impl Link<'_> {
                         self.incoming(p);
                     }
                 }
-                Ok(Ok(_)) | Err(_) => {}
-                Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
+                Some(Ev::Mqtt(Err(e))) => return Err(Broke::Broker(e.to_string())),
+                Some(_) | None => {}
             }
         }
     }
 
-    /// Serves the connection for `d` (pings, incoming messages), and notices it broke.
+    /// Takes incoming messages for at most `d`, until a wake or one that
+    /// needs an answer (Home Assistant's `online`, a resend request), and
+    /// notices the connection broke.
     fn idle(&mut self, d: Duration) -> Result<(), Broke> {
         let until = Instant::now() + d;
-        loop {
+        while !self.ha_online && self.resends.is_empty() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(());
             }
-            match self.conn.recv_timeout(left) {
-                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => self.incoming(&p),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
-                Err(_) => return Ok(()),
+            match self.recv(left).transpose()? {
+                Some(Ev::Mqtt(Ok(Event::Incoming(Packet::Publish(p))))) => self.incoming(&p),
+                Some(Ev::Mqtt(Ok(_))) => {}
+                Some(Ev::Mqtt(Err(e))) => return Err(Broke::Broker(e.to_string())),
+                Some(Ev::Wake) | None => return Ok(()),
             }
         }
+        Ok(())
     }
 }
 
@@ -938,14 +1099,35 @@ mod tests {
         std::fs::write(logs.join("20261130.txt"), "L 00:00:01.000 a y\nL 00:00:02.000 a z\nL 00:00:03").unwrap();
         let root = dir.path().join("logs");
         let start = Cursor { day: "20261129".into(), offset: 0 };
-        let (lines, next) = read_batch(&root, &start, 10).unwrap();
-        let offsets: Vec<(&str, u64)> = lines.iter().map(|(d, o, _)| (d.as_str(), *o)).collect();
-        assert_eq!(offsets, [("20261129", 0), ("20261130", 0), ("20261130", 19)]);
-        assert_eq!(next, Cursor { day: "20261130".into(), offset: 38 });
-        let (more, same) = read_batch(&root, &next, 10).unwrap();
-        assert!(more.is_empty() && same == next, "the unfinished line waits");
-        let (two, after) = read_batch(&root, &start, 2).unwrap();
-        assert_eq!((two.len(), after), (2, Cursor { day: "20261130".into(), offset: 19 }));
+        // Batch after batch until nothing is left, as the forwarder reads.
+        let drain = |max| {
+            let (mut all, mut at) = (Vec::new(), start.clone());
+            loop {
+                let (lines, next) = read_batch(&root, &at, max, true).unwrap();
+                assert!(lines.len() <= max);
+                if lines.is_empty() {
+                    assert_eq!(next, at, "nothing read, the cursor stays");
+                    break (all, at);
+                }
+                all.extend(lines.into_iter().map(|(d, o, _)| (d, o)));
+                at = next;
+            }
+        };
+        let want = [("20261129".to_string(), 0), ("20261130".to_string(), 0), ("20261130".to_string(), 19)];
+        for max in [10, 2, 1] {
+            let (offsets, end) = drain(max);
+            assert_eq!(offsets, want, "in batches of at most {max}");
+            assert_eq!(end, Cursor { day: "20261130".into(), offset: 38 }, "the unfinished line waits");
+        }
+        // At the end of its day, the cursor finds the next one only when
+        // the directory is listed.
+        let end_of_first = Cursor { day: "20261129".into(), offset: 19 };
+        assert_eq!(read_batch(&root, &end_of_first, 10, false).unwrap(), (vec![], end_of_first.clone()));
+        let (first, next) = read_batch(&root, &end_of_first, 10, true).unwrap();
+        assert_eq!((first.len(), next), (2, Cursor { day: "20261130".into(), offset: 38 }));
+        // A day that is gone (compressed) is always looked for.
+        std::fs::remove_file(logs.join("20261129.txt")).unwrap();
+        assert_eq!(read_batch(&root, &end_of_first, 10, false).unwrap().0.len(), 2);
         assert_eq!(end_of_logs(&root), Cursor { day: "20261130".into(), offset: 48 });
     }
 }

@@ -10,7 +10,7 @@
 //! ended while lines were missing is completed too. Files copied by rsync
 //! are taken as they are: the mirror continues after their last byte.
 
-use crate::{parse_line_place, Broke, Link, Settings};
+use crate::{parse_line_place, Broke, Ev, Link, Settings};
 use chrono::NaiveDate;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -71,6 +71,8 @@ pub struct Copies {
     pub appended: u64,
     pub repeats: u64,
     last_sync: Instant,
+    /// The sync running on a thread of its own ([`Copies::sync_soon`]).
+    syncing: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Copies {
@@ -84,6 +86,7 @@ impl Copies {
             appended: 0,
             repeats: 0,
             last_sync: Instant::now(),
+            syncing: None,
         }
     }
 
@@ -221,13 +224,43 @@ impl Copies {
         Ok(out)
     }
 
-    /// Syncs every copy written since the last sync.
+    /// Syncs every copy written since the last sync, and waits for it.
     pub fn sync(&mut self) -> std::io::Result<()> {
+        if let Some(running) = self.syncing.take() {
+            running.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        }
         for c in self.open.values_mut().filter(|c| c.dirty) {
             c.file.sync_data()?;
             c.dirty = false;
         }
         self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Starts syncing every copy written since the last sync on a thread of
+    /// its own, unless the last one is still running; returns the error of
+    /// the last one if it failed. A hundred syncs a second (one per site)
+    /// take long enough on a slow disk to hold up the lines meanwhile; the
+    /// acknowledgements do not wait for them anyway ([`flush`]).
+    pub fn sync_soon(&mut self) -> std::io::Result<()> {
+        if let Some(running) = self.syncing.take() {
+            if !running.is_finished() {
+                self.syncing = Some(running);
+                return Ok(());
+            }
+            running.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        }
+        let mut files = Vec::new();
+        for c in self.open.values_mut().filter(|c| c.dirty) {
+            files.push(c.file.try_clone()?);
+            c.dirty = false;
+        }
+        self.last_sync = Instant::now();
+        if !files.is_empty() {
+            let running =
+                std::thread::Builder::new().name("mirror sync".into()).spawn(move || files.iter().try_for_each(File::sync_data))?;
+            self.syncing = Some(running);
+        }
         Ok(())
     }
 }
@@ -262,8 +295,9 @@ pub struct MirrorSettings {
 
 /// Runs the mirror until `stop` says so: subscribes to every site's raw
 /// lines with a persistent session and QoS 1, writes them into the copies,
-/// and acknowledges each message only once its line is written and synced,
-/// so a mirror killed at any moment gets them again from the broker.
+/// and acknowledges each message only once its line is written (synced
+/// within a second), so a mirror killed at any moment gets them again from
+/// the broker.
 pub fn mirror(s: &MirrorSettings, stop: &dyn Fn() -> bool, progress: &mut dyn FnMut(&Copies)) -> std::io::Result<()> {
     let mut copies = Copies::new(&s.dir);
     let mut wait = Duration::from_millis(500);
@@ -299,8 +333,8 @@ fn mirror_connected(
     let mut opts: MqttOptions = crate::options(&s.broker, &s.client_id)?;
     opts.set_clean_session(false);
     opts.set_manual_acks(true);
-    let (client, mut conn) = Client::new(opts, ACK_BATCH * 3);
-    let mut link = Link::new(&client, &mut conn, None);
+    let (client, conn) = Client::new(opts, ACK_BATCH * 3);
+    let mut link = Link::new(&client, conn, None)?;
     let session = link.connack()?;
     let prefix = &s.broker.prefix;
     let filters: Vec<String> = if s.sites.is_empty() {
@@ -332,17 +366,17 @@ fn mirror_connected(
         // until they are acknowledged, so a pause must not wait for more.
         // Acknowledgements stuck in a full queue need the event loop to run.
         let event = if unacked.is_empty() {
-            link.conn.recv_timeout(Duration::from_millis(100)).map_err(|_| ())
+            link.recv(Duration::from_millis(100))
         } else if stalled {
-            link.conn.recv_timeout(Duration::from_millis(5)).map_err(|_| ())
+            link.recv(Duration::from_millis(5))
         } else {
-            link.conn.try_recv().map_err(|_| ())
+            link.try_recv()
         };
-        let got = match event {
-            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => Some(p),
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => return Err(Broke::Broker(e.to_string())),
-            Err(()) => {
+        let got = match event.transpose()? {
+            Some(Ev::Mqtt(Ok(Event::Incoming(Packet::Publish(p))))) => Some(p),
+            Some(Ev::Mqtt(Err(e))) => return Err(Broke::Broker(e.to_string())),
+            Some(_) => None,
+            None => {
                 // Quiet: what was written is acknowledged.
                 flush(copies, &client, &mut unacked)?;
                 stalled = !unacked.is_empty();
@@ -380,7 +414,7 @@ fn mirror_connected(
 /// says how far it reaches.
 fn flush(copies: &mut Copies, client: &Client, unacked: &mut Vec<rumqttc::Publish>) -> Result<(), Broke> {
     if copies.last_sync.elapsed() >= SYNC_EVERY {
-        copies.sync().map_err(|e| Broke::Broker(format!("syncing the copies: {e}")))?;
+        copies.sync_soon().map_err(|e| Broke::Broker(format!("syncing the copies: {e}")))?;
     }
     if unacked.is_empty() {
         return Ok(());

@@ -240,6 +240,11 @@ pub fn follow(
         }
         None => None,
     };
+    if let Some(f) = &forwarder {
+        // The forwarder reads the logs itself: a new line goes out as soon
+        // as it is written, not after the settling and the indexing below.
+        watch.on_change(f.waker());
+    }
     let lock = || idx.lock().unwrap_or_else(PoisonError::into_inner);
     while !watch.stopping() && watch.wait(RESCAN, DEBOUNCE) != Wake::Stop {
         let done = lock().catch_up(logs, decoders, &mut |_| !watch.stopping()).context("following the logs")?;

@@ -5,7 +5,7 @@ use crate::error::{CliError, SetupExt};
 use anyhow::Context;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// What ended a wait.
@@ -19,9 +19,13 @@ pub enum Wake {
     Stop,
 }
 
+/// Called from the watch's thread on every change, before any settling.
+type Hook = Box<dyn Fn() + Send + Sync>;
+
 pub struct Watch {
     rx: mpsc::Receiver<Wake>,
     stopper: Stopper,
+    hooks: Arc<Mutex<Vec<Hook>>>,
     _watcher: notify::RecommendedWatcher,
 }
 
@@ -45,6 +49,8 @@ impl Watch {
         use notify::Watcher;
         let (tx, rx) = mpsc::channel();
         let events = tx.clone();
+        let hooks: Arc<Mutex<Vec<Hook>>> = Arc::default();
+        let calls = hooks.clone();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             use notify::event::{AccessKind, AccessMode, EventKind};
             match res {
@@ -52,6 +58,9 @@ impl Watch {
                 // watcher's own reads would otherwise wake it for ever.
                 Ok(e) if matches!(e.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write)) => {}
                 Ok(_) => {
+                    for hook in calls.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+                        hook();
+                    }
                     let _ = events.send(Wake::Changed);
                 }
                 Err(_) => {}
@@ -71,7 +80,14 @@ impl Watch {
                 on_signal.stop();
             }
         });
-        Ok(Watch { rx, stopper, _watcher: watcher })
+        Ok(Watch { rx, stopper, hooks, _watcher: watcher })
+    }
+
+    /// Calls `hook` on every change as soon as it is seen, without the
+    /// settling [`Watch::wait`] does (for work that must not wait, such as
+    /// forwarding a new line). It runs on the watch's thread: keep it short.
+    pub fn on_change(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.hooks.lock().unwrap_or_else(PoisonError::into_inner).push(Box::new(hook));
     }
 
     /// A handle that stops this watch from another thread.
