@@ -463,15 +463,7 @@ impl Run {
     }
 
     fn topic(&self, parts: &[&str]) -> String {
-        let mut t = format!("{}/{}", self.s.prefix, self.s.site);
-        for p in parts {
-            t.push('/');
-            // A device's name must not add levels or wildcards to a topic,
-            // nor a `.`, which NATS (serving MQTT) takes for a separator and
-            // refuses.
-            t.push_str(&p.replace(['/', '+', '#', '.'], "_"));
-        }
-        t
+        topic(&self.s.prefix, &self.s.site, parts)
     }
 
     fn run(&mut self, mut cursor: Cursor) {
@@ -622,16 +614,7 @@ impl Run {
             }
         }
         tracing::info!(day = %ask.day, offset = ask.offset, lines = lines.len(), "MQTT: sending lines again for a mirror");
-        let msgs: Vec<Msg> = lines
-            .iter()
-            .map(|(day, offset, line)| {
-                let source = match logfile::parse_line(line) {
-                    Ok(logfile::Line::Reading { source, .. }) => source,
-                    _ => "#",
-                };
-                self.raw(day, *offset, line, source, &format!("{}/{day}/{offset}", self.s.site))
-            })
-            .collect();
+        let msgs: Vec<Msg> = lines.iter().map(|(day, offset, line)| self.raw_of(day, *offset, line)).collect();
         link.send(&msgs)?;
         Ok(())
     }
@@ -640,15 +623,11 @@ impl Run {
     fn messages(&mut self, day: &str, offset: u64, line: &str) -> Vec<Msg> {
         let id = format!("{}/{day}/{offset}", self.s.site);
         let mut out = Vec::new();
-        let Ok(logfile::Line::Reading { time, source, text }) = logfile::parse_line(line) else {
-            if self.s.raw && line.starts_with('#') {
-                out.push(self.raw(day, offset, line, "#", &id));
-            }
-            return out;
-        };
         if self.s.raw {
-            out.push(self.raw(day, offset, line, source, &id));
+            // Every line, readings or not, goes to mirrors.
+            out.push(self.raw_of(day, offset, line));
         }
+        let Ok(logfile::Line::Reading { time, source, text }) = logfile::parse_line(line) else { return out };
         let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y%m%d") else { return out };
         let time_ms = logfile::time::join_millis(date, time);
         let unescaped = String::from_utf8_lossy(&logfile::unescape(text)).into_owned();
@@ -736,12 +715,45 @@ impl Run {
     /// went out. A mirror compares its copy with it (a lost message at the
     /// end of a burst is never followed by one that shows the gap).
     fn head(&self, cursor: &Cursor) -> Msg {
-        Msg { topic: self.topic(&["head"]), payload: serde_json::to_vec(cursor).unwrap_or_default(), retain: true }
+        let (topic, payload) = head_message(&self.s.prefix, &self.s.site, cursor);
+        Msg { topic, payload, retain: true }
     }
+}
 
-    fn raw(&self, day: &str, offset: u64, line: &str, source: &str, id: &str) -> Msg {
-        let doc = json!({"id": id, "day": day, "offset": offset, "line": line});
-        Msg { topic: self.topic(&["raw", source]), payload: doc.to_string().into_bytes(), retain: false }
+/// `<prefix>/<site>/<parts...>`. A device's name must not add levels or
+/// wildcards to a topic, nor a `.`, which NATS (serving MQTT) takes for a
+/// separator and refuses.
+fn topic(prefix: &str, site: &str, parts: &[&str]) -> String {
+    let mut t = format!("{prefix}/{site}");
+    for p in parts {
+        t.push('/');
+        t.push_str(&p.replace(['/', '+', '#', '.'], "_"));
+    }
+    t
+}
+
+/// The topic and payload a site's forwarder publishes (retained) as its
+/// `head`: where its log ends.
+pub fn head_message(prefix: &str, site: &str, cursor: &Cursor) -> (String, Vec<u8>) {
+    (topic(prefix, site, &["head"]), serde_json::to_vec(cursor).unwrap_or_default())
+}
+
+/// The topic and payload a site's forwarder publishes for a raw line at
+/// `offset` of `day`: what mirrors take, for tools that stand in for sites
+/// (`bench mqtt` simulates a hundred of them).
+pub fn raw_message(prefix: &str, site: &str, day: &str, offset: u64, line: &str) -> (String, Vec<u8>) {
+    let source = match logfile::parse_line(line) {
+        Ok(logfile::Line::Reading { source, .. }) => source,
+        _ => "#",
+    };
+    let doc = json!({"id": format!("{site}/{day}/{offset}"), "day": day, "offset": offset, "line": line});
+    (topic(prefix, site, &["raw", source]), doc.to_string().into_bytes())
+}
+
+impl Run {
+    fn raw_of(&self, day: &str, offset: u64, line: &str) -> Msg {
+        let (topic, payload) = raw_message(&self.s.prefix, &self.s.site, day, offset, line);
+        Msg { topic, payload, retain: false }
     }
 
     /// Retained status messages that changed since last told.
@@ -1078,6 +1090,18 @@ impl Link<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_messages_go_to_their_source_or_to_raw_underscore() {
+        let (topic, payload) = raw_message("bb", "cellar", "20261129", 42, "L 00:00:01.000 usb.0 OK 1 2");
+        assert_eq!(topic, "bb/cellar/raw/usb_0");
+        let doc: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(doc, json!({"id": "cellar/20261129/42", "day": "20261129", "offset": 42, "line": "L 00:00:01.000 usb.0 OK 1 2"}));
+        assert_eq!(raw_message("bb", "cellar", "20261129", 0, "# 00:00:00.000 previous 20261128.txt 10").0, "bb/cellar/raw/_");
+        assert_eq!(raw_message("bb", "cellar", "20261129", 9, "not a log line at all").0, "bb/cellar/raw/_");
+        let (head, payload) = head_message("bb", "cellar", &Cursor { day: "20261129".into(), offset: 7 });
+        assert_eq!((head.as_str(), payload), ("bb/cellar/head", br#"{"day":"20261129","offset":7}"#.to_vec()));
+    }
 
     #[test]
     fn urls() {
