@@ -4,9 +4,9 @@
 //! device name rendered as text; and the HTTP side's security checked with
 //! raw requests.
 
-use crate::browser::Browser;
 use crate::harness::{real_site, stdout, Dir, Proc, Pty, StderrLines, HOUSEMON};
 use crate::status::CHECKS;
+use devtools::Browser;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -95,6 +95,20 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
     assert!(rows.as_u64().unwrap() > 10, "{rows}");
     let limit = browser.eval(&page, "fetch(location.pathname.replace('/sensor/', '/api/sensor/') + '?from=2012-11-30&to=2012-12-01').then(r => r.json()).then(j => j.thresholds[0].max)");
     assert_eq!(limit, 17.2);
+    // Its axes are labelled with round values and round times, and the
+    // drawing's time is kept for `bench web`.
+    let mut ticks = |expr: &str| browser_ticks(&mut browser, &page, expr);
+    assert_eq!(ticks("niceTicks(12.37, 18.91, 5)"), "13 14 15 16 17 18");
+    assert_eq!(ticks("niceTicks(-0.3, 0.72, 5)"), "-0.2 0.0 0.2 0.4 0.6");
+    assert_eq!(
+        ticks("timeTicks(Date.parse('2012-11-30T00:00Z'), Date.parse('2012-12-01T00:00Z'), 6)"),
+        "11-30 03:00 06:00 09:00 12:00 15:00 18:00 21:00 12-01"
+    );
+    assert_eq!(
+        ticks("timeTicks(Date.parse('2011-11-30T10:17Z'), Date.parse('2012-11-30T10:17Z'), 6)"),
+        "2012-01 2012-03 2012-05 2012-07 2012-09 2012-11"
+    );
+    assert!(browser.eval(&page, "window.blackboxPlotMs").as_f64().is_some_and(|ms| ms >= 0.0), "the plot's drawing time is kept");
     shot(&mut browser, &page, "sensor");
     browser.navigate(&page, &format!("{url}history"));
     browser.wait_for(&page, "document.querySelectorAll('#history tr').length > 1");
@@ -104,10 +118,19 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
     shot(&mut browser, &page, "overview");
 }
 
+/// The labels of a tick function's answer, evaluated in the page.
+fn browser_ticks(browser: &mut Browser, page: &devtools::Page, expr: &str) -> String {
+    browser.eval(page, &format!("{expr}.map(t => t.label).join(' ')")).as_str().unwrap_or_default().to_string()
+}
+
 /// With BLACKBOX_SCREENSHOTS=DIR, saves the page as DIR/NAME.png (docs/img in the repository).
-pub(crate) fn shot(browser: &mut Browser, page: &crate::browser::Page, name: &str) {
+pub(crate) fn shot(browser: &mut Browser, page: &devtools::Page, name: &str) {
     if let Ok(dir) = std::env::var("BLACKBOX_SCREENSHOTS") {
-        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), browser.screenshot(page)).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("{name}.png")),
+            web::auth::base64(&browser.screenshot_base64(page)).expect("base64"),
+        )
+        .unwrap();
     }
 }
 

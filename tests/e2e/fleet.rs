@@ -4,9 +4,9 @@
 //! in a real headless Chromium, the fleet page's tiles, a click into a
 //! site's own dashboard and back, and a site that appears while it runs.
 
-use crate::browser::Browser;
 use crate::harness::{real_day, stderr, stdout, Dir, HOUSEMON};
 use crate::status::CHECKS;
+use devtools::Browser;
 use serde_json::Value;
 
 /// `sites/jeelabs` (the real day, its own blackbox.toml with checks),
@@ -102,6 +102,19 @@ fn the_fleet_page_shows_every_site_and_leads_into_its_dashboard() {
     std::fs::create_dir_all(&new).unwrap();
     std::fs::write(new.join("20121130.txt"), "L 23:58:30.000 lab {\"id\":\"n7\",\"temp\":20}\n").unwrap();
     browser.wait_for(&page, "!!document.querySelector('.tile[data-site=\"north\"].level-ok')");
+    // A site whose configuration does not load is black, with the reason, not left out.
+    let broken = dir.path().join("sites/broken");
+    std::fs::create_dir_all(broken.join("logs/2012")).unwrap();
+    std::fs::write(broken.join("logs/2012/20121130.txt"), "L 23:58:40.000 lab {\"id\":\"n8\",\"temp\":20}\n").unwrap();
+    std::fs::write(broken.join("blackbox.toml"), "nonsense_key = 1\n").unwrap();
+    let why = browser.wait_for(
+        &page,
+        "(t => t && t.querySelector('.why').textContent)(document.querySelector('.tile[data-site=\"broken\"].level-black'))",
+    );
+    assert!(why.as_str().unwrap().contains("cannot read") && why.as_str().unwrap().contains("blackbox.toml"), "{why}");
+    let code = browser.eval(&page, "fetch('/sites/broken/api/status').then(r => r.status)");
+    assert_eq!(code, 503);
+    err.wait_for("site broken: ");
     crate::dashboard::shot(&mut browser, &page, "fleet");
     // A site's name is looked up, never followed as a path.
     for bad in ["/sites/..%2F..%2Fetc/api/status", "/sites/nope/api/status", "/sites/.hidden/api/status"] {

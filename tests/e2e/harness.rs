@@ -197,6 +197,14 @@ impl StderrLines {
         }
     }
 
+    /// Every line received so far, without waiting.
+    pub fn drain(&mut self) -> &[String] {
+        while let Ok(line) = self.rx.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
     /// Every line, once the process has closed its stderr (exited).
     pub fn all(mut self) -> Vec<String> {
         while let Ok(line) = self.rx.recv_timeout(DEADLINE) {

@@ -1,7 +1,6 @@
 //! End-to-end tests: the real `blackbox` binary on real files, pseudo-terminals
 //! and processes that are killed for real.
 
-mod browser;
 mod harness;
 
 mod capture;

@@ -213,7 +213,8 @@ fn forwarding_survives_a_broker_outage_and_a_deleted_cache_in_order_and_without_
     append(&dir, 0, 19.0);
     let mut sub = Sub::start(port);
     let mut follower = dir.spawn(&["index", "--follow"]);
-    follower.stderr_lines().wait_for("forwarding to mqtt://");
+    let mut err = follower.stderr_lines();
+    err.wait_for("forwarding to mqtt://");
     sub.wait_until("online", |g| g.iter().any(|(t, p)| t == "blackbox/lab/online" && p == "online"));
     for n in 1..=5 {
         append(&dir, n, 20.0 + n as f64);
@@ -226,11 +227,18 @@ fn forwarding_survives_a_broker_outage_and_a_deleted_cache_in_order_and_without_
     // Statuses, retained, once the cache has the lines.
     sub.wait_until("n3's status", |g| g.iter().any(|(t, p)| t == "blackbox/lab/status/lab/n3" && p.contains("\"level\":\"ok\"")));
 
-    // The broker goes away; lines keep coming; it returns.
+    // The broker goes away; lines keep coming, over a second; it returns.
     let (bdir, port) = broker.stop();
     for n in 6..=25 {
         append(&dir, n, 20.0);
+        // Pacing, as a device sends lines (nothing waits on this).
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    err.wait_for("the broker is away");
+    // New lines do not hurry the reconnection: one attempt (and one
+    // warning) per backoff period (0.5 s, doubling), not one per line.
+    let attempts = err.drain().iter().filter(|l| l.contains("the broker is away")).count();
+    assert!(attempts <= 8, "{attempts} connection attempts while 20 lines came:\n{}", err.seen.join("\n"));
     let _broker = Broker::try_on(&bdir, port).expect("mosquitto again on its port");
     sub.wait_until("all 25 lines", |g| {
         g.iter().filter(|(t, _)| t == "blackbox/lab/raw/lab").map(|(_, p)| p.clone()).collect::<std::collections::BTreeSet<_>>().len() >= 25

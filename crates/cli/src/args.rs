@@ -169,6 +169,8 @@ pub struct DemoArgs {
 /// Days are indexed strictly in order, each from where the last run stopped.
 /// A day whose file changed is re-indexed; a day whose file is gone is
 /// removed. The cache can be deleted at any time: `index` rebuilds it.
+/// With --follow and an [mqtt] table in the configuration, it also forwards
+/// every line to the broker (docs/mqtt.md).
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "Examples:\n  blackbox index\n  blackbox index --logs /srv/jeemon/logs --cache /tmp/jeemon-cache")]
 pub struct IndexArgs {
@@ -315,6 +317,7 @@ pub struct StatusArgs {
 /// serves the dashboard, its JSON API, /metrics and /healthz from the same
 /// process. While it catches up (or rebuilds), every page shows how far it
 /// is. Listens on 127.0.0.1 unless [web] users or token_file are configured.
+/// With an [mqtt] table it also forwards every line to the broker.
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "Examples:
   blackbox serve

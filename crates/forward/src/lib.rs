@@ -478,11 +478,20 @@ impl Run {
                     self.told.clear();
                     self.announced.clear();
                     tracing::debug!(wait_ms = wait.as_millis() as u64, "MQTT: waiting before connecting again");
+                    // Only a stop ends the wait early: new lines (wakes) do
+                    // not hurry the next attempt, or a busy site would try
+                    // (and warn) once per line.
+                    let until = Instant::now() + wait;
                     let (lock, cv) = &*self.signal;
-                    let g = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                    if !g.stop {
-                        let _ = cv.wait_timeout(g, wait);
+                    let mut g = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    while !g.stop {
+                        let left = until.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        g = cv.wait_timeout(g, left).unwrap_or_else(PoisonError::into_inner).0;
                     }
+                    drop(g);
                     // A connection that held a while starts the backoff again.
                     wait = if tried.elapsed() > Duration::from_secs(10) {
                         Duration::from_millis(500)

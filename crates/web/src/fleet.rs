@@ -26,6 +26,9 @@ pub(crate) const FLEET_HEADER: &str = "x-blackbox-fleet";
 /// The sites a fleet server shows.
 pub struct Fleet {
     sites: RwLock<BTreeMap<String, (Shared, Router)>>,
+    /// Sites that cannot be shown, and why (a configuration that does not
+    /// load, a cache that cannot be built): black in the fleet, with the reason.
+    broken: RwLock<BTreeMap<String, String>>,
     auth: Auth,
     max_connections: usize,
 }
@@ -38,7 +41,7 @@ impl std::fmt::Debug for Fleet {
 
 impl Fleet {
     pub fn new(auth: Auth, max_connections: usize) -> Arc<Fleet> {
-        Arc::new(Fleet { sites: RwLock::default(), auth, max_connections })
+        Arc::new(Fleet { sites: RwLock::default(), broken: RwLock::default(), auth, max_connections })
     }
 
     /// Adds a site (its name is `site.name`); a site of that name is replaced.
@@ -46,11 +49,23 @@ impl Fleet {
         let name = site.name.clone();
         let app = App::new(site);
         let router = crate::router(app.clone());
+        self.broken.write().unwrap_or_else(PoisonError::into_inner).remove(&name);
         self.sites.write().unwrap_or_else(PoisonError::into_inner).insert(name, (app, router));
     }
 
+    /// Marks a site as one that cannot be shown, and why: it is black in
+    /// the fleet (with the reason) until [`Fleet::add`] adds it again.
+    pub fn fail(&self, name: &str, why: String) {
+        self.sites.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+        self.broken.write().unwrap_or_else(PoisonError::into_inner).insert(name.to_string(), why);
+    }
+
+    /// Every site's name, the broken ones too.
     pub fn names(&self) -> Vec<String> {
-        self.sites.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+        let mut names: Vec<String> = self.sites.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
+        names.extend(self.broken.read().unwrap_or_else(PoisonError::into_inner).keys().cloned());
+        names.sort();
+        names
     }
 
     fn site(&self, name: &str) -> Option<(Shared, Router)> {
@@ -98,6 +113,10 @@ async fn to_site(State(fleet): State<Arc<Fleet>>, Path((site, _)): Path<(String,
 /// Hands the request to the site's router, with `/sites/<site>` taken off its path.
 async fn dispatch(fleet: &Fleet, site: &str, req: Request) -> Response {
     let Some((_, router)) = fleet.site(site) else {
+        if let Some(why) = fleet.broken.read().unwrap_or_else(PoisonError::into_inner).get(site) {
+            let body = json!({"error": format!("site {site:?} cannot be shown: {why}")});
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        }
         return (StatusCode::NOT_FOUND, Json(json!({"error": format!("no site {site:?} in this fleet")}))).into_response();
     };
     let (mut parts, body) = req.into_parts();
@@ -126,9 +145,18 @@ async fn fleet_json(State(fleet): State<Arc<Fleet>>) -> Response {
     let now = now_ms();
     let sites: Vec<(String, Shared)> =
         fleet.sites.read().unwrap_or_else(PoisonError::into_inner).iter().map(|(n, (a, _))| (n.clone(), a.clone())).collect();
+    let broken: Vec<(String, String)> =
+        fleet.broken.read().unwrap_or_else(PoisonError::into_inner).iter().map(|(n, e)| (n.clone(), e.clone())).collect();
     let mut out = Vec::new();
     let mut worst = Level::Ok;
     let mut counts = [0usize; 6];
+    let mut shown: Vec<(String, Value)> = broken
+        .into_iter()
+        .map(|(name, why)| {
+            let v = json!({"site": name, "ready": true, "level": "black", "colour": Level::Black.colour(), "error": why});
+            (name, v)
+        })
+        .collect();
     for (name, app) in sites {
         let v = match app.index() {
             None => {
@@ -163,6 +191,10 @@ async fn fleet_json(State(fleet): State<Arc<Fleet>>) -> Response {
                 }
             }
         };
+        shown.push((name, v));
+    }
+    shown.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, v) in shown {
         let level: Level = serde_json::from_value(v["level"].clone()).unwrap_or(Level::Black);
         worst = worst.max(level);
         counts[Level::ALL.iter().position(|l| *l == level).unwrap_or(5)] += 1;

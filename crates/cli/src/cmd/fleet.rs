@@ -180,14 +180,27 @@ pub fn serve(global: &Global, args: ServeArgs, dir: &Path) -> Result<ExitCode, C
     let stop = capture::Stop::new().context("cannot create the stop pipe").setup()?;
     stop.on_signals().context("cannot install signal handlers").setup()?;
     let mut followers: Vec<(String, Stopper, std::thread::JoinHandle<()>)> = Vec::new();
+    // Sites that could not be started, and why: tried again at every rescan
+    // (the configuration may be mended), told again only when the reason changes.
+    let mut failed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     loop {
         for site in sites(dir)? {
             if followers.iter().any(|(n, _, _)| *n == site.name) {
                 continue;
             }
             match follow_site(global, &config, &site, &fleet) {
-                Ok((stopper, thread)) => followers.push((site.name.clone(), stopper, thread)),
-                Err(e) => note!("blackbox: site {}: {}", site.name, e.message()),
+                Ok((stopper, thread)) => {
+                    failed.remove(&site.name);
+                    followers.push((site.name.clone(), stopper, thread));
+                }
+                Err(e) => {
+                    let why = e.message();
+                    if failed.get(&site.name) != Some(&why) {
+                        note!("blackbox: site {}: {why}; shown black until it can be read", site.name);
+                    }
+                    fleet.fail(&site.name, why.clone());
+                    failed.insert(site.name.clone(), why);
+                }
             }
         }
         if stop.wait(RESCAN) {
@@ -214,7 +227,7 @@ fn follow_site(
     global: &Global,
     central: &config::Config,
     site: &SiteDir,
-    fleet: &web::fleet::Fleet,
+    fleet: &Arc<web::fleet::Fleet>,
 ) -> Result<(Stopper, std::thread::JoinHandle<()>), CliError> {
     let g = site_global(global, site);
     let (derive, logs, cache_dir) = cache::cache_settings(&g)?;
@@ -235,6 +248,7 @@ fn follow_site(
         max_connections: central.web.max_connections.unwrap_or(512),
     });
     let name = site.name.clone();
+    let fleet = fleet.clone();
     let routes = alert::Routes { routes: Vec::new(), site: name.clone(), state: settings::state_dir(&g, &derive.config) };
     let thread = std::thread::Builder::new()
         .name(format!("site {name}"))
@@ -257,7 +271,8 @@ fn follow_site(
                 crate::cmd::dashboard::follow_serving(&idx, &cache_dir, &logs, &derive.decoders, &watch, &hub, &routes, on_record, None)
             };
             if let Err(e) = run() {
-                note!("blackbox: site {name}: {}", e.message());
+                note!("blackbox: site {name}: {}; shown black", e.message());
+                fleet.fail(&name, e.message());
             }
         })
         .context("cannot start a site's follower")

@@ -1,7 +1,8 @@
 //! A real headless Chromium (Debian's `chromium`), driven over the DevTools
 //! protocol: open a page, evaluate JavaScript in it, wait for a condition
-//! (bounded), take a screenshot. `scripts/test` installs Chromium; when CI
-//! runs (`CI=true`) a missing browser fails the test instead of skipping it.
+//! (bounded), take a screenshot. For the end-to-end tests and `bench web`.
+//! `scripts/test` installs Chromium; when CI runs (`CI=true`) a missing
+//! browser fails the test instead of skipping it.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -10,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tungstenite::{Message, WebSocket};
 
+#[derive(Debug)]
 pub struct Browser {
     child: Child,
     ws: WebSocket<TcpStream>,
@@ -18,6 +20,7 @@ pub struct Browser {
 }
 
 /// One tab.
+#[derive(Debug)]
 pub struct Page {
     session: String,
 }
@@ -145,10 +148,10 @@ impl Browser {
         }
     }
 
-    /// A PNG of the page as it is.
-    pub fn screenshot(&mut self, page: &Page) -> Vec<u8> {
+    /// A PNG of the page as it is, in base64.
+    pub fn screenshot_base64(&mut self, page: &Page) -> String {
         let r = self.call(Some(&page.session), "Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": false}));
-        web::auth::base64(r["data"].as_str().expect("data")).expect("base64")
+        r["data"].as_str().expect("data").to_string()
     }
 }
 
