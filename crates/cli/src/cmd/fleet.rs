@@ -123,7 +123,8 @@ pub fn status(global: &Global, args: &StatusArgs, dir: &Path) -> Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     let color = crate::view::use_color(global.color);
-    writeln!(out, "{}  fleet: {} sites in {}", crate::cmd::status::badge(worst, color), rows.len(), dir.display())?;
+    let sites = if rows.len() == 1 { "1 site".to_string() } else { format!("{} sites", rows.len()) };
+    writeln!(out, "{}  fleet: {sites} in {}", crate::cmd::status::badge(worst, color), dir.display())?;
     if rows.is_empty() {
         writeln!(out, "(no site yet: `blackbox mirror --mqtt URL --dir {}` makes <site>/logs in it)", dir.display())?;
         return Ok(ExitCode::SUCCESS);

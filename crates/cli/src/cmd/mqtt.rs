@@ -30,9 +30,12 @@ pub fn forward(global: &Global, args: ForwardArgs) -> Result<ExitCode, CliError>
     if replay.to.as_ref().is_some_and(|to| *to < replay.from) {
         return Err(setup_error("--to is before --from"));
     }
+    let span = match &replay.to {
+        Some(to) => format!("from {} to {}", replay.from, to),
+        None => format!("from {} on", replay.from),
+    };
     note!(
-        "blackbox: publishing the lines from {} on again to {}:{} as {}/{}, at most {} lines/s",
-        replay.from,
+        "blackbox: publishing the lines {span} again to {}:{} as {}/{}, at most {} lines/s",
         settings.host,
         settings.port,
         settings.prefix,
@@ -50,7 +53,10 @@ pub fn forward(global: &Global, args: ForwardArgs) -> Result<ExitCode, CliError>
         }
     })
     .map_err(|e| CliError::from(anyhow::anyhow!(e)))?;
-    note!("blackbox: {sent} lines published again in {:.1} s", started.elapsed().as_secs_f64());
+    note!("blackbox: {} published again in {:.1} s", lines(sent), started.elapsed().as_secs_f64());
+    if sent == 0 {
+        note!("blackbox: (no lines in {}: `blackbox stats` lists the days the logs hold)", span.trim_start_matches("from "));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -105,7 +111,7 @@ pub fn mirror(_global: &Global, args: MirrorArgs) -> Result<ExitCode, CliError> 
                         // The first lines at once, then at most a line a minute.
                         if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                             said = Some(Instant::now());
-                            note!("blackbox: mirror: {} lines appended, {} repeats dropped so far", c.appended, c.repeats);
+                            note!("blackbox: mirror: {} appended, {} dropped so far", lines(c.appended), repeats(c.repeats));
                         }
                     }
                 };
@@ -117,5 +123,23 @@ pub fn mirror(_global: &Global, args: MirrorArgs) -> Result<ExitCode, CliError> 
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => Err(CliError::from(anyhow::anyhow!("mirror: {e}"))),
         Err(_) => Err(CliError::from(anyhow::anyhow!("mirror: the mirror thread panicked"))),
+    }
+}
+
+/// "1 line", "2 lines".
+fn lines(n: u64) -> String {
+    if n == 1 {
+        "1 line".into()
+    } else {
+        format!("{n} lines")
+    }
+}
+
+/// "1 repeat", "2 repeats".
+fn repeats(n: u64) -> String {
+    if n == 1 {
+        "1 repeat".into()
+    } else {
+        format!("{n} repeats")
     }
 }
