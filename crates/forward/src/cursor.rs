@@ -103,6 +103,7 @@ impl CursorFile {
 
     /// Saves `c` in place; the synced copy too when a second has passed.
     pub fn save(&mut self, c: &Cursor) -> std::io::Result<()> {
+        let opened = self.file.is_none();
         let file = match &mut self.file {
             Some(f) => f,
             None => {
@@ -112,8 +113,9 @@ impl CursorFile {
             }
         };
         file.write_all_at(&record(c), 0)?;
-        // A longer file (written by hand) loses its tail once.
-        if file.metadata()?.len() > RECORD_LEN as u64 {
+        // A longer file (written by hand) loses its tail, once: later
+        // records are all of the same length.
+        if opened && file.metadata()?.len() > RECORD_LEN as u64 {
             file.set_len(RECORD_LEN as u64)?;
         }
         self.unsynced = true;

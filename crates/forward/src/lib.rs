@@ -991,7 +991,8 @@ impl Link<'_> {
         let (mut queued, mut acked) = (0, 0);
         let mut deadline = Instant::now() + ACK_TIMEOUT;
         while acked < msgs.len() {
-            // The event loop runs only in `recv` below: publishing must never block.
+            // Publishing must never block: the pump may itself be waiting
+            // for this thread to take its events (a full queue both ways).
             while queued < msgs.len() && queued - acked < WINDOW {
                 let m = &msgs[queued];
                 match self.client.try_publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload.clone()) {

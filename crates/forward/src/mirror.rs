@@ -364,7 +364,7 @@ fn mirror_connected(
         // While messages wait to be acknowledged, only what has already
         // arrived is taken: the broker sends a few at a time (mosquitto 20)
         // until they are acknowledged, so a pause must not wait for more.
-        // Acknowledgements stuck in a full queue need the event loop to run.
+        // Acknowledgements that did not fit are tried again soon.
         let event = if unacked.is_empty() {
             link.recv(Duration::from_millis(100))
         } else if stalled {
@@ -419,8 +419,8 @@ fn flush(copies: &mut Copies, client: &Client, unacked: &mut Vec<rumqttc::Publis
     if unacked.is_empty() {
         return Ok(());
     }
-    // Never blocking: the connection's event loop runs only when this
-    // thread polls it, so a full request queue would wait forever. What
+    // Never blocking: the pump may itself be waiting for this thread to
+    // take its events, so a full request queue could wait forever. What
     // does not fit now goes at the next look; meanwhile the broker, short
     // of acknowledgements, sends no more.
     let mut sent = 0;
