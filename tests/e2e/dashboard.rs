@@ -95,6 +95,34 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
     assert!(rows.as_u64().unwrap() > 10, "{rows}");
     let limit = browser.eval(&page, "fetch(location.pathname.replace('/sensor/', '/api/sensor/') + '?from=2012-11-30&to=2012-12-01').then(r => r.json()).then(j => j.thresholds[0].max)");
     assert_eq!(limit, 17.2);
+    // The same rows with their times as milliseconds (`epoch=ms`, what the
+    // plot asks for), readings and hours alike; another epoch is refused.
+    let api = "location.pathname.replace('/sensor/', '/api/sensor/') + '?from=2012-11-30&to=2012-12-01&every='";
+    for every in ["raw", "1h"] {
+        let same = browser.eval(
+            &page,
+            &format!(
+                "Promise.all(['', '&epoch=ms'].map(e => fetch({api} + '{every}' + e).then(r => r.json()))).then(([a, b]) =>
+                    a.rows.length > 10 && a.rows.length === b.rows.length && a.rows.every((r, i) => typeof r[0] === 'string'
+                    && b.rows[i][0] === Date.parse(r[0]) && JSON.stringify(b.rows[i].slice(1)) === JSON.stringify(r.slice(1))))"
+            ),
+        );
+        assert_eq!(same, true, "every={every}");
+    }
+    assert_eq!(browser.eval(&page, &format!("fetch({api} + '1h&epoch=s').then(r => r.status)")), 400);
+    // The plot's points: a missing value left out, times as numbers or
+    // text, and with more points than columns, each column's lowest low,
+    // mean middle and highest high.
+    let mut points = |rows: &str, width: u32| {
+        let expr = format!(
+            "(p => JSON.stringify([p.reduced, [...p.t.slice(0, p.length)], [...p.lo.slice(0, p.length)], [...p.mid.slice(0, p.length)], [...p.hi.slice(0, p.length)]]))(plotPoints({rows}, [2, 3, 4], 0, 4000, {width}))"
+        );
+        browser.eval(&page, &expr).as_str().unwrap_or_default().to_string()
+    };
+    let rows =
+        "[[0, 1, 1, 2, 3], [1000, 1, 0, 5, 4], ['1970-01-01T00:00:02.000Z', 1, null, 1, 1], ['1970-01-01T00:00:03.000Z', 1, 2, 2, 9]]";
+    assert_eq!(points(rows, 1), "[true,[0],[0],[3],[9]]");
+    assert_eq!(points(rows, 2), "[false,[0,1000,3000],[1,0,2],[2,5,2],[3,4,9]]");
     // Its axes are labelled with round values and round times, and the
     // drawing's time is kept for `bench web`.
     let mut ticks = |expr: &str| browser_ticks(&mut browser, &page, expr);

@@ -175,7 +175,7 @@ pub fn web_bench(bin: &Path, rows: &mut Vec<Row>) {
 
     // A year of a sensor's hourly rollups, from a held cache.
     let year = tmp.path().join("year");
-    workloads::year_data(&year);
+    workloads::year_temperatures(&year);
     let indexed = Command::new(bin).current_dir(&year).args(["index"]).stderr(Stdio::null()).status().expect("index");
     assert!(indexed.success(), "index of the year failed");
     let serve = Serve::start(bin, &year, None);

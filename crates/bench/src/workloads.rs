@@ -170,15 +170,53 @@ pub fn write(dir: &Path, workload: Workload, lines: usize, days: usize) -> DataS
 }
 
 /// The query benchmark's data: a year at one line a minute of 20 key=value
-/// sensors in `dir/logs`, and an empty `dir/blackbox.toml`.
+/// sensors in `dir/logs`, and an empty `dir/blackbox.toml`. Their values
+/// count up and wrap (the query benchmark's figures since it began).
 pub fn year_data(dir: &Path) {
+    let mut n = 0;
+    year_of(dir, |_, _| {
+        n += 1;
+        (0..20).map(|f| format!("s{f}={}", ((n - 1) * 7 + f) % 1000)).collect::<Vec<_>>().join(" ")
+    });
+}
+
+/// The dashboard benchmark's data: the same year and sensors, with values
+/// as a room's or a greenhouse's temperatures have them: a season, a day's
+/// swing, weather that wanders for days and a sensor's own noise, in
+/// tenths. Their hourly rollups are as ragged as real ones; a series that
+/// barely changes draws several times faster than real data.
+pub fn year_temperatures(dir: &Path) {
+    let mut rng = Rng::new(365);
+    let mut weather = [0.0f64; 20];
+    year_of(dir, |day, ms| {
+        let season = -(f64::from(day) / 365.0 * std::f64::consts::TAU).cos();
+        let swing = (f64::from(ms) / f64::from(DAY_MS) - 0.6) * std::f64::consts::TAU;
+        (0..20)
+            .map(|f| {
+                let w = &mut weather[f];
+                *w = (*w * 0.999 + (rng.below(201) as f64 - 100.0) / 1000.0).clamp(-8.0, 8.0);
+                let noise = (rng.below(7) as f64 - 3.0) / 10.0;
+                let value = 12.0 + f as f64 * 0.5 + 8.0 * season + 4.0 * swing.cos() + *w + noise;
+                format!("s{f}={value:.1}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+}
+
+/// A year of one line a minute in `dir/logs` from `text(day, ms)` (the day
+/// from 0, the time of day), and an empty `dir/blackbox.toml`.
+fn year_of(dir: &Path, mut text: impl FnMut(u32, u32) -> String) {
     std::fs::create_dir_all(dir).expect("year dir");
     std::fs::write(dir.join("blackbox.toml"), "").expect("config");
-    let mut n = 0;
+    let (mut day, mut previous) = (0u32, 0u32);
     write_logs(&dir.join("logs"), 365 * 1440, 365, |ms| {
-        let text = (0..20).map(|f| format!("s{f}={}", (n * 7 + f) % 1000)).collect::<Vec<_>>().join(" ");
-        n += 1;
-        Line { ms, source: SIM_SOURCE, text }
+        // Time of day going back: the next day's file.
+        if ms < previous {
+            day += 1;
+        }
+        previous = ms;
+        Line { ms, source: SIM_SOURCE, text: text(day, ms) }
     });
 }
 

@@ -48,6 +48,9 @@ pub(crate) struct Range {
     to: Option<String>,
     every: Option<String>,
     format: Option<String>,
+    /// `ms`: a sensor's rows with their times as milliseconds since 1970
+    /// (UTC) instead of RFC 3339 text, as InfluxDB's `epoch=ms`.
+    epoch: Option<String>,
     device: Option<String>,
     limit: Option<usize>,
 }
@@ -227,6 +230,9 @@ pub(crate) async fn sensor(State(app): State<Shared>, Path(id): Path<String>, Qu
     if !matches!(q.format.as_deref(), None | Some("csv" | "json")) {
         return bad("format: csv or json");
     }
+    if !matches!(q.epoch.as_deref(), None | Some("ms")) {
+        return bad("epoch: ms (or leave it out for RFC 3339 times)");
+    }
     let r = app.with_index(move |_, idx| sensor_data(idx, &id, &q)).await;
     match r {
         Ok(v) if csv => {
@@ -275,6 +281,8 @@ fn sensor_data(idx: &Index, id: &str, q: &Range) -> Result<Value, String> {
     if from >= to {
         return Err("from must be before to".into());
     }
+    let epoch_ms = q.epoch.is_some();
+    let stamp = |t: i64| if epoch_ms { json!(t) } else { json!(rfc3339_millis(t)) };
     let span = to - from;
     let every = match q.every.as_deref() {
         None | Some("") | Some("auto") => {
@@ -306,7 +314,7 @@ fn sensor_data(idx: &Index, id: &str, q: &Range) -> Result<Value, String> {
                     return Ok(());
                 }
                 let value: Value = serde_json::from_str(&index::value_json(v)).unwrap_or(Value::Null);
-                rows.push(json!([rfc3339_millis(t), value]));
+                rows.push(json!([stamp(t), value]));
                 Ok(())
             })
             .map_err(|e| e.to_string())?;
@@ -338,16 +346,9 @@ fn sensor_data(idx: &Index, id: &str, q: &Range) -> Result<Value, String> {
         match &p.summary {
             rollup::Summary::Gauge(g) => {
                 let mean = if g.count > 0 { g.sum.value() / g.count as f64 } else { f64::NAN };
-                rows.push(json!([
-                    rfc3339_millis(p.start),
-                    g.count,
-                    rollup::number(&g.min),
-                    finite(mean),
-                    rollup::number(&g.max),
-                    p.partial
-                ]));
+                rows.push(json!([stamp(p.start), g.count, rollup::number(&g.min), finite(mean), rollup::number(&g.max), p.partial]));
             }
-            rollup::Summary::Counter(c) => rows.push(json!([rfc3339_millis(p.start), c.count, finite(c.total.value()), p.partial])),
+            rollup::Summary::Counter(c) => rows.push(json!([stamp(p.start), c.count, finite(c.total.value()), p.partial])),
         }
     }
     base["every"] = json!(if every == DAY_MS { "1d" } else { "1h" });
