@@ -24,7 +24,28 @@ mod view;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// With glibc's allocator, at most two memory arenas (`MALLOC_ARENA_MAX=2`)
+/// unless the environment sets its own number. glibc gives threads up to 8
+/// arenas per core, and the indexer's threads (decoders, gatherer,
+/// committer, sled's, started again for every day) leave each of them
+/// holding freed memory: a rebuild of five days of a million lines peaked
+/// at 67 to 70 MB with them and at 53 MB with two, in the same time. musl's
+/// allocator (the static board builds) has no arenas.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // Called first in `main`, before any other thread exists; mallopt
+        // only sets a parameter of the allocator and reports failure with 0,
+        // which leaves the default (nothing to handle).
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let args = args::Args::parse();
     QUIET.store(args.global.quiet, std::sync::atomic::Ordering::Relaxed);
     init_tracing(args.global.verbose, args.global.quiet, args.global.color);
