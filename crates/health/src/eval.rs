@@ -665,6 +665,7 @@ impl Health {
     /// Feeds one value of a sensor (in line order): `line` is its line in
     /// the current day file ([`Health::set_day`]). Only sensors with checks
     /// need it; every row needs [`Health::heard`].
+    #[inline]
     pub fn value(&mut self, s: SensorRef, t: i64, value: f64, line: u64) {
         if !s.checked {
             return;
@@ -675,6 +676,14 @@ impl Health {
         if self.calm[index].stays(value, prev) {
             return;
         }
+        self.value_cells(s, t, value, line, prev);
+    }
+
+    /// A value that is not calm, through its sensor's cells: apart from the
+    /// calm path above, so that path stays small (most values take it).
+    #[inline(never)]
+    fn value_cells(&mut self, s: SensorRef, t: i64, value: f64, line: u64, prev: Option<(i64, f64)>) {
+        let index = s.index as usize;
         for i in s.first..s.first + s.count {
             let c = self.cell_list[i as usize] as usize;
             match self.quick[c].outcome(t, value, prev) {

@@ -31,11 +31,30 @@ impl Mark {
 pub(crate) struct Judge {
     pub health: Health,
     refs: Vec<Option<SensorRef>>,
+    /// What [`Judge::feed`] builds for each batch, kept for the next one
+    /// (a batch's worth of allocations less each time).
+    scratch: Scratch,
+}
+
+/// [`Judge::feed`]'s working space: cleared, never shrunk.
+#[derive(Default)]
+struct Scratch {
+    order: Vec<(u64, u32, u32)>,
+    steps: Vec<Step>,
+    values: Vec<(SensorRef, f64)>,
+    /// Per device batch, where its columns start in `columns` and `next`.
+    base: Vec<usize>,
+    /// Each column's sensor handle.
+    columns: Vec<SensorRef>,
+    /// Each column's next value, as an index into `numbers`.
+    next: Vec<usize>,
+    /// The values of checked columns, column after column, as numbers.
+    numbers: Vec<Option<f64>>,
 }
 
 impl Judge {
     pub fn new(health: Health) -> Judge {
-        Judge { health, refs: Vec::new() }
+        Judge { health, refs: Vec::new(), scratch: Scratch::default() }
     }
 
     fn sensor(&mut self, id: u32, sensors: &Sensors) -> SensorRef {
@@ -62,71 +81,81 @@ impl Judge {
         // after the data clock has passed their time (docs/configuration.md).
         // (line, what): rows before the events of the same line.
         let start = |b: usize| mark.rows.get(b).map_or(0, |m| m.0);
-        let mut order: Vec<(u64, u32, u32)> = Vec::new();
+        let mut sc = std::mem::take(&mut self.scratch);
+        sc.order.clear();
         for (b, d) in acc.devices.iter().enumerate() {
             let from = start(b);
-            order.extend(d.rows.lines[from..].iter().enumerate().map(|(r, &line)| (line, b as u32, (from + r) as u32)));
+            sc.order.extend(d.rows.lines[from..].iter().enumerate().map(|(r, &line)| (line, b as u32, (from + r) as u32)));
         }
         const EVENT: u32 = u32::MAX;
-        order.extend(acc.events[mark.events..].iter().enumerate().map(|(e, (_, ev))| (ev.line, EVENT, (mark.events + e) as u32)));
-        order.sort_unstable();
+        sc.order.extend(acc.events[mark.events..].iter().enumerate().map(|(e, (_, ev))| (ev.line, EVENT, (mark.events + e) as u32)));
+        sc.order.sort_unstable();
         // First the batch's steps in line order, with the values of checked
         // sensors as numbers, in a pass that only reads (rows hop between
         // devices and columns, and reading their values waits on memory:
         // with nothing else to do, those reads overlap); then the judging,
         // reading the steps in order.
-        let mut steps: Vec<Step> = Vec::with_capacity(order.len());
-        let mut values: Vec<(SensorRef, f64)> = Vec::new();
+        sc.steps.clear();
+        sc.values.clear();
         {
             // Per device batch: its sensors' handles by column, whether any is
             // checked, and where each column's next value is.
             // The values of checked columns are read column by column first
             // (one stream at a time, which the processor fetches ahead), as
             // numbers.
-            let mut columns: Vec<Vec<SensorRef>> = Vec::with_capacity(acc.devices.len());
-            let mut numbers: Vec<Vec<Vec<Option<f64>>>> = Vec::with_capacity(acc.devices.len());
-            let mut next: Vec<Vec<usize>> = Vec::with_capacity(acc.devices.len());
+            sc.base.clear();
+            sc.columns.clear();
+            sc.next.clear();
+            sc.numbers.clear();
+            let mut checked = Vec::with_capacity(acc.devices.len());
             for (b, d) in acc.devices.iter().enumerate() {
-                let refs: Vec<SensorRef> = d.rows.columns.iter().map(|c| self.sensor(c.sensor, sensors)).collect();
+                sc.base.push(sc.columns.len());
                 let from = mark.rows.get(b).map_or(&[][..], |m| &m.1[..]);
-                let column_numbers = d.rows.columns.iter().zip(&refs).enumerate().map(|(c, (column, r))| match r.checked {
-                    true => column.values[from.get(c).copied().unwrap_or(0)..].iter().map(number).collect(),
-                    false => Vec::new(),
-                });
-                numbers.push(column_numbers.collect());
-                columns.push(refs);
-                next.push(vec![0; d.rows.columns.len()]);
+                let mut any = false;
+                for (c, column) in d.rows.columns.iter().enumerate() {
+                    let r = self.sensor(column.sensor, sensors);
+                    sc.columns.push(r);
+                    sc.next.push(sc.numbers.len());
+                    if r.checked {
+                        any = true;
+                        sc.numbers.extend(column.values[from.get(c).copied().unwrap_or(0)..].iter().map(number));
+                    }
+                }
+                checked.push(any);
             }
-            let checked: Vec<bool> = columns.iter().map(|refs| refs.iter().any(|r| r.checked)).collect();
-            for &(line, b, r) in &order {
+            for &(line, b, r) in &sc.order {
                 if b == EVENT {
-                    steps.push(Step::Event(line, r));
+                    sc.steps.push(Step::Event(line, r));
                     continue;
                 }
                 let (bi, r) = (b as usize, r as usize);
                 let rows = &acc.devices[bi].rows;
-                let Some(&first) = columns[bi].first() else { continue };
-                let from = values.len();
+                let base = sc.base[bi];
+                if rows.columns.is_empty() {
+                    continue;
+                }
+                let first = sc.columns[base];
+                let from = sc.values.len();
                 if checked[bi] {
                     // Column numbers of the row's values, in the layout's order.
                     for &c in &rows.layouts[rows.row_layout[r] as usize] {
-                        let c = c as usize;
-                        let s = columns[bi][c];
+                        let c = base + c as usize;
+                        let s = sc.columns[c];
                         if s.checked {
-                            let at = next[bi][c];
-                            next[bi][c] += 1;
-                            if let Some(v) = numbers[bi][c][at] {
-                                values.push((s, v));
+                            let at = sc.next[c];
+                            sc.next[c] += 1;
+                            if let Some(v) = sc.numbers[at] {
+                                sc.values.push((s, v));
                             }
                         }
                     }
                 }
-                steps.push(Step::Row { line, t: rows.times[r], first, values: (values.len() - from) as u32 });
+                sc.steps.push(Step::Row { line, t: rows.times[r], first, values: (sc.values.len() - from) as u32 });
             }
         }
-        let mut values = values.into_iter();
+        let mut values = sc.values.iter().copied();
         let (mut last_line, mut n) = (u64::MAX, 0u16);
-        for step in steps {
+        for &step in &sc.steps {
             let line = match step {
                 Step::Event(line, e) => {
                     let ev = &acc.events[e as usize].1;
@@ -159,10 +188,12 @@ impl Judge {
                 }
             }
         }
+        self.scratch = sc;
     }
 }
 
 /// What the evaluator is fed, in line order.
+#[derive(Clone, Copy)]
 enum Step {
     /// A device's row: the device is heard, and the next `values` values
     /// (of its checked sensors) are judged.
