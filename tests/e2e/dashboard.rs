@@ -93,6 +93,11 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
     browser.eval(&page, "[...document.querySelectorAll('.sensor a')].find(a => a.textContent === 'temp').click()");
     let rows = browser.wait_for(&page, "document.querySelector('table.values') && document.querySelectorAll('table.values tr').length - 1");
     assert!(rows.as_u64().unwrap() > 10, "{rows}");
+    // Its times as the rest of the pages show them, said to be UTC.
+    let head = browser
+        .eval(&page, "[document.querySelector('table.values th').textContent, document.querySelector('table.values td').textContent]");
+    assert_eq!(head[0], "time (UTC)");
+    assert!(head[1].as_str().is_some_and(|t| t.starts_with("2012-11-30 ") && t.len() == 19), "{head}");
     let limit = browser.eval(&page, "fetch(location.pathname.replace('/sensor/', '/api/sensor/') + '?from=2012-11-30&to=2012-12-01').then(r => r.json()).then(j => j.thresholds[0].max)");
     assert_eq!(limit, 17.2);
     // The same rows with their times as milliseconds (`epoch=ms`, what the
@@ -296,8 +301,23 @@ fn serve_refuses_what_it_must() {
     assert_eq!(ack("").0, 403);
     assert_eq!(ack("0123456789abcdef").0, 403);
     let session: Value = serde_json::from_str(&get(&url, "/api/session", Some(&ann)).1).unwrap();
-    let (code, body) = ack(session["csrf"].as_str().unwrap());
+    let csrf = session["csrf"].as_str().unwrap();
+    let (code, body) = ack(csrf);
     assert_eq!(code, 200, "{body}");
+    // Bad parameters and bodies, and an unknown device: errors in JSON, as api.md says.
+    let post = |body: &str| {
+        http(&url, &format!("POST /api/ack HTTP/1.1\r\nHost: HOST\r\nAuthorization: {ann}\r\nContent-Type: application/json\r\nX-CSRF-Token: {csrf}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()))
+    };
+    for (expected, (code, body)) in [
+        (400, get(&url, "/api/events?limit=abc", Some(&ann))),
+        (400, get(&url, "/api/transitions?limit=-1", Some(&ann))),
+        (400, post("not json")),
+        (404, post(r#"{"device":"lab/nobody"}"#)),
+    ] {
+        assert_eq!(code, expected, "{body}");
+        let error: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert!(error["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    }
     assert!(stdout(&dir.run(&["status"])).contains("acknowledged lab/a (warning)"));
     // Traversal, encoded or not, and overlong requests.
     for path in [

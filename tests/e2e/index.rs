@@ -82,7 +82,7 @@ fn rebuild_swaps_in_a_cache_equal_to_a_fresh_index() {
     let before = ok(&dir.run(&["export"]));
     let out = dir.run(&["rebuild"]);
     ok(&out);
-    assert!(stderr(&out).contains("rebuilt cache from 1 days, 30429 lines"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rebuilt cache from 1 day, 30429 lines"), "{}", stderr(&out));
     assert!(!dir.path().join("cache.rebuild").exists());
     assert_eq!(ok(&dir.run(&["export"])), before);
 }
@@ -369,7 +369,7 @@ fn a_changed_configuration_is_rebuilt_beside_the_cache_and_swapped_in() {
     );
     // Issue 12: the summary counts the rebuild's work, not only what came after it.
     assert!(stderr(&out).contains("blackbox: indexed 30429 lines ("), "{}", stderr(&out));
-    assert!(stderr(&out).contains(" of 1 days into the new cache in "), "{}", stderr(&out));
+    assert!(stderr(&out).contains(" of 1 day into the new cache in "), "{}", stderr(&out));
     let schema = ok(&dir.run(&["schema"]));
     assert!(schema.contains("usb-A40117UK/kitchen/temp") && !schema.contains("roomNode-2/"), "{schema}");
     let rebuilt = ok(&dir.run(&["export"]));

@@ -164,6 +164,8 @@ pub fn push_rfc3339_millis(out: &mut String, epoch_ms: i64) {
 /// Parses a point in time: RFC 3339 (`2012-11-30T00:04:53.611Z`),
 /// `YYYY-MM-DD[ HH:MM[:SS[.mmm]]]` or `YYYY-MM-DDTHH:MM...` (UTC), or, when
 /// `now_ms` is given, a time relative to it (`-2h`, `-7d`, `-30m`, `-90s`).
+/// A relative time further back than 1970 is 1970 (no log is older): `-100000d`
+/// means everything, and no count of days overflows.
 pub fn parse_time(s: &str, now_ms: Option<i64>) -> Result<i64, String> {
     let s = s.trim();
     if let Some(rel) = s.strip_prefix('-') {
@@ -178,7 +180,7 @@ pub fn parse_time(s: &str, now_ms: Option<i64>) -> Result<i64, String> {
             "w" => 7 * DAY_MS,
             _ => return Err(format!("invalid relative time {s:?}: the unit must be s, m, h, d or w")),
         };
-        return Ok(now - n * unit);
+        return Ok(n.checked_mul(unit).and_then(|back| now.checked_sub(back)).map_or(0, |t| t.max(0)));
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_millis());
@@ -212,6 +214,11 @@ mod tests {
         assert!(parse_time("-2h", None).unwrap_err().contains("not allowed"));
         assert!(parse_time("yesterday", Some(t)).is_err());
         assert!(parse_time("-2x", Some(t)).is_err());
+        // Further back than 1970, or than an i64 holds: 1970.
+        assert_eq!(parse_time("-100000d", Some(t)), Ok(0));
+        assert_eq!(parse_time("-99999999999d", Some(t)), Ok(0));
+        assert_eq!(parse_time("-999999999999999999w", Some(t)), Ok(0));
+        assert!(parse_time("-99999999999999999999d", Some(t)).is_err(), "more digits than an i64 holds");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::auth::User;
 use crate::{now_ms, App, Shared};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -64,6 +65,12 @@ fn time(s: Option<&str>, now: i64) -> Result<Option<i64>, String> {
 
 fn bad(e: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": e.to_string() }))).into_response()
+}
+
+/// A body that is not the JSON expected, too large or not said to be JSON:
+/// axum's status (400, 413, 415 or 422) with the error as JSON, like the rest.
+fn rejected(e: JsonRejection) -> Response {
+    (e.status(), Json(json!({ "error": e.body_text() }))).into_response()
 }
 
 pub(crate) async fn progress(State(app): State<Shared>) -> Json<Value> {
@@ -225,7 +232,11 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
 }
 
 /// A sensor's readings in a range: raw for short ranges, hourly or daily rollups for long ones.
-pub(crate) async fn sensor(State(app): State<Shared>, Path(id): Path<String>, Query(q): Query<Range>) -> Response {
+pub(crate) async fn sensor(State(app): State<Shared>, Path(id): Path<String>, q: Result<Query<Range>, QueryRejection>) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return bad(e.body_text()),
+    };
     let csv = q.format.as_deref() == Some("csv");
     if !matches!(q.format.as_deref(), None | Some("csv" | "json")) {
         return bad("format: csv or json");
@@ -394,7 +405,11 @@ pub(crate) async fn schema(State(app): State<Shared>) -> Response {
     }
 }
 
-pub(crate) async fn events_list(State(app): State<Shared>, Query(q): Query<Range>) -> Response {
+pub(crate) async fn events_list(State(app): State<Shared>, q: Result<Query<Range>, QueryRejection>) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return bad(e.body_text()),
+    };
     let r = app
         .with_index(move |_, idx| {
             let now = now_ms();
@@ -414,7 +429,11 @@ pub(crate) async fn events_list(State(app): State<Shared>, Query(q): Query<Range
     }
 }
 
-pub(crate) async fn transitions(State(app): State<Shared>, Query(q): Query<Range>) -> Response {
+pub(crate) async fn transitions(State(app): State<Shared>, q: Result<Query<Range>, QueryRejection>) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return bad(e.body_text()),
+    };
     let r = app
         .with_index(move |_, idx| {
             let now = now_ms();
@@ -533,8 +552,12 @@ pub(crate) async fn ack(
     State(app): State<Shared>,
     Extension(user): Extension<User>,
     headers: HeaderMap,
-    Json(form): Json<AckForm>,
+    form: Result<Json<AckForm>, JsonRejection>,
 ) -> Response {
+    let Json(form) = match form {
+        Ok(f) => f,
+        Err(e) => return rejected(e),
+    };
     if let Some(r) = refused(&app, &user, &headers) {
         return r;
     }
@@ -551,7 +574,8 @@ pub(crate) async fn ack(
         .with_index(move |app, idx| {
             let now = now_ms();
             let status = idx.health().map_err(|e| e.to_string())?.status_at(now);
-            let d = status.devices.iter().find(|d| d.device == form.device).ok_or_else(|| format!("no device {:?}", form.device))?;
+            let d =
+                status.devices.iter().find(|d| d.device == form.device).ok_or_else(|| format!("not found: no device {:?}", form.device))?;
             let record = alert::state::ack_of(d, for_ms, note, now)?;
             alert::Records::new(&app.site.state, alert::ACKS).append(&record).map_err(|e| e.to_string())?;
             Ok(json!({"acknowledged": record.device, "level": record.level, "until": record.until_ms.map(rfc3339_millis)}))
@@ -575,8 +599,12 @@ pub(crate) async fn silence(
     State(app): State<Shared>,
     Extension(user): Extension<User>,
     headers: HeaderMap,
-    Json(form): Json<SilenceForm>,
+    form: Result<Json<SilenceForm>, JsonRejection>,
 ) -> Response {
+    let Json(form) = match form {
+        Ok(f) => f,
+        Err(e) => return rejected(e),
+    };
     if let Some(r) = refused(&app, &user, &headers) {
         return r;
     }

@@ -145,8 +145,9 @@ pub fn index(global: &Global, args: IndexArgs) -> Result<ExitCode, CliError> {
         None => ("new lines", done.lines, done.bytes, done.days),
     };
     note!(
-        "blackbox: indexed {lines} {what} ({:.1} MB) of {days} days into {}{} in {}{}{}",
+        "blackbox: indexed {lines} {what} ({:.1} MB) of {days} day{} into {}{} in {}{}{}",
         bytes as f64 / 1e6,
+        if days == 1 { "" } else { "s" },
         if rebuilt.is_some() { "the new " } else { "" },
         cache.display(),
         took(started.elapsed().as_secs_f64()),
@@ -282,9 +283,10 @@ or simply restart the follower, which rebuilds by itself after a change of confi
     let done = rebuild_beside(&cache, &logs, &derive, &mut |_| {})?;
     let secs = started.elapsed().as_secs_f64();
     note!(
-        "blackbox: rebuilt {} from {} days, {} lines ({:.1} MB) in {} ({:.0} lines/s)",
+        "blackbox: rebuilt {} from {} day{}, {} lines ({:.1} MB) in {} ({:.0} lines/s)",
         cache.display(),
         done.days,
+        if done.days == 1 { "" } else { "s" },
         done.lines,
         done.bytes as f64 / 1e6,
         took(secs),

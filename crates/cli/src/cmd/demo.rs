@@ -200,8 +200,11 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError> {
     let mqtt = broker.as_ref().map(|b| (b.settings.clone(), settings::state_dir(global, &config)));
     // The dashboard first, so its address is the first thing said.
     let idx_cell: Arc<std::sync::OnceLock<Arc<Mutex<index::Index>>>> = Arc::default();
-    let listen = args.listen.clone().or_else(|| config.web.listen.clone()).unwrap_or_else(|| dashboard::DEFAULT_LISTEN.into());
-    let web = dashboard::start_web(global, &config, &logs, idx_cell.clone(), &listen, true)?;
+    let chosen = args.listen.clone().or_else(|| config.web.listen.clone());
+    let listen = chosen.clone().unwrap_or_else(|| dashboard::DEFAULT_LISTEN.into());
+    // The default port may be taken by another demo: a free one then. An
+    // address asked for is that address, or an error saying it is in use.
+    let web = dashboard::start_web(global, &config, &logs, idx_cell.clone(), &listen, chosen.is_none())?;
     note!("blackbox demo: the dashboard is on http://{}/", web.server.addr);
     let idx = Arc::new(Mutex::new(cache::open_current(&cache_dir, &logs, &derive)?.0));
     let _ = idx_cell.set(idx.clone());

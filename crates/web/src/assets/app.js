@@ -235,8 +235,11 @@ async function sensor() {
   const data = await api(url + '&epoch=ms');
   const canvas = el('canvas', { id: 'plot', width: '960', height: '360' });
   const span = r => el('button', { onclick: () => { sensorRange = { from: r, to: 'now', every: 'auto' }; sensor().catch(showError); } }, r.slice(1));
-  const cell = (c, i) => el('td', {}, c === null ? '' : i === 0 ? when(new Date(c).toISOString()) : String(c));
-  const table = el('table', { class: 'values' }, el('tr', {}, data.columns.map(c => el('th', {}, c))),
+  // A mean to six digits (the downloads have all of them); times in UTC, as everywhere.
+  const mean = data.columns.indexOf('mean');
+  const cell = (c, i) => el('td', {}, c === null ? '' : i === 0 ? when(new Date(c).toISOString())
+    : i === mean && Math.abs(c) < 1e6 ? String(Number(c.toPrecision(6))) : String(c));
+  const table = el('table', { class: 'values' }, el('tr', {}, data.columns.map((c, i) => el('th', {}, i === 0 ? c + ' (UTC)' : c))),
     data.rows.slice(-500).reverse().map(r => el('tr', {}, r.map(cell))));
   replace(
     el('h1', {}, id + (data.unit ? ` (${data.unit})` : '')),
