@@ -276,6 +276,15 @@ fn serve_refuses_what_it_must() {
     let o = dir.run(&["serve", "--listen", "0.0.0.0:0"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("refusing to listen on 0.0.0.0:0"), "{}", String::from_utf8_lossy(&o.stderr));
+    // A name this machine resolves is its address; what is no address is said so.
+    let o = dir.run(&["serve", "--listen", "no port here"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--listen \"no port here\""), "{}", String::from_utf8_lossy(&o.stderr));
+    {
+        let mut named = dir.spawn(&["serve", "--listen", "localhost:0"]);
+        let line = named.stderr_lines().wait_for("serving the dashboard on ");
+        assert!(line.contains("http://127.0.0.1:") || line.contains("http://[::1]:"), "{line}");
+    }
 
     let users = user(&dir, "ann", "correct horse");
     std::fs::write(

@@ -58,7 +58,7 @@ fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
         Ok(opened) => opened,
         Err(index::IndexError::Busy { .. }) => {
             return Err(setup_error(format!(
-                "cannot index into {}: a running `blackbox index --follow` (or `blackbox demo`) holds it, and already keeps it current \
+                "cannot index into {}: a running `blackbox index --follow` (or `blackbox serve` or `blackbox demo`) holds it, and already keeps it current \
 (with the configuration it started with: restart it to apply a changed one)",
                 cache.display()
             )))
@@ -273,7 +273,7 @@ pub fn rebuild(global: &Global, _args: RebuildArgs) -> Result<ExitCode, CliError
     // read it into memory, a third of a rebuild's peak.)
     if cache.exists() && index::held_by_another(&cache).map_err(anyhow::Error::new).setup()? {
         return Err(setup_error(format!(
-            "cannot rebuild {}: a running `blackbox index --follow` (or `blackbox demo`) holds it and would go on writing the old cache after the swap. \
+            "cannot rebuild {}: a running `blackbox index --follow` (or `blackbox serve` or `blackbox demo`) holds it and would go on writing the old cache after the swap. \
 Stop the follower (`systemctl stop blackbox-index` on a site), rebuild, and start it again; \
 or simply restart the follower, which rebuilds by itself after a change of configuration",
             cache.display()

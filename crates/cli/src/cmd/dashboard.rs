@@ -107,8 +107,14 @@ pub fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode, CliError> {
 
 /// `--listen`, parsed; an address other than loopback needs authentication configured.
 pub(crate) fn listen_addr(listen: &str, config: &config::Config) -> Result<SocketAddr, CliError> {
-    let addr: SocketAddr =
-        listen.parse().map_err(|e| setup_error(format!("--listen {listen:?}: {e} (an address and a port, such as 127.0.0.1:8080)")))?;
+    // An address, or a name this machine resolves (`localhost:8080`): its first address.
+    let addr: SocketAddr = match listen.parse() {
+        Ok(a) => a,
+        Err(e) => std::net::ToSocketAddrs::to_socket_addrs(listen)
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| setup_error(format!("--listen {listen:?}: {e} (an address and a port, such as 127.0.0.1:8080)")))?,
+    };
     if !addr.ip().is_loopback() && !auth(config)?.required() {
         return Err(setup_error(format!(
             "refusing to listen on {addr}: anyone who can reach it would see the site. Configure [web] users (hashes from `blackbox passwd NAME`) \
