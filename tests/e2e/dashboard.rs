@@ -36,6 +36,18 @@ fn http(addr: &str, request: &str) -> (u16, String) {
     (code, body)
 }
 
+/// A GET with extra header lines; the head as text and the body as bytes
+/// (the server closes the connection: no chunked encoding to undo).
+fn get_bytes(addr: &str, path: &str, headers: &str) -> (String, Vec<u8>) {
+    let host = addr.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = TcpStream::connect(host).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n").expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    (String::from_utf8_lossy(&out[..end]).into_owned(), out[end + 4..].to_vec())
+}
+
 fn get(addr: &str, path: &str, auth: Option<&str>) -> (u16, String) {
     let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
     http(addr, &format!("GET {path} HTTP/1.1\r\nHost: HOST\r\n{auth}Connection: close\r\n\r\n"))
@@ -115,6 +127,20 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
         assert_eq!(same, true, "every={every}");
     }
     assert_eq!(browser.eval(&page, &format!("fetch({api} + '1h&epoch=s').then(r => r.status)")), 400);
+    // A large answer comes gzipped to a client that takes it, and is the same.
+    let schema: Value = serde_json::from_str(&get(&url, "/api/schema", None).1).unwrap();
+    let busiest = schema.as_array().unwrap().iter().max_by_key(|r| r["count"].as_u64()).unwrap()["sensor"].as_str().unwrap().to_string();
+    let path = format!("/api/sensor/{busiest}?from=2012-11-30&to=2012-12-01&every=raw");
+    let plain = get(&url, &path, None).1;
+    assert!(plain.len() > 16 * 1024, "{} bytes", plain.len());
+    let (head, packed) = get_bytes(&url, &path, "Accept-Encoding: br, gzip;q=0.8\r\n");
+    assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
+    assert!(packed.len() * 4 < plain.len(), "{} bytes gzipped of {}", packed.len(), plain.len());
+    let mut unpacked = String::new();
+    flate2::read::GzDecoder::new(&packed[..]).read_to_string(&mut unpacked).unwrap();
+    assert_eq!(unpacked, plain);
+    let (head, _) = get_bytes(&url, &path, "Accept-Encoding: gzip;q=0\r\n");
+    assert!(!head.to_ascii_lowercase().contains("content-encoding"), "{head}");
     // The plot's points: a missing value left out, times as numbers or
     // text, and with more points than columns, each column's lowest low,
     // mean middle and highest high.

@@ -232,7 +232,12 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
 }
 
 /// A sensor's readings in a range: raw for short ranges, hourly or daily rollups for long ones.
-pub(crate) async fn sensor(State(app): State<Shared>, Path(id): Path<String>, q: Result<Query<Range>, QueryRejection>) -> Response {
+pub(crate) async fn sensor(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Result<Query<Range>, QueryRejection>,
+) -> Response {
     let Query(q) = match q {
         Ok(q) => q,
         Err(e) => return bad(e.body_text()),
@@ -244,6 +249,7 @@ pub(crate) async fn sensor(State(app): State<Shared>, Path(id): Path<String>, q:
     if !matches!(q.epoch.as_deref(), None | Some("ms")) {
         return bad("epoch: ms (or leave it out for RFC 3339 times)");
     }
+    let gzip = accepts_gzip(&headers);
     let r = app.with_index(move |_, idx| sensor_data(idx, &id, &q)).await;
     match r {
         Ok(v) if csv => {
@@ -259,18 +265,50 @@ pub(crate) async fn sensor(State(app): State<Shared>, Path(id): Path<String>, q:
                 out.push('\n');
             }
             let name = v["sensor"].as_str().unwrap_or("sensor").replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
-            (
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
-                ],
-                out,
-            )
-                .into_response()
+            let mut r = packed(out.into_bytes(), gzip);
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/csv; charset=utf-8"));
+            if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
         }
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => {
+            let mut r = packed(v.to_string().into_bytes(), gzip);
+            r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+            r
+        }
         Err(e) => e,
     }
+}
+
+/// Whether the client takes gzip (`Accept-Encoding: gzip`, not `gzip;q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let codings = headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    codings.into_iter().any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let named = parts.next().is_some_and(|name| name.eq_ignore_ascii_case("gzip"));
+        let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f64>().ok()) == Some(0.0));
+        named && !refused
+    })
+}
+
+/// A sensor's answer, gzipped when the client takes it and it is large
+/// (a year of hours is about half a megabyte of JSON, a tenth of that
+/// gzipped: it matters through an SSH tunnel or a mobile link).
+fn packed(body: Vec<u8>, gzip: bool) -> Response {
+    const GZIP_FROM: usize = 16 * 1024;
+    if gzip && body.len() >= GZIP_FROM {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::fast());
+        // Writing into a Vec cannot fail.
+        if z.write_all(&body).is_ok() {
+            if let Ok(small) = z.finish() {
+                return ([(header::CONTENT_ENCODING, "gzip"), (header::VARY, "accept-encoding")], small).into_response();
+            }
+        }
+    }
+    ([(header::VARY, "accept-encoding")], body).into_response()
 }
 
 fn sensor_data(idx: &Index, id: &str, q: &Range) -> Result<Value, String> {
