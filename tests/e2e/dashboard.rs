@@ -346,6 +346,8 @@ fn serve_refuses_what_it_must() {
     for (expected, (code, body)) in [
         (400, get(&url, "/api/events?limit=abc", Some(&ann))),
         (400, get(&url, "/api/transitions?limit=-1", Some(&ann))),
+        (400, get(&url, "/api/transitions?from=2012-12-01&to=2012-11-30", Some(&ann))),
+        (400, get(&url, "/api/events?from=-1h&to=-2h", Some(&ann))),
         (400, post("not json")),
         (404, post(r#"{"device":"lab/nobody"}"#)),
     ] {

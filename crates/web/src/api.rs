@@ -63,6 +63,17 @@ fn time(s: Option<&str>, now: i64) -> Result<Option<i64>, String> {
     }
 }
 
+/// `from` and `to` of a list (either may be left out), `from` before `to`.
+fn range(q: &Range, now: i64) -> Result<(Option<i64>, Option<i64>), String> {
+    let (from, to) = (time(q.from.as_deref(), now)?, time(q.to.as_deref(), now)?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            return Err("from must be before to".into());
+        }
+    }
+    Ok((from, to))
+}
+
 fn bad(e: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": e.to_string() }))).into_response()
 }
@@ -451,7 +462,7 @@ pub(crate) async fn events_list(State(app): State<Shared>, q: Result<Query<Range
     let r = app
         .with_index(move |_, idx| {
             let now = now_ms();
-            let (from, to) = (time(q.from.as_deref(), now)?, time(q.to.as_deref(), now)?);
+            let (from, to) = range(&q, now)?;
             let events = idx.events(from, to).map_err(|e| e.to_string())?;
             let skip = events.len().saturating_sub(q.limit.unwrap_or(1000));
             Ok(json!(events[skip..]
@@ -475,7 +486,7 @@ pub(crate) async fn transitions(State(app): State<Shared>, q: Result<Query<Range
     let r = app
         .with_index(move |_, idx| {
             let now = now_ms();
-            let (from, to) = (time(q.from.as_deref(), now)?, time(q.to.as_deref(), now)?);
+            let (from, to) = range(&q, now)?;
             let mut out = Vec::new();
             for t in idx.transitions(from, to).map_err(|e| e.to_string())? {
                 let (kind, about) = match &t.subject {
