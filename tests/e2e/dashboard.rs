@@ -327,6 +327,11 @@ fn serve_refuses_what_it_must() {
     assert_eq!(get(&url, "/api/status", Some(&basic("bob", "correct horse"))).0, 401);
     let (code, body) = get(&url, "/api/status", Some(&ann));
     assert_eq!(code, 200, "{body}");
+    // A second serve of the same cache says why it cannot, before it listens.
+    let o = dir.run(&["serve", "--listen", "127.0.0.1:0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot serve cache: a running `blackbox serve`") && !err.contains("serving the dashboard"), "{err}");
     assert_eq!(get(&url, "/healthz", None).0, 200);
     // Actions need the CSRF token of the signed-in user.
     let ack = |csrf: &str| {

@@ -50,6 +50,22 @@ pub fn open_current_with(
 /// (`status`, `query`) holds it for milliseconds, a follower for good.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 
+/// Whether another process holds the cache for good (a follower), not for
+/// the milliseconds of a `status` or `query`: held at every look for a second.
+pub(crate) fn held_by_a_follower(cache: &Path) -> Result<bool, CliError> {
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        if !index::held_by_another(cache).map_err(anyhow::Error::new).setup()? {
+            return Ok(false);
+        }
+        if std::time::Instant::now() >= until {
+            return Ok(true);
+        }
+        // The pace of the look, not a synchronisation: a reader lets go within milliseconds.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn open(cache: &Path, derive: &Deriving) -> Result<Index, CliError> {
     let opened = Index::open_waiting(cache, &derive.fingerprint, BUSY_WAIT, || {
         note!("blackbox: {} is busy (another blackbox reads it?); waiting up to {} s", cache.display(), BUSY_WAIT.as_secs());

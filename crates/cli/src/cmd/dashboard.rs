@@ -44,6 +44,14 @@ pub fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode, CliError> {
     let routes = settings::routes(global, &config)?;
     let listen = args.listen.or_else(|| config.web.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
     let watch = Watch::new(&logs)?;
+    // Another follower keeps this cache: said before listening, not after.
+    if cache::held_by_a_follower(&cache_dir)? {
+        return Err(setup_error(format!(
+            "cannot serve {}: a running `blackbox serve`, `index --follow` or `demo` holds it and keeps it current; \
+open that one's dashboard, or stop it first (`systemctl stop blackbox-serve` or `blackbox-index` on a site)",
+            cache_dir.display()
+        )));
+    }
     let idx_cell: Arc<std::sync::OnceLock<Arc<Mutex<index::Index>>>> = Arc::default();
     let web = start_web(global, &config, &logs, idx_cell.clone(), &listen, false)?;
     let (phase, hub) = (web.phase.clone(), web.hub.clone());
