@@ -50,6 +50,8 @@ struct Scratch {
     next: Vec<usize>,
     /// The values of checked columns, column after column, as numbers.
     numbers: Vec<Option<f64>>,
+    /// Per device batch, whether any of its columns is checked.
+    checked: Vec<bool>,
 }
 
 impl Judge {
@@ -107,7 +109,7 @@ impl Judge {
             sc.columns.clear();
             sc.next.clear();
             sc.numbers.clear();
-            let mut checked = Vec::with_capacity(acc.devices.len());
+            sc.checked.clear();
             for (b, d) in acc.devices.iter().enumerate() {
                 sc.base.push(sc.columns.len());
                 let from = mark.rows.get(b).map_or(&[][..], |m| &m.1[..]);
@@ -121,7 +123,7 @@ impl Judge {
                         sc.numbers.extend(column.values[from.get(c).copied().unwrap_or(0)..].iter().map(number));
                     }
                 }
-                checked.push(any);
+                sc.checked.push(any);
             }
             for &(line, b, r) in &sc.order {
                 if b == EVENT {
@@ -136,7 +138,7 @@ impl Judge {
                 }
                 let first = sc.columns[base];
                 let from = sc.values.len();
-                if checked[bi] {
+                if sc.checked[bi] {
                     // Column numbers of the row's values, in the layout's order.
                     for &c in &rows.layouts[rows.row_layout[r] as usize] {
                         let c = base + c as usize;

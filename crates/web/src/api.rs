@@ -4,8 +4,7 @@
 
 use crate::auth::User;
 use crate::{now_ms, App, Shared};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -78,10 +77,31 @@ fn bad(e: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": e.to_string() }))).into_response()
 }
 
-/// A body that is not the JSON expected, too large or not said to be JSON:
-/// axum's status (400, 413, 415 or 422) with the error as JSON, like the rest.
-fn rejected(e: JsonRejection) -> Response {
-    (e.status(), Json(json!({ "error": e.body_text() }))).into_response()
+/// A query string, refused as every other error of the API is: `400`
+/// with `{"error": ...}` (axum's own `Query` answers plain text).
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Response> {
+        Query::<T>::from_request_parts(parts, state).await.map(|Query(q)| ApiQuery(q)).map_err(|e| bad(e.body_text()))
+    }
+}
+
+/// A JSON body, refused with `{"error": ...}` and axum's status (400, 413,
+/// 415 or 422) rather than axum's plain text.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| ApiJson(v))
+            .map_err(|e| (e.status(), Json(json!({ "error": e.body_text() }))).into_response())
+    }
 }
 
 pub(crate) async fn progress(State(app): State<Shared>) -> Json<Value> {
@@ -243,16 +263,7 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
 }
 
 /// A sensor's readings in a range: raw for short ranges, hourly or daily rollups for long ones.
-pub(crate) async fn sensor(
-    State(app): State<Shared>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    q: Result<Query<Range>, QueryRejection>,
-) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return bad(e.body_text()),
-    };
+pub(crate) async fn sensor(State(app): State<Shared>, Path(id): Path<String>, ApiQuery(q): ApiQuery<Range>) -> Response {
     let csv = q.format.as_deref() == Some("csv");
     if !matches!(q.format.as_deref(), None | Some("csv" | "json")) {
         return bad("format: csv or json");
@@ -260,7 +271,6 @@ pub(crate) async fn sensor(
     if !matches!(q.epoch.as_deref(), None | Some("ms")) {
         return bad("epoch: ms (or leave it out for RFC 3339 times)");
     }
-    let gzip = accepts_gzip(&headers);
     let r = app.with_index(move |_, idx| sensor_data(idx, &id, &q)).await;
     match r {
         Ok(v) if csv => {
@@ -276,50 +286,18 @@ pub(crate) async fn sensor(
                 out.push('\n');
             }
             let name = v["sensor"].as_str().unwrap_or("sensor").replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
-            let mut r = packed(out.into_bytes(), gzip);
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/csv; charset=utf-8"));
-            if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            r
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+                ],
+                out,
+            )
+                .into_response()
         }
-        Ok(v) => {
-            let mut r = packed(v.to_string().into_bytes(), gzip);
-            r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-            r
-        }
+        Ok(v) => Json(v).into_response(),
         Err(e) => e,
     }
-}
-
-/// Whether the client takes gzip (`Accept-Encoding: gzip`, not `gzip;q=0`).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    let codings = headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
-    codings.into_iter().any(|coding| {
-        let mut parts = coding.split(';').map(str::trim);
-        let named = parts.next().is_some_and(|name| name.eq_ignore_ascii_case("gzip"));
-        let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f64>().ok()) == Some(0.0));
-        named && !refused
-    })
-}
-
-/// A sensor's answer, gzipped when the client takes it and it is large
-/// (a year of hours is about half a megabyte of JSON, a tenth of that
-/// gzipped: it matters through an SSH tunnel or a mobile link).
-fn packed(body: Vec<u8>, gzip: bool) -> Response {
-    const GZIP_FROM: usize = 16 * 1024;
-    if gzip && body.len() >= GZIP_FROM {
-        use std::io::Write;
-        let mut z = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::fast());
-        // Writing into a Vec cannot fail.
-        if z.write_all(&body).is_ok() {
-            if let Ok(small) = z.finish() {
-                return ([(header::CONTENT_ENCODING, "gzip"), (header::VARY, "accept-encoding")], small).into_response();
-            }
-        }
-    }
-    ([(header::VARY, "accept-encoding")], body).into_response()
 }
 
 fn sensor_data(idx: &Index, id: &str, q: &Range) -> Result<Value, String> {
@@ -454,11 +432,7 @@ pub(crate) async fn schema(State(app): State<Shared>) -> Response {
     }
 }
 
-pub(crate) async fn events_list(State(app): State<Shared>, q: Result<Query<Range>, QueryRejection>) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return bad(e.body_text()),
-    };
+pub(crate) async fn events_list(State(app): State<Shared>, ApiQuery(q): ApiQuery<Range>) -> Response {
     let r = app
         .with_index(move |_, idx| {
             let now = now_ms();
@@ -478,11 +452,7 @@ pub(crate) async fn events_list(State(app): State<Shared>, q: Result<Query<Range
     }
 }
 
-pub(crate) async fn transitions(State(app): State<Shared>, q: Result<Query<Range>, QueryRejection>) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return bad(e.body_text()),
-    };
+pub(crate) async fn transitions(State(app): State<Shared>, ApiQuery(q): ApiQuery<Range>) -> Response {
     let r = app
         .with_index(move |_, idx| {
             let now = now_ms();
@@ -601,12 +571,8 @@ pub(crate) async fn ack(
     State(app): State<Shared>,
     Extension(user): Extension<User>,
     headers: HeaderMap,
-    form: Result<Json<AckForm>, JsonRejection>,
+    ApiJson(form): ApiJson<AckForm>,
 ) -> Response {
-    let Json(form) = match form {
-        Ok(f) => f,
-        Err(e) => return rejected(e),
-    };
     if let Some(r) = refused(&app, &user, &headers) {
         return r;
     }
@@ -648,12 +614,8 @@ pub(crate) async fn silence(
     State(app): State<Shared>,
     Extension(user): Extension<User>,
     headers: HeaderMap,
-    form: Result<Json<SilenceForm>, JsonRejection>,
+    ApiJson(form): ApiJson<SilenceForm>,
 ) -> Response {
-    let Json(form) = match form {
-        Ok(f) => f,
-        Err(e) => return rejected(e),
-    };
     if let Some(r) = refused(&app, &user, &headers) {
         return r;
     }

@@ -375,7 +375,8 @@ function drawPlot(canvas, data, opts) {
   // Reduced to pixel columns, the band is a rectangle per column and the
   // line one pixel wide: a ragged outline or a thick line with a join at
   // each column costs the browser several times more than the columns do
-  // (80 ms against 8 for a year of real temperatures in Chromium).
+  // (20 to 35 ms each for a year of noisy temperatures in Chromium's
+  // software drawing, against 1 to 2: docs/performance.md, Dashboard).
   const n = pts.length;
   if (!raw && !counter && n) {
     g.fillStyle = 'rgba(70,130,180,0.25)';
