@@ -3,7 +3,7 @@
 
 use crate::decoding::{Decoded, Lines};
 use crate::fx::FxMap;
-use crate::judging::{Judge, Mark};
+use crate::judging::{Announcer, Judge, Mark};
 use crate::rollups::{DayRoller, SensorTable};
 use crate::sensors::Accumulator;
 use crate::store::Segments;
@@ -233,11 +233,13 @@ impl Index {
     /// batch passing from one to the next through queues one batch deep (so
     /// memory stays bounded): this thread reads lines in order ([`Lines`]);
     /// [`DECODERS`] threads decode batches in turn ([`Decoded`]); one gives
-    /// the fields their sensor ids in line order, gathers them in rows per
-    /// device and judges their health; one encodes the rows and commits them. Batches leave the
-    /// decoders in the order they entered, and only one stage hands out ids,
-    /// so the cache is the same whatever the timing. Each batch is committed
-    /// atomically with its cursor, in order.
+    /// the fields their sensor ids in line order and gathers them in rows
+    /// per device; one judges their health (that same one when there are no
+    /// checks, see [`crate::judging`]); one encodes the rows and commits
+    /// them. Batches leave the decoders in the order they entered, and only
+    /// one stage hands out ids, so the cache is the same whatever the
+    /// timing. Each commit's batches are committed atomically with its
+    /// cursor, in order.
     #[allow(clippy::too_many_arguments)]
     fn index_day(
         &mut self,
@@ -292,35 +294,62 @@ impl Index {
                 from_decoders.push(out_rx);
             }
             let (to_commit, commit_rx) = sync_channel::<(Accumulator, Cursor)>(0);
+            // With checks, the judge is a stage of its own: the gatherer's
+            // commits go to it, and it passes them on to the committer.
+            let (gathered, mut judge_here) = if judge.health.checks().checks.is_empty() {
+                (to_commit, Some(judge))
+            } else {
+                let (to_judge, judge_rx) = sync_channel::<(Accumulator, Cursor)>(0);
+                let mut judge = judge;
+                std::thread::Builder::new()
+                    .name("index judge".into())
+                    .spawn_scoped(scope, move || {
+                        for (mut acc, cur) in judge_rx {
+                            judge.feed(&mut acc, &Mark::default(), day_no);
+                            acc.health = Some(judge.packed_state());
+                            if to_commit.send((acc, cur)).is_err() {
+                                break; // the committer failed: its error is returned below
+                            }
+                        }
+                    })
+                    .map_err(spawn_err)?;
+                (to_judge, None)
+            };
             let gatherer = std::thread::Builder::new()
                 .name("index ids".into())
                 .spawn_scoped(scope, move || {
                     // Batch k went to decoder k % DECODERS: take them back in that
-                    // order, several to a commit (fewer, larger segments). Each
-                    // batch is judged as soon as it is gathered, while its rows
-                    // are in this processor's cache; the evaluator's state goes
-                    // with the commit.
+                    // order, several to a commit (fewer, larger segments). Without
+                    // checks, each batch is judged here as soon as it is gathered,
+                    // while its rows are in this processor's cache, and the
+                    // evaluator's state goes with the commit.
                     let mut acc = Accumulator::default();
                     let mut last = None;
-                    let commit = |mut acc: Accumulator, cur: Cursor, judge: &Judge| {
-                        acc.health = Some(codec::encode_packed(judge.health.state()));
-                        to_commit.send((acc, cur)).is_ok()
+                    let mut announcer = Announcer::default();
+                    let commit = |mut acc: Accumulator, cur: Cursor, judge: &mut Option<Judge>| {
+                        if let Some(judge) = judge {
+                            acc.health = Some(judge.packed_state());
+                        }
+                        gathered.send((acc, cur)).is_ok()
                     };
                     for k in 0.. {
                         let Ok((decoded, cur)) = from_decoders[k % DECODERS].recv() else { break };
-                        let mark = Mark::of(&acc);
+                        let mark = judge_here.as_ref().map(|_| Mark::of(&acc));
                         sensors.gather(decoded, &mut acc);
-                        judge.feed(&mut acc, &mark, sensors, day_no);
+                        announcer.announce(&mut acc, sensors);
+                        if let (Some(judge), Some(mark)) = (&mut judge_here, &mark) {
+                            judge.feed(&mut acc, mark, day_no);
+                        }
                         last = Some(cur);
                         if acc.lines >= COMMIT_LINES {
                             let cur = last.take().unwrap_or_default();
-                            if !commit(std::mem::take(&mut acc), cur, &judge) {
-                                return; // the committer failed: its error is returned below
+                            if !commit(std::mem::take(&mut acc), cur, &mut judge_here) {
+                                return; // a later stage failed: its error is returned below
                             }
                         }
                     }
                     if let Some(cur) = last {
-                        commit(acc, cur, &judge);
+                        commit(acc, cur, &mut judge_here);
                     }
                 })
                 .map_err(spawn_err)?;

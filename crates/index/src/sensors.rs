@@ -83,6 +83,9 @@ pub(crate) struct Accumulator {
     pub day_meta: crate::DayMeta,
     pub new_sensors: Vec<(u32, u32, String)>,
     pub new_devices: Vec<(u32, String)>,
+    /// Sensors of its rows the health judge meets for the first time today:
+    /// id, device and sensor name (see `judging::Announcer`).
+    pub names: Vec<(u32, String, String)>,
     /// Health transitions the commit's lines decided, by key.
     pub transitions: Vec<(Vec<u8>, health::Transition)>,
     /// The health evaluator's state after the commit's lines, encoded.
