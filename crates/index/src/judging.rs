@@ -78,11 +78,11 @@ struct Scratch {
     counts: Vec<u32>,
     sorted: Vec<(u64, u32, u32)>,
     /// The values of checked sensors, device batch after device batch, row
-    /// after row, each with its sensor's place in `refs` (small: a commit's
-    /// values are read from memory twice).
+    /// after row, each with its column's place in `column_refs` (small: a
+    /// commit's values are read from memory twice).
     flat: Vec<(u32, f64)>,
-    /// The handles of the commit's columns.
-    refs: Vec<SensorRef>,
+    /// The handles of the commit's columns, device batch after device batch.
+    column_refs: Vec<SensorRef>,
     /// Per device batch, where its rows' ends start in `ends`.
     ends_base: Vec<u32>,
     /// Per device batch: where its values start in `flat`, then where each
@@ -91,7 +91,7 @@ struct Scratch {
     /// Per device batch, the handle of its first column (`None`: no columns).
     firsts: Vec<Option<SensorRef>>,
     /// The device batch being read: each column's handle, its place in
-    /// `refs`, and its next value.
+    /// `column_refs`, and its next value.
     cols: Vec<(SensorRef, u32, usize)>,
 }
 
@@ -144,9 +144,10 @@ impl Judge {
         sort_by_line(&mut sc.order, &mut sc.counts, &mut sc.sorted);
         // First each device batch's values of checked sensors, as numbers,
         // in row order (reading its columns side by side: a few streams
-        // the processor fetches ahead), each row's at `ends[row..row + 2]`;
-        // then the judging in line order, each row reading its values there
-        // (a stream per device). (Gathering the values in line order
+        // the processor fetches ahead) into `flat`, row k of the device
+        // batch's new rows at `flat[ends[e]..ends[e + 1]]` with
+        // `e = ends_base[batch] + k`; then the judging in line order, each
+        // row reading its values there (a stream per device). (Gathering the values in line order
         // straight from the columns hops between a hundred streams on a site
         // of twenty devices, and waits on memory; so did a list of steps
         // written in between.)
@@ -154,7 +155,7 @@ impl Judge {
         sc.ends.clear();
         sc.ends_base.clear();
         sc.firsts.clear();
-        sc.refs.clear();
+        sc.column_refs.clear();
         for (b, d) in acc.devices.iter().enumerate() {
             let rows = &d.rows;
             let from = start(b);
@@ -164,8 +165,8 @@ impl Judge {
             for (c, column) in rows.columns.iter().enumerate() {
                 let r = self.sensor(column.sensor);
                 any |= r.checked;
-                sc.cols.push((r, sc.refs.len() as u32, counts.get(c).copied().unwrap_or(0)));
-                sc.refs.push(r);
+                sc.cols.push((r, sc.column_refs.len() as u32, counts.get(c).copied().unwrap_or(0)));
+                sc.column_refs.push(r);
             }
             sc.firsts.push(sc.cols.first().map(|c| c.0));
             sc.ends_base.push(sc.ends.len() as u32);
@@ -206,7 +207,7 @@ impl Judge {
                 let t = acc.devices[bi].rows.times[r];
                 self.health.heard(first, t);
                 for &(s, v) in &sc.flat[sc.ends[at] as usize..sc.ends[at + 1] as usize] {
-                    self.health.value(sc.refs[s as usize], t, v, line);
+                    self.health.value(sc.column_refs[s as usize], t, v, line);
                 }
             }
             let made = self.health.take_transitions();
