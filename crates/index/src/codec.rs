@@ -24,12 +24,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 /// Encodes a large record that is rewritten often (the health evaluator's
 /// state, with every commit), deflated at the fastest level: its names and
 /// results repeat, and sled keeps every version it wrote until it compacts.
+/// (A record packed again and again is packed by a [`Packer`] kept for it.)
 pub fn encode_packed<T: Serialize>(value: &T) -> Vec<u8> {
-    use std::io::Write;
-    let mut out = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    // Writing into a Vec cannot fail.
-    let _ = out.write_all(&encode(value));
-    out.finish().unwrap_or_default()
+    Packer::default().pack(value)
 }
 
 /// Decodes a record made by [`encode_packed`]; `None` when damaged.
@@ -45,7 +42,7 @@ pub fn decode_packed<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 /// large) and the size of the last result. The health state is packed with
 /// every commit; made afresh each time, the working space was a tenth of
 /// the judge's time (allocations, growing vectors, zeroed tables). The
-/// bytes are [`encode_packed`]'s.
+/// same record packs to the same bytes whatever was packed before.
 #[derive(Default)]
 pub struct Packer {
     raw: Vec<u8>,
@@ -65,7 +62,8 @@ impl Packer {
         self.raw.clear();
         let out = Vec::with_capacity(self.last + self.last / 4 + 256);
         let z = self.deflate.get_or_insert_with(|| flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast()));
-        // Writing into a Vec cannot fail (see `encode`): the fallback is for form's sake.
+        // Writing into a Vec cannot fail (see `encode`); were it to, the
+        // record would be empty, which `decode_packed` refuses (a rebuild).
         let packed = (|| -> std::io::Result<Vec<u8>> {
             bincode::serde::encode_into_std_write(value, &mut self.raw, bincode::config::standard())
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -81,7 +79,7 @@ impl Packer {
             }
             Err(_) => {
                 self.deflate = None;
-                encode_packed(value)
+                Vec::new()
             }
         }
     }
@@ -92,7 +90,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_packer_packs_as_encode_packed_does_time_after_time() {
+    fn a_packer_kept_packs_as_a_new_one_does_time_after_time() {
         let mut packer = Packer::default();
         // Sizes around and far above the last result's, and nothing at all.
         for n in [0usize, 10, 5000, 3, 200_000, 0, 70_000] {

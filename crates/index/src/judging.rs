@@ -83,16 +83,14 @@ struct Scratch {
     flat: Vec<(u32, f64)>,
     /// The handles of the commit's columns, device batch after device batch.
     column_refs: Vec<SensorRef>,
-    /// Per device batch, where its rows' ends start in `ends`.
-    ends_base: Vec<u32>,
+    /// Per device batch, where its columns start in `column_refs` and its
+    /// rows' ends in `ends`.
+    bases: Vec<(u32, u32)>,
     /// Per device batch: where its values start in `flat`, then where each
     /// of its rows' values end.
     ends: Vec<u32>,
-    /// Per device batch, the handle of its first column (`None`: no columns).
-    firsts: Vec<Option<SensorRef>>,
-    /// The device batch being read: each column's handle, its place in
-    /// `column_refs`, and its next value.
-    cols: Vec<(SensorRef, u32, usize)>,
+    /// The device batch being read: each column's next value.
+    next: Vec<usize>,
 }
 
 impl Judge {
@@ -145,43 +143,42 @@ impl Judge {
         // First each device batch's values of checked sensors, as numbers,
         // in row order (reading its columns side by side: a few streams
         // the processor fetches ahead) into `flat`, row k of the device
-        // batch's new rows at `flat[ends[e]..ends[e + 1]]` with
-        // `e = ends_base[batch] + k`; then the judging in line order, each
+        // batch's new rows at `flat[ends[e]..ends[e + 1]]` with `e` its
+        // base in `ends` plus k; then the judging in line order, each
         // row reading its values there (a stream per device). (Gathering the values in line order
         // straight from the columns hops between a hundred streams on a site
         // of twenty devices, and waits on memory; so did a list of steps
         // written in between.)
         sc.flat.clear();
         sc.ends.clear();
-        sc.ends_base.clear();
-        sc.firsts.clear();
+        sc.bases.clear();
         sc.column_refs.clear();
         for (b, d) in acc.devices.iter().enumerate() {
             let rows = &d.rows;
             let from = start(b);
             let counts = mark.rows.get(b).map_or(&[][..], |m| &m.1[..]);
-            sc.cols.clear();
+            let base = sc.column_refs.len();
+            sc.bases.push((base as u32, sc.ends.len() as u32));
+            sc.next.clear();
             let mut any = false;
             for (c, column) in rows.columns.iter().enumerate() {
                 let r = self.sensor(column.sensor);
                 any |= r.checked;
-                sc.cols.push((r, sc.column_refs.len() as u32, counts.get(c).copied().unwrap_or(0)));
                 sc.column_refs.push(r);
+                sc.next.push(counts.get(c).copied().unwrap_or(0));
             }
-            sc.firsts.push(sc.cols.first().map(|c| c.0));
-            sc.ends_base.push(sc.ends.len() as u32);
             sc.ends.push(sc.flat.len() as u32);
             for r in from..rows.len() {
                 if any {
                     // Column numbers of the row's values, in the layout's order.
                     for &c in &rows.layouts[rows.row_layout[r] as usize] {
-                        let (s, at, next) = &mut sc.cols[c as usize];
-                        if s.checked {
-                            if let Some(v) = number(&rows.columns[c as usize].values[*next]) {
-                                sc.flat.push((*at, v));
+                        let (c, at) = (c as usize, base + c as usize);
+                        if sc.column_refs[at].checked {
+                            if let Some(v) = number(&rows.columns[c].values[sc.next[c]]) {
+                                sc.flat.push((at as u32, v));
                             }
                         }
-                        *next += 1;
+                        sc.next[c] += 1;
                     }
                 }
                 sc.ends.push(sc.flat.len() as u32);
@@ -201,11 +198,15 @@ impl Judge {
                 );
             } else {
                 let (bi, r) = (b as usize, r as usize);
+                let rows = &acc.devices[bi].rows;
                 // A device batch without columns has no readings to judge.
-                let Some(first) = sc.firsts[bi] else { continue };
-                let at = sc.ends_base[bi] as usize + (r - start(bi));
-                let t = acc.devices[bi].rows.times[r];
-                self.health.heard(first, t);
+                if rows.columns.is_empty() {
+                    continue;
+                }
+                let (base, ends) = sc.bases[bi];
+                let at = ends as usize + (r - start(bi));
+                let t = rows.times[r];
+                self.health.heard(sc.column_refs[base as usize], t);
                 for &(s, v) in &sc.flat[sc.ends[at] as usize..sc.ends[at + 1] as usize] {
                     self.health.value(sc.column_refs[s as usize], t, v, line);
                 }
