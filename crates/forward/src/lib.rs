@@ -334,18 +334,39 @@ impl std::fmt::Debug for Forwarder {
     }
 }
 
-impl Forwarder {
-    pub fn start(
-        settings: Settings,
-        logs: &Path,
-        state: &Path,
-        decoders: Decoders,
-        look: Arc<Look>,
-        schema: Arc<Schema>,
-    ) -> std::io::Result<Forwarder> {
+/// A forwarder whose starting point is settled, not yet sending: see
+/// [`Forwarder::prepare`].
+#[derive(Debug)]
+pub struct Ready {
+    settings: Settings,
+    logs: PathBuf,
+    state: PathBuf,
+    cursor: Cursor,
+}
+
+impl Ready {
+    /// Where the forwarder starts: the saved cursor, or, on a first start,
+    /// the end of the logs as they were when it was prepared.
+    pub fn cursor(&self) -> &Cursor {
+        &self.cursor
+    }
+
+    /// Starts the forwarding thread.
+    pub fn start(self, decoders: Decoders, look: Arc<Look>, schema: Arc<Schema>) -> std::io::Result<Forwarder> {
         let signal: Signal = Arc::default();
-        // Where to start is settled now, before the caller goes on: a first
-        // start begins at the end of the logs as they are at this moment.
+        let mut run = Run::new(self.settings, &self.logs, &self.state, decoders, look, schema, signal.clone());
+        let cursor = self.cursor;
+        std::thread::Builder::new().name("mqtt forwarder".into()).spawn(move || run.run(cursor))?;
+        Ok(Forwarder { signal })
+    }
+}
+
+impl Forwarder {
+    /// Settles where to start, before the caller goes on (and says it
+    /// forwards): a first start begins at the end of the logs as they are at
+    /// this moment, and saves that cursor, so a line written after this call
+    /// returns is sent, one written before it is not.
+    pub fn prepare(settings: Settings, logs: &Path, state: &Path) -> std::io::Result<Ready> {
         let cursor = match cursor::load(state) {
             Some(c) => c,
             None => {
@@ -354,9 +375,7 @@ impl Forwarder {
                 c
             }
         };
-        let mut run = Run::new(settings, logs, state, decoders, look, schema, signal.clone());
-        std::thread::Builder::new().name("mqtt forwarder".into()).spawn(move || run.run(cursor))?;
-        Ok(Forwarder { signal })
+        Ok(Ready { settings, logs: logs.to_path_buf(), state: state.to_path_buf(), cursor })
     }
 
     /// New lines may be in the logs.

@@ -235,25 +235,22 @@ pub fn follow(
                 let h = look_idx.lock().unwrap_or_else(PoisonError::into_inner).health().ok()?;
                 Some(h.status_at(logfile::OffsetClock::from_env().now().wall_ms))
             };
-            note!(
-                "blackbox: forwarding to {}://{}:{} as {}/{}, cursor in {}",
-                if s.tls_ca.is_some() { "mqtts" } else { "mqtt" },
-                s.host,
-                s.port,
-                s.prefix,
-                s.site,
-                state.join(forward::CURSOR).display()
-            );
+            let url = format!("{}://{}:{}", if s.tls_ca.is_some() { "mqtts" } else { "mqtt" }, s.host, s.port);
+            let to = format!("{}/{}", s.prefix, s.site);
+            // The note comes once the starting point is settled: a line
+            // written after it is forwarded (scripts and tests wait for it).
+            let ready = forward::Forwarder::prepare(s, logs, &state).context("cannot start the MQTT forwarder").setup()?;
+            let from = match ready.cursor() {
+                c if c.day.is_empty() => "from the first new day".to_string(),
+                c => format!("from {} byte {}", c.day, c.offset),
+            };
+            note!("blackbox: forwarding to {url} as {to} {from}, cursor in {}", state.join(forward::CURSOR).display());
             let schema_idx = idx.clone();
             let schema = move || {
                 let idx = schema_idx.lock().unwrap_or_else(PoisonError::into_inner);
                 idx.schema().map(|rows| rows.into_iter().map(|r| (r.sensor, r.unit, r.kind)).collect()).unwrap_or_default()
             };
-            Some(
-                forward::Forwarder::start(s, logs, &state, decoders.clone(), Arc::new(look), Arc::new(schema))
-                    .context("cannot start the MQTT forwarder")
-                    .setup()?,
-            )
+            Some(ready.start(decoders.clone(), Arc::new(look), Arc::new(schema)).context("cannot start the MQTT forwarder").setup()?)
         }
         None => None,
     };
