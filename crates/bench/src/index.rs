@@ -10,8 +10,11 @@
 //! - a query of one sensor-day from a year cache against `blackbox --version`
 //!   (process start): cold (<= 6x) and with `index --follow` holding the
 //!   cache and answering over its socket (<= 3x);
-//! - a rebuild with rollups (gauges, and the homePower counters) against one
-//!   without (<= 1.15x), and the cache's size with them against without
+//! - the rate of a rebuild with 20 checks over every roomNode sensor against
+//!   one without (>= 0.85x: "within 15 %", issue 13), and of one with rollups
+//!   (gauges, and the homePower counters) against one without (>= 0.85x):
+//!   each the median of 5 rounds' ratios ([`derived_bench`]); the cache's
+//!   size with rollups against without
 //!   (< 1.10x); `query --every 1h` and `--every 1d` over a year of one
 //!   sensor at one reading a minute, the whole process, cold (< 50 ms) and
 //!   held by a follower (< 20 ms), each beside `--version` (issue 14);
@@ -36,10 +39,15 @@ const REBUILD_RATIO: f64 = 0.20;
 const CACHE_RATIO: f64 = 0.30;
 const RSS_LIMIT_MB: f64 = 64.0;
 const CATCH_UP_RATIO: f64 = 2.0;
-/// A rebuild with 20 checks over every roomNode sensor, against one without.
-const CHECKS_RATIO: f64 = 1.15;
-/// Issue 14: a rebuild with rollups (gauges and counters) against one without them.
-const ROLLUPS_RATIO: f64 = 1.15;
+/// Issue 13: the rate (lines/s) of a rebuild with 20 checks over every
+/// roomNode sensor "stays within 15 % of the rebuild rate without checks".
+const CHECKS_RATE: f64 = 0.85;
+/// Issue 14: the rate of a rebuild with rollups (gauges and counters)
+/// "stays within 15 % of the rate with them off".
+const ROLLUPS_RATE: f64 = 0.85;
+/// Rounds of the four rebuilds that measure what checks and rollups cost
+/// (with and without each, one after the other): see [`derived_bench`].
+const DERIVED_ROUNDS: usize = 5;
 /// Issue 14: the cache with rollups against one without them.
 const ROLLUPS_SIZE_RATIO: f64 = 1.10;
 /// Issue 14: `query --every` over a year of one sensor, the whole process.
@@ -163,7 +171,7 @@ fn workload_bench(bin: &Path, workload: Workload, lines: usize, rows: &mut Vec<R
             .target(format!("<= {RSS_LIMIT_MB:.0} MB"), rss <= RSS_LIMIT_MB),
     );
 
-    derived_bench(bin, dir, w, rows);
+    derived_bench(bin, dir, w, lines, rows);
     catch_up(bin, dir, &mut data, packets, rows);
 }
 
@@ -204,22 +212,32 @@ const COUNTERS: &str = "\n[[counter]]\nsensors = [\"*/homePower-*/c?\"]\nwrap = 
 
 /// What checks and rollups cost a rebuild: with 20 checks against without
 /// (issue 13), and with rollups on (every gauge, and the homePower counters)
-/// against off (issue 14), alternating, medians of 3; and the cache size
-/// with rollups against without.
-fn derived_bench(bin: &Path, dir: &Path, w: &str, rows: &mut Vec<Row>) {
+/// against off (issue 14), in [`DERIVED_ROUNDS`] rounds of the four
+/// rebuilds one after the other; each round's ratios compare rebuilds
+/// seconds apart, and the median of the rounds' ratios is held to the
+/// target (the same rebuild varies by up to 30 % over a minute on a shared
+/// machine: a ratio of medians taken apart mixes that in). The ratios are
+/// of rates (lines/s), as the issues state their targets: "within 15 % of
+/// the rate" is a rate at least 0.85 times the baseline's (a time at most
+/// 1.18 times). And the cache size with rollups against without.
+fn derived_bench(bin: &Path, dir: &Path, w: &str, lines: usize, rows: &mut Vec<Row>) {
     let base = std::fs::read_to_string(dir.join("blackbox.toml")).expect("read blackbox.toml");
     std::fs::write(dir.join("checks.toml"), format!("{base}{}", twenty_checks())).expect("write checks.toml");
     std::fs::write(dir.join("rollups.toml"), format!("{base}{COUNTERS}")).expect("write rollups.toml");
     std::fs::write(dir.join("no-rollups.toml"), format!("{base}\n[rollup]\ngauges = false\n")).expect("write no-rollups.toml");
     let (mut with, mut without, mut on, mut off) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut checks_ratios, mut rollups_ratios) = (Vec::new(), Vec::new());
     let (mut size_on, mut size_off) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
+    for _ in 0..DERIVED_ROUNDS {
         without.push(timed(bin, dir, &["rebuild"]).0);
         with.push(timed(bin, dir, &["--config", "checks.toml", "rebuild"]).0);
         on.push(timed(bin, dir, &["--config", "rollups.toml", "rebuild"]).0);
         size_on.push(dir_size(&dir.join("cache")));
         off.push(timed(bin, dir, &["--config", "no-rollups.toml", "rebuild"]).0);
         size_off.push(dir_size(&dir.join("cache")));
+        let last = |v: &[Duration]| v[v.len() - 1].as_secs_f64();
+        checks_ratios.push(last(&without) / last(&with));
+        rollups_ratios.push(last(&off) / last(&on));
     }
     // Rollups were made: the rebuild with them answers `query --every` from stored days.
     timed(bin, dir, &["--config", "rollups.toml", "index"]);
@@ -230,14 +248,33 @@ fn derived_bench(bin: &Path, dir: &Path, w: &str, rows: &mut Vec<Row>) {
         "export --every 1d answered nothing: {}",
         String::from_utf8_lossy(&every.stderr)
     );
-    for (name, (a, b), limit) in [
-        (format!("rebuild with 20 checks, {w} (baseline: without)"), (median(&with), median(&without)), CHECKS_RATIO),
-        (format!("rebuild with rollups, {w} (baseline: without)"), (median(&on), median(&off)), ROLLUPS_RATIO),
+    for (what, name, (a, b), ratios, limit) in [
+        (
+            "checks",
+            format!("rebuild lines/s with 20 checks, {w} (baseline: without)"),
+            (median(&with), median(&without)),
+            checks_ratios,
+            CHECKS_RATE,
+        ),
+        (
+            "rollups",
+            format!("rebuild lines/s with rollups, {w} (baseline: without)"),
+            (median(&on), median(&off)),
+            rollups_ratios,
+            ROLLUPS_RATE,
+        ),
     ] {
-        let ratio = a.as_secs_f64() / b.as_secs_f64();
-        let (value, baseline) = (format!("{:.2} s", a.as_secs_f64()), format!("{:.2} s", b.as_secs_f64()));
+        let ratio = median(&ratios);
+        let rate = |t: Duration| format!("{:.0}", lines as f64 / t.as_secs_f64());
+        let (value, baseline) = (rate(a), rate(b));
         detail(&name, &value, &baseline, &format!("{ratio:.2}x"));
-        rows.push(Row::new(name, value, baseline, format!("{ratio:.2}x")).target(format!("<= {limit:.2}x"), ratio <= limit));
+        println!(
+            "  ({what}: rate ratios of the {DERIVED_ROUNDS} rounds {}; median times {:.2} s against {:.2} s)",
+            ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" "),
+            a.as_secs_f64(),
+            b.as_secs_f64()
+        );
+        rows.push(Row::new(name, value, baseline, format!("{ratio:.2}x")).target(format!(">= {limit:.2}x"), ratio >= limit));
     }
     let (a, b) = (median(&size_on), median(&size_off));
     let ratio = a as f64 / b as f64;
