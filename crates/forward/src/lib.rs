@@ -336,12 +336,18 @@ impl std::fmt::Debug for Forwarder {
 
 /// A forwarder whose starting point is settled, not yet sending: see
 /// [`Forwarder::prepare`].
-#[derive(Debug)]
 pub struct Ready {
     settings: Settings,
     logs: PathBuf,
     state: PathBuf,
     cursor: Cursor,
+}
+
+impl std::fmt::Debug for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the settings: they hold the broker's password.
+        f.debug_struct("Ready").field("cursor", &self.cursor).finish_non_exhaustive()
+    }
 }
 
 impl Ready {

@@ -97,6 +97,15 @@ mod tests {
             let record: Vec<(String, u64)> = (0..n).map(|i| (format!("usb-X/roomNode-{}/temp", i % 37), i as u64 * 7919)).collect();
             let packed = packer.pack(&record);
             assert_eq!(packed, encode_packed(&record), "{n} entries");
+            // And as the one-shot compressor packed before there was a
+            // Packer: caches written then read the same.
+            let one_shot = {
+                use std::io::Write;
+                let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+                z.write_all(&encode(&record)).unwrap();
+                z.finish().unwrap()
+            };
+            assert_eq!(packed, one_shot, "{n} entries, against a one-shot compressor");
             assert_eq!(decode_packed::<Vec<(String, u64)>>(&packed), Some(record));
         }
     }
