@@ -87,7 +87,9 @@ enum At {
     Given(Cause),
 }
 
-/// Why a value fails, formatted only when a result changes.
+/// Why a value fails, formatted only when a result changes (kept as it
+/// is while a result waits for `for`: most never become one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 enum Why {
     Above(f64, f64),
     Below(f64, f64),
@@ -125,6 +127,24 @@ pub struct State {
     /// The cell of each agree check, by check index.
     agree_cells: BTreeMap<usize, usize>,
     deadlines: BTreeSet<(i64, Timer)>,
+    /// Devices back from silence at a time, whose level waits for the rest
+    /// of that line: its values end the results that the silence caused
+    /// (`stale`), so the device goes from black to what its values say
+    /// and not through the stale results' level first. Empty between lines.
+    settling: Vec<(usize, i64)>,
+}
+
+/// A cell's condition that holds, waiting for `for` to become a result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Pending {
+    since_ms: i64,
+    /// The latest value.
+    value: f64,
+    /// Why it failed first, and the sensor that did (an index in
+    /// `State::sensors`): the message is made from them if it becomes a result.
+    why: Why,
+    sensor: Option<usize>,
+    cause: Cause,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -170,8 +190,8 @@ struct Cell {
     // Boxed: a cell is judged for every value of its sensor, and a small
     // cell keeps the cells of a site in the processor's cache.
     active: Option<Box<ResultNow>>,
-    /// The condition holds since then, waiting for `for`: value, message, cause.
-    pending: Option<Box<(i64, f64, String, Cause)>>,
+    /// The condition holds since then, waiting for `for`.
+    pending: Option<Box<Pending>>,
     /// A failing result passes since then, waiting for `clear_for`, and why.
     clearing: Option<Box<(i64, Cause)>>,
     deadline: Option<i64>,
@@ -188,10 +208,11 @@ struct Cell {
 /// keeps them to a comparison.
 #[derive(Clone, Copy, Debug)]
 enum Quick {
-    /// `range`, passing (nothing active, pending or clearing): stays while
-    /// the value is within; failing (active, not clearing): stays, with the
-    /// value as its latest, while the value is outside (limits moved in by
-    /// the hysteresis).
+    /// `range`, passing (nothing active, pending or clearing) or clearing
+    /// (active, passing since, waiting for `clear_for`): stays while the
+    /// value is within; failing (active, not clearing): stays, with the
+    /// value as its latest, while the value is outside (limits of a result
+    /// that is active, clearing or not, moved in by the hysteresis).
     Range { lo: f64, hi: f64, failing: bool },
     /// `rate`, the same with the change from the previous value.
     Rate { max_change: f64, per_ms: i64, failing: bool },
@@ -444,10 +465,16 @@ impl Health {
         let check = &self.checks.checks[cell.check];
         let idle = cell.active.is_none() && cell.pending.is_none() && cell.clearing.is_none();
         let failing = cell.active.is_some() && cell.pending.is_none() && cell.clearing.is_none();
+        // Failing, and passing since, waiting for `clear_for`: a value that
+        // passes changes nothing (`passes` keeps the clearing as it is), so
+        // such a cell is as quick as a passing one, with the limits of a
+        // failing one (hysteresis). A sensor back from a limit spends
+        // `clear_for` (5 minutes) there.
+        let clearing = cell.active.is_some() && cell.pending.is_none() && cell.clearing.is_some();
         let quick = match check.for_device(&cell.device).1 {
-            _ if self.exhaustive || !(idle || failing) => Quick::Judge,
+            _ if self.exhaustive || !(idle || failing || clearing) => Quick::Judge,
             &Params::Range { min, max, hysteresis } => {
-                let h = if failing { hysteresis } else { 0.0 };
+                let h = if failing || clearing { hysteresis } else { 0.0 };
                 let lo = min.map_or(f64::NEG_INFINITY, |m| m + h);
                 let hi = max.map_or(f64::INFINITY, |m| m - h);
                 Quick::Range { lo, hi, failing }
@@ -480,13 +507,27 @@ impl Health {
 
     /// The transitions made since the last call, in order.
     pub fn take_transitions(&mut self) -> Vec<Transition> {
+        self.settle();
         std::mem::take(&mut self.out)
+    }
+
+    /// The levels of the devices back from silence (see `State::settling`),
+    /// now that their line is judged.
+    fn settle(&mut self) {
+        let settling = std::mem::take(&mut self.state.settling);
+        for (d, at) in settling {
+            self.recompute_device(d, at);
+        }
     }
 
     /// Moves the data clock to `time_ms` (a line's time; it never goes
     /// back) and fires every deadline it passes, in time order.
     #[inline]
     pub fn advance(&mut self, time_ms: i64) {
+        if time_ms > self.state.clock_ms && !self.state.settling.is_empty() {
+            // A later line: the one before is judged.
+            self.settle();
+        }
         self.state.clock_ms = self.state.clock_ms.max(time_ms);
         // Nearly every line: nothing is due.
         if self.next_due <= self.state.clock_ms {
@@ -627,7 +668,8 @@ impl Health {
         if dev.silence != Level::Ok {
             dev.silence = Level::Ok;
             self.set_deadline(Timer::Device(d), None);
-            self.recompute_device(d, t);
+            // Its level once the line's values are judged.
+            self.state.settling.push((d, t));
         }
         if self.state.devices[d].deadline.is_none() {
             let dev = &self.state.devices[d];
@@ -899,7 +941,8 @@ impl Health {
     }
 
     /// The condition of cell `c` holds at `t`: it fails now, or after `for`.
-    /// The message and cause are made only when the result changes.
+    /// The message is made only when the result changes (most conditions
+    /// that wait for `for` pass again before it), the cause when one may.
     fn fail(&mut self, c: usize, t: i64, value: f64, why: Why, sensor: Option<usize>, cause: At) {
         let for_ms = self.checks.checks[self.state.cells[c].check].for_ms;
         let cell = &mut self.state.cells[c];
@@ -913,15 +956,15 @@ impl Health {
             return;
         }
         if let Some(p) = &mut cell.pending {
-            p.1 = value;
+            p.value = value;
             return;
         }
-        let message = self.render(c, sensor, &why);
         let cause = self.cause(cause);
         if for_ms > 0 {
-            self.state.cells[c].pending = Some(Box::new((t, value, message, cause)));
+            self.state.cells[c].pending = Some(Box::new(Pending { since_ms: t, value, why, sensor, cause }));
             self.set_deadline(Timer::Cell(c), Some(t.saturating_add(for_ms)));
         } else {
+            let message = self.render(c, sensor, &why);
             self.activate(c, t, value, message, cause);
         }
     }
@@ -984,18 +1027,24 @@ impl Health {
             Kind::Stale => {
                 let (_, params) = check.for_device(&self.state.cells[c].device);
                 let after = if let Params::Stale { after_ms } = params { *after_ms } else { 0 };
-                let sensor = self.state.cells[c].subject.clone();
-                let message = match &check.message {
-                    Some(t) => fill(t, "", &sensor, &show_duration(after), &check.name),
-                    None => format!("no reading from {sensor} for {}", show_duration(after)),
+                // The cell's own sensor (a stale cell belongs to one), by
+                // its handle; by name for a cell not handled yet.
+                let sensor = &self.state.cells[c].subject;
+                let s = match self.cell_sensor.get(c) {
+                    Some(&s) if s != u32::MAX => Some(s as usize),
+                    _ => self.state.sensor_ids.get(sensor).copied(),
                 };
-                let last = self.state.sensor_ids.get(&sensor).and_then(|&s| self.state.sensors[s].last);
+                let last = s.and_then(|s| self.state.sensors[s].last);
                 let due = last.map_or(at, |(t, _)| t.saturating_add(after).saturating_add(check.for_ms));
                 if due > at {
-                    // Read since the deadline was set: put off.
+                    // Read since the deadline was set (nearly always): put off.
                     self.set_deadline(Timer::Cell(c), Some(due));
                     return;
                 }
+                let message = match &check.message {
+                    Some(t) => fill(t, "", sensor, &show_duration(after), &check.name),
+                    None => format!("no reading from {sensor} for {}", show_duration(after)),
+                };
                 let cause = Cause { day: String::new(), line: 0, time_ms: last.map_or(at, |(t, _)| t) };
                 self.activate(c, at, f64::NAN, message, cause);
             }
@@ -1005,7 +1054,8 @@ impl Health {
             }
             _ => {
                 if let Some(p) = self.state.cells[c].pending.take() {
-                    let (_, value, message, cause) = *p;
+                    let Pending { value, why, sensor, cause, .. } = *p;
+                    let message = self.render(c, sensor, &why);
                     self.activate(c, at, value, message, cause);
                 } else if let Some(cl) = self.state.cells[c].clearing.take() {
                     let (_, cause) = *cl;
@@ -1036,6 +1086,10 @@ impl Health {
     }
 
     fn recompute_device(&mut self, d: usize, at: i64) {
+        if self.state.settling.iter().any(|&(x, _)| x == d) {
+            // Back from silence: judged when its line is (`settle`).
+            return;
+        }
         let worst = self.worst(d).cloned();
         let dev = &self.state.devices[d];
         let level = dev.silence.max(worst.as_ref().map_or(Level::Ok, |r| r.level));
@@ -1100,12 +1154,18 @@ impl Health {
     /// silent since then grey or black *now*, sensors stale, an event's
     /// `hold` over, a `for` or `clear_for` run out.
     pub fn status_at(&self, now_ms: i64) -> Status {
-        if now_ms > self.state.clock_ms && self.next_due <= now_ms {
+        let due = now_ms > self.state.clock_ms && self.next_due <= now_ms;
+        if due || !self.state.settling.is_empty() {
             // Deadlines passed since the last line (a stale sensor, an
             // event's hold, a `for`, a silent device): with no line since,
-            // they stand as the evaluator would fire them.
+            // they stand as the evaluator would fire them. (And a device
+            // back from silence in a line fed without taking its
+            // transitions yet stands as the line left it.)
             let mut later = Health::with_state(self.checks.clone(), self.state.clone());
-            later.advance(now_ms);
+            later.settle();
+            if due {
+                later.advance(now_ms);
+            }
             return later.standing(now_ms);
         }
         self.standing(now_ms)

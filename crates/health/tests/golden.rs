@@ -169,6 +169,65 @@ fn a_silent_device_goes_grey_then_black_then_green() {
     );
 }
 
+/// A device back from silence goes from black to what its line's values
+/// say: not through the level of the stale results that the silence caused
+/// and that those values end (a false error, notified, in the same
+/// millisecond). Results its line does not end still count.
+#[test]
+fn a_device_back_from_silence_skips_the_stale_results_its_line_ends() {
+    let mut h = health(
+        r#"
+[status]
+grey_after = "1h"
+black_after = "3h"
+[[check]]
+name = "quiet"
+sensors = ["*/node/*"]
+kind = "stale"
+after = "30m"
+level = "error"
+[[check]]
+name = "warm"
+sensors = ["*/node/t"]
+kind = "range"
+max = 28
+"#,
+    );
+    feed(&mut h, "r/node/t", 0, 20.0);
+    feed(&mut h, "r/node/h", 0, 50.0);
+    // Another device keeps the data clock going.
+    for i in 1..=40 {
+        feed(&mut h, "r/other/x", i * 6 * MIN, 1.0);
+    }
+    let before: Vec<_> = devices(&h.take_transitions()).into_iter().filter(|x| x.1 == "r/node").collect();
+    assert_eq!(before.last().map(|x| x.3), Some(Level::Black));
+    // Back, warm: one line with both values.
+    feed(&mut h, "r/node/t", 5 * HOUR, 30.0);
+    feed(&mut h, "r/node/h", 5 * HOUR, 50.0);
+    let ts = h.take_transitions();
+    let d: Vec<_> = devices(&ts).into_iter().filter(|x| x.1 == "r/node").collect();
+    assert_eq!(d, [(5 * HOUR, "r/node".into(), Level::Black, Level::Warning)]);
+    assert!(results(&ts).contains(&(5 * HOUR, "quiet".into(), Level::Error, Level::Ok)), "{ts:?}");
+    // Back with one sensor only: the other's stale result stands.
+    for i in 51..=90 {
+        feed(&mut h, "r/other/x", i * 6 * MIN, 1.0);
+    }
+    h.take_transitions();
+    feed(&mut h, "r/node/t", 10 * HOUR, 20.0);
+    let d: Vec<_> = devices(&h.take_transitions()).into_iter().filter(|x| x.1 == "r/node").collect();
+    assert_eq!(d, [(10 * HOUR, "r/node".into(), Level::Black, Level::Error)]);
+    // Grey an hour later; back: the status read before the line's
+    // transitions are taken is the line's.
+    feed(&mut h, "r/other/x", 11 * HOUR, 1.0);
+    let at = 11 * HOUR + 1000;
+    feed(&mut h, "r/node/t", at, 20.0);
+    feed(&mut h, "r/node/h", at, 50.0);
+    let dev = |h: &Health| h.status_at(at).devices.into_iter().find(|d| d.device == "r/node").map(|d| d.level);
+    assert_eq!(dev(&h), Some(Level::Ok));
+    let d: Vec<_> = devices(&h.take_transitions()).into_iter().filter(|x| x.1 == "r/node").collect();
+    assert_eq!(d, [(11 * HOUR, "r/node".into(), Level::Error, Level::Grey), (at, "r/node".into(), Level::Grey, Level::Ok)]);
+}
+
 #[test]
 fn stale_rate_and_agree() {
     let mut h = health(

@@ -216,10 +216,11 @@ impl Judge {
                 if line != last_line {
                     (last_line, n) = (line, 0);
                 }
-                for tr in made {
-                    acc.transitions.push((keys::transition(day_no, line, n), tr));
-                    n = n.saturating_add(1);
+                if acc.transitions.is_empty() {
+                    acc.transitions_key = Some(keys::transition(day_no, line, n));
                 }
+                n = n.saturating_add(made.len().min(u16::MAX as usize) as u16);
+                acc.transitions.extend(made);
             }
         }
         self.scratch = sc;

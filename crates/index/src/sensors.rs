@@ -86,8 +86,10 @@ pub(crate) struct Accumulator {
     /// Sensors of its rows the health judge meets for the first time today:
     /// id, device and sensor name (see `judging::Announcer`).
     pub names: Vec<(u32, String, String)>,
-    /// Health transitions the commit's lines decided, by key.
-    pub transitions: Vec<(Vec<u8>, health::Transition)>,
+    /// Health transitions the commit's lines decided, in order, and the
+    /// key of the first (the key of the commit's block of them).
+    pub transitions: Vec<health::Transition>,
+    pub transitions_key: Option<Vec<u8>>,
     /// The health evaluator's state after the commit's lines, encoded.
     pub health: Option<Vec<u8>>,
 }

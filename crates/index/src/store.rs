@@ -121,10 +121,8 @@ impl Store {
         // A commit's transitions are one record, under the key of its first:
         // a flapping check makes thousands a day, and one key each cost sled
         // a copy of its leaf per key (half the time of a commit).
-        if let Some((key, _)) = acc.transitions.first() {
-            let key = key.clone();
-            let block: Vec<health::Transition> = acc.transitions.into_iter().map(|(_, t)| t).collect();
-            batch.insert(key, codec::encode_packed(&block));
+        if let Some(key) = acc.transitions_key.filter(|_| !acc.transitions.is_empty()) {
+            batch.insert(key, codec::encode_packed(&acc.transitions));
         }
         if let Some(state) = acc.health {
             batch.insert(keys::health(day), state);
