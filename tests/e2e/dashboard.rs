@@ -73,10 +73,14 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
     let drill = stdout(&dir.run(&["status", warm]));
     let logged = drill
         .lines()
-        .find(|l| l.trim_start().starts_with("20121130.txt:"))
+        .find(|l| l.trim_start().starts_with("20121130.txt"))
         .unwrap_or_else(|| panic!("no line behind the result:\n{drill}"))
         .trim()
         .to_string();
+    // Both name the gzipped day's own file.
+    assert!(logged.starts_with("20121130.txt.gz:"), "{logged}");
+    // Acknowledged from the command line: its page says so, as its tile does.
+    assert!(dir.run(&["ack", warm, "--note", "Jan is on it"]).status.success());
     let (_serve, _err, url) = serve(&dir, &[]);
     let page = browser.open(&url);
     browser.wait_for(&page, &format!("document.querySelectorAll('.tile').length === {}", expected.len()));
@@ -98,6 +102,8 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
     assert_eq!(format!("{}{}", place.as_str().unwrap(), cause.as_str().unwrap()), logged);
     let lines = browser.wait_for(&page, "document.querySelectorAll('#lines li').length");
     assert!(lines.as_u64().unwrap() >= 5, "{lines}");
+    let quiet = browser.eval(&page, "document.getElementById('quiet') && document.getElementById('quiet').textContent");
+    assert!(quiet.as_str().is_some_and(|q| q.contains("acknowledged (warning)") && q.contains("Jan is on it")), "{quiet}");
     // Its sensors, with a plot each.
     browser.wait_for(&page, "document.querySelectorAll('.sensor canvas').length >= 4");
     shot(&mut browser, &page, "device");
@@ -171,7 +177,25 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
     shot(&mut browser, &page, "sensor");
     browser.navigate(&page, &format!("{url}history"));
     browser.wait_for(&page, "document.querySelectorAll('#history tr').length > 1");
+    // The nav leads to the overview (not to the page itself), Live and History.
+    let nav = browser.eval(&page, "[...document.querySelectorAll('nav a')].map(a => a.href)");
+    assert_eq!(nav, serde_json::json!([url, format!("{url}live"), format!("{url}history")]));
     shot(&mut browser, &page, "history");
+    // A row's line leads to that line in its log (the gzipped day), with the lines around it.
+    let place = browser.eval(&page, "document.querySelector('#history td .where a').textContent");
+    let (file, number) = place.as_str().and_then(|p| p.split_once(':')).unwrap_or_else(|| panic!("no line linked: {place}"));
+    let number: usize = number.parse().unwrap();
+    assert!(file.starts_with("20121130.txt"), "{place}");
+    browser.eval(&page, "document.querySelector('#history td .where a').click()");
+    let target = browser.wait_for(&page, "document.getElementById('target') && document.querySelector('#target code').textContent");
+    let mut day = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(crate::harness::real_day()).unwrap()).read_to_string(&mut day).unwrap();
+    assert_eq!(target.as_str().unwrap(), day.lines().nth(number - 1).unwrap());
+    let shown = browser.eval(&page, "[document.querySelector('h1').textContent, document.querySelectorAll('#log li').length]");
+    let around = (number + 10).min(day.lines().count()) - number.saturating_sub(10).max(1) + 1;
+    assert_eq!(shown, serde_json::json!([format!("20121130.txt.gz:{number}"), around]), "the line and 10 either side");
+    let nav = browser.eval(&page, "document.querySelector('nav a').href");
+    assert_eq!(nav, url.as_str());
     browser.navigate(&page, &url);
     browser.wait_for(&page, "document.querySelectorAll('.tile').length > 0");
     shot(&mut browser, &page, "overview");
@@ -361,6 +385,21 @@ fn serve_refuses_what_it_must() {
         assert!(error["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
     }
     assert!(stdout(&dir.run(&["status"])).contains("acknowledged lab/a (warning)"));
+    // The device's page says so after the action.
+    let device: Value = serde_json::from_str(&get(&url, "/api/device/lab/a", Some(&ann)).1).unwrap();
+    assert_eq!(device["acknowledged"]["level"], "warning", "{device}");
+    assert_eq!(device["acknowledged"]["note"], "on it (by ann)", "{device}");
+    // Signing in and unknown routes of the API are refused in JSON too; pages in text.
+    for (path, auth, expected, json) in [
+        ("/api/status", None, 401, true),
+        ("/api/nothing", Some(ann.as_str()), 404, true),
+        ("/", None, 401, false),
+        ("/nothing", Some(ann.as_str()), 404, false),
+    ] {
+        let (code, body) = get(&url, path, auth);
+        assert_eq!(code, expected, "{path}: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).is_ok_and(|v| v["error"].is_string()), json, "{path}: {body}");
+    }
     // Traversal, encoded or not, and overlong requests.
     for path in [
         "/../../etc/passwd",
@@ -376,6 +415,10 @@ fn serve_refuses_what_it_must() {
     let big = "x".repeat(100_000);
     let (code, _) = http(&url, &format!("POST /api/silence HTTP/1.1\r\nHost: HOST\r\nAuthorization: {ann}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}", big.len()));
     assert_eq!(code, 413);
+    // A request head over 16 KiB: 431, whatever the path.
+    let filler = "x".repeat(70_000);
+    let (code, _) = http(&url, &format!("GET /healthz HTTP/1.1\r\nHost: HOST\r\nX-Filler: {filler}\r\nConnection: close\r\n\r\n"));
+    assert_eq!(code, 431);
 
     // 200 live pages open and close, twice: no descriptor or memory left behind.
     let pid = serve.child.id();

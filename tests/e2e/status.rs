@@ -100,16 +100,16 @@ fn status_colours_match_an_independent_computation() {
     let (warm, (_, temp)) = last_temp.iter().find(|(_, &(_, t))| t > 17.2).unwrap();
     let text = ok(&dir.run(&["status", warm]));
     assert!(text.contains("room too warm") && text.contains(&format!("{warm}/temp reached")), "{text}");
-    let cause = text.lines().find(|l| l.trim_start().starts_with("20121130.txt:")).expect("the line behind the result");
+    let cause = text.lines().find(|l| l.trim_start().starts_with("20121130.txt.gz:")).expect("the line behind the result");
     let node = warm.rsplit('-').next().unwrap();
     assert!(
         cause.contains(&format!(" OK {node} ")) || cause.contains(&format!(" OK {} ", node.parse::<u32>().unwrap() | 32)),
         "{cause} (last temp {temp})"
     );
-    // Then the device's last five lines, from its newest day.
+    // Then the device's last five lines, named by their file (gzipped here).
     let tail: Vec<&str> = text.lines().skip_while(|l| !l.contains("last lines from the device:")).skip(1).collect();
     assert_eq!(tail.len(), 5, "{text}");
-    assert!(tail.iter().all(|l| l.trim_start().starts_with("20121130.txt:") && l.contains(" usb-A40117UK OK ")), "{text}");
+    assert!(tail.iter().all(|l| l.trim_start().starts_with("20121130.txt.gz:") && l.contains(" usb-A40117UK OK ")), "{text}");
     // Without --all, only the devices that are not green, and a summary.
     let table = ok(&dir.run(&["status"]));
     // (At 00:30 the roomNodes last heard before 00:00 are stale: error.)

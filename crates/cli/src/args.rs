@@ -316,8 +316,10 @@ pub struct StatusArgs {
 /// Catches up, follows the logs, judges the checks, sends notifications, and
 /// serves the dashboard, its JSON API, /metrics and /healthz from the same
 /// process. While it catches up (or rebuilds), every page shows how far it
-/// is. Listens on 127.0.0.1 unless [web] users or token_file are configured.
-/// With an [mqtt] table it also forwards every line to the broker.
+/// is. Listens on 127.0.0.1:8080 unless --listen or [web] listen say
+/// otherwise; an address other than loopback is refused unless [web] users
+/// or token_file make people sign in. With an [mqtt] table it also forwards
+/// every line to the broker.
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "Examples:
   blackbox serve
@@ -466,6 +468,10 @@ pub struct HealthArgs {
     /// table or json (one object per line)
     #[arg(long, value_enum, default_value_t = StatusFormat::Table, value_name = "FORMAT")]
     pub format: StatusFormat,
+    /// The log directory, for the names of the files behind the transitions
+    /// (set by the command, not an option).
+    #[arg(skip)]
+    pub logs: Option<std::path::PathBuf>,
 }
 
 /// Every event occurrence ([[event]] matches), with its time, code, level,

@@ -267,7 +267,9 @@ impl Index {
         let Index { store, sensors, segments, checks, .. } = self;
         let mut judge = Judge::new(Health::with_state(checks.clone(), health));
         judge.health.set_day(&name);
-        let (store, name) = (&*store, &name);
+        // The file's own name (`.txt.gz` for a gzipped day), for the events' `file`.
+        let file = day.name();
+        let (store, name, file) = (&*store, &name, &file);
         // Only this day's segments are written from now on; a day indexed
         // from its start has none yet (new, or removed to be re-indexed).
         if segments.day != day_no || cur.offset == 0 {
@@ -284,7 +286,7 @@ impl Index {
                     .name(format!("index decode {i}"))
                     .spawn_scoped(scope, move || {
                         for (lines, cur) in rx {
-                            if out_tx.send((Decoded::new(lines, decoders, day_no, name), cur)).is_err() {
+                            if out_tx.send((Decoded::new(lines, decoders, day_no, file), cur)).is_err() {
                                 break;
                             }
                         }

@@ -134,8 +134,9 @@ struct DeviceIndex {
 }
 
 impl<'d> Decoded<'d> {
-    /// Decodes a batch of lines of the day `day` (`YYYYMMDD`, day number `day_no`).
-    pub fn new(lines: Lines<'d>, decoders: &'d Decoders, day_no: i64, day: &str) -> Decoded<'d> {
+    /// Decodes a batch of lines of the day file named `file` (`YYYYMMDD.txt`
+    /// or `.txt.gz`, day number `day_no`).
+    pub fn new(lines: Lines<'d>, decoders: &'d Decoders, day_no: i64, file: &str) -> Decoded<'d> {
         let Lines { lines, day_meta, sources, text, items, decoded, .. } = lines;
         let mut counts = vec![SourceCounts::default(); sources.len()];
         let mut out = Decoded { lines, day_meta, ..Decoded::default() };
@@ -166,7 +167,7 @@ impl<'d> Decoded<'d> {
                         code: e.code,
                         level: e.level.to_string(),
                         description: e.description,
-                        file: format!("{day}.txt"),
+                        file: file.to_string(),
                         line: item.line,
                         text: text.into(),
                     },

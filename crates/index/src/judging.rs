@@ -194,7 +194,7 @@ impl Judge {
                     &ev.level,
                     ev.time_ms,
                     &ev.description,
-                    Cause { day: ev.file.trim_end_matches(".txt").to_string(), line, time_ms: ev.time_ms },
+                    Cause { day: ev.file.trim_end_matches(".gz").trim_end_matches(".txt").to_string(), line, time_ms: ev.time_ms },
                 );
             } else {
                 let (bi, r) = (b as usize, r as usize);

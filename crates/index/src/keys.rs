@@ -154,6 +154,12 @@ pub fn parse_late_seq(k: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(k.get(22..26)?.try_into().ok()?))
 }
 
+/// The day of a [`chunk`] (or late chunk) key.
+pub fn parse_chunk_day(k: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = k.get(5..13)?.try_into().ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
 pub fn parse_chunk_seq(k: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(k.get(13..17)?.try_into().ok()?))
 }

@@ -570,6 +570,31 @@ mod tests {
     /// another (also after a restart): a sensor's day stays a handful of
     /// keys, each commit re-encodes a bounded number of readings, and all
     /// read back in order.
+    /// A device's last lines come from earlier days too when its latest day
+    /// has fewer, oldest first, across the segments of each day.
+    #[test]
+    fn last_lines_reach_back_over_days_and_segments() {
+        let line = |n: u64| format!("L 00:{:02}:{:02}.000 s v={n}\n", n / 60, n % 60);
+        let (site, mut idx) = Site::new(&(0..30).map(line).collect::<String>());
+        idx.catch_up(&site.logs, &site.decoders, &mut |_| true).unwrap();
+        // A second segment of the first day, then three lines the next day.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&site.day).unwrap();
+        f.write_all((30..35).map(line).collect::<String>().as_bytes()).unwrap();
+        idx.catch_up(&site.logs, &site.decoders, &mut |_| true).unwrap();
+        std::fs::write(site.logs.join("2012").join("20121201.txt"), (0..3).map(line).collect::<String>()).unwrap();
+        idx.catch_up(&site.logs, &site.decoders, &mut |_| true).unwrap();
+        let dec1 = keys::parse_day_name("20121201") * logfile::time::DAY_MS;
+        let last = idx.last_lines("s/s", dec1 + 1000, 10).unwrap();
+        let mut want: Vec<(String, u64)> = (29..=35).map(|l| ("20121130".to_string(), l)).collect();
+        want.extend((1..=3).map(|l| ("20121201".to_string(), l)));
+        assert_eq!(last, want);
+        // The day of the time given is the latest; fewer than asked when that is all.
+        assert_eq!(idx.last_lines("s/s", dec1 - 1, 2).unwrap(), [("20121130".to_string(), 34), ("20121130".to_string(), 35)]);
+        assert_eq!(idx.last_lines("s/s", dec1, 100).unwrap().len(), 38);
+        assert_eq!(idx.last_lines("s/s", dec1, 0).unwrap(), []);
+        assert_eq!(idx.last_lines("nobody/here", dec1, 5).unwrap(), []);
+    }
+
     #[test]
     fn small_commits_fill_segments_of_bounded_size() {
         let (site, mut idx) = Site::new("");

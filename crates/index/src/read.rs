@@ -325,19 +325,52 @@ impl Index {
     }
 
     /// The day file (`YYYYMMDD`) and line number of the last `n` lines of
-    /// `device` (`SOURCE/DEVICE`) logged on the day of `time_ms`, oldest first.
+    /// `device` (`SOURCE/DEVICE`) logged up to the day of `time_ms`, oldest
+    /// first: from earlier days too when that day has fewer (a device heard
+    /// once today after a long silence still shows what it said before).
     pub fn last_lines(&self, device: &str, time_ms: i64, n: usize) -> Result<Vec<(String, u64)>, IndexError> {
         let Some(&id) = self.sensors.device_by_name.get(device) else { return Ok(Vec::new()) };
-        let day = time_ms.div_euclid(DAY_MS);
-        let Some(date) = chrono::DateTime::from_timestamp_millis(day * DAY_MS).map(|t| t.date_naive()) else { return Ok(Vec::new()) };
-        let name = keys::day_name(date);
-        let mut lines = Vec::new();
-        for item in self.store.db.range(keys::chunk_prefix(id, day)..keys::chunk_end(id, day)) {
-            let (_, v) = item.map_err(self.store.db_err())?;
-            lines.extend(segment::decode(&v).ok_or_else(|| self.store.damaged("reading segment"))?.lines);
+        let last_day = time_ms.div_euclid(DAY_MS);
+        let mut out: Vec<(String, u64)> = Vec::new();
+        // Its segments newest first: a day's are under its prefix, in order.
+        let mut day_lines: Vec<u64> = Vec::new();
+        let mut current: Option<i64> = None;
+        let flush = |day: Option<i64>, lines: &mut Vec<u64>, out: &mut Vec<(String, u64)>| {
+            let Some(day) = day else { return };
+            let Some(date) = chrono::DateTime::from_timestamp_millis(day * DAY_MS).map(|t| t.date_naive()) else { return };
+            let name = keys::day_name(date);
+            let want = n - out.len();
+            let skip = lines.len().saturating_sub(want);
+            // Newest first, for now: reversed at the end.
+            out.extend(lines.drain(..).skip(skip).rev().map(|l| (name.clone(), l)));
+        };
+        for item in self.store.db.range(keys::chunk_prefix(id, i64::MIN)..keys::chunk_end(id, last_day)).rev() {
+            if out.len() >= n {
+                break;
+            }
+            let (k, v) = item.map_err(self.store.db_err())?;
+            let Some(day) = keys::parse_chunk_day(&k) else { continue };
+            if current != Some(day) {
+                flush(current, &mut day_lines, &mut out);
+                if out.len() >= n {
+                    break;
+                }
+                current = Some(day);
+            }
+            if keys::is_late(&k) {
+                // Readings a dataflash replayed: not lines of this day's file.
+                continue;
+            }
+            let mut lines = segment::decode(&v).ok_or_else(|| self.store.damaged("reading segment"))?.lines;
+            // Segments come newest first: this one's lines go before those read.
+            lines.append(&mut day_lines);
+            day_lines = lines;
         }
-        let skip = lines.len().saturating_sub(n);
-        Ok(lines.into_iter().skip(skip).map(|l| (name.clone(), l)).collect())
+        if out.len() < n {
+            flush(current, &mut day_lines, &mut out);
+        }
+        out.reverse();
+        Ok(out)
     }
 
     /// Health transitions decided in `[from, to)` (data time), in log order.

@@ -35,6 +35,14 @@ pub fn file_name(date: NaiveDate) -> String {
     format!("{:04}{:02}{:02}.txt", date.year(), date.month(), date.day())
 }
 
+/// The name of the file of day `day` (`YYYYMMDD`) among `days` (a scan of
+/// the logs): `20121130.txt.gz` for a gzipped day, so that what is shown
+/// can be found; `YYYYMMDD.txt` when the scan has no file for it.
+pub fn shown_name(days: &[DayFile], day: &str) -> String {
+    let date = NaiveDate::parse_from_str(day, "%Y%m%d").ok();
+    days.iter().find(|d| Some(d.date) == date).map(DayFile::name).unwrap_or_else(|| format!("{day}.txt"))
+}
+
 /// `<root>/YYYY/YYYYMMDD.txt`, where capture writes `date`.
 pub fn day_path(root: &Path, date: NaiveDate) -> PathBuf {
     root.join(format!("{:04}", date.year())).join(file_name(date))
@@ -135,5 +143,9 @@ mod tests {
         assert_eq!(names, ["20121129.txt", "2012/20121130.txt", "2012/20121201.txt.gz", "2013/20130101.txt"]);
         assert_eq!(scan.duplicates.len(), 1);
         assert!(super::scan(&root.join("missing")).unwrap().days.is_empty());
+        // The name shown for a day is its file's, gzipped or not.
+        assert_eq!(shown_name(&scan.days, "20121201"), "20121201.txt.gz");
+        assert_eq!(shown_name(&scan.days, "20121130"), "20121130.txt");
+        assert_eq!(shown_name(&scan.days, "20121202"), "20121202.txt");
     }
 }

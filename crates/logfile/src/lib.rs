@@ -52,3 +52,63 @@ pub fn day_lines(days: &[DayFile], day: &str, lines: &[u64]) -> Vec<Option<Strin
     }
     out
 }
+
+/// The name of a day's file and some of its lines, each with its number.
+pub type Span = (String, Vec<(u64, String)>);
+
+/// Lines `first..=last` (1-based) of the day `day`, with their numbers and
+/// raw texts, and the name of the file they are in; `None` when `day` is
+/// not eight digits of a date or the log directory (`days`, its scan) has
+/// no file for it. The file is only ever one the scan found, so a caller's
+/// `day` never chooses a path.
+pub fn day_span(days: &[DayFile], day: &str, first: u64, last: u64) -> std::io::Result<Option<Span>> {
+    if day.len() != 8 || !day.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y%m%d") else { return Ok(None) };
+    let Some(file) = days.iter().find(|d| d.date == date) else { return Ok(None) };
+    let mut r = DayReader::open(file)?;
+    let mut out = Vec::new();
+    while let Some(l) = r.next_line()? {
+        if l.line_no > last {
+            break;
+        }
+        if l.line_no >= first {
+            out.push((l.line_no, String::from_utf8_lossy(l.bytes).into_owned()));
+        }
+    }
+    Ok(Some((file.name(), out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_span_of_a_day_plain_or_gzipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (1..=10).map(|i| format!("L 00:00:{i:02}.000 s line {i}\n")).collect();
+        std::fs::create_dir_all(dir.path().join("2012")).unwrap();
+        std::fs::write(dir.path().join("2012/20121130.txt"), &text).unwrap();
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(text.as_bytes()).unwrap();
+        std::fs::write(dir.path().join("20121201.txt.gz"), z.finish().unwrap()).unwrap();
+        let days = scan(dir.path()).unwrap().days;
+        for (day, name) in [("20121130", "20121130.txt"), ("20121201", "20121201.txt.gz")] {
+            let (file, lines) = day_span(&days, day, 4, 6).unwrap().unwrap();
+            assert_eq!(file, name);
+            assert_eq!(
+                lines,
+                vec![(4, "L 00:00:04.000 s line 4".into()), (5, "L 00:00:05.000 s line 5".into()), (6, "L 00:00:06.000 s line 6".into())]
+            );
+            // Past the end: only what there is.
+            assert_eq!(day_span(&days, day, 9, 20).unwrap().unwrap().1.len(), 2);
+            assert!(day_span(&days, day, 11, 20).unwrap().unwrap().1.is_empty());
+        }
+        // Only eight digits of a day the scan found.
+        for day in ["20121202", "2012113", "+2012113", "2012-11-30", "../20121130", "20121130.txt", "2012113a", "20121340"] {
+            assert!(day_span(&days, day, 1, 1).unwrap().is_none(), "{day}");
+        }
+    }
+}

@@ -126,8 +126,9 @@ pub(crate) async fn session(State(app): State<Shared>, Extension(user): Extensio
     }))
 }
 
-/// A device's standing as JSON, as `status --format json` and `/api/status` give it.
-pub fn device_json(d: &DeviceStatus) -> Value {
+/// A device's standing as JSON, as `status --format json` and `/api/status`
+/// give it; `days` (a scan of the logs) names the files of the causes.
+pub fn device_json(d: &DeviceStatus, days: &[logfile::DayFile]) -> Value {
     json!({
         "device": d.device,
         "source": d.source,
@@ -139,7 +140,7 @@ pub fn device_json(d: &DeviceStatus) -> Value {
         "results": d.results.iter().map(|r| json!({
             "check": r.check, "sensor": r.sensor, "level": r.level, "colour": r.level.colour(),
             "since": rfc3339_millis(r.since_ms), "value": r.value, "message": r.message,
-            "cause": r.cause.as_ref().filter(|c| !c.day.is_empty()).map(|c| json!({"file": format!("{}.txt", c.day), "line": c.line, "time": rfc3339_millis(c.time_ms)})),
+            "cause": r.cause.as_ref().filter(|c| !c.day.is_empty()).map(|c| json!({"file": logfile::layout::shown_name(days, &c.day), "line": c.line, "time": rfc3339_millis(c.time_ms)})),
         })).collect::<Vec<_>>(),
     })
 }
@@ -150,13 +151,14 @@ pub(crate) async fn status(State(app): State<Shared>) -> Response {
             let now = now_ms();
             let status = idx.health().map_err(|e| e.to_string())?.status_at(now);
             let counts = status.counts();
+            let days = logfile::scan(&app.site.logs).map(|s| s.days).unwrap_or_default();
             Ok(json!({
                 "site": app.site.name,
                 "at": rfc3339_millis(now),
                 "level": status.level,
                 "colour": status.level.colour(),
                 "counts": Level::ALL.iter().zip(counts).map(|(l, n)| (l.word().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
-                "devices": status.devices.iter().map(device_json).collect::<Vec<_>>(),
+                "devices": status.devices.iter().map(|d| device_json(d, &days)).collect::<Vec<_>>(),
                 "notifications": alert::state::summary(&app.site.state, now, &status),
             }))
         })
@@ -202,8 +204,8 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
             let now = now_ms();
             let status = idx.health().map_err(|e| e.to_string())?.status_at(now);
             let d = status.devices.iter().find(|d| d.device == id).ok_or_else(|| format!("not found: no device {id:?}"))?;
-            let mut v = device_json(d);
             let days = logfile::scan(&app.site.logs).map(|s| s.days).unwrap_or_default();
+            let mut v = device_json(d, &days);
             // The original line behind each result: the Brewer detailed view.
             if let Some(results) = v["results"].as_array_mut() {
                 for (r, res) in results.iter_mut().zip(&d.results) {
@@ -229,17 +231,19 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
             }
             v["sensors"] = json!(sensors);
             let last = idx.last_lines(&id, d.last_seen_ms, 20).map_err(|e| e.to_string())?;
-            let lines: Vec<Value> = match last.first() {
-                Some((day, _)) => {
-                    let numbers: Vec<u64> = last.iter().map(|(_, l)| *l).collect();
+            // A day's lines at a time (the last lines may reach back over days).
+            let mut lines: Vec<Value> = Vec::new();
+            for run in last.chunk_by(|a, b| a.0 == b.0) {
+                let day = &run[0].0;
+                let file = logfile::layout::shown_name(&days, day);
+                let numbers: Vec<u64> = run.iter().map(|(_, l)| *l).collect();
+                lines.extend(
                     numbers
                         .iter()
                         .zip(logfile::day_lines(&days, day, &numbers))
-                        .map(|(n, text)| json!({"file": format!("{day}.txt"), "line": n, "text": text}))
-                        .collect()
-                }
-                None => Vec::new(),
-            };
+                        .map(|(n, text)| json!({"file": file, "line": n, "text": text})),
+                );
+            }
             v["last_lines"] = json!(lines);
             // Its source's events of the last day (of the logs' time), newest first.
             let since = d.last_seen_ms.max(now.min(d.last_seen_ms + DAY_MS)) - DAY_MS;
@@ -253,6 +257,14 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
             events.reverse();
             events.truncate(50);
             v["events"] = json!(events);
+            // Whether people were told to stop hearing about it, as its tile says.
+            let told = alert::state::summary(&app.site.state, now, &status).unwrap_or_default();
+            let ack = told["acks"].as_array().and_then(|a| a.iter().find(|a| a["device"] == id.as_str())).cloned();
+            v["acknowledged"] = ack.unwrap_or(Value::Null);
+            let silenced = told["silences"].as_array().into_iter().flatten().filter(|s| {
+                s["glob"].as_str().and_then(|g| health::glob::Glob::new(g).ok()).is_some_and(|g| g.matches(&id))
+            });
+            v["silenced"] = json!(silenced.cloned().collect::<Vec<_>>());
             Ok(v)
         })
         .await;
@@ -454,9 +466,10 @@ pub(crate) async fn events_list(State(app): State<Shared>, ApiQuery(q): ApiQuery
 
 pub(crate) async fn transitions(State(app): State<Shared>, ApiQuery(q): ApiQuery<Range>) -> Response {
     let r = app
-        .with_index(move |_, idx| {
+        .with_index(move |app, idx| {
             let now = now_ms();
             let (from, to) = range(&q, now)?;
+            let days = logfile::scan(&app.site.logs).map(|s| s.days).unwrap_or_default();
             let mut out = Vec::new();
             for t in idx.transitions(from, to).map_err(|e| e.to_string())? {
                 let (kind, about) = match &t.subject {
@@ -476,7 +489,7 @@ pub(crate) async fn transitions(State(app): State<Shared>, ApiQuery(q): ApiQuery
                 out.push(json!({
                     "time": rfc3339_millis(t.at_ms), "kind": kind, "subject": about, "device": device,
                     "from": t.from, "to": t.to, "colour": t.to.colour(), "value": t.value, "message": t.message,
-                    "cause": t.cause.as_ref().filter(|c| !c.day.is_empty()).map(|c| json!({"file": format!("{}.txt", c.day), "line": c.line})),
+                    "cause": t.cause.as_ref().filter(|c| !c.day.is_empty()).map(|c| json!({"file": logfile::layout::shown_name(&days, &c.day), "line": c.line})),
                 }));
             }
             let skip = out.len().saturating_sub(q.limit.unwrap_or(2000));
@@ -508,6 +521,51 @@ pub(crate) async fn notifications(State(app): State<Shared>) -> Response {
 pub(crate) async fn lines(State(app): State<Shared>) -> Json<Value> {
     let r = app.site.hub.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     Json(json!(r.lines.iter().map(|l| (**l).clone()).collect::<Vec<_>>()))
+}
+
+/// Lines of context shown around a log line at most (either side).
+const CONTEXT_LIMIT: u64 = 100;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LogAt {
+    day: String,
+    line: u64,
+    context: Option<u64>,
+}
+
+/// `/api/log?day=YYYYMMDD&line=N&context=K`: line N of a day's log and
+/// K lines either side (5 by default), read from the day's file wherever
+/// the log directory has it (flat or `YYYY/`, plain or gzipped). The day
+/// is only ever compared with the files a scan found: it never makes a path.
+pub(crate) async fn log(State(app): State<Shared>, ApiQuery(q): ApiQuery<LogAt>) -> Response {
+    if q.day.len() != 8 || !q.day.bytes().all(|b| b.is_ascii_digit()) {
+        return bad("day: YYYYMMDD, eight digits");
+    }
+    if q.line == 0 {
+        return bad("line: from 1");
+    }
+    let context = q.context.unwrap_or(5);
+    if context > CONTEXT_LIMIT {
+        return bad(format!("context: at most {CONTEXT_LIMIT} lines"));
+    }
+    let logs = app.site.logs.clone();
+    let (first, last) = (q.line.saturating_sub(context).max(1), q.line.saturating_add(context));
+    let found =
+        tokio::task::spawn_blocking(move || logfile::day_span(&logfile::scan(&logs)?.days, &q.day, first, last).map(|f| (q, f))).await;
+    let not_found = |e: String| (StatusCode::NOT_FOUND, Json(json!({ "error": e }))).into_response();
+    match found {
+        Ok(Ok((q, None))) => not_found(format!("no log file for the day {}", q.day)),
+        Ok(Ok((q, Some((file, lines))))) if !lines.iter().any(|(n, _)| *n == q.line) => not_found(format!("{file} has no line {}", q.line)),
+        Ok(Ok((q, Some((file, lines))))) => Json(json!({
+            "day": q.day, "file": file, "line": q.line,
+            "lines": lines.into_iter().map(|(n, text)| json!({"line": n, "text": text})).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Ok(Err(e)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": format!("the logs cannot be read: {e}") }))).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() }))).into_response(),
+    }
 }
 
 /// Counts a live page while its stream is open.

@@ -5,8 +5,9 @@
 //!
 //! The pages are shells: their script fetches the API and builds the page
 //! with `textContent`, so nothing a device sent is ever parsed as HTML.
-//! Everything is embedded in the binary; no request path reaches the file
-//! system. tokio runs here only, on threads of its own: the follower stays
+//! Everything is embedded in the binary; no request chooses a path: a log
+//! line (`/api/log`) is looked up by its day among the files a scan of the
+//! log directory found. tokio runs here only, on threads of its own: the follower stays
 //! threads and `poll()`.
 
 mod api;
@@ -27,7 +28,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use index::Index;
 use std::collections::{BTreeMap, VecDeque};
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -231,8 +231,11 @@ impl Drop for Server {
     }
 }
 
-/// Requests larger than this are refused (the only bodies are ack and silence forms).
+/// Request bodies larger than this are refused (the only bodies are ack and silence forms).
 pub(crate) const BODY_LIMIT: usize = 16 * 1024;
+/// A request head (request line and headers) larger than this is refused
+/// with `431`, before it is read whole.
+pub(crate) const HEAD_LIMIT: usize = 16 * 1024;
 /// A longer request target is refused.
 const URI_LIMIT: usize = 4096;
 
@@ -267,11 +270,7 @@ fn serve(addr: SocketAddr, router: Router, max_connections: usize) -> std::io::R
             let listener = limit::Limited::new(listener, max_connections);
             // Live pages never end their streams: on stop, do not wait for them.
             tokio::select! {
-                served = axum::serve(listener, router).into_future() => {
-                    if let Err(e) = served {
-                        tracing::error!(error = %e, "the web server stopped");
-                    }
-                }
+                () = accept(listener, router) => {}
                 _ = stopped => {}
             }
         });
@@ -281,6 +280,24 @@ fn serve(addr: SocketAddr, router: Router, max_connections: usize) -> std::io::R
     Ok(Server { addr, stop: Some(stop), thread: Some(thread) })
 }
 
+/// Serves every connection `listener` accepts with `router`, as
+/// `axum::serve` does, but with hyper's limit on a request's head (axum's
+/// own sets none: hyper would read up to 400 KB of headers).
+async fn accept(mut listener: limit::Limited, router: Router) {
+    use axum::serve::Listener;
+    loop {
+        let (conn, _) = listener.accept().await;
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.max_header_size(HEAD_LIMIT);
+            if let Err(e) = http.serve_connection(hyper_util::rt::TokioIo::new(conn), service).await {
+                tracing::debug!(error = %e, "a connection ended");
+            }
+        });
+    }
+}
+
 fn router(app: Shared) -> Router {
     Router::new()
         .route("/", get(pages::overview))
@@ -288,6 +305,7 @@ fn router(app: Shared) -> Router {
         .route("/sensor/{*id}", get(pages::sensor))
         .route("/live", get(pages::live))
         .route("/history", get(pages::history))
+        .route("/log", get(pages::log))
         .route("/assets/{name}", get(pages::asset))
         .route("/events", get(api::events))
         .route("/api/progress", get(api::progress))
@@ -301,6 +319,7 @@ fn router(app: Shared) -> Router {
         .route("/api/transitions", get(api::transitions))
         .route("/api/notifications", get(api::notifications))
         .route("/api/lines", get(api::lines))
+        .route("/api/log", get(api::log))
         .route("/api/ack", post(api::ack))
         .route("/api/silence", post(api::silence))
         .route("/metrics", get(metrics::metrics))
@@ -365,6 +384,7 @@ async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response 
 async fn protect(auth: &Auth, req: Request, next: Next) -> Response {
     let too_long = req.uri().to_string().len() > URI_LIMIT;
     let path = req.uri().path();
+    let api = is_api(path);
     // No request path reaches the file system; traversal is refused outright all the same.
     let decoded = api::percent_decode(path);
     let traversal = decoded.contains('\\') || decoded.contains('\0') || decoded.split('/').any(|p| p == ".." || p == ".");
@@ -394,7 +414,34 @@ async fn protect(auth: &Auth, req: Request, next: Next) -> Response {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    resp
+    if api {
+        json_error(resp).await
+    } else {
+        resp
+    }
+}
+
+/// Whether `path` is the API's (a site's of a fleet too: `/sites/SITE/api/...`).
+fn is_api(path: &str) -> bool {
+    let site = path.strip_prefix("/sites/").and_then(|p| p.split_once('/')).map(|(_, rest)| rest);
+    path.starts_with("/api/") || site.is_some_and(|rest| rest.starts_with("api/"))
+}
+
+/// An error of the API as `{"error": ...}`, whoever made it (a refused
+/// sign-in, an unknown route, a method the route does not take, hyper or
+/// axum): programs read one kind of error. Its status and headers stay.
+async fn json_error(resp: Response) -> Response {
+    let status = resp.status();
+    let json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json || resp.headers().contains_key(header::CONTENT_ENCODING) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let error = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_ascii_lowercase() } else { text };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, axum::body::Body::from(serde_json::json!({ "error": error }).to_string()))
 }
 
 impl App {
@@ -423,7 +470,7 @@ impl App {
                 let code = if e.starts_with("not found: ") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
                 Err((code, axum::Json(serde_json::json!({ "error": e.trim_start_matches("not found: ") }))).into_response())
             }
-            Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()),
+            Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({ "error": e.to_string() }))).into_response()),
         }
     }
 }
@@ -435,4 +482,162 @@ pub(crate) fn now_ms() -> i64 {
 
 pub(crate) fn live_count(app: &App) -> usize {
     app.live.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use serde_json::Value;
+    use std::io::{Read, Write};
+    use tower::ServiceExt;
+
+    const TOKEN: &str = "0123456789abcdef0123";
+
+    fn site(logs: &std::path::Path, auth: Auth) -> Site {
+        Site {
+            idx: Arc::default(),
+            name: "test".into(),
+            logs: logs.to_path_buf(),
+            state: logs.join("state"),
+            phase: Arc::default(),
+            hub: Hub::default(),
+            auth,
+            max_live: 4,
+            max_connections: 8,
+        }
+    }
+
+    /// A request through the whole router; the status, the content type and the body.
+    async fn call(router: &Router, method: &str, uri: &str, auth: Option<&str>) -> (StatusCode, String, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let resp = router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let kind = resp.headers().get(header::CONTENT_TYPE).map(|t| t.to_str().unwrap().to_string()).unwrap_or_default();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (status, kind, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// An answer that must be `{"error": ...}`.
+    fn error(answer: &(StatusCode, String, String)) -> String {
+        assert_eq!(answer.1, "application/json", "{answer:?}");
+        let v: Value = serde_json::from_str(&answer.2).unwrap_or_else(|e| panic!("{e}: {answer:?}"));
+        v["error"].as_str().filter(|e| !e.is_empty()).unwrap_or_else(|| panic!("no error in {answer:?}")).to_string()
+    }
+
+    /// Ten lines of a day, `L 00:00:0N.000 s line N`.
+    fn day_text() -> String {
+        (1..=10).map(|i| format!("L 00:00:{:02}.000 s line {i}\n", i % 60)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_log_line_with_its_context_from_a_plain_or_gzipped_day() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("2026")).unwrap();
+        std::fs::write(dir.path().join("2026/20261201.txt"), day_text()).unwrap();
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(day_text().as_bytes()).unwrap();
+        std::fs::write(dir.path().join("20121130.txt.gz"), z.finish().unwrap()).unwrap();
+        let router = router(App::new(site(dir.path(), Auth::none())));
+        for (day, file) in [("20261201", "20261201.txt"), ("20121130", "20121130.txt.gz")] {
+            let (status, _, body) = call(&router, "GET", &format!("/api/log?day={day}&line=5&context=2"), None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!((v["file"].as_str(), v["line"].as_u64()), (Some(file), Some(5)), "{v}");
+            let lines: Vec<(u64, &str)> =
+                v["lines"].as_array().unwrap().iter().map(|l| (l["line"].as_u64().unwrap(), l["text"].as_str().unwrap())).collect();
+            assert_eq!(
+                lines,
+                [
+                    (3, "L 00:00:03.000 s line 3"),
+                    (4, "L 00:00:04.000 s line 4"),
+                    (5, "L 00:00:05.000 s line 5"),
+                    (6, "L 00:00:06.000 s line 6"),
+                    (7, "L 00:00:07.000 s line 7")
+                ]
+            );
+            // At the start and the end of the day: what there is.
+            let v: Value = serde_json::from_str(&call(&router, "GET", &format!("/api/log?day={day}&line=1"), None).await.2).unwrap();
+            assert_eq!(v["lines"].as_array().unwrap().len(), 6, "{v}");
+            let v: Value =
+                serde_json::from_str(&call(&router, "GET", &format!("/api/log?day={day}&line=10&context=100"), None).await.2).unwrap();
+            assert_eq!(v["lines"].as_array().unwrap().len(), 10, "{v}");
+        }
+        // The day is eight digits of a day the logs have; nothing else chooses a file.
+        for (query, status) in [
+            ("day=2026120&line=1", StatusCode::BAD_REQUEST),
+            ("day=202612011&line=1", StatusCode::BAD_REQUEST),
+            ("day=..%2F..%2Fetc%2Fpasswd&line=1", StatusCode::BAD_REQUEST),
+            ("day=20261201.txt&line=1", StatusCode::BAD_REQUEST),
+            ("day=2026-12-1&line=1", StatusCode::BAD_REQUEST),
+            ("day=20261201&line=0", StatusCode::BAD_REQUEST),
+            ("day=20261201&line=x", StatusCode::BAD_REQUEST),
+            ("day=20261201", StatusCode::BAD_REQUEST),
+            ("day=20261201&line=1&context=101", StatusCode::BAD_REQUEST),
+            ("day=20261202&line=1", StatusCode::NOT_FOUND),
+            ("day=20261399&line=1", StatusCode::NOT_FOUND),
+            ("day=20261201&line=11", StatusCode::NOT_FOUND),
+        ] {
+            let answer = call(&router, "GET", &format!("/api/log?{query}"), None).await;
+            assert_eq!(answer.0, status, "{query}: {answer:?}");
+            error(&answer);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_error_of_the_api_is_json_and_the_pages_stay_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = router(App::new(site(dir.path(), Auth::none())));
+        assert_eq!(error(&call(&open, "GET", "/api/nothing", None).await), "not found");
+        let answer = call(&open, "POST", "/api/status", None).await;
+        assert_eq!(answer.0, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(error(&answer), "method not allowed");
+        let answer = call(&open, "GET", "/api/device/%2e%2e/x", None).await;
+        assert_eq!((answer.0, error(&answer).as_str()), (StatusCode::BAD_REQUEST, "bad path"));
+        // Catching up: the progress, as ever.
+        let answer = call(&open, "GET", "/api/status", None).await;
+        assert_eq!((answer.0, answer.1.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "application/json"));
+        assert!(answer.2.contains("\"ready\":false"), "{answer:?}");
+        let answer = call(&open, "GET", "/nothing", None).await;
+        assert_eq!((answer.0, answer.2.as_str()), (StatusCode::NOT_FOUND, "not found\n"));
+
+        let signed = router(App::new(site(dir.path(), Auth::new(Vec::new(), Some(TOKEN.into())).unwrap())));
+        let refused = call(&signed, "GET", "/api/status", None).await;
+        assert_eq!(refused.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(error(&refused), "sign in to see this site");
+        let req = Request::builder().uri("/api/bar").body(Body::empty()).unwrap();
+        assert!(signed.clone().oneshot(req).await.unwrap().headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(error(&call(&signed, "GET", "/api/nothing", Some(&format!("Bearer {TOKEN}"))).await), "not found");
+        let page = call(&signed, "GET", "/", None).await;
+        assert_eq!((page.0, page.2.as_str()), (StatusCode::UNAUTHORIZED, "sign in to see this site\n"));
+        assert!(is_api("/sites/cellar/api/status") && !is_api("/sites/cellar/live") && !is_api("/apinot") && !is_api("/sites/api/"));
+    }
+
+    /// One raw request to a running server; its status line.
+    fn status_line(addr: SocketAddr, request: &[u8]) -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(request).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).lines().next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn a_request_head_over_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start("127.0.0.1:0".parse().unwrap(), site(dir.path(), Auth::none())).unwrap();
+        let with_header = |bytes: usize| {
+            let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Filler: {}\r\n\r\n", "a".repeat(bytes));
+            (head.len(), status_line(server.addr, head.as_bytes()))
+        };
+        let (size, line) = with_header(HEAD_LIMIT - 200);
+        assert!(size <= HEAD_LIMIT && line.starts_with("HTTP/1.1 200"), "{size} bytes: {line}");
+        let (size, line) = with_header(HEAD_LIMIT);
+        assert!(size > HEAD_LIMIT && line.starts_with("HTTP/1.1 431"), "{size} bytes: {line}");
+        let (_, line) = with_header(70_000);
+        assert!(line.starts_with("HTTP/1.1 431"), "{line}");
+    }
 }

@@ -10,9 +10,13 @@ const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 const ICON: &str = include_str!("assets/icon.svg");
 
-/// `../` once per directory level of the request's path.
+/// The dashboard's root relative to the request's path: `../` once per
+/// directory level, `./` at the top (an empty link would be the page itself).
 fn base(path: &str) -> String {
-    "../".repeat(path.matches('/').count().saturating_sub(1))
+    match path.matches('/').count().saturating_sub(1) {
+        0 => "./".into(),
+        levels => "../".repeat(levels),
+    }
 }
 
 fn shell(req: &Request, page: &str, title: &str) -> Response {
@@ -62,6 +66,11 @@ pub(crate) async fn history(req: Request) -> Response {
     shell(&req, "history", "History")
 }
 
+/// A log line with the lines around it (`log?day=YYYYMMDD&line=N`).
+pub(crate) async fn log(req: Request) -> Response {
+    shell(&req, "log", "Log")
+}
+
 /// The embedded files, by exact name only.
 pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     let (body, kind) = match name.as_str() {
@@ -83,8 +92,59 @@ mod tests {
         let shell = 1024;
         let total = shell + APP_JS.len() + APP_CSS.len() + ICON.len();
         assert!(total < 100_000, "{total} bytes");
-        assert_eq!(base("/"), "");
+        assert_eq!(base("/"), "./");
         assert_eq!(base("/device/usb/roomNode-4"), "../../");
-        assert_eq!(base("/live"), "");
+        assert_eq!(base("/live"), "./");
+    }
+
+    /// `href` followed from the page at `page`, as a browser does (enough of RFC 3986 for relative paths).
+    fn follow(page: &str, href: &str) -> String {
+        let mut dir: Vec<&str> = page.split('/').collect();
+        dir.pop();
+        for part in href.split('/') {
+            match part {
+                "." => {}
+                ".." => {
+                    if dir.len() > 1 {
+                        dir.pop();
+                    }
+                }
+                p => dir.push(p),
+            }
+        }
+        let joined = dir.join("/");
+        if joined.is_empty() {
+            "/".into()
+        } else {
+            joined
+        }
+    }
+
+    /// Every page's nav links lead to the overview, Live and History, at
+    /// the root and behind a reverse proxy on a sub-path alike.
+    #[tokio::test]
+    async fn every_nav_link_leads_where_it_says() {
+        for page in ["/", "/live", "/history", "/log", "/device/usb-A40117UK/roomNode-4", "/sensor/usb-A40117UK/roomNode-4/temp"] {
+            let req = Request::builder().uri(page).body(axum::body::Body::empty()).unwrap();
+            let body = axum::body::to_bytes(shell(&req, "x", "X").into_body(), 100_000).await.unwrap();
+            let html = String::from_utf8(body.to_vec()).unwrap();
+            let nav = html.split("<nav>").nth(1).and_then(|n| n.split("</nav>").next()).unwrap();
+            let links: Vec<(&str, &str)> = nav
+                .split("<a href=\"")
+                .skip(1)
+                .map(|a| {
+                    let (href, rest) = a.split_once('"').unwrap();
+                    (href, rest.trim_start_matches('>').split('<').next().unwrap())
+                })
+                .collect();
+            assert_eq!(links.iter().map(|l| l.1).collect::<Vec<_>>(), ["Overview", "Live", "History"], "{page}");
+            for prefix in ["", "/blackbox"] {
+                let shown: Vec<String> = links.iter().map(|(href, _)| follow(&format!("{prefix}{page}"), href)).collect();
+                assert_eq!(shown, [format!("{prefix}/"), format!("{prefix}/live"), format!("{prefix}/history")], "{prefix}{page}");
+            }
+            assert!(html.contains(&format!("src=\"{}assets/app.js\"", base(page))), "{page}");
+        }
+        assert_eq!(follow("/live", "./"), "/");
+        assert_eq!(follow("/blackbox/device/a/b", "../../"), "/blackbox/");
     }
 }

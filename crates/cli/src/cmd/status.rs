@@ -26,7 +26,10 @@ pub fn status(global: &Global, mut args: StatusArgs) -> Result<ExitCode, CliErro
     run(global, Request::Status(args))
 }
 
-pub fn health(global: &Global, args: HealthArgs) -> Result<ExitCode, CliError> {
+pub fn health(global: &Global, mut args: HealthArgs) -> Result<ExitCode, CliError> {
+    let config = settings::load_config(global)?;
+    // The follower may answer: it needs to know where the files are.
+    args.logs = Some(std::fs::canonicalize(settings::logs_dir(global, &config)).unwrap_or_else(|_| settings::logs_dir(global, &config)));
     run(global, Request::Health(args))
 }
 
@@ -184,8 +187,10 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
     let color = args.color && args.format == StatusFormat::Table;
     if let Some(want) = &args.device {
         let d = matching(&status, want)?;
+        // The log directory is scanned once for every line shown.
+        let days = args.logs.as_deref().and_then(|logs| logfile::scan(logs).ok()).map(|s| s.days).unwrap_or_default();
         if args.format == StatusFormat::Json {
-            writeln!(out, "{}", web::device_json(d))?;
+            writeln!(out, "{}", web::device_json(d, &days))?;
             return Ok(0);
         }
         writeln!(out, "{}  {}", badge(d.level, color), printable(&d.device))?;
@@ -196,34 +201,40 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
             writeln!(out, "  every check passes")?;
         }
         let last = idx.last_lines(&d.device, d.last_seen_ms, 5)?;
-        // The log directory is scanned once for every line shown.
-        let days = args.logs.as_deref().and_then(|logs| logfile::scan(logs).ok()).map(|s| s.days).unwrap_or_default();
         for r in &d.results {
             writeln!(out)?;
             writeln!(out, "  {}  {}  on {}, since {}", badge(r.level, color), printable(&r.check), printable(&r.sensor), when(r.since_ms))?;
             writeln!(out, "      {}", printable(&r.message))?;
             if let Some(c) = r.cause.as_ref().filter(|c| !c.day.is_empty()) {
                 let text = logfile::day_lines(&days, &c.day, &[c.line]).pop().flatten();
-                writeln!(out, "      {}.txt:{} {}", c.day, c.line, text.as_deref().map(printable).unwrap_or_default())?;
+                let file = logfile::layout::shown_name(&days, &c.day);
+                writeln!(out, "      {file}:{} {}", c.line, text.as_deref().map(printable).unwrap_or_default())?;
             }
         }
-        if let Some((day, _)) = last.first().filter(|_| !days.is_empty()) {
+        if !last.is_empty() && !days.is_empty() {
             writeln!(out)?;
             writeln!(out, "  last lines from the device:")?;
-            let numbers: Vec<u64> = last.iter().map(|(_, l)| *l).collect();
-            for (line, text) in numbers.iter().zip(logfile::day_lines(&days, day, &numbers)) {
-                writeln!(out, "      {day}.txt:{line} {}", text.as_deref().map(printable).unwrap_or_default())?;
+            // A day's lines at a time (the last lines may reach back over days).
+            for run in last.chunk_by(|a, b| a.0 == b.0) {
+                let day = &run[0].0;
+                let file = logfile::layout::shown_name(&days, day);
+                let numbers: Vec<u64> = run.iter().map(|(_, l)| *l).collect();
+                for (line, text) in numbers.iter().zip(logfile::day_lines(&days, day, &numbers)) {
+                    writeln!(out, "      {file}:{line} {}", text.as_deref().map(printable).unwrap_or_default())?;
+                }
             }
         }
         return Ok(0);
     }
     if args.format == StatusFormat::Json {
+        // The files' names of the causes (`.txt.gz` for a gzipped day).
+        let days = args.logs.as_deref().and_then(|logs| logfile::scan(logs).ok()).map(|s| s.days).unwrap_or_default();
         let v = json!({
             "at": rfc3339_millis(status.at_ms),
             "level": status.level,
             "colour": status.level.colour(),
             "counts": Level::ALL.iter().zip(counts).map(|(l, n)| (l.word().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
-            "devices": status.devices.iter().filter(|d| args.all || d.level != Level::Ok).map(web::device_json).collect::<Vec<_>>(),
+            "devices": status.devices.iter().filter(|d| args.all || d.level != Level::Ok).map(|d| web::device_json(d, &days)).collect::<Vec<_>>(),
             "notifications": args.state.as_deref().and_then(|s| alert::state::summary(s, at, &status)),
         });
         writeln!(out, "{v}")?;
@@ -293,6 +304,11 @@ pub fn health_on(idx: &Index, args: &HealthArgs, out: &mut dyn Write) -> Result<
             }
         }
     };
+    // The files' names (`.txt.gz` for a gzipped day), in json.
+    let days = match (&args.logs, args.format) {
+        (Some(logs), StatusFormat::Json) => logfile::scan(logs).map(|s| s.days).unwrap_or_default(),
+        _ => Vec::new(),
+    };
     for t in idx.transitions(from, to)? {
         if level.is_some_and(|l| t.from != l && t.to != l) {
             continue;
@@ -321,7 +337,7 @@ pub fn health_on(idx: &Index, args: &HealthArgs, out: &mut dyn Write) -> Result<
                     "to": t.to,
                     "value": t.value,
                     "message": t.message,
-                    "cause": t.cause.as_ref().filter(|c| !c.day.is_empty()).map(|c| json!({"file": format!("{}.txt", c.day), "line": c.line})),
+                    "cause": t.cause.as_ref().filter(|c| !c.day.is_empty()).map(|c| json!({"file": logfile::layout::shown_name(&days, &c.day), "line": c.line})),
                 })
             )?,
             StatusFormat::Table => writeln!(

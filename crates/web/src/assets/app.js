@@ -45,6 +45,13 @@ function when(iso) { return iso ? iso.replace('T', ' ').slice(0, 19) : '-'; }
 
 function path(...segments) { return segments.map(encodeURIComponent).join('/'); }
 
+// `file:line` of a log line, linked to the line with the lines around it (the log page).
+function where(file, line) {
+  const day = /^(\d{8})\.txt/.exec(file || '');
+  const text = `${file}:${line}`;
+  return el('span', { class: 'where' }, day && line ? el('a', { href: B + 'log?day=' + day[1] + '&line=' + line }, text) : text, ' ');
+}
+
 // The id in the page's own path, after `prefix/`.
 function idFromPath(prefix) {
   const p = location.pathname;
@@ -177,7 +184,7 @@ async function device() {
   const results = d.results.length ? el('table', { class: 'results' },
     el('tr', {}, el('th', {}, 'level'), el('th', {}, 'check'), el('th', {}, 'sensor'), el('th', {}, 'since'), el('th', {}, 'why'), el('th', {}, 'the line behind it')),
     d.results.map(r => el('tr', { class: 'level-' + r.level }, el('td', {}, badge(r.level)), el('td', {}, r.check), el('td', {}, r.sensor), el('td', {}, when(r.since)), el('td', {}, r.message),
-      el('td', {}, r.cause ? el('div', {}, el('span', { class: 'where' }, `${r.cause.file}:${r.cause.line} `), el('code', { class: 'raw' }, r.cause.text || '')) : '-'))))
+      el('td', {}, r.cause ? el('div', {}, where(r.cause.file, r.cause.line), el('code', { class: 'raw' }, r.cause.text || '')) : '-'))))
     : el('p', {}, 'Every check passes.');
   const sensors = el('div', { class: 'sensors' }, d.sensors.map(s => {
     const c = el('canvas', { class: 'mini', width: '300', height: '60' });
@@ -186,22 +193,31 @@ async function device() {
     if (s.kind !== 'text') api('api/sensor/' + path(...s.sensor.split('/')) + '?epoch=ms').then(data => plot(c, data, { mini: true })).catch(() => {});
     return card;
   }));
-  const lines = el('ol', { id: 'lines', class: 'lines' }, d.last_lines.slice().reverse().map(l => el('li', {}, el('span', { class: 'where' }, `${l.file}:${l.line} `), el('code', {}, l.text || ''))));
+  const lines = el('ol', { id: 'lines', class: 'lines' }, d.last_lines.slice().reverse().map(l => el('li', {}, where(l.file, l.line), el('code', {}, l.text || ''))));
   const ack = session.actions ? el('div', { class: 'controls' },
     d.level !== 'ok' ? el('button', { id: 'ack', onclick: () => act('api/ack', { device: deviceId, note: prompt('Acknowledge: a note for the others (optional)') || '' }) }, 'Acknowledge') : null,
     el('button', { id: 'silence', onclick: () => { const f = prompt('Silence its notifications for how long?', '2h'); if (f) act('api/silence', { glob: deviceId, for: f, note: 'from the dashboard' }); } }, 'Silence...')) : null;
   const events = d.events.length ? el('table', { class: 'events' },
     el('tr', {}, ['time', 'level', 'code', 'what', 'the line'].map(h => el('th', {}, h))),
     d.events.map(e => el('tr', {}, el('td', {}, when(e.time)), el('td', {}, badge(e.level)), el('td', {}, e.code), el('td', {}, e.description),
-      el('td', {}, el('span', { class: 'where' }, `${e.file}:${e.line} `), el('code', {}, e.text)))))
+      el('td', {}, where(e.file, e.line), el('code', {}, e.text)))))
     : el('p', {}, 'No events from its source in the last day.');
   replace(
     el('h1', {}, badge(d.level), ' ', d.device),
-    el('p', { class: 'why' }, `${d.why} (since ${when(d.since)}, last seen ${ago(d.last_seen)})`), ack,
+    el('p', { class: 'why' }, `${d.why} (since ${when(d.since)}, last seen ${ago(d.last_seen)})`), quietPart(d), ack,
     el('h2', {}, 'Checks'), results,
     el('h2', {}, 'Events of ' + d.source + ', last day'), events,
     el('h2', {}, 'Sensors, their last 24 hours of readings'), sensors,
     el('h2', {}, 'Last lines (newest first)'), lines);
+}
+
+// Whether notifications about the device were acknowledged or silenced, as its tile says.
+function quietPart(d) {
+  const parts = [];
+  const a = d.acknowledged;
+  if (a) parts.push(`acknowledged (${a.level}) at ${when(a.at)}` + (a.until ? ` until ${when(a.until)}` : ' until its level changes') + (a.note ? ` (${a.note})` : ''));
+  for (const x of d.silenced || []) parts.push(`silenced (${x.glob}) until ${when(x.until)}` + (x.note ? ` (${x.note})` : ''));
+  return parts.length ? el('ul', { class: 'quiet', id: 'quiet' }, parts.map(p => el('li', {}, p))) : null;
 }
 
 function deviceLine(l) {
@@ -216,6 +232,8 @@ async function act(url, body) {
   const r = await fetch(B + url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': session.csrf || '' }, body: JSON.stringify(body) });
   const res = await r.json();
   alert(r.ok ? 'Done.' : 'Refused: ' + res.error);
+  // The page shows what was done (acknowledged, silenced).
+  if (r.ok) render();
 }
 
 // ---- sensor ----
@@ -480,10 +498,24 @@ async function historyPage() {
   const table = el('table', { id: 'history', class: 'history' }, el('tr', {}, ['time', 'level', 'what', 'why', 'line'].map(h => el('th', {}, h))),
     rows.map(r => el('tr', { 'data-text': (r.what + ' ' + r.why).toLowerCase() }, el('td', {}, when(r.time)), el('td', {}, badge(r.level)),
       el('td', {}, r.device ? el('a', { href: B + 'device/' + path(...r.device.split('/')) }, r.what) : r.what), el('td', {}, r.why),
-      el('td', {}, r.cause ? `${r.cause.file}:${r.cause.line}` : ''))));
+      el('td', {}, r.cause ? where(r.cause.file, r.cause.line) : ''))));
   replace(el('h1', {}, 'History (the last 2,000 changes and 1,000 events)'),
     el('input', { type: 'search', placeholder: 'filter', oninput: e => { const f = e.target.value.toLowerCase(); for (const tr of table.querySelectorAll('tr[data-text]')) tr.hidden = f && !tr.dataset.text.includes(f); } }),
     table);
+}
+
+// ---- log: a line and the lines around it ----
+async function logPage() {
+  const q = new URLSearchParams(location.search);
+  const day = q.get('day') || '', line = Number(q.get('line')), context = Math.min(100, Number(q.get('context')) || 10);
+  const l = await api(`api/log?day=${encodeURIComponent(day)}&line=${encodeURIComponent(q.get('line') || '')}&context=${context}`);
+  const more = el('a', { href: B + `log?day=${day}&line=${line}&context=${Math.min(100, context * 4)}` }, 'more lines around it');
+  const list = el('ol', { id: 'log', class: 'lines' }, l.lines.map(x => el('li', x.line === l.line ? { class: 'target', id: 'target' } : {},
+    el('span', { class: 'where' }, `${x.line} `), el('code', {}, x.text))));
+  replace(el('h1', {}, `${l.file}:${l.line}`),
+    el('p', {}, `The line and ${context} lines either side, as they are in the log. `, context < 100 ? more : null),
+    list);
+  document.getElementById('target').scrollIntoView({ block: 'center' });
 }
 
 // ---- fleet (serve --sites) ----
@@ -500,7 +532,7 @@ async function fleet() {
 }
 
 // ---- wiring ----
-const PAGES = { overview, device, sensor, live, history: historyPage, fleet };
+const PAGES = { overview, device, sensor, live, history: historyPage, log: logPage, fleet };
 
 function render() {
   waiting = false;
