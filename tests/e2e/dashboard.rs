@@ -102,6 +102,16 @@ fn the_overview_shows_the_real_day_with_its_colours_and_a_device_its_lines() {
     assert_eq!(format!("{}{}", place.as_str().unwrap(), cause.as_str().unwrap()), logged);
     let lines = browser.wait_for(&page, "document.querySelectorAll('#lines li').length");
     assert!(lines.as_u64().unwrap() >= 5, "{lines}");
+    // Every check of it, passing or not: the two roomNode checks of the
+    // configuration (status::CHECKS) on its temp, the warm one failing.
+    let checks =
+        browser.eval(&page, "[...document.querySelectorAll('table.checks tr')].slice(1).map(r => [...r.cells].map(c => c.textContent))");
+    let checks = checks.as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["room too warm", "roomNode silent"], "{checks:?}");
+    assert!(checks.iter().all(|r| r[2] == format!("{warm}/temp").as_str()), "{checks:?}");
+    assert!(checks[0][4].as_str().unwrap().contains("warning fails since 2012-11-30 "), "{checks:?}");
+    assert_eq!(checks[1][4], "passes");
     let quiet = browser.eval(&page, "document.getElementById('quiet') && document.getElementById('quiet').textContent");
     assert!(quiet.as_str().is_some_and(|q| q.contains("acknowledged (warning)") && q.contains("Jan is on it")), "{quiet}");
     // Its sensors, with a plot each.

@@ -319,6 +319,24 @@ pub struct DeviceStatus {
     pub results: Vec<ResultNow>,
 }
 
+/// One check of a device and where it stands ([`Health::device_checks`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckStanding {
+    pub check: String,
+    /// Its kind (`range`, `stale`, ...).
+    pub kind: &'static str,
+    /// The sensor it judges (the source, for an event check; the member
+    /// that last decided it, for an agree check).
+    pub sensor: String,
+    /// Its level for this device (an override's, when one applies).
+    pub level: Level,
+    /// `passes`; `fails`; `waits` (the condition holds, not yet for its
+    /// `for`); `clears` (failing, passing again, not yet for its `clear_for`).
+    pub state: &'static str,
+    /// Since when it fails, waits or clears.
+    pub since_ms: Option<i64>,
+}
+
 /// The site at a moment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -1154,21 +1172,57 @@ impl Health {
     /// silent since then grey or black *now*, sensors stale, an event's
     /// `hold` over, a `for` or `clear_for` run out.
     pub fn status_at(&self, now_ms: i64) -> Status {
-        let due = now_ms > self.state.clock_ms && self.next_due <= now_ms;
-        if due || !self.state.settling.is_empty() {
-            // Deadlines passed since the last line (a stale sensor, an
-            // event's hold, a `for`, a silent device): with no line since,
-            // they stand as the evaluator would fire them. (And a device
-            // back from silence in a line fed without taking its
-            // transitions yet stands as the line left it.)
-            let mut later = Health::with_state(self.checks.clone(), self.state.clone());
-            later.settle();
-            if due {
-                later.advance(now_ms);
-            }
-            return later.standing(now_ms);
+        match self.later(now_ms) {
+            Some(later) => later.standing(now_ms),
+            None => self.standing(now_ms),
         }
-        self.standing(now_ms)
+    }
+
+    /// The evaluator as it stands at wall time `now_ms`, when that differs
+    /// from how it stands now: deadlines passed since the last line (a stale
+    /// sensor, an event's hold, a `for`, a silent device) stand, with no
+    /// line since, as the evaluator would fire them; a device back from
+    /// silence in a line whose transitions were not taken yet stands as the
+    /// line left it.
+    fn later(&self, now_ms: i64) -> Option<Health> {
+        let due = now_ms > self.state.clock_ms && self.next_due <= now_ms;
+        if !due && self.state.settling.is_empty() {
+            return None;
+        }
+        let mut later = Health::with_state(self.checks.clone(), self.state.clone());
+        later.settle();
+        if due {
+            later.advance(now_ms);
+        }
+        Some(later)
+    }
+
+    /// Every check of `device` (`SOURCE/DEVICE`) on each of its sensors,
+    /// passing or not, as they stand at wall time `now_ms` (as in
+    /// [`Health::status_at`]), by sensor and check.
+    pub fn device_checks(&self, device: &str, now_ms: i64) -> Vec<CheckStanding> {
+        if let Some(later) = self.later(now_ms) {
+            return later.device_checks(device, now_ms);
+        }
+        let Some(&d) = self.state.device_ids.get(device) else { return Vec::new() };
+        let mut out: Vec<CheckStanding> = self.state.devices[d]
+            .cells
+            .iter()
+            .map(|&c| {
+                let cell = &self.state.cells[c];
+                let check = &self.checks.checks[cell.check];
+                let (level, _) = check.for_device(&cell.device);
+                let (state, since_ms) = match (&cell.active, &cell.pending, &cell.clearing) {
+                    (Some(_), _, Some(clearing)) => ("clears", Some(clearing.0)),
+                    (Some(active), _, None) => ("fails", Some(active.since_ms)),
+                    (None, Some(pending), _) => ("waits", Some(pending.since_ms)),
+                    (None, None, _) => ("passes", None),
+                };
+                CheckStanding { check: check.name.clone(), kind: check.kind.word(), sensor: cell.subject.clone(), level, state, since_ms }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.sensor, &a.check).cmp(&(&b.sensor, &b.check)));
+        out
     }
 
     fn standing(&self, now_ms: i64) -> Status {

@@ -15,7 +15,9 @@ mod eval;
 pub mod glob;
 
 pub use check::{Check, Checks, Kind, Params};
-pub use eval::{show_duration, Cause, DeviceStatus, Health, Reading, ResultNow, SensorRef, State, Status, Subject, Transition};
+pub use eval::{
+    show_duration, Cause, CheckStanding, DeviceStatus, Health, Reading, ResultNow, SensorRef, State, Status, Subject, Transition,
+};
 
 use serde::{Deserialize, Serialize};
 

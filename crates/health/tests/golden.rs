@@ -228,6 +228,27 @@ max = 28
     assert_eq!(d, [(11 * HOUR, "r/node".into(), Level::Error, Level::Grey), (at, "r/node".into(), Level::Grey, Level::Ok)]);
 }
 
+/// A device's every check, passing or not, with where each stands.
+#[test]
+fn a_device_lists_every_check_and_where_it_stands() {
+    let mut h = health(WARM);
+    let s = "usb-A/roomNode-5/temp";
+    feed(&mut h, s, 0, 25.0);
+    let states = |h: &Health, now: i64| -> Vec<(String, &'static str, Option<i64>)> {
+        h.device_checks("usb-A/roomNode-5", now).into_iter().map(|c| (c.check, c.state, c.since_ms)).collect()
+    };
+    assert_eq!(states(&h, 0), [("hot".into(), "passes", None), ("warm".into(), "passes", None)]);
+    feed(&mut h, s, MIN, 36.0);
+    assert_eq!(states(&h, MIN), [("hot".into(), "waits", Some(MIN)), ("warm".into(), "fails", Some(MIN))]);
+    // At wall time, with no line since: the `for` ran out.
+    assert_eq!(states(&h, 20 * MIN)[0], ("hot".into(), "fails", Some(11 * MIN)));
+    feed(&mut h, s, 2 * MIN, 20.0);
+    assert_eq!(states(&h, 2 * MIN), [("hot".into(), "passes", None), ("warm".into(), "clears", Some(2 * MIN))]);
+    let c = &h.device_checks("usb-A/roomNode-5", 2 * MIN)[1];
+    assert_eq!((c.kind, c.sensor.as_str(), c.level), ("range", s, Level::Warning));
+    assert!(h.device_checks("usb-A/nobody", 0).is_empty());
+}
+
 #[test]
 fn stale_rate_and_agree() {
     let mut h = health(

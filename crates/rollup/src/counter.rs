@@ -73,6 +73,18 @@ impl CounterParams {
         Ok(CounterParams { low, high, wrap, reset, scale, unit: c.unit.clone() })
     }
 
+    /// The unit of the increments: `unit`, else the readings' own
+    /// (`readings`) when `scale` leaves them in it; none when a scale
+    /// changed them into a unit nobody named (`Wh/2` scaled by 0.5 is no
+    /// longer `Wh/2`).
+    pub fn increments_unit(&self, readings: Option<String>) -> Option<String> {
+        match &self.unit {
+            Some(u) => Some(u.clone()),
+            None if self.scale == 1.0 => readings,
+            None => None,
+        }
+    }
+
     /// Applies `low` and `high` to an hour's increment: outside them it
     /// counts as 0 and is flagged. An hour that is not over (`open`) is
     /// not held to `low` yet.

@@ -91,11 +91,19 @@ impl Rollups {
         s
     }
 
-    /// Warnings for counter globs that match none of `sensors`: devices may
-    /// appear later, so not errors.
+    /// Warnings for counter globs that match none of `sensors` (devices may
+    /// appear later, so not errors) and for a `scale` without a `unit` (the
+    /// increments are then shown without one).
     pub fn unmatched(&self, config: &Config, sensors: &[&str]) -> Vec<String> {
         let mut out = Vec::new();
-        for (i, (globs, _)) in self.counters.iter().enumerate() {
+        for (i, (globs, p)) in self.counters.iter().enumerate() {
+            if p.scale != 1.0 && p.unit.is_none() {
+                let s = p.scale;
+                out.push(config.at(
+                    Place::Counter(i),
+                    format!("counter: scale = {s} without a unit: the increments are no longer in the readings' unit, so they are shown without one (set unit = \"Wh\", say)"),
+                ));
+            }
             for g in globs {
                 if !sensors.iter().any(|s| g.matches(s)) {
                     out.push(config.at(Place::Counter(i), format!("counter: {:?} matches no sensor yet", g.as_str())));

@@ -240,3 +240,18 @@ proptest! {
         prop_assert_eq!(total.value(), rollup::Sum::number(a).minus(rollup::Sum::number(b)).value());
     }
 }
+
+/// The unit of the increments: the counter's own, else the readings' when
+/// no scale changed them; a scale without a unit says so when loaded.
+#[test]
+fn a_scale_without_a_unit_shows_none_and_warns() {
+    let readings = Some("Wh/2".to_string());
+    assert_eq!(params("").increments_unit(readings.clone()).as_deref(), Some("Wh/2"));
+    assert_eq!(params("scale = 0.5\nunit = \"Wh\"").increments_unit(readings.clone()).as_deref(), Some("Wh"));
+    assert_eq!(params("scale = 0.5").increments_unit(readings), None);
+    let config =
+        config::Config::parse("[[counter]]\nsensors = [\"*/homePower-*/c?\"]\nscale = 0.5\n", std::path::Path::new("site.toml")).unwrap();
+    let warnings = rollup::Rollups::new(&config).unwrap().unmatched(&config, &["usb-A/homePower-9/c1"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("site.toml:1: counter: scale = 0.5 without a unit"), "{warnings:?}");
+}

@@ -202,10 +202,22 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
     let r = app
         .with_index(move |app, idx| {
             let now = now_ms();
-            let status = idx.health().map_err(|e| e.to_string())?.status_at(now);
+            let health = idx.health().map_err(|e| e.to_string())?;
+            let status = health.status_at(now);
             let d = status.devices.iter().find(|d| d.device == id).ok_or_else(|| format!("not found: no device {id:?}"))?;
             let days = logfile::scan(&app.site.logs).map(|s| s.days).unwrap_or_default();
             let mut v = device_json(d, &days);
+            // Every check of the device, passing or not.
+            v["checks"] = health
+                .device_checks(&id, now)
+                .iter()
+                .map(|c| {
+                    json!({
+                        "check": c.check, "kind": c.kind, "sensor": c.sensor, "level": c.level, "colour": c.level.colour(),
+                        "state": c.state, "since": c.since_ms.map(rfc3339_millis),
+                    })
+                })
+                .collect();
             // The original line behind each result: the Brewer detailed view.
             if let Some(results) = v["results"].as_array_mut() {
                 for (r, res) in results.iter_mut().zip(&d.results) {
@@ -385,9 +397,9 @@ fn sensor_data(idx: &Index, id: &str, q: &Range) -> Result<Value, String> {
     let Some(hours) = hours else {
         return Err(format!("{id} has no rollups (gauges are off in [rollup], and it is no [[counter]]): ask for every=raw"));
     };
-    if let Some(u) = hours.counter.as_ref().and_then(|c| c.unit.clone()) {
+    if let Some(c) = &hours.counter {
         // A counter's increments are in its own unit (scaled), not the raw readings'.
-        base["unit"] = json!(u);
+        base["unit"] = json!(c.increments_unit(base["unit"].as_str().map(str::to_string)));
     }
     let periods = rollup::combine(hours.hours, every, hours.counter.as_ref(), now);
     let mut rows = Vec::new();

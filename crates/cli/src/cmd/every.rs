@@ -279,10 +279,7 @@ impl<'a> Row<'a> {
 fn periods(idx: &Index, sensor: &str, h: SensorHours, every: i64, now: i64) -> Result<(Vec<Period>, String), CliError> {
     // Only a counter's rows name a unit: its own, else its readings'.
     let unit = match &h.counter {
-        Some(p) => match &p.unit {
-            Some(u) => u.clone(),
-            None => idx.unit(sensor)?.unwrap_or_default(),
-        },
+        Some(p) => p.increments_unit(idx.unit(sensor)?).unwrap_or_default(),
         None => String::new(),
     };
     Ok((combine(h.hours, every, h.counter.as_ref(), now), unit))

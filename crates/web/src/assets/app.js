@@ -186,6 +186,12 @@ async function device() {
     d.results.map(r => el('tr', { class: 'level-' + r.level }, el('td', {}, badge(r.level)), el('td', {}, r.check), el('td', {}, r.sensor), el('td', {}, when(r.since)), el('td', {}, r.message),
       el('td', {}, r.cause ? el('div', {}, where(r.cause.file, r.cause.line), el('code', { class: 'raw' }, r.cause.text || '')) : '-'))))
     : el('p', {}, 'Every check passes.');
+  const checks = d.checks.length ? el('table', { class: 'checks' },
+    el('tr', {}, ['check', 'kind', 'sensor', 'its level', 'now'].map(h => el('th', {}, h))),
+    d.checks.map(c => el('tr', { class: c.state === 'passes' ? 'passes' : 'level-' + c.level },
+      el('td', {}, c.check), el('td', {}, c.kind), el('td', {}, c.sensor), el('td', {}, c.level),
+      el('td', {}, c.state === 'passes' ? 'passes' : badge(c.level), c.state === 'passes' ? '' : ` ${c.state} since ${when(c.since)}`))))
+    : el('p', {}, 'No check applies to it.');
   const sensors = el('div', { class: 'sensors' }, d.sensors.map(s => {
     const c = el('canvas', { class: 'mini', width: '300', height: '60' });
     const card = el('div', { class: 'sensor' }, el('a', { href: B + 'sensor/' + path(...s.sensor.split('/')) }, s.sensor.split('/').pop()),
@@ -206,6 +212,7 @@ async function device() {
     el('h1', {}, badge(d.level), ' ', d.device),
     el('p', { class: 'why' }, `${d.why} (since ${when(d.since)}, last seen ${ago(d.last_seen)})`), quietPart(d), ack,
     el('h2', {}, 'Checks'), results,
+    el('h2', {}, 'Every check of it'), checks,
     el('h2', {}, 'Events of ' + d.source + ', last day'), events,
     el('h2', {}, 'Sensors, their last 24 hours of readings'), sensors,
     el('h2', {}, 'Last lines (newest first)'), lines);
