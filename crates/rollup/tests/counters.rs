@@ -65,8 +65,12 @@ fn myems_case_2_a_newly_added_meter_does_not_count_its_huge_first_value() {
     assert_eq!(h[0].2, ["first"]);
 }
 
+/// MyEMS's "special test case 3 (hi_limit exceeded)": its readings are a
+/// huge value (999984, above any sensible hourly limit) that falls to 20;
+/// neither the huge value nor the fall adds anything, with a high limit or
+/// without (the limit itself: the next test).
 #[test]
-fn myems_case_3_a_meter_that_drops_from_a_huge_value_adds_nothing() {
+fn myems_case_3_hi_limit_exceeded_a_drop_from_a_huge_value_adds_nothing() {
     let readings = [
         ("2016-12-24 08:26:14", 999984.0625),
         ("2016-12-24 08:27:15", 999984.0625),
@@ -77,6 +81,7 @@ fn myems_case_3_a_meter_that_drops_from_a_huge_value_adds_nothing() {
     ];
     assert_eq!(hourly(&params(""), &readings), [(8, 0.0, vec!["first", "reset"])]);
     assert_eq!(hourly(&params("reset = \"max\""), &readings), [(8, 0.0, vec!["first", "reset"])]);
+    assert_eq!(hourly(&params("high = 1000"), &readings), [(8, 0.0, vec!["first", "reset"])]);
 }
 
 #[test]
