@@ -296,6 +296,15 @@ fn a_device_named_like_markup_is_shown_as_text_and_runs_nothing() {
     assert!(title.as_str().unwrap().contains(hostile), "{title}");
     let last = browser.eval(&page, "document.querySelector('#lines li code').textContent");
     assert!(last.as_str().unwrap().contains("<script>window.__xss=2</script>"), "{last}");
+    // Its one reading shows on its sensor's small plot (a lone reading makes no line).
+    browser.wait_for(
+        &page,
+        "(() => { const card = [...document.querySelectorAll('.sensor')].find(s => s.querySelector('a').textContent === 'temp');
+            const c = card && card.querySelector('canvas'); if (!c) return false;
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i + 2] > 120 && d[i] < 120) return true;
+            return false; })()",
+    );
     browser.navigate(&page, &format!("{url}live"));
     browser.wait_for(&page, "document.querySelectorAll('#live li').length > 0");
     assert_eq!(browser.eval(&page, "document.querySelectorAll('main img, main script').length"), 0);

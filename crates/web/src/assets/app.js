@@ -431,6 +431,11 @@ function drawPlot(canvas, data, opts) {
     }
   }
   g.stroke();
+  if (n === 1) {
+    // A lone reading makes no line: a dot, so that it shows.
+    g.fillStyle = '#2a6fb0';
+    g.beginPath(); g.arc(X(pts.t[0]), Y(raw || counter ? pts.lo[0] : pts.mid[0]), 2.5, 0, 2 * Math.PI); g.fill();
+  }
   g.setLineDash([6, 4]);
   for (const t of data.thresholds || []) {
     g.strokeStyle = { warning: '#c90', error: '#e67e00', critical: '#c00' }[t.level] || '#999';
