@@ -1172,7 +1172,7 @@ impl Health {
     /// silent since then grey or black *now*, sensors stale, an event's
     /// `hold` over, a `for` or `clear_for` run out.
     pub fn status_at(&self, now_ms: i64) -> Status {
-        match self.later(now_ms) {
+        match self.as_of(now_ms) {
             Some(later) => later.standing(now_ms),
             None => self.standing(now_ms),
         }
@@ -1183,8 +1183,9 @@ impl Health {
     /// sensor, an event's hold, a `for`, a silent device) stand, with no
     /// line since, as the evaluator would fire them; a device back from
     /// silence in a line whose transitions were not taken yet stands as the
-    /// line left it.
-    fn later(&self, now_ms: i64) -> Option<Health> {
+    /// line left it. (A caller asking several things at `now_ms` asks them
+    /// of this, once, rather than have each of them make it.)
+    pub fn as_of(&self, now_ms: i64) -> Option<Health> {
         let due = now_ms > self.state.clock_ms && self.next_due <= now_ms;
         if !due && self.state.settling.is_empty() {
             return None;
@@ -1201,7 +1202,7 @@ impl Health {
     /// passing or not, as they stand at wall time `now_ms` (as in
     /// [`Health::status_at`]), by sensor and check.
     pub fn device_checks(&self, device: &str, now_ms: i64) -> Vec<CheckStanding> {
-        if let Some(later) = self.later(now_ms) {
+        if let Some(later) = self.as_of(now_ms) {
             return later.device_checks(device, now_ms);
         }
         let Some(&d) = self.state.device_ids.get(device) else { return Vec::new() };

@@ -39,8 +39,19 @@ pub fn file_name(date: NaiveDate) -> String {
 /// the logs): `20121130.txt.gz` for a gzipped day, so that what is shown
 /// can be found; `YYYYMMDD.txt` when the scan has no file for it.
 pub fn shown_name(days: &[DayFile], day: &str) -> String {
-    let date = NaiveDate::parse_from_str(day, "%Y%m%d").ok();
-    days.iter().find(|d| Some(d.date) == date).map(DayFile::name).unwrap_or_else(|| format!("{day}.txt"))
+    day_file(days, day).map(DayFile::name).unwrap_or_else(|| format!("{day}.txt"))
+}
+
+/// The file of day `day` among `days` (a scan of the logs), wherever it is
+/// (`YYYY/` or flat, plain or gzipped); `None` when `day` is not eight
+/// digits of a date or the scan has no file for it. A caller's `day` is
+/// only ever compared with what the scan found: it never makes a path.
+pub fn day_file<'a>(days: &'a [DayFile], day: &str) -> Option<&'a DayFile> {
+    if day.len() != 8 || !day.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let date = NaiveDate::parse_from_str(day, "%Y%m%d").ok()?;
+    days.iter().find(|d| d.date == date)
 }
 
 /// `<root>/YYYY/YYYYMMDD.txt`, where capture writes `date`.

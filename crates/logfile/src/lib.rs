@@ -39,9 +39,7 @@ pub use writer::{LogWriter, SyncPolicy, WriteError, WriterOptions, WriterStats};
 /// (`YYYYMMDD`), each if it can be read; `days` is the log directory's scan.
 pub fn day_lines(days: &[DayFile], day: &str, lines: &[u64]) -> Vec<Option<String>> {
     let mut out = vec![None; lines.len()];
-    let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y%m%d") else { return out };
-    // Wherever the day file is (YYYY/ or flat, plain or gzipped), as the indexer found it.
-    let Some(file) = days.iter().find(|d| d.date == date) else { return out };
+    let Some(file) = layout::day_file(days, day) else { return out };
     let Ok(mut r) = DayReader::open(file) else { return out };
     let mut want = lines.iter().enumerate().peekable();
     while let (Some(&(i, &line)), Ok(Some(l))) = (want.peek(), r.next_line()) {
@@ -49,6 +47,21 @@ pub fn day_lines(days: &[DayFile], day: &str, lines: &[u64]) -> Vec<Option<Strin
             out[i] = Some(String::from_utf8_lossy(l.bytes).into_owned());
             want.next();
         }
+    }
+    out
+}
+
+/// The texts of lines given as (day `YYYYMMDD`, line number), in log order
+/// (a device's last lines, which may reach over days): each with the name
+/// of its day's file (`.txt.gz` for a gzipped day, [`layout::shown_name`])
+/// and its number; each day's file is read once.
+pub fn lines_at(days: &[DayFile], at: &[(String, u64)]) -> Vec<(String, u64, Option<String>)> {
+    let mut out = Vec::with_capacity(at.len());
+    for run in at.chunk_by(|a, b| a.0 == b.0) {
+        let day = &run[0].0;
+        let file = layout::shown_name(days, day);
+        let numbers: Vec<u64> = run.iter().map(|(_, l)| *l).collect();
+        out.extend(numbers.iter().zip(day_lines(days, day, &numbers)).map(|(&n, text)| (file.clone(), n, text)));
     }
     out
 }
@@ -62,11 +75,7 @@ pub type Span = (String, Vec<(u64, String)>);
 /// no file for it. The file is only ever one the scan found, so a caller's
 /// `day` never chooses a path.
 pub fn day_span(days: &[DayFile], day: &str, first: u64, last: u64) -> std::io::Result<Option<Span>> {
-    if day.len() != 8 || !day.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(None);
-    }
-    let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y%m%d") else { return Ok(None) };
-    let Some(file) = days.iter().find(|d| d.date == date) else { return Ok(None) };
+    let Some(file) = layout::day_file(days, day) else { return Ok(None) };
     let mut r = DayReader::open(file)?;
     let mut out = Vec::new();
     while let Some(l) = r.next_line()? {
@@ -106,6 +115,18 @@ mod tests {
             assert_eq!(day_span(&days, day, 9, 20).unwrap().unwrap().1.len(), 2);
             assert!(day_span(&days, day, 11, 20).unwrap().unwrap().1.is_empty());
         }
+        // Lines over two days, named by their files, each read once.
+        let at = [("20121130".to_string(), 9), ("20121130".to_string(), 10), ("20121201".to_string(), 1), ("20121202".to_string(), 1)];
+        let got = lines_at(&days, &at);
+        assert_eq!(
+            got,
+            [
+                ("20121130.txt".into(), 9, Some("L 00:00:09.000 s line 9".into())),
+                ("20121130.txt".into(), 10, Some("L 00:00:10.000 s line 10".into())),
+                ("20121201.txt.gz".into(), 1, Some("L 00:00:01.000 s line 1".into())),
+                ("20121202.txt".into(), 1, None),
+            ]
+        );
         // Only eight digits of a day the scan found.
         for day in ["20121202", "2012113", "+2012113", "2012-11-30", "../20121130", "20121130.txt", "2012113a", "20121340"] {
             assert!(day_span(&days, day, 1, 1).unwrap().is_none(), "{day}");

@@ -151,7 +151,10 @@ pub(crate) async fn status(State(app): State<Shared>) -> Response {
             let now = now_ms();
             let status = idx.health().map_err(|e| e.to_string())?.status_at(now);
             let counts = status.counts();
-            let days = logfile::scan(&app.site.logs).map(|s| s.days).unwrap_or_default();
+            // The log directory is read for the causes' file names only
+            // when a result has one (the overview asks every few seconds).
+            let caused = status.devices.iter().any(|d| d.results.iter().any(|r| r.cause.as_ref().is_some_and(|c| !c.day.is_empty())));
+            let days = if caused { logfile::scan(&app.site.logs).map(|s| s.days).unwrap_or_default() } else { Vec::new() };
             Ok(json!({
                 "site": app.site.name,
                 "at": rfc3339_millis(now),
@@ -202,7 +205,10 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
     let r = app
         .with_index(move |app, idx| {
             let now = now_ms();
-            let health = idx.health().map_err(|e| e.to_string())?;
+            let held = idx.health().map_err(|e| e.to_string())?;
+            // As it stands now, made once for the status and the checks.
+            let later = held.as_of(now);
+            let health = later.as_ref().unwrap_or(&held);
             let status = health.status_at(now);
             let d = status.devices.iter().find(|d| d.device == id).ok_or_else(|| format!("not found: no device {id:?}"))?;
             let days = logfile::scan(&app.site.logs).map(|s| s.days).unwrap_or_default();
@@ -243,20 +249,8 @@ pub(crate) async fn device(State(app): State<Shared>, Path(id): Path<String>) ->
             }
             v["sensors"] = json!(sensors);
             let last = idx.last_lines(&id, d.last_seen_ms, 20).map_err(|e| e.to_string())?;
-            // A day's lines at a time (the last lines may reach back over days).
-            let mut lines: Vec<Value> = Vec::new();
-            for run in last.chunk_by(|a, b| a.0 == b.0) {
-                let day = &run[0].0;
-                let file = logfile::layout::shown_name(&days, day);
-                let numbers: Vec<u64> = run.iter().map(|(_, l)| *l).collect();
-                lines.extend(
-                    numbers
-                        .iter()
-                        .zip(logfile::day_lines(&days, day, &numbers))
-                        .map(|(n, text)| json!({"file": file, "line": n, "text": text})),
-                );
-            }
-            v["last_lines"] = json!(lines);
+            let lines = logfile::lines_at(&days, &last);
+            v["last_lines"] = lines.into_iter().map(|(file, n, text)| json!({"file": file, "line": n, "text": text})).collect();
             // Its source's events of the last day (of the logs' time), newest first.
             let since = d.last_seen_ms.max(now.min(d.last_seen_ms + DAY_MS)) - DAY_MS;
             let mut events: Vec<Value> = idx

@@ -214,14 +214,8 @@ pub fn status_on(idx: &Index, args: &StatusArgs, out: &mut dyn Write) -> Result<
         if !last.is_empty() && !days.is_empty() {
             writeln!(out)?;
             writeln!(out, "  last lines from the device:")?;
-            // A day's lines at a time (the last lines may reach back over days).
-            for run in last.chunk_by(|a, b| a.0 == b.0) {
-                let day = &run[0].0;
-                let file = logfile::layout::shown_name(&days, day);
-                let numbers: Vec<u64> = run.iter().map(|(_, l)| *l).collect();
-                for (line, text) in numbers.iter().zip(logfile::day_lines(&days, day, &numbers)) {
-                    writeln!(out, "      {file}:{line} {}", text.as_deref().map(printable).unwrap_or_default())?;
-                }
+            for (file, line, text) in logfile::lines_at(&days, &last) {
+                writeln!(out, "      {file}:{line} {}", text.as_deref().map(printable).unwrap_or_default())?;
             }
         }
         return Ok(0);
