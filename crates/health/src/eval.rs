@@ -118,8 +118,12 @@ pub struct State {
     /// The day file the lines come from.
     day: String,
     sensors: Vec<SensorState>,
+    /// Derived from `sensors` and `devices` (not stored: the state is
+    /// packed with every commit, and these would be a quarter of it).
+    #[serde(skip)]
     sensor_ids: BTreeMap<String, usize>,
     devices: Vec<DeviceState>,
+    #[serde(skip)]
     device_ids: BTreeMap<String, usize>,
     sources: BTreeMap<String, Level>,
     site: Level,
@@ -180,11 +184,13 @@ struct DeviceState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Cell {
     check: usize,
-    /// The sensor (or source, for event checks) the result is about; for
-    /// agree checks the member that last decided it.
-    subject: String,
-    /// The device whose parameters (overrides) apply.
-    device: String,
+    /// The sensor the result is about (an index in `State::sensors`); for
+    /// agree checks the member that last decided it; for event checks the
+    /// source (an index in `State::devices`). Indices, not names: the
+    /// state is packed with every commit, and names were half of it.
+    subject: u32,
+    /// The device whose parameters (overrides) apply (in `State::devices`).
+    device: u32,
     /// Devices whose level it counts in.
     devices: Vec<usize>,
     // Boxed: a cell is judged for every value of its sensor, and a small
@@ -279,6 +285,89 @@ impl Calm {
         // Written as in `Quick::outcome`, so NaN is treated alike.
         let jumps = prev.is_some_and(|(_, pv)| (v - pv).abs() > self.max_step);
         self.on && !(v > self.hi || v < self.lo || jumps)
+    }
+}
+
+/// The calm values of one sensor that a batch's reader may keep from the
+/// judge ([`Health::calm_run`]): a run, from the first value of the batch,
+/// of values that [`Health::value`] would only make the sensor's latest.
+/// Its sensor's [`Calm`] cannot change before the run ends: only a value of
+/// the sensor that is judged, or a deadline of one of its cells, changes
+/// its cells (cells shared with other sensors, `agree`, keep the shortcut
+/// off, and `event` cells are a device's, not a sensor's). So a value
+/// belongs to the run while every value before it did, it is calm, and the
+/// data clock, as the judge will have moved it at that value's row, is
+/// before the first deadline of the sensor's cells that may change one.
+/// The deadline of a calm `stale` cell nearly always comes only to be put
+/// off (the sensor was read since it was set): the run puts it off as
+/// [`Health::advance`] would, at the first of the sensor's rows at which
+/// the clock has passed it, from the latest value before that row (the
+/// latest when the clock passed it: every value of the sensor before
+/// it is in the run), and ends where the sensor really is stale. The run's
+/// values are not given to [`Health::value`]; [`Health::end_calm_run`]
+/// sets the latest value and the put-off deadlines, and the values after
+/// the run are given to it in line order. The state is then the same as
+/// if each value had been given to it.
+#[derive(Clone, Copy, Debug)]
+pub struct CalmRun {
+    calm: Calm,
+    /// The clock at which a deadline of the sensor's cells comes (the
+    /// first of `ends_ms` and the stale cells' deadlines): nearly every
+    /// value is before it, and a comparison is all that is asked of them.
+    check_ms: i64,
+    /// No value belongs to the run with the clock at or after this (or
+    /// ever, once one did not).
+    ends_ms: i64,
+    last: Option<(i64, f64)>,
+    index: u32,
+    /// Its calm `stale` cells: the cell, its deadline, and its `after` and
+    /// `for` together (the deadline a reading at `t` sets is `t` plus that).
+    stales: [(u32, i64, i64); CalmRun::STALES],
+    stale_count: u8,
+}
+
+impl CalmRun {
+    /// A sensor with more calm `stale` checks than this has no run.
+    const STALES: usize = 4;
+
+    /// Whether the value `v` at time `t` (of a row at which the judge's
+    /// data clock will be `clock_ms`) belongs to the run: then it is the
+    /// latest, and is not to be judged.
+    #[inline]
+    pub fn take(&mut self, clock_ms: i64, t: i64, v: f64) -> bool {
+        // Written as `Calm::stays` (the run's calm is on), so NaN is treated alike.
+        let jumps = self.last.is_some_and(|(_, pv)| (v - pv).abs() > self.calm.max_step);
+        if clock_ms >= self.check_ms && !self.deadlines(clock_ms) || v > self.calm.hi || v < self.calm.lo || jumps {
+            self.ends_ms = i64::MIN;
+            self.check_ms = i64::MIN;
+            return false;
+        }
+        self.last = Some((t, v));
+        true
+    }
+
+    /// The clock has passed a deadline of the sensor's cells: puts off the
+    /// stale cells' deadlines as `cell_deadline` does, over and over (as
+    /// `fire_due`), and says whether the run goes on.
+    #[inline(never)]
+    fn deadlines(&mut self, clock_ms: i64) -> bool {
+        if clock_ms >= self.ends_ms {
+            return false;
+        }
+        let mut check_ms = self.ends_ms;
+        for (_, deadline, span) in &mut self.stales[..usize::from(self.stale_count)] {
+            while clock_ms >= *deadline {
+                let due = self.last.map_or(*deadline, |(lt, _)| lt.saturating_add(*span));
+                if due <= *deadline {
+                    // Stale: the judge fires it.
+                    return false;
+                }
+                *deadline = due;
+            }
+            check_ms = check_ms.min(*deadline);
+        }
+        self.check_ms = check_ms;
+        true
     }
 }
 
@@ -397,7 +486,9 @@ impl Health {
             .cells
             .iter()
             .all(|cell| checks.checks.get(cell.check).is_some_and(|c| (c.kind == Kind::Anomaly) == (cell.hours.len() == 24)));
-        let state = if fits { state } else { State::default() };
+        let mut state = if fits { state } else { State::default() };
+        state.sensor_ids = state.sensors.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        state.device_ids = state.devices.iter().enumerate().map(|(i, d)| (d.name.clone(), i)).collect();
         let next_due = state.deadlines.first().map_or(i64::MAX, |d| d.0);
         let mut health = Health {
             checks,
@@ -489,7 +580,7 @@ impl Health {
         // failing one (hysteresis). A sensor back from a limit spends
         // `clear_for` (5 minutes) there.
         let clearing = cell.active.is_some() && cell.pending.is_none() && cell.clearing.is_some();
-        let quick = match check.for_device(&cell.device).1 {
+        let quick = match check.for_device(&self.state.devices[cell.device as usize].name).1 {
             _ if self.exhaustive || !(idle || failing || clearing) => Quick::Judge,
             &Params::Range { min, max, hysteresis } => {
                 let h = if failing || clearing { hysteresis } else { 0.0 };
@@ -512,6 +603,15 @@ impl Health {
 
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The name of what cell `c`'s result is about (see `Cell::subject`).
+    fn subject(&self, c: usize) -> &str {
+        let cell = &self.state.cells[c];
+        match self.checks.checks[cell.check].kind {
+            Kind::Event => &self.state.devices[cell.subject as usize].name,
+            _ => &self.state.sensors[cell.subject as usize].name,
+        }
     }
 
     pub fn checks(&self) -> &Checks {
@@ -609,12 +709,12 @@ impl Health {
         d
     }
 
-    fn new_cell(&mut self, check: usize, subject: &str, device: &str) -> usize {
+    fn new_cell(&mut self, check: usize, subject: usize, device: usize) -> usize {
         let hours = if self.checks.checks[check].kind == Kind::Anomaly { vec![VecDeque::new(); 24] } else { Vec::new() };
         self.state.cells.push(Cell {
             check,
-            subject: subject.to_string(),
-            device: device.to_string(),
+            subject: subject as u32,
+            device: device as u32,
             devices: Vec::new(),
             active: None,
             pending: None,
@@ -640,24 +740,25 @@ impl Health {
             };
         }
         let device = self.device(source, device);
+        // The sensor's index, once it is pushed below.
+        let s = self.state.sensors.len();
         let mut cells = Vec::new();
         for k in 0..self.checks.checks.len() {
             let check = &self.checks.checks[k];
             if check.kind == Kind::Event || !check.applies_to(sensor) {
                 continue;
             }
-            let device_name = self.state.devices[device].name.clone();
             let c = if check.kind == Kind::Agree {
                 match self.state.agree_cells.get(&k) {
                     Some(&c) => c,
                     None => {
-                        let c = self.new_cell(k, sensor, &device_name);
+                        let c = self.new_cell(k, s, device);
                         self.state.agree_cells.insert(k, c);
                         c
                     }
                 }
             } else {
-                self.new_cell(k, sensor, &device_name)
+                self.new_cell(k, s, device)
             };
             if !self.state.cells[c].devices.contains(&device) {
                 self.state.cells[c].devices.push(device);
@@ -665,7 +766,6 @@ impl Health {
             }
             cells.push(c);
         }
-        let s = self.state.sensors.len();
         self.state.sensors.push(SensorState { name: sensor.to_string(), device, cells, last: None });
         self.state.sensor_ids.insert(sensor.to_string(), s);
         self.handle(s)
@@ -739,6 +839,55 @@ impl Health {
         self.value_cells(s, t, value, line, prev);
     }
 
+    /// A run of calm values of sensor `s` from now on (see [`CalmRun`]), or
+    /// `None` when none can be: its checks are not all passing ranges,
+    /// passing rates and calm stales of its own.
+    pub fn calm_run(&self, s: SensorRef) -> Option<CalmRun> {
+        let i = s.index as usize;
+        let calm = *self.calm.get(i)?;
+        if !s.checked || !calm.on {
+            return None;
+        }
+        let sensor = &self.state.sensors[i];
+        let mut run = CalmRun {
+            calm,
+            check_ms: i64::MAX,
+            ends_ms: i64::MAX,
+            last: sensor.last,
+            index: s.index,
+            stales: [(0, 0, 0); CalmRun::STALES],
+            stale_count: 0,
+        };
+        for &c in &sensor.cells {
+            let cell = &self.state.cells[c];
+            let Some(deadline) = cell.deadline else { continue };
+            match (self.quick[c], self.checks.checks[cell.check].for_device(&self.state.devices[cell.device as usize].name)) {
+                (Quick::Calm, (_, &Params::Stale { after_ms })) => {
+                    let at = run.stales.get_mut(usize::from(run.stale_count))?;
+                    let span = after_ms.saturating_add(self.checks.checks[cell.check].for_ms);
+                    *at = (c as u32, deadline, span);
+                    run.stale_count += 1;
+                }
+                _ => run.ends_ms = run.ends_ms.min(deadline),
+            }
+            run.check_ms = run.check_ms.min(deadline);
+        }
+        Some(run)
+    }
+
+    /// The run's values are read: its latest is the sensor's, its stale
+    /// cells' deadlines are put off (the values after it go to
+    /// [`Health::value`], in line order, once this is called).
+    pub fn end_calm_run(&mut self, run: CalmRun) {
+        self.state.sensors[run.index as usize].last = run.last;
+        for &(c, deadline, _) in &run.stales[..usize::from(run.stale_count)] {
+            let c = c as usize;
+            if self.state.cells[c].deadline != Some(deadline) {
+                self.set_deadline(Timer::Cell(c), Some(deadline));
+            }
+        }
+    }
+
     /// A value that is not calm, through its sensor's cells: apart from the
     /// calm path above, so that path stays small (most values take it).
     #[inline(never)]
@@ -794,7 +943,7 @@ impl Health {
             let c = match self.state.devices[d].cells.iter().copied().find(|&c| self.state.cells[c].check == k) {
                 Some(c) => c,
                 None => {
-                    let c = self.new_cell(k, source, source);
+                    let c = self.new_cell(k, d, d);
                     self.state.cells[c].devices.push(d);
                     self.state.devices[d].cells.push(c);
                     c
@@ -822,7 +971,7 @@ impl Health {
     fn judge(&mut self, c: usize, s: usize, t: i64, v: f64, line: u64, prev: Option<(i64, f64)>) {
         let cell = &self.state.cells[c];
         let check = &self.checks.checks[cell.check];
-        let (_, params) = check.for_device(&cell.device);
+        let (_, params) = check.for_device(&self.state.devices[cell.device as usize].name);
         let active = cell.active.is_some();
         // The condition: Some((value shown, why)) when failing.
         let failing: Option<(f64, Why)> = match *params {
@@ -900,7 +1049,7 @@ impl Health {
             Params::Event { .. } => None,
         };
         if check.kind == Kind::Agree {
-            self.state.cells[c].subject.clone_from(&self.state.sensors[s].name);
+            self.state.cells[c].subject = s as u32;
         }
         match failing {
             Some((value, why)) => {
@@ -990,10 +1139,10 @@ impl Health {
     fn activate(&mut self, c: usize, at: i64, value: f64, message: String, cause: Cause) {
         let cell = &self.state.cells[c];
         let check = &self.checks.checks[cell.check];
-        let (level, _) = check.for_device(&cell.device);
+        let (level, _) = check.for_device(&self.state.devices[cell.device as usize].name);
         let result = ResultNow {
             check: check.name.clone(),
-            sensor: cell.subject.clone(),
+            sensor: self.subject(c).to_string(),
             level,
             since_ms: at,
             value: value.is_finite().then_some(value),
@@ -1043,16 +1192,12 @@ impl Health {
         let check = &self.checks.checks[self.state.cells[c].check];
         match check.kind {
             Kind::Stale => {
-                let (_, params) = check.for_device(&self.state.cells[c].device);
+                let cell = &self.state.cells[c];
+                let (_, params) = check.for_device(&self.state.devices[cell.device as usize].name);
                 let after = if let Params::Stale { after_ms } = params { *after_ms } else { 0 };
-                // The cell's own sensor (a stale cell belongs to one), by
-                // its handle; by name for a cell not handled yet.
-                let sensor = &self.state.cells[c].subject;
-                let s = match self.cell_sensor.get(c) {
-                    Some(&s) if s != u32::MAX => Some(s as usize),
-                    _ => self.state.sensor_ids.get(sensor).copied(),
-                };
-                let last = s.and_then(|s| self.state.sensors[s].last);
+                // The cell's own sensor (a stale cell belongs to one).
+                let sensor = self.subject(c);
+                let last = self.state.sensors[cell.subject as usize].last;
                 let due = last.map_or(at, |(t, _)| t.saturating_add(after).saturating_add(check.for_ms));
                 if due > at {
                     // Read since the deadline was set (nearly always): put off.
@@ -1212,14 +1357,21 @@ impl Health {
             .map(|&c| {
                 let cell = &self.state.cells[c];
                 let check = &self.checks.checks[cell.check];
-                let (level, _) = check.for_device(&cell.device);
+                let (level, _) = check.for_device(&self.state.devices[cell.device as usize].name);
                 let (state, since_ms) = match (&cell.active, &cell.pending, &cell.clearing) {
                     (Some(_), _, Some(clearing)) => ("clears", Some(clearing.0)),
                     (Some(active), _, None) => ("fails", Some(active.since_ms)),
                     (None, Some(pending), _) => ("waits", Some(pending.since_ms)),
                     (None, None, _) => ("passes", None),
                 };
-                CheckStanding { check: check.name.clone(), kind: check.kind.word(), sensor: cell.subject.clone(), level, state, since_ms }
+                CheckStanding {
+                    check: check.name.clone(),
+                    kind: check.kind.word(),
+                    sensor: self.subject(c).to_string(),
+                    level,
+                    state,
+                    since_ms,
+                }
             })
             .collect();
         out.sort_by(|a, b| (&a.sensor, &a.check).cmp(&(&b.sensor, &b.check)));

@@ -16,7 +16,7 @@ pub mod glob;
 
 pub use check::{Check, Checks, Kind, Params};
 pub use eval::{
-    show_duration, Cause, CheckStanding, DeviceStatus, Health, Reading, ResultNow, SensorRef, State, Status, Subject, Transition,
+    show_duration, CalmRun, Cause, CheckStanding, DeviceStatus, Health, Reading, ResultNow, SensorRef, State, Status, Subject, Transition,
 };
 
 use serde::{Deserialize, Serialize};

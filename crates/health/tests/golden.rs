@@ -598,6 +598,88 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    /// The indexer keeps the runs of calm values from the judge
+    /// (`Health::calm_run`), batch by batch, as `index::judging` does: a
+    /// run per sensor from the batch's first row, then the rows in line
+    /// order, each value after a run judged and a new run begun after it.
+    /// The same transitions and the same state as giving the judge every
+    /// value, with rows of two devices (one with two sensors), close
+    /// together and far apart (stale, put off or not), sometimes back in
+    /// time, values within and outside the limits, cut into batches anywhere.
+    #[test]
+    fn calm_runs_change_nothing(
+        feed_ in proptest::collection::vec(
+            (0usize..2, proptest::prop_oneof![0i64..3 * MIN, 0i64..25 * MIN, -MIN..0], proptest::prop_oneof![-2.0f64..2.0, -12.0f64..12.0], -3.0f64..3.0),
+            1..300,
+        ),
+        cuts in proptest::collection::vec(0usize..300, 0..12),
+    ) {
+        let config = Config::parse(CALM, Path::new("t.toml")).unwrap();
+        // Per device: its source, name and sensors.
+        let devices: [(&str, &str, &[&str]); 2] = [("a", "a/x", &["a/x/t", "a/x/u"]), ("b", "b/y", &["b/y/t"])];
+        // Rows: (device, time, a value per sensor of the device), in line order.
+        let (mut t, mut v) = (0, [20.0; 2]);
+        let rows: Vec<(usize, i64, Vec<f64>)> = feed_
+            .iter()
+            .map(|&(d, dt, step, other)| {
+                t = (t + dt).max(0);
+                v[d] += step;
+                (d, t, devices[d].2.iter().enumerate().map(|(i, _)| v[d] + i as f64 * other).collect())
+            })
+            .collect();
+        let run = |runs: bool| {
+            let mut h = evaluator(&config, false);
+            h.set_day("20121130");
+            let refs: Vec<Vec<_>> = devices.iter().map(|&(source, device, sensors)| sensors.iter().map(|s| h.sensor_ref(source, device, s)).collect()).collect();
+            let mut out = Vec::new();
+            let mut cut: Vec<usize> = cuts.iter().map(|&c| c.min(rows.len())).collect();
+            cut.extend([0, rows.len()]);
+            cut.sort_unstable();
+            cut.dedup();
+            for w in cut.windows(2) {
+                let batch = &rows[w[0]..w[1]];
+                let mut clock = h.clock_ms();
+                let clocks: Vec<i64> = batch.iter().map(|r| { clock = clock.max(r.1); clock }).collect();
+                // Per device, its rows in the batch; per device and sensor, the end of its run.
+                let of: Vec<Vec<usize>> = (0..2).map(|d| (0..batch.len()).filter(|&i| batch[i].0 == d).collect()).collect();
+                let take = |h: &mut Health, d: usize, s: usize, from: usize| -> usize {
+                    let Some(mut run) = h.calm_run(refs[d][s]) else { return from };
+                    let mut k = from;
+                    while k < of[d].len() && { let i = of[d][k]; run.take(clocks[i], batch[i].1, batch[i].2[s]) } {
+                        k += 1;
+                    }
+                    h.end_calm_run(run);
+                    k
+                };
+                let mut ends: Vec<Vec<usize>> = (0..2).map(|d| (0..devices[d].2.len()).map(|s| if runs { take(&mut h, d, s, 0) } else { 0 }).collect()).collect();
+                for (i, (d, t, values)) in batch.iter().enumerate() {
+                    let d = *d;
+                    h.heard(refs[d][0], *t);
+                    let k = of[d].iter().position(|&x| x == i).unwrap();
+                    for (s, &v) in values.iter().enumerate() {
+                        if k < ends[d][s] {
+                            continue;
+                        }
+                        h.value(refs[d][s], *t, v, (w[0] + i) as u64);
+                        if runs {
+                            ends[d][s] = take(&mut h, d, s, k + 1);
+                        }
+                    }
+                    out.extend(h.take_transitions());
+                }
+            }
+            let (rest, state) = finish(&mut h, rows.last().map_or(0, |r| r.1));
+            out.extend(rest);
+            (out, state)
+        };
+        let (a, sa) = run(false);
+        let (b, sb) = run(true);
+        proptest::prop_assert_eq!(a, b);
+        proptest::prop_assert_eq!(sa, sb);
+    }
+}
+
 const CALM: &str = r#"
 [[check]]
 name = "warm"

@@ -77,20 +77,42 @@ struct Scratch {
     /// [`sort_by_line`]'s counts and output.
     counts: Vec<u32>,
     sorted: Vec<(u64, u32, u32)>,
-    /// The values of checked sensors, device batch after device batch, row
-    /// after row, each with its column's place in `column_refs` (small: a
-    /// commit's values are read from memory twice).
-    flat: Vec<(u32, f64)>,
-    /// The handles of the commit's columns, device batch after device batch.
-    column_refs: Vec<SensorRef>,
-    /// Per device batch, where its columns start in `column_refs` and its
-    /// rows' ends in `ends`.
-    bases: Vec<(u32, u32)>,
-    /// Per device batch: where its values start in `flat`, then where each
-    /// of its rows' values end.
-    ends: Vec<u32>,
-    /// The device batch being read: each column's next value.
-    next: Vec<usize>,
+    /// The commit's columns, device batch after device batch (from
+    /// `batches[batch].base`).
+    columns: Vec<ColumnRead>,
+    batches: Vec<BatchRead>,
+    /// The data clock at each new row as the judge will have moved it
+    /// (rows and events in line order), device batch after device batch
+    /// from `clock_bases[batch]`.
+    clocks: Vec<i64>,
+    clock_bases: Vec<u32>,
+}
+
+/// Where the judging of a column of a device batch stands.
+#[derive(Clone, Copy)]
+struct ColumnRead {
+    sensor: SensorRef,
+    /// The place of the next row's value in the column, when the row has
+    /// one (for a column that is not dense: the rows of a dense column
+    /// that runs take are passed over).
+    next: usize,
+    /// A value in each new row (nearly every column): value k is row k's
+    /// (at `next` plus k), and the sensor's calm values are taken in runs
+    /// (`CalmRun`).
+    dense: bool,
+    /// The new rows before this are taken by the column's run of calm values.
+    run_end: usize,
+}
+
+/// Where the judging of a device batch stands.
+#[derive(Clone, Copy)]
+struct BatchRead {
+    /// Its first column in `Scratch::columns`, its first row's clock in `Scratch::clocks`.
+    base: usize,
+    clock_base: usize,
+    /// The new rows before this hold no value to judge (the runs of its
+    /// checked columns took them; the first of their `run_end`s).
+    plain_from: usize,
 }
 
 impl Judge {
@@ -140,50 +162,54 @@ impl Judge {
         const EVENT: u32 = u32::MAX;
         sc.order.extend(acc.events[mark.events..].iter().enumerate().map(|(e, (_, ev))| (ev.line, EVENT, (mark.events + e) as u32)));
         sort_by_line(&mut sc.order, &mut sc.counts, &mut sc.sorted);
-        // First each device batch's values of checked sensors, as numbers,
-        // in row order (reading its columns side by side: a few streams
-        // the processor fetches ahead) into `flat`, row k of the device
-        // batch's new rows at `flat[ends[e]..ends[e + 1]]` with `e` its
-        // base in `ends` plus k; then the judging in line order, each
-        // row reading its values there (a stream per device). (Gathering the values in line order
-        // straight from the columns hops between a hundred streams on a site
-        // of twenty devices, and waits on memory; so did a list of steps
-        // written in between.)
-        sc.flat.clear();
-        sc.ends.clear();
-        sc.bases.clear();
-        sc.column_refs.clear();
+        // The data clock at each row (see `CalmRun`).
+        sc.clock_bases.clear();
+        let mut total = 0u32;
+        for (b, d) in acc.devices.iter().enumerate() {
+            sc.clock_bases.push(total);
+            total += (d.rows.len() - start(b)) as u32;
+        }
+        sc.clocks.clear();
+        sc.clocks.resize(total as usize, 0);
+        let mut clock = self.health.clock_ms();
+        for &(_, b, r) in &sc.order {
+            if b == EVENT {
+                clock = clock.max(acc.events[r as usize].1.time_ms);
+            } else {
+                let (bi, r) = (b as usize, r as usize);
+                clock = clock.max(acc.devices[bi].rows.times[r]);
+                sc.clocks[sc.clock_bases[bi] as usize + r - start(bi)] = clock;
+            }
+        }
+        // Each column of a checked sensor with a value in each new row
+        // begins with a run of calm values (`CalmRun`: on a healthy site
+        // nearly all of them), read one column after another (a stream
+        // each), that the judging in line order below passes over; a value
+        // it judges ends a run, and a new one begins after it.
+        sc.columns.clear();
+        sc.batches.clear();
         for (b, d) in acc.devices.iter().enumerate() {
             let rows = &d.rows;
             let from = start(b);
+            let n = rows.len() - from;
             let counts = mark.rows.get(b).map_or(&[][..], |m| &m.1[..]);
-            let base = sc.column_refs.len();
-            sc.bases.push((base as u32, sc.ends.len() as u32));
-            sc.next.clear();
-            let mut any = false;
+            let (base, clock_base) = (sc.columns.len(), sc.clock_bases[b] as usize);
+            let clocks = &sc.clocks[clock_base..][..n];
+            let mut plain_from = n;
             for (c, column) in rows.columns.iter().enumerate() {
-                let r = self.sensor(column.sensor);
-                any |= r.checked;
-                sc.column_refs.push(r);
-                sc.next.push(counts.get(c).copied().unwrap_or(0));
-            }
-            sc.ends.push(sc.flat.len() as u32);
-            for r in from..rows.len() {
-                if any {
-                    // Column numbers of the row's values, in the layout's order.
-                    for &c in &rows.layouts[rows.row_layout[r] as usize] {
-                        let (c, at) = (c as usize, base + c as usize);
-                        if sc.column_refs[at].checked {
-                            if let Some(v) = number(&rows.columns[c].values[sc.next[c]]) {
-                                sc.flat.push((at as u32, v));
-                            }
-                        }
-                        sc.next[c] += 1;
-                    }
+                let sensor = self.sensor(column.sensor);
+                let next = counts.get(c).copied().unwrap_or(0);
+                let dense = sensor.checked && column.values.len() - next == n;
+                let run_end =
+                    if dense { calm_run(&mut self.health, sensor, &column.values[next..], &rows.times[from..], clocks) } else { 0 };
+                if sensor.checked {
+                    plain_from = plain_from.min(run_end);
                 }
-                sc.ends.push(sc.flat.len() as u32);
+                sc.columns.push(ColumnRead { sensor, next, dense, run_end });
             }
+            sc.batches.push(BatchRead { base, clock_base, plain_from });
         }
+        // Then the judging, in line order.
         let (mut last_line, mut n) = (u64::MAX, 0u16);
         for &(line, b, r) in &sc.order {
             if b == EVENT {
@@ -203,12 +229,36 @@ impl Judge {
                 if rows.columns.is_empty() {
                     continue;
                 }
-                let (base, ends) = sc.bases[bi];
-                let at = ends as usize + (r - start(bi));
+                let batch = sc.batches[bi];
+                let k = r - start(bi);
                 let t = rows.times[r];
-                self.health.heard(sc.column_refs[base as usize], t);
-                for &(s, v) in &sc.flat[sc.ends[at] as usize..sc.ends[at + 1] as usize] {
-                    self.health.value(sc.column_refs[s as usize], t, v, line);
+                self.health.heard(sc.columns[batch.base].sensor, t);
+                // Nearly every row has nothing more to judge.
+                if k >= batch.plain_from {
+                    // The row's values, in the line's order.
+                    let mut restarted = false;
+                    for &c in &rows.layouts[rows.row_layout[r] as usize] {
+                        let col = &mut sc.columns[batch.base + c as usize];
+                        let at = if col.dense { col.next + k } else { col.next };
+                        col.next += usize::from(!col.dense);
+                        if !col.sensor.checked || k < col.run_end {
+                            continue;
+                        }
+                        let values = &rows.columns[c as usize].values;
+                        if let Some(v) = number(&values[at]) {
+                            self.health.value(col.sensor, t, v, line);
+                        }
+                        if col.dense {
+                            let clocks = &sc.clocks[batch.clock_base + k + 1..][..rows.len() - r - 1];
+                            col.run_end = k + 1 + calm_run(&mut self.health, col.sensor, &values[at + 1..], &rows.times[r + 1..], clocks);
+                            restarted = true;
+                        }
+                    }
+                    if restarted {
+                        let columns = &sc.columns[batch.base..][..rows.columns.len()];
+                        sc.batches[bi].plain_from =
+                            columns.iter().filter(|c| c.sensor.checked).map(|c| c.run_end).min().unwrap_or(usize::MAX);
+                    }
                 }
             }
             let made = self.health.take_transitions();
@@ -257,6 +307,22 @@ fn sort_by_line(order: &mut Vec<(u64, u32, u32)>, counts: &mut Vec<u32>, sorted:
         *at += 1;
     }
     std::mem::swap(order, sorted);
+}
+
+/// Takes the run of calm values of `sensor` that opens `values` (each of
+/// a row at `times`, at which the judge's clock will be at `clocks`; see
+/// `CalmRun`), and says how many it took. Text is not judged: a run takes it.
+fn calm_run(health: &mut Health, sensor: SensorRef, values: &[Value], times: &[i64], clocks: &[i64]) -> usize {
+    let Some(mut run) = health.calm_run(sensor) else { return 0 };
+    // Of one length, so that the loop reads them unchecked.
+    let n = clocks.len().min(values.len()).min(times.len());
+    let (values, times, clocks) = (&values[..n], &times[..n], &clocks[..n]);
+    let mut taken = 0;
+    while taken < n && number(&values[taken]).is_none_or(|v| run.take(clocks[taken], times[taken], v)) {
+        taken += 1;
+    }
+    health.end_calm_run(run);
+    taken
 }
 
 /// A value as the evaluator judges it (text is not judged).

@@ -61,7 +61,7 @@ use store::{Segments, Store};
 /// 8: the evaluator's state deflated; a commit's transitions in one record.
 /// 9: rollups (`U`) of the days that are over.
 /// 10: a result waiting for `for` keeps why it fails, not its message.
-pub const FORMAT_VERSION: u32 = 10;
+pub const FORMAT_VERSION: u32 = 11;
 /// Lines per batch that passes between the stages of indexing a day: small,
 /// so the batches in flight take little memory whatever the size of the logs.
 pub(crate) const BATCH_LINES: u64 = 4_000;
