@@ -512,6 +512,15 @@ fn evaluator(config: &Config, exhaustive: bool) -> Health {
     h
 }
 
+/// `run(false)` and `run(true)` give the same transitions and the same state.
+fn same_either_way(run: impl Fn(bool) -> (Vec<Transition>, Vec<u8>)) -> Result<(), proptest::test_runner::TestCaseError> {
+    let (a, sa) = run(false);
+    let (b, sb) = run(true);
+    proptest::prop_assert_eq!(a, b);
+    proptest::prop_assert_eq!(sa, sb);
+    Ok(())
+}
+
 /// The transitions after the clock passed every deadline, and the state.
 fn finish(h: &mut Health, t: i64) -> (Vec<Transition>, Vec<u8>) {
     h.advance(t + 2 * HOUR);
@@ -543,10 +552,7 @@ proptest::proptest! {
             out.extend(rest);
             (out, state)
         };
-        let (a, sa) = run(false);
-        let (b, sb) = run(true);
-        proptest::prop_assert_eq!(a, b);
-        proptest::prop_assert_eq!(sa, sb);
+        same_either_way(run)?;
     }
 
     /// The shortcut for values that change nothing but the latest value (a
@@ -566,10 +572,7 @@ proptest::proptest! {
             let t = feed_all_kinds(&mut h, &feed_, |_, _, _| {});
             finish(&mut h, t)
         };
-        let (a, sa) = run(false);
-        let (b, sb) = run(true);
-        proptest::prop_assert_eq!(a, b);
-        proptest::prop_assert_eq!(sa, sb);
+        same_either_way(run)?;
     }
 
     /// The same for a sensor whose cells all pass most of the time (wide
@@ -591,10 +594,7 @@ proptest::proptest! {
             }
             finish(&mut h, t)
         };
-        let (a, sa) = run(false);
-        let (b, sb) = run(true);
-        proptest::prop_assert_eq!(a, b);
-        proptest::prop_assert_eq!(sa, sb);
+        same_either_way(run)?;
     }
 }
 
@@ -673,10 +673,7 @@ proptest::proptest! {
             out.extend(rest);
             (out, state)
         };
-        let (a, sa) = run(false);
-        let (b, sb) = run(true);
-        proptest::prop_assert_eq!(a, b);
-        proptest::prop_assert_eq!(sa, sb);
+        same_either_way(run)?;
     }
 }
 
