@@ -95,6 +95,13 @@ fn the_real_days_home_power_counters_per_hour_match_the_raw_packets() {
     let day = ok(&dir.run(&["query", sensors[2], "--every", "1d", "--format", "jsonl", "--to", "2012-12-01"]));
     let total: f64 = expected[2].values().sum();
     assert!(day.contains(&format!("\"increment\":{total},")), "{day} (want {total})");
+    // The table names an hour's flags, and shows none for an hour without
+    // any: a counter's first hour only (`first`: no increment before it).
+    let table = ok(&dir.run(&["export", "--every", "1h", "--format", "table", "--to", "2012-12-01"]));
+    let c1: Vec<&str> = table.lines().filter(|l| l.contains(sensors[0])).collect();
+    assert_eq!(c1.len(), 24, "{table}");
+    assert!(c1[0].contains("flags=first"), "{}", c1[0]);
+    assert!(c1[1..].iter().all(|l| !l.contains("flags")), "{table}");
 }
 
 /// The gauges of a room node per hour and per day equal what its raw

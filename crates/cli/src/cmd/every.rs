@@ -460,6 +460,8 @@ pub fn export_every(
                     cells.extend(r.cells(columns, &unit, Style::Table).into_iter().zip(columns).map(|(v, c)| match c {
                         Col::Partial | Col::Unit | Col::Kind => v,
                         Col::MinTime | Col::MaxTime => String::new(),
+                        // An hour with no flags (nearly every one) shows none.
+                        Col::Flags if v.is_empty() => String::new(),
                         c => format!("{}={v}", c.name()),
                     }));
                     table.push(cells);
