@@ -335,9 +335,7 @@ impl CalmRun {
     /// latest, and is not to be judged.
     #[inline]
     pub fn take(&mut self, clock_ms: i64, t: i64, v: f64) -> bool {
-        // Written as `Calm::stays` (the run's calm is on), so NaN is treated alike.
-        let jumps = self.last.is_some_and(|(_, pv)| (v - pv).abs() > self.calm.max_step);
-        if clock_ms >= self.check_ms && !self.deadlines(clock_ms) || v > self.calm.hi || v < self.calm.lo || jumps {
+        if clock_ms >= self.check_ms && !self.deadlines(clock_ms) || !self.calm.stays(v, self.last) {
             self.ends_ms = i64::MIN;
             self.check_ms = i64::MIN;
             return false;
@@ -357,7 +355,7 @@ impl CalmRun {
         let mut check_ms = self.ends_ms;
         for (_, deadline, span) in &mut self.stales[..usize::from(self.stale_count)] {
             while clock_ms >= *deadline {
-                let due = self.last.map_or(*deadline, |(lt, _)| lt.saturating_add(*span));
+                let due = stale_due(self.last, *deadline, *span);
                 if due <= *deadline {
                     // Stale: the judge fires it.
                     return false;
@@ -369,6 +367,13 @@ impl CalmRun {
         self.check_ms = check_ms;
         true
     }
+}
+
+/// When a `stale` cell whose deadline came at `at` is stale: `span` (its
+/// `after` and `for`) after the sensor's latest reading, or now if it has none.
+/// Later than `at`: the deadline is put off to then.
+fn stale_due(last: Option<(i64, f64)>, at: i64, span: i64) -> i64 {
+    last.map_or(at, |(t, _)| t.saturating_add(span))
 }
 
 /// The evaluator: compiled checks and their state.
@@ -571,7 +576,6 @@ impl Health {
     /// Derives the [`Quick`] of cell `c` from its state (after any change to it).
     fn refresh(&mut self, c: usize) {
         let cell = &self.state.cells[c];
-        let check = &self.checks.checks[cell.check];
         let idle = cell.active.is_none() && cell.pending.is_none() && cell.clearing.is_none();
         let failing = cell.active.is_some() && cell.pending.is_none() && cell.clearing.is_none();
         // Failing, and passing since, waiting for `clear_for`: a value that
@@ -580,7 +584,7 @@ impl Health {
         // failing one (hysteresis). A sensor back from a limit spends
         // `clear_for` (5 minutes) there.
         let clearing = cell.active.is_some() && cell.pending.is_none() && cell.clearing.is_some();
-        let quick = match check.for_device(&self.state.devices[cell.device as usize].name).1 {
+        let quick = match self.for_cell(c).1 {
             _ if self.exhaustive || !(idle || failing || clearing) => Quick::Judge,
             &Params::Range { min, max, hysteresis } => {
                 let h = if failing || clearing { hysteresis } else { 0.0 };
@@ -603,6 +607,12 @@ impl Health {
 
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The level and parameters of cell `c`'s check for its device (overrides applied).
+    fn for_cell(&self, c: usize) -> (Level, &Params) {
+        let cell = &self.state.cells[c];
+        self.checks.checks[cell.check].for_device(&self.state.devices[cell.device as usize].name)
     }
 
     /// The name of what cell `c`'s result is about (see `Cell::subject`).
@@ -861,7 +871,7 @@ impl Health {
         for &c in &sensor.cells {
             let cell = &self.state.cells[c];
             let Some(deadline) = cell.deadline else { continue };
-            match (self.quick[c], self.checks.checks[cell.check].for_device(&self.state.devices[cell.device as usize].name)) {
+            match (self.quick[c], self.for_cell(c)) {
                 (Quick::Calm, (_, &Params::Stale { after_ms })) => {
                     let at = run.stales.get_mut(usize::from(run.stale_count))?;
                     let span = after_ms.saturating_add(self.checks.checks[cell.check].for_ms);
@@ -971,7 +981,7 @@ impl Health {
     fn judge(&mut self, c: usize, s: usize, t: i64, v: f64, line: u64, prev: Option<(i64, f64)>) {
         let cell = &self.state.cells[c];
         let check = &self.checks.checks[cell.check];
-        let (_, params) = check.for_device(&self.state.devices[cell.device as usize].name);
+        let (_, params) = self.for_cell(c);
         let active = cell.active.is_some();
         // The condition: Some((value shown, why)) when failing.
         let failing: Option<(f64, Why)> = match *params {
@@ -1139,7 +1149,7 @@ impl Health {
     fn activate(&mut self, c: usize, at: i64, value: f64, message: String, cause: Cause) {
         let cell = &self.state.cells[c];
         let check = &self.checks.checks[cell.check];
-        let (level, _) = check.for_device(&self.state.devices[cell.device as usize].name);
+        let (level, _) = self.for_cell(c);
         let result = ResultNow {
             check: check.name.clone(),
             sensor: self.subject(c).to_string(),
@@ -1193,12 +1203,12 @@ impl Health {
         match check.kind {
             Kind::Stale => {
                 let cell = &self.state.cells[c];
-                let (_, params) = check.for_device(&self.state.devices[cell.device as usize].name);
+                let (_, params) = self.for_cell(c);
                 let after = if let Params::Stale { after_ms } = params { *after_ms } else { 0 };
                 // The cell's own sensor (a stale cell belongs to one).
                 let sensor = self.subject(c);
                 let last = self.state.sensors[cell.subject as usize].last;
-                let due = last.map_or(at, |(t, _)| t.saturating_add(after).saturating_add(check.for_ms));
+                let due = stale_due(last, at, after.saturating_add(check.for_ms));
                 if due > at {
                     // Read since the deadline was set (nearly always): put off.
                     self.set_deadline(Timer::Cell(c), Some(due));
@@ -1357,7 +1367,7 @@ impl Health {
             .map(|&c| {
                 let cell = &self.state.cells[c];
                 let check = &self.checks.checks[cell.check];
-                let (level, _) = check.for_device(&self.state.devices[cell.device as usize].name);
+                let (level, _) = self.for_cell(c);
                 let (state, since_ms) = match (&cell.active, &cell.pending, &cell.clearing) {
                     (Some(_), _, Some(clearing)) => ("clears", Some(clearing.0)),
                     (Some(active), _, None) => ("fails", Some(active.since_ms)),
