@@ -15,6 +15,12 @@ pub struct BitField {
     pub skip: bool,
 }
 
+impl BitField {
+    fn new(name: &str, bits: u8, signed: bool, scale: Option<f64>, unit: Option<&str>, skip: bool) -> BitField {
+        BitField { name: name.into(), bits, signed, scale, unit: unit.map(String::from), skip }
+    }
+}
+
 /// A driver: how to turn a packet's payload (the bytes after the header) into fields.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Driver {
@@ -36,28 +42,14 @@ impl Driver {
             if f.bits == 0 || f.bits > 64 {
                 return Err(format!("driver {:?}, field {:?}: bits must be 1 to 64", c.name, f.name));
             }
-            fields.push(BitField {
-                name: f.name.clone(),
-                bits: f.bits,
-                signed: f.signed,
-                scale: f.scale,
-                unit: f.unit.clone(),
-                skip: f.skip,
-            });
+            fields.push(BitField::new(&f.name, f.bits, f.signed, f.scale, f.unit.as_deref(), f.skip));
         }
         Ok(Driver::Layout(fields))
     }
 
     /// The built-in driver of this name, if any.
     pub fn builtin(name: &str) -> Option<Driver> {
-        let f = |name: &str, bits, signed, scale, unit: Option<&str>| BitField {
-            name: name.into(),
-            bits,
-            signed,
-            scale,
-            unit: unit.map(String::from),
-            skip: false,
-        };
+        let f = |name: &str, bits, signed, scale, unit: Option<&str>| BitField::new(name, bits, signed, scale, unit, false);
         Some(match name {
             // The roomNode sketch: light 8, moved 1, humi 7, temp 10 (signed tenths of °C), lobat 1.
             "roomNode" => Driver::Layout(vec![
@@ -150,9 +142,20 @@ fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8], out: &mut Vec<Field
     if payload.len() * 8 < total {
         return false;
     }
+    // A payload of up to 16 bytes (every JeeLabs node's) is read as one
+    // little-endian number: each field is then a shift and a mask.
+    let word = (payload.len() <= 16).then(|| {
+        let mut le = [0u8; 16];
+        le[..payload.len()].copy_from_slice(payload);
+        u128::from_le_bytes(le)
+    });
     let mut pos = 0usize;
     for f in fields {
-        let raw = bits_at(payload, pos, f.bits);
+        let raw = match word {
+            // `pos` < `total` <= 128 here (every field has at least one bit).
+            Some(w) => (w >> pos) as u64 & mask(f.bits),
+            None => bits_at(payload, pos, f.bits),
+        };
         pos += usize::from(f.bits);
         if f.skip {
             continue;
@@ -167,6 +170,15 @@ fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8], out: &mut Vec<Field
     true
 }
 
+/// The lowest `bits` (1 to 64) bits.
+fn mask(bits: u8) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
 /// The `bits` (1 to 64) bits from bit `pos` of a little-endian bit stream,
 /// which must hold them: read as one little-endian word of up to 16 bytes
 /// instead of bit by bit.
@@ -178,19 +190,29 @@ fn bits_at(payload: &[u8], pos: usize, bits: u8) -> u64 {
         v |= u128::from(b) << (8 * k);
     }
     let v = v >> (pos % 8);
-    let mask = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
-    (v as u64) & mask
+    (v as u64) & mask(bits)
 }
 
 /// Multiplies by `scale`, dividing instead when `scale` is the reciprocal of
 /// an integer, so that 179 tenths give exactly the double nearest 17.9.
 fn apply_scale(raw: i64, scale: f64) -> f64 {
-    let inv = 1.0 / scale;
-    if (inv - inv.round()).abs() < 1e-9 && inv.round() != 0.0 {
-        raw as f64 / inv.round()
-    } else {
-        raw as f64 * scale
-    }
+    // The usual scales first, without the division and rounding that tell them.
+    let divisor = match scale {
+        0.1 => 10.0,
+        0.01 => 100.0,
+        0.001 => 1000.0,
+        0.5 => 2.0,
+        1.0 => 1.0,
+        _ => {
+            let inv = 1.0 / scale;
+            if (inv - inv.round()).abs() < 1e-9 && inv.round() != 0.0 {
+                inv.round()
+            } else {
+                return raw as f64 * scale;
+            }
+        }
+    };
+    raw as f64 / divisor
 }
 
 #[cfg(test)]
@@ -219,6 +241,21 @@ mod tests {
                 }
                 assert_eq!(bits_at(&payload, pos, bits), slow, "pos {pos} bits {bits}");
             }
+        }
+    }
+
+    /// A payload longer than 16 bytes is read field by field: the same values.
+    #[test]
+    fn long_payloads_read_like_short_ones() {
+        let d = Driver::builtin("roomNode").unwrap();
+        let short = [1, 115, 179, 0];
+        let mut long = short.to_vec();
+        long.resize(20, 0xAA);
+        assert_eq!(d.decode(&short), d.decode(&long));
+        for scale in [0.1, 0.01, 0.001, 0.5, 1.0, 0.25, 0.2, 3.0] {
+            let inv = 1.0 / scale;
+            let general = if (inv - f64::round(inv)).abs() < 1e-9 { 179.0 / f64::round(inv) } else { 179.0 * scale };
+            assert_eq!(apply_scale(179, scale), general, "{scale}");
         }
     }
 

@@ -128,7 +128,7 @@ impl Decoders {
             }
             custom.insert(d.name.clone(), Driver::from_config(d).map_err(|m| err(place, m))?);
         }
-        let mut nodes = NodeMap { mask: config.rf12.node_mask.unwrap_or(0x1f), nodes: HashMap::new() };
+        let mut nodes = NodeMap::new(config.rf12.node_mask.unwrap_or(0x1f));
         for (key, spec) in &config.rf12.nodes {
             let place = Place::Node(key);
             let id: u8 = key.parse().map_err(|_| err(place, format!("[rf12.nodes]: {key:?} is not a node id (0 to 255)")))?;
@@ -171,7 +171,7 @@ impl Decoders {
                     to: time(&e.to)?,
                 });
             }
-            nodes.nodes.insert(id, rules);
+            nodes.set(id, rules);
         }
         let mut sources: Vec<(String, SourceRules)> = Vec::new();
         for (i, (s, name)) in config.sources.iter().zip(source_names).enumerate() {
@@ -425,6 +425,10 @@ impl Cuts {
 
     /// Whether the next reading of `source` is a piece of a cut line.
     pub fn is_piece(&mut self, source: &str) -> bool {
+        if self.pending.is_empty() && self.continuing.is_empty() {
+            // Nearly always: no line is being cut.
+            return false;
+        }
         match self.pending.remove(source) {
             Some(reason) => {
                 if reason == "overlong" {

@@ -5,7 +5,6 @@ use crate::bits::Driver;
 use crate::value::{Field, Outcome, Value};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// What a receiver line is.
@@ -104,6 +103,90 @@ pub(crate) struct Packet {
 impl Packet {
     /// The packet of an `OK` line, if it is one and fits ([`parse`] takes the rest).
     pub fn parse(text: &str) -> Option<Packet> {
+        match Packet::parse_plain(text.as_bytes()) {
+            Plain::Packet(p) => Some(p),
+            Plain::Not => None,
+            Plain::Unsure => Packet::parse_any(text),
+        }
+    }
+
+    /// One pass over the bytes of a plain packet line, as RF12demo writes
+    /// them: `OK`, then decimal bytes separated by spaces, then an optional
+    /// `(RSSI)`. Anything else it is unsure of (tabs, other whitespace, a
+    /// line that needs trimming), and [`Packet::parse_any`] decides, so the
+    /// two always agree (a property test checks it).
+    fn parse_plain(b: &[u8]) -> Plain {
+        let Some(rest) = b.strip_prefix(b"OK ") else {
+            // Not a packet unless whitespace trimmed from its start would make it one.
+            return match b.first() {
+                Some(c) if c.is_ascii_graphic() => Plain::Not,
+                _ => Plain::Unsure,
+            };
+        };
+        // A line that ends in whitespace is trimmed by `parse_any`.
+        if !rest.last().is_some_and(u8::is_ascii_graphic) {
+            return Plain::Unsure;
+        }
+        let (body, rssi) = match rest.last() {
+            Some(b')') => match memchr::memrchr(b'(', rest) {
+                Some(i) => match plain_int(&rest[i + 1..rest.len() - 1]) {
+                    Some(r) => (&rest[..i], Some(r)),
+                    None => return Plain::Unsure,
+                },
+                None => (rest, None),
+            },
+            _ => (rest, None),
+        };
+        let mut p = Packet { header: 0, rssi, len: 0, bytes: [0; PACKET_MAX] };
+        let mut header = None;
+        let n = body.len();
+        let mut i = 0;
+        while i < n {
+            if body[i] == b' ' {
+                i += 1;
+                continue;
+            }
+            i += usize::from(body[i] == b'+');
+            let start = i;
+            let mut v = 0u32;
+            while i < n {
+                let d = body[i].wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                v = v * 10 + u32::from(d);
+                if v > 255 {
+                    // Whatever follows, the word is no byte.
+                    return Plain::Not;
+                }
+                i += 1;
+            }
+            if i < n && body[i] != b' ' {
+                // A word with something else in it: not a byte, or whitespace `parse_any` splits on.
+                return Plain::Unsure;
+            }
+            if i == start {
+                return Plain::Not;
+            }
+            if header.is_none() {
+                header = Some(v as u8);
+            } else {
+                let Some(slot) = p.bytes.get_mut(p.len) else { return Plain::Not };
+                *slot = v as u8;
+                p.len += 1;
+            }
+        }
+        match header {
+            Some(h) => {
+                p.header = h;
+                Plain::Packet(p)
+            }
+            None => Plain::Not,
+        }
+    }
+
+    /// Any packet line: trimmed, words split at any ASCII whitespace.
+    fn parse_any(text: &str) -> Option<Packet> {
         let rest = text.trim().strip_prefix("OK ")?;
         let mut p = Packet { header: 0, rssi: None, len: 0, bytes: [0; PACKET_MAX] };
         let (header, rssi) = packet(rest, |b| match p.bytes.get_mut(p.len) {
@@ -122,6 +205,27 @@ impl Packet {
     pub fn payload(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
+}
+
+/// What [`Packet::parse_plain`] made of a line.
+enum Plain {
+    Packet(Packet),
+    Not,
+    Unsure,
+}
+
+/// An RSSI as RF12demo writes it: an optional `-` and up to nine digits
+/// (what `str::parse::<i32>` reads the same); `None` for anything else.
+fn plain_int(b: &[u8]) -> Option<i32> {
+    let (neg, digits) = match b.strip_prefix(b"-") {
+        Some(d) => (true, d),
+        None => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = digits.iter().fold(0i32, |v, d| v * 10 + i32::from(d - b'0'));
+    Some(if neg { -v } else { v })
 }
 
 /// A decimal byte (`0` to `255`, as RF12demo prints them; leading zeros and
@@ -147,7 +251,12 @@ fn byte(word: &str) -> Option<u8> {
 
 /// Whether `text` may be the banner, the one line that changes a receiver's state.
 pub(crate) fn may_be_banner(text: &str) -> bool {
-    text.trim_start().starts_with("[RF12")
+    match text.as_bytes().first() {
+        Some(b'[') => text.starts_with("[RF12"),
+        // Nothing to trim (the usual case: `OK ...`): not a banner.
+        Some(c) if c.is_ascii_graphic() => false,
+        _ => text.trim_start().starts_with("[RF12"),
+    }
 }
 
 /// What the receiver said about itself, carried from line to line.
@@ -175,12 +284,25 @@ pub struct NodeRule {
 #[derive(Clone, Debug, Default)]
 pub struct NodeMap {
     pub mask: u8,
-    pub nodes: HashMap<u8, Vec<NodeRule>>,
+    /// By node id (every packet looks its node up: an index, not a hash).
+    nodes: Vec<Vec<NodeRule>>,
 }
 
 impl NodeMap {
+    pub fn new(mask: u8) -> NodeMap {
+        NodeMap { mask, nodes: vec![Vec::new(); 256] }
+    }
+
+    /// Sets the rules of node `id`.
+    pub fn set(&mut self, id: u8, rules: Vec<NodeRule>) {
+        if self.nodes.is_empty() {
+            self.nodes = vec![Vec::new(); 256];
+        }
+        self.nodes[usize::from(id)] = rules;
+    }
+
     fn rule(&self, node: u8, source: &str, time_ms: i64) -> Option<&NodeRule> {
-        self.nodes.get(&node)?.iter().find(|r| {
+        self.nodes.get(usize::from(node))?.iter().find(|r| {
             r.source.as_deref().is_none_or(|s| s == source) && r.from.is_none_or(|f| time_ms >= f) && r.to.is_none_or(|t| time_ms < t)
         })
     }
@@ -257,6 +379,36 @@ fn raw_fields<'a>(payload: &[u8]) -> impl Iterator<Item = Field<'a>> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass parse of plain packet lines says what the general
+        /// one says, on lines made of the characters that matter to either.
+        #[test]
+        fn plain_packets_parse_as_any(text in "[OK0-9+() \t\x0b\u{a0}-]{0,40}|OK [0-9 ]{0,30}( \\(-?[0-9]{1,11}\\))?") {
+            let plain = match Packet::parse_plain(text.as_bytes()) {
+                Plain::Packet(p) => Some(Some((p.header, p.rssi, p.payload().to_vec()))),
+                Plain::Not => Some(None),
+                Plain::Unsure => None,
+            };
+            let any = Packet::parse_any(&text).map(|p| (p.header, p.rssi, p.payload().to_vec()));
+            if let Some(plain) = plain {
+                prop_assert_eq!(plain, any, "{:?}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_lines_take_the_one_pass() {
+        for text in ["OK 3 215 96 219 0 (-76)", "OK 2 1 115 179 0", "OK 9", "OK 2 +3 007 (-0)"] {
+            assert!(matches!(Packet::parse_plain(text.as_bytes()), Plain::Packet(_)), "{text:?}");
+        }
+        for text in ["OK 2 300", "OK", "? 4 254", "OK 2 +"] {
+            assert!(matches!(Packet::parse_plain(text.as_bytes()), Plain::Not), "{text:?}");
+        }
+        assert_eq!(Packet::parse("OK 3 1 2 (-76)").map(|p| (p.header, p.rssi, p.payload().to_vec())), Some((3, Some(-76), vec![1, 2])));
+        assert_eq!(Packet::parse(" OK 3 1\t2 ").map(|p| (p.header, p.rssi, p.payload().to_vec())), Some((3, None, vec![1, 2])));
+    }
 
     #[test]
     fn lines_are_recognised() {

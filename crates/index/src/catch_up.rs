@@ -1,7 +1,7 @@
 //! Catching up: days in order, each from its cursor, through the decoders
 //! into the cache.
 
-use crate::decoding::{Decoded, Lines};
+use crate::decoding::{Decoded, Lines, RowHints};
 use crate::fx::FxMap;
 use crate::judging::{Announcer, Judge, Mark};
 use crate::rollups::{DayRoller, SensorTable};
@@ -285,8 +285,9 @@ impl Index {
                 std::thread::Builder::new()
                     .name(format!("index decode {i}"))
                     .spawn_scoped(scope, move || {
+                        let mut hints = RowHints::default();
                         for (lines, cur) in rx {
-                            if out_tx.send((Decoded::new(lines, decoders, day_no, file), cur)).is_err() {
+                            if out_tx.send((Decoded::new(lines, decoders, day_no, file, &mut hints), cur)).is_err() {
                                 break;
                             }
                         }
@@ -369,7 +370,8 @@ impl Index {
                 })
                 .map_err(spawn_err)?;
             let mut sent = 0usize;
-            let mut send = move |lines, cur| -> bool {
+            let mut send = move |mut lines, cur| -> bool {
+                Lines::number(&mut lines, sent);
                 let ok = to_decoders[sent % DECODERS].send((lines, cur)).is_ok();
                 sent += 1;
                 ok
@@ -393,7 +395,7 @@ impl Index {
                         Ok(Line::Reading { time, source, text }) => {
                             let ts = logfile::time::join_millis(day.date, time);
                             // Most lines have nothing escaped: decode them without a copy.
-                            let text: std::borrow::Cow<'_, str> = if text.contains('\\') {
+                            let text: std::borrow::Cow<'_, str> = if memchr::memchr(b'\\', text.as_bytes()).is_some() {
                                 String::from_utf8_lossy(&logfile::unescape(text)).into_owned().into()
                             } else {
                                 text.into()
@@ -419,7 +421,7 @@ impl Index {
                         cur.offset = reader.offset();
                         cur.lines = reader.line_no();
                         cur.crc = hasher.clone().finalize();
-                        if !send(std::mem::take(&mut batch), cur.clone()) {
+                        if !send(batch.take(), cur.clone()) {
                             return Ok(None); // a later stage failed: its error is returned below
                         }
                         p.bytes_in_day = cur.offset;

@@ -11,7 +11,7 @@
 
 use crate::fx::FxMap;
 use crate::segment::Rows;
-use crate::{keys, Cursor, DayMeta, EventRecord, FieldDay, SourceCounts};
+use crate::{keys, Cursor, DayMeta, EventRecord, FieldDay, SourceCounts, BATCH_LINES, COMMIT_LINES};
 use decode::{Decoders, Field, Found, Outcome, SourceState};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -31,6 +31,10 @@ pub(crate) struct Lines<'d> {
     decoded: Vec<Outcome<'d>>,
     /// The source of the previous reading: most lines come from the same few.
     last_source: usize,
+    /// How many batches the rows of this one will be gathered with into a
+    /// commit when it is the first of them (else 0): its vectors are made
+    /// big enough for all, so gathering them copies no row twice.
+    pub first_of: usize,
 }
 
 #[derive(Debug)]
@@ -51,7 +55,49 @@ enum How {
     Decoded(usize),
 }
 
+/// Rows a device's vectors have room for when a batch first meets it and
+/// no earlier batch told how many it has: they grow by doubling from there.
+const ROWS_AT_FIRST: usize = 64;
+
+/// The rows each device had in the last batch a decoder decoded: batches
+/// are alike, so the next one's vectors are made that big at once instead
+/// of growing row by row (each decoder thread keeps its own).
+#[derive(Debug, Default)]
+pub(crate) struct RowHints(FxMap<Box<str>, usize>);
+
+impl RowHints {
+    /// Room for the rows of `device`: what it had last time, and a quarter
+    /// more, as batches differ a little.
+    fn get(&self, device: &str) -> usize {
+        self.0.get(device).map_or(ROWS_AT_FIRST, |&n| n + n / 4 + 8)
+    }
+
+    fn set(&mut self, device: &str, rows: usize) {
+        match self.0.get_mut(device) {
+            Some(n) => *n = rows,
+            None => {
+                self.0.insert(device.into(), rows);
+            }
+        }
+    }
+}
+
 impl<'d> Lines<'d> {
+    /// Tells the batch it is the `n`th of its day: every batch but a day's
+    /// last has [`BATCH_LINES`] lines, so commits gather a fixed number,
+    /// and the first of each knows it is ([`Lines::first_of`]).
+    pub fn number(&mut self, n: usize) {
+        let per_commit = COMMIT_LINES.div_ceil(BATCH_LINES) as usize;
+        self.first_of = if n.is_multiple_of(per_commit) { per_commit } else { 0 };
+    }
+
+    /// Takes the batch, leaving an empty one with room for as much as it
+    /// held: batches are alike, so the next one's vectors do not grow line by line.
+    pub fn take(&mut self) -> Lines<'d> {
+        let next = Lines { items: Vec::with_capacity(self.items.len()), text: String::with_capacity(self.text.len()), ..Lines::default() };
+        std::mem::replace(self, next)
+    }
+
     /// Adds one reading; the decoder state and the cut lines in progress are
     /// carried in the cursor.
     pub fn reading(&mut self, cur: &mut Cursor, decoders: &'d Decoders, line: u64, time_ms: i64, source: &str, text: &str) {
@@ -105,6 +151,8 @@ pub(crate) struct DeviceRows<'d> {
     last_columns: Vec<u32>,
     /// The previous row's layout; none before the first row.
     last_layout: Option<u32>,
+    /// Room for this many values in a new column (see [`RowHints`]).
+    room: usize,
 }
 
 /// A batch of decoded lines.
@@ -136,8 +184,9 @@ struct DeviceIndex {
 impl<'d> Decoded<'d> {
     /// Decodes a batch of lines of the day file named `file` (`YYYYMMDD.txt`
     /// or `.txt.gz`, day number `day_no`).
-    pub fn new(lines: Lines<'d>, decoders: &'d Decoders, day_no: i64, file: &str) -> Decoded<'d> {
-        let Lines { lines, day_meta, sources, text, items, decoded, .. } = lines;
+    pub fn new(lines: Lines<'d>, decoders: &'d Decoders, day_no: i64, file: &str, hints: &mut RowHints) -> Decoded<'d> {
+        let Lines { lines, day_meta, sources, text, items, decoded, first_of, .. } = lines;
+        let room = first_of.max(1);
         let mut counts = vec![SourceCounts::default(); sources.len()];
         let mut out = Decoded { lines, day_meta, ..Decoded::default() };
         let mut index = DeviceIndex::default();
@@ -212,11 +261,11 @@ impl<'d> Decoded<'d> {
                     sd.values += fields.len() as u64;
                     match late {
                         Some(t) => {
-                            let at = late_index.find(&mut out.late, item.source, device);
+                            let at = late_index.find(&mut out.late, item.source, device, &RowHints::default(), 1);
                             out.late[at].push(item.line, t, &mut fields);
                         }
                         None => {
-                            let at = index.find(&mut out.devices, item.source, device);
+                            let at = index.find(&mut out.devices, item.source, device, hints, room);
                             out.devices[at].push(item.line, ts, &mut fields);
                         }
                     }
@@ -226,13 +275,23 @@ impl<'d> Decoded<'d> {
             }
         }
         out.sources = sources.into_iter().zip(counts).collect();
+        for d in &out.devices {
+            hints.set(&d.device, d.rows.len());
+        }
         out
     }
 }
 
 impl DeviceIndex {
     /// Where the rows of `device` of source `source` are, added if new.
-    fn find<'d>(&mut self, devices: &mut Vec<DeviceRows<'d>>, source: usize, device: Cow<'d, str>) -> usize {
+    fn find<'d>(
+        &mut self,
+        devices: &mut Vec<DeviceRows<'d>>,
+        source: usize,
+        device: Cow<'d, str>,
+        hints: &RowHints,
+        batches: usize,
+    ) -> usize {
         let found = match &device {
             Cow::Borrowed(d) => self.by_address.get(&(source, d.as_ptr() as usize, d.len())).copied(),
             Cow::Owned(_) => None,
@@ -244,10 +303,12 @@ impl DeviceIndex {
         let at = match self.by_name.get(&key) {
             Some(&at) => at,
             None => {
+                let room = hints.get(&device) * batches;
                 devices.push(DeviceRows {
                     source,
                     device: device.clone(),
-                    rows: Rows::default(),
+                    rows: Rows::with_capacity(room),
+                    room,
                     fields: Vec::new(),
                     by_name: FxMap::default(),
                     last_at: Vec::new(),
@@ -288,7 +349,12 @@ impl<'d> DeviceRows<'d> {
                             n
                         }
                     };
-                    self.last_columns.push(self.rows.column(n));
+                    let c = self.rows.column(n);
+                    let values = &mut self.rows.columns[c as usize].values;
+                    if values.capacity() == 0 {
+                        values.reserve(self.room);
+                    }
+                    self.last_columns.push(c);
                 }
                 // An owned name has a new address every time: compare names next time.
                 if fields.iter().any(|f| matches!(f.name, Cow::Owned(_))) {

@@ -71,8 +71,25 @@ fn put_block(out: &mut Vec<u8>, block: &[i64]) {
     if width == 0 {
         return;
     }
-    let mut acc: u128 = 0;
+    out.reserve((block.len() * width as usize).div_ceil(8) + 8);
     let mut bits = 0u32;
+    if width <= 32 {
+        // The usual case: whole 32-bit words of the bit stream at a time
+        // (the same bytes, little-endian, as one byte at a time).
+        let mut acc: u64 = 0;
+        for &d in block {
+            acc |= (d.wrapping_sub(min) as u64) << bits;
+            bits += width;
+            if bits >= 32 {
+                out.extend_from_slice(&(acc as u32).to_le_bytes());
+                acc >>= 32;
+                bits -= 32;
+            }
+        }
+        out.extend_from_slice(&acc.to_le_bytes()[..bits.div_ceil(8) as usize]);
+        return;
+    }
+    let mut acc: u128 = 0;
     for &d in block {
         acc |= u128::from(d.wrapping_sub(min) as u64) << bits;
         bits += width;
@@ -220,6 +237,36 @@ mod tests {
         #[test]
         fn any_sequence_round_trips(values in proptest::collection::vec(any::<i64>(), 0..400)) {
             round_trip(&values);
+        }
+
+        /// A block's bits are the bytes of writing one bit at a time (the
+        /// cache format), at every width, whatever word the writer uses.
+        #[test]
+        fn blocks_are_the_bit_stream(block in proptest::collection::vec(any::<i64>(), 1..130), width in 0u32..64) {
+            let block: Vec<i64> = block.iter().map(|v| if width == 0 { 7 } else { v & ((1i64 << width) - 1) }).collect();
+            let mut out = Vec::new();
+            put_block(&mut out, &block);
+            let min = *block.iter().min().unwrap();
+            let w = 64 - block.iter().map(|&d| (d - min) as u64).fold(0, |a, b| a | b).leading_zeros();
+            let mut expected = Vec::new();
+            put_varint(&mut expected, zigzag(min));
+            expected.push(w as u8);
+            let mut byte = 0u8;
+            let mut n = 0;
+            for &d in &block {
+                for i in 0..w {
+                    byte |= ((((d - min) as u64) >> i) as u8 & 1) << n;
+                    n += 1;
+                    if n == 8 {
+                        expected.push(byte);
+                        (byte, n) = (0, 0);
+                    }
+                }
+            }
+            if n > 0 {
+                expected.push(byte);
+            }
+            prop_assert_eq!(out, expected);
         }
 
         #[test]

@@ -40,6 +40,11 @@ pub struct Column {
 }
 
 impl Rows {
+    /// Rows with room for `n` rows' times, lines and layouts.
+    pub fn with_capacity(n: usize) -> Rows {
+        Rows { times: Vec::with_capacity(n), lines: Vec::with_capacity(n), row_layout: Vec::with_capacity(n), ..Rows::default() }
+    }
+
     pub fn len(&self) -> usize {
         self.times.len()
     }

@@ -5,13 +5,31 @@
 use crate::layout::DayFile;
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 enum Source {
-    Plain(BufReader<File>),
-    Gz(BufReader<MultiGzDecoder<File>>),
+    Plain(File),
+    Gz(Box<MultiGzDecoder<File>>),
 }
+
+impl Source {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let r = match self {
+                Source::Plain(f) => f.read(buf),
+                Source::Gz(g) => g.read(buf),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+}
+
+/// How much is read at a time: lines are found in the buffer in place.
+const CHUNK: usize = 64 * 1024;
 
 /// A reader of complete lines. Offsets are byte offsets in the
 /// uncompressed text.
@@ -19,7 +37,10 @@ pub struct DayReader {
     source: Source,
     offset: u64,
     line_no: u64,
+    /// Bytes read and not yet returned are `buf[start..end]`.
     buf: Vec<u8>,
+    start: usize,
+    end: usize,
     partial: usize,
 }
 
@@ -51,50 +72,60 @@ impl DayReader {
     /// Opens `path` at byte `offset`, which must be the start of a line;
     /// `lines_before` is the number of lines before it (for line numbers).
     pub fn open_at(path: &Path, compressed: bool, offset: u64, lines_before: u64) -> io::Result<Self> {
-        let file = File::open(path)?;
+        let mut file = File::open(path)?;
         let source = if compressed {
-            let mut r = BufReader::with_capacity(64 * 1024, MultiGzDecoder::new(file));
-            let skipped = io::copy(&mut Read::take(&mut r, offset), &mut io::sink())?;
+            let mut gz = MultiGzDecoder::new(file);
+            let skipped = io::copy(&mut Read::take(&mut gz, offset), &mut io::sink())?;
             if skipped < offset {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "offset past the end of the file"));
             }
-            Source::Gz(r)
+            Source::Gz(Box::new(gz))
         } else {
-            let mut r = BufReader::with_capacity(64 * 1024, file);
-            r.seek(SeekFrom::Start(offset))?;
-            Source::Plain(r)
+            file.seek(SeekFrom::Start(offset))?;
+            Source::Plain(file)
         };
-        Ok(Self { source, offset, line_no: lines_before, buf: Vec::with_capacity(256), partial: 0 })
+        Ok(Self { source, offset, line_no: lines_before, buf: vec![0; CHUNK], start: 0, end: 0, partial: 0 })
     }
 
     /// The next complete line, or `None` at the end of the complete lines.
+    /// An unfinished last line of a plain file is read again by a later call.
     pub fn next_line(&mut self) -> io::Result<Option<RawLine<'_>>> {
-        self.buf.clear();
-        let n = match &mut self.source {
-            Source::Plain(r) => r.read_until(b'\n', &mut self.buf)?,
-            Source::Gz(r) => r.read_until(b'\n', &mut self.buf)?,
-        };
-        if n == 0 {
-            self.partial = 0;
-            return Ok(None);
-        }
-        if self.buf.last() != Some(&b'\n') {
-            // An unfinished line: leave it for a later call.
-            self.partial = n;
-            if let Source::Plain(r) = &mut self.source {
-                r.seek(SeekFrom::Start(self.offset))?;
+        let n = loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                break i + 1;
             }
-            return Ok(None);
-        }
+            // No whole line in the buffer: move what is left to its start, make room, read more.
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let got = self.source.read(&mut self.buf[self.end..])?;
+            if got == 0 {
+                self.partial = self.end - self.start;
+                if let Source::Plain(f) = &mut self.source {
+                    // Read it again next time: capture may cut a torn line away before it appends.
+                    f.seek(SeekFrom::Start(self.offset))?;
+                    (self.start, self.end) = (0, 0);
+                }
+                return Ok(None);
+            }
+            self.end += got;
+        };
         self.partial = 0;
+        let line = &self.buf[self.start..self.start + n];
+        self.start += n;
         let start = self.offset;
         self.offset += n as u64;
         self.line_no += 1;
         let mut end = n - 1;
-        if end > 0 && self.buf[end - 1] == b'\r' {
+        if end > 0 && line[end - 1] == b'\r' {
             end -= 1;
         }
-        Ok(Some(RawLine { offset: start, line_no: self.line_no, bytes: &self.buf[..end], raw: &self.buf[..n] }))
+        Ok(Some(RawLine { offset: start, line_no: self.line_no, bytes: &line[..end], raw: line }))
     }
 
     /// Offset just after the last complete line returned.
@@ -139,6 +170,25 @@ mod tests {
         assert_eq!(r.partial_len(), 0);
         let mut again = DayReader::open_at(&path, false, 20, 1).unwrap();
         assert_eq!(lines(&mut again).len(), 2);
+    }
+
+    /// A torn last line cut away and replaced (as capture repairs it) is
+    /// read as it is now, and lines longer than a read are whole.
+    #[test]
+    fn a_replaced_torn_line_and_long_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("20121130.txt");
+        std::fs::write(&path, "L 00:00:00.000 a x\nL 00:00:0").unwrap();
+        let mut r = DayReader::open_at(&path, false, 0, 0).unwrap();
+        assert_eq!(lines(&mut r).len(), 1);
+        assert_eq!(r.partial_len(), 9);
+        let long = "y".repeat(3 * CHUNK);
+        std::fs::write(&path, format!("L 00:00:00.000 a x\n# 00:00:01.000 torn\nL 00:00:02.000 a {long}\n")).unwrap();
+        let got = lines(&mut r);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], (19, 2, "# 00:00:01.000 torn".into()));
+        assert_eq!(got[1].2.len(), 17 + long.len());
+        assert_eq!(r.offset(), std::fs::metadata(&path).unwrap().len());
     }
 
     #[test]

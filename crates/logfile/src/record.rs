@@ -52,7 +52,7 @@ pub fn parse_line(line: &str) -> Result<Line<'_>, LineError> {
         None if rest.is_empty() => rest,
         None => return Err(LineError::BadTime(line[2..].chars().take(20).collect())),
     };
-    let (name, tail) = match rest.find(' ') {
+    let (name, tail) = match memchr::memchr(b' ', rest.as_bytes()) {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, ""),
     };
