@@ -406,6 +406,12 @@ mod tests {
         for text in ["OK 2 300", "OK", "? 4 254", "OK 2 +"] {
             assert!(matches!(Packet::parse_plain(text.as_bytes()), Plain::Not), "{text:?}");
         }
+        // 72 payload bytes fit, 73 do not (the general parser agrees, and `parse` takes those).
+        let full = format!("OK 1{}", " 5".repeat(PACKET_MAX));
+        assert!(matches!(Packet::parse_plain(full.as_bytes()), Plain::Packet(p) if p.payload().len() == PACKET_MAX));
+        let over = format!("{full} 5");
+        assert!(matches!(Packet::parse_plain(over.as_bytes()), Plain::Not));
+        assert!(Packet::parse_any(&over).is_none());
         assert_eq!(Packet::parse("OK 3 1 2 (-76)").map(|p| (p.header, p.rssi, p.payload().to_vec())), Some((3, Some(-76), vec![1, 2])));
         assert_eq!(Packet::parse(" OK 3 1\t2 ").map(|p| (p.header, p.rssi, p.payload().to_vec())), Some((3, None, vec![1, 2])));
     }

@@ -196,11 +196,10 @@ pub(crate) fn encode_column(out: &mut Vec<u8>, values: &[Value]) {
     if values.iter().all(|v| matches!(v, Value::Int(_))) {
         out.push(INT);
         pack::put_deltas(out, values.iter().map(|v| if let Value::Int(i) = v { *i } else { 0 }));
-    } else if let Some(scale) = common_scale(values) {
+    } else if let Some((scale, ms)) = decimal_column(values) {
         out.push(DECIMAL);
         out.push(scale);
-        let p = 10f64.powi(i32::from(scale));
-        pack::put_deltas(out, values.iter().map(|v| if let Value::Float(f) = v { (f * p).round() as i64 } else { 0 }));
+        pack::put_deltas(out, ms.into_iter());
     } else if values.iter().all(|v| matches!(v, Value::Bool(_))) {
         out.push(BOOL);
         pack::put_deltas(out, values.iter().map(|v| i64::from(matches!(v, Value::Bool(true)))));
@@ -247,11 +246,56 @@ pub(crate) fn encode_column(out: &mut Vec<u8>, values: &[Value]) {
     }
 }
 
+/// A decimal column's scale ([`common_scale`]) and its values as integers
+/// at that scale (`(f * 10^scale).round()`), found with one product, one
+/// rounding and one division a value where the values keep to one scale
+/// (a value exact at a scale has no more decimals than it: only one that
+/// is not asks for its own, [`as_decimal`]). A test holds it to
+/// [`common_scale`].
+fn decimal_column(values: &[Value]) -> Option<(u8, Vec<i64>)> {
+    let mut scale = 0u8;
+    let mut p = 1f64;
+    let mut ms = Vec::with_capacity(values.len());
+    // Whether `ms` holds every value so far at `scale`.
+    let mut whole = true;
+    for v in values {
+        let Value::Float(f) = *v else { return None };
+        let m = (f * p).round();
+        // As `as_decimal` at this scale (negative zero is not a decimal).
+        if m.abs() < 9.0e15 && m / p == f && !(f == 0.0 && f.is_sign_negative()) {
+            ms.push(m as i64);
+            continue;
+        }
+        let (_, k) = as_decimal(f)?;
+        if k > scale {
+            scale = k;
+            p = 10f64.powi(i32::from(scale));
+        }
+        // Checked again at the final scale below (as `common_scale` does).
+        whole = false;
+        ms.push(0);
+    }
+    if !whole {
+        // The scale grew: every value again at the final scale, as `common_scale` checks them.
+        ms.clear();
+        for v in values {
+            let Value::Float(f) = *v else { return None };
+            let m = (f * p).round();
+            if !(m.abs() < 9.0e15 && m / p == f) {
+                return None;
+            }
+            ms.push(m as i64);
+        }
+    }
+    Some((scale, ms))
+}
+
 /// The number of decimals that turns every value into an integer exactly,
 /// if every value is a float that is an exact decimal (17.9, -3.5, 230.0).
 /// `m / 10^k` is correctly rounded, so a value that is the double nearest
 /// to `m / 10^k` is also the one nearest to `m·10^j / 10^(k+j)`: one scale
 /// for the column reads every value back as exactly the same double.
+#[cfg(test)]
 fn common_scale(values: &[Value]) -> Option<u8> {
     let mut scale = 0u8;
     for v in values {
@@ -587,6 +631,22 @@ mod tests {
                 prop_assert_eq!(sensor(&bytes, c.sensor).unwrap(), expected);
             }
             prop_assert_eq!(sensor(&bytes, 7).unwrap(), Vec::new());
+        }
+
+        /// One rounding a value gives what `common_scale` and a rounding at its scale give.
+        #[test]
+        fn decimal_columns_as_common_scale(values in proptest::collection::vec(prop_oneof![
+            (-100_000i64..100_000, 0u32..4).prop_map(|(m, k)| Value::Float(m as f64 / 10f64.powi(k as i32))),
+            any::<f64>().prop_map(Value::Float),
+            Just(Value::Float(-0.0)),
+            Just(Value::Float(f64::NAN)),
+            (0i64..10).prop_map(Value::Int),
+        ], 0..40)) {
+            let expected = common_scale(&values).map(|scale| {
+                let p = 10f64.powi(i32::from(scale));
+                (scale, values.iter().map(|v| if let Value::Float(f) = v { (f * p).round() as i64 } else { 0 }).collect::<Vec<_>>())
+            });
+            prop_assert_eq!(decimal_column(&values), expected);
         }
 
         #[test]
