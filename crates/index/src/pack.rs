@@ -243,7 +243,7 @@ mod tests {
         /// cache format), at every width, whatever word the writer uses.
         #[test]
         fn blocks_are_the_bit_stream(block in proptest::collection::vec(any::<i64>(), 1..130), width in 0u32..64) {
-            let block: Vec<i64> = block.iter().map(|v| if width == 0 { 7 } else { v & ((1i64 << width) - 1) }).collect();
+            let block: Vec<i64> = block.iter().map(|v| if width == 0 { 7 } else { v & ((1u64 << width) - 1) as i64 }).collect();
             let mut out = Vec::new();
             put_block(&mut out, &block);
             let min = *block.iter().min().unwrap();
