@@ -13,11 +13,35 @@ pub struct BitField {
     pub scale: Option<f64>,
     pub unit: Option<String>,
     pub skip: bool,
+    /// `scale` resolved once (see [`Scaling`]).
+    scaling: Scaling,
+}
+
+/// How a field's raw integer becomes its value: divided when `scale` is the
+/// reciprocal of an integer, so that 179 tenths give exactly the double
+/// nearest 17.9, else multiplied.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scaling {
+    None,
+    Divide(f64),
+    Multiply(f64),
+}
+
+impl Scaling {
+    fn of(scale: Option<f64>) -> Scaling {
+        let Some(scale) = scale else { return Scaling::None };
+        let inv = 1.0 / scale;
+        if (inv - inv.round()).abs() < 1e-9 && inv.round() != 0.0 {
+            Scaling::Divide(inv.round())
+        } else {
+            Scaling::Multiply(scale)
+        }
+    }
 }
 
 impl BitField {
     fn new(name: &str, bits: u8, signed: bool, scale: Option<f64>, unit: Option<&str>, skip: bool) -> BitField {
-        BitField { name: name.into(), bits, signed, scale, unit: unit.map(String::from), skip }
+        BitField { name: name.into(), bits, signed, scale, unit: unit.map(String::from), skip, scaling: Scaling::of(scale) }
     }
 }
 
@@ -161,9 +185,10 @@ fn decode_layout<'a>(fields: &'a [BitField], payload: &[u8], out: &mut Vec<Field
             continue;
         }
         let int = if f.signed && f.bits < 64 && raw >> (f.bits - 1) & 1 == 1 { raw as i64 - (1i64 << f.bits) } else { raw as i64 };
-        let value = match f.scale {
-            None => Value::Int(int),
-            Some(scale) => Value::Float(apply_scale(int, scale)),
+        let value = match f.scaling {
+            Scaling::None => Value::Int(int),
+            Scaling::Divide(d) => Value::Float(int as f64 / d),
+            Scaling::Multiply(m) => Value::Float(int as f64 * m),
         };
         out.push(Field { name: Cow::Borrowed(&f.name), value, unit: f.unit.as_deref().map(Cow::Borrowed) });
     }
@@ -191,28 +216,6 @@ fn bits_at(payload: &[u8], pos: usize, bits: u8) -> u64 {
     }
     let v = v >> (pos % 8);
     (v as u64) & mask(bits)
-}
-
-/// Multiplies by `scale`, dividing instead when `scale` is the reciprocal of
-/// an integer, so that 179 tenths give exactly the double nearest 17.9.
-fn apply_scale(raw: i64, scale: f64) -> f64 {
-    // The usual scales first, without the division and rounding that tell them.
-    let divisor = match scale {
-        0.1 => 10.0,
-        0.01 => 100.0,
-        0.001 => 1000.0,
-        0.5 => 2.0,
-        1.0 => 1.0,
-        _ => {
-            let inv = 1.0 / scale;
-            if (inv - inv.round()).abs() < 1e-9 && inv.round() != 0.0 {
-                inv.round()
-            } else {
-                return raw as f64 * scale;
-            }
-        }
-    };
-    raw as f64 / divisor
 }
 
 #[cfg(test)]
@@ -252,11 +255,10 @@ mod tests {
         let mut long = short.to_vec();
         long.resize(20, 0xAA);
         assert_eq!(d.decode(&short), d.decode(&long));
-        for scale in [0.1, 0.01, 0.001, 0.5, 1.0, 0.25, 0.2, 3.0] {
-            let inv = 1.0 / scale;
-            let general = if (inv - f64::round(inv)).abs() < 1e-9 { 179.0 / f64::round(inv) } else { 179.0 * scale };
-            assert_eq!(apply_scale(179, scale), general, "{scale}");
-        }
+        assert_eq!(Scaling::of(Some(0.1)), Scaling::Divide(10.0));
+        assert_eq!(Scaling::of(Some(0.25)), Scaling::Divide(4.0));
+        assert_eq!(Scaling::of(Some(0.3)), Scaling::Multiply(0.3));
+        assert_eq!(Scaling::of(None), Scaling::None);
     }
 
     #[test]

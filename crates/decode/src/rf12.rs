@@ -290,15 +290,16 @@ pub struct NodeMap {
 
 impl NodeMap {
     pub fn new(mask: u8) -> NodeMap {
-        NodeMap { mask, nodes: vec![Vec::new(); 256] }
+        NodeMap { mask, nodes: Vec::new() }
     }
 
     /// Sets the rules of node `id`.
     pub fn set(&mut self, id: u8, rules: Vec<NodeRule>) {
-        if self.nodes.is_empty() {
-            self.nodes = vec![Vec::new(); 256];
+        let i = usize::from(id);
+        if self.nodes.len() <= i {
+            self.nodes.resize(i + 1, Vec::new());
         }
-        self.nodes[usize::from(id)] = rules;
+        self.nodes[i] = rules;
     }
 
     fn rule(&self, node: u8, source: &str, time_ms: i64) -> Option<&NodeRule> {

@@ -151,8 +151,6 @@ pub(crate) struct DeviceRows<'d> {
     last_columns: Vec<u32>,
     /// The previous row's layout; none before the first row.
     last_layout: Option<u32>,
-    /// Room for this many values in a new column (see [`RowHints`]).
-    room: usize,
 }
 
 /// A batch of decoded lines.
@@ -308,7 +306,6 @@ impl DeviceIndex {
                     source,
                     device: device.clone(),
                     rows: Rows::with_capacity(room),
-                    room,
                     fields: Vec::new(),
                     by_name: FxMap::default(),
                     last_at: Vec::new(),
@@ -352,7 +349,8 @@ impl<'d> DeviceRows<'d> {
                     let c = self.rows.column(n);
                     let values = &mut self.rows.columns[c as usize].values;
                     if values.capacity() == 0 {
-                        values.reserve(self.room);
+                        // As much room as the rows were given (see `RowHints`).
+                        values.reserve(self.rows.times.capacity());
                     }
                     self.last_columns.push(c);
                 }
